@@ -1,0 +1,282 @@
+//! Per-origin counter contributions (the INCR family).
+//!
+//! Each origin's increments to a key form *runs*. A run starts with the first increment an
+//! origin makes while it holds no uncleared increments of its own for that key, and is named by
+//! that increment's stamp time (its epoch). Within a run the origin numbers its increments by a
+//! running total, and every replica applies them in the origin's order, so "run `e` of origin
+//! `o` up to total `x`" means the same increments everywhere. That is what lets a replica drop a
+//! run as soon as everything it holds of it is cleared, and rebuild it exactly if a later
+//! increment of the same run arrives: nothing a later op could need is kept.
+
+use crate::causal::Frontier;
+use crate::node::{NodeId, Stamp};
+use crate::number::Number;
+use serde::{Deserialize, Serialize};
+use smallvec::SmallVec;
+
+/// What a clearing writer (SET, DEL, ...) had seen of one run of increments: its running total
+/// up to the increment stamped `time`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CounterMark {
+    /// The incrementing node.
+    pub origin: NodeId,
+    /// Stamp time of the run's first increment.
+    pub epoch: u64,
+    /// Stamp time of the last increment of the run the writer had seen.
+    pub time: u64,
+    /// Running total of the run up to and including that increment.
+    pub total: Number,
+}
+
+/// One increment as it travels: which run, how much, and the run's total after it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Increment {
+    /// Epoch of the run this increment continues; `None` starts a new run at the op's stamp.
+    pub epoch: Option<u64>,
+    /// The increment.
+    pub delta: Number,
+    /// Running total of the run after this increment.
+    pub total: Number,
+}
+
+/// One run of one origin's increments, and how much of it has been cleared.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+struct Run {
+    origin: NodeId,
+    epoch: u64,
+    /// Stamp time of the latest increment applied (0: none yet, only a clear waiting for them).
+    latest: u64,
+    total: Number,
+    /// Increments up to this stamp time are cleared (by a clear, or because they were cleared
+    /// and dropped before the run was rebuilt here).
+    cleared_time: u64,
+    cleared: Number,
+}
+
+impl Run {
+    /// Increments applied and not cleared.
+    fn pending(&self) -> Number {
+        if self.latest <= self.cleared_time {
+            Number::ZERO
+        } else {
+            self.total.checked_sub(self.cleared).unwrap_or(Number::ZERO)
+        }
+    }
+
+    /// Holds uncleared increments.
+    fn is_live(&self) -> bool {
+        self.latest > self.cleared_time
+    }
+
+    /// Everything applied is cleared and the clear waits for no increment still on its way.
+    fn is_settled(&self) -> bool {
+        self.latest == self.cleared_time
+    }
+}
+
+/// Increments of every origin to one key. Concurrent increments add up; a clearing write removes
+/// exactly the increments its writer had seen, so increments it had not seen survive it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counter {
+    runs: SmallVec<[Run; 1]>,
+}
+
+impl Counter {
+    /// The increment `origin` would make now: continuing its live run, or starting one.
+    pub fn next_increment(&self, origin: NodeId, delta: Number) -> Increment {
+        match self.runs.iter().find(|r| r.origin == origin && r.is_live()) {
+            Some(run) => Increment {
+                epoch: Some(run.epoch),
+                delta,
+                total: run.total.checked_add(delta).unwrap_or(run.total),
+            },
+            None => Increment { epoch: None, delta, total: delta },
+        }
+    }
+
+    /// Applies an increment stamped `stamp`.
+    pub fn add(&mut self, stamp: Stamp, inc: &Increment) {
+        let epoch = inc.epoch.unwrap_or(stamp.time);
+        match self.runs.iter_mut().find(|r| r.origin == stamp.node && r.epoch == epoch) {
+            Some(run) => {
+                run.latest = stamp.time;
+                run.total = inc.total;
+            }
+            // A new run, or one dropped here once everything of it was cleared: what came
+            // before this increment in the run (every earlier stamp of the origin) was cleared,
+            // so it counts from here.
+            None => self.runs.push(Run {
+                origin: stamp.node,
+                epoch,
+                latest: stamp.time,
+                total: inc.total,
+                cleared_time: stamp.time - 1,
+                cleared: inc.total.checked_sub(inc.delta).unwrap_or(Number::ZERO),
+            }),
+        }
+    }
+
+    /// The sum of uncleared increments, added in (origin, epoch) order so every replica computes
+    /// it identically.
+    pub fn pending(&self) -> Number {
+        let mut runs: SmallVec<[&Run; 4]> = self.runs.iter().collect();
+        runs.sort_by_key(|r| (r.origin, r.epoch));
+        runs.iter().fold(Number::ZERO, |sum, r| sum.checked_add(r.pending()).unwrap_or(sum))
+    }
+
+    /// True if some increments are not cleared.
+    pub fn is_live(&self) -> bool {
+        self.runs.iter().any(Run::is_live)
+    }
+
+    /// True if nothing is held: no increments, no clears waiting for increments.
+    pub fn is_empty(&self) -> bool {
+        self.runs.is_empty()
+    }
+
+    /// What a writer clearing this counter has seen.
+    pub fn marks(&self) -> SmallVec<[CounterMark; 1]> {
+        self.runs
+            .iter()
+            .filter(|r| r.latest > 0)
+            .map(|r| CounterMark { origin: r.origin, epoch: r.epoch, time: r.latest, total: r.total })
+            .collect()
+    }
+
+    /// Removes the increments the marks name, then drops runs with nothing left to hold.
+    /// `frontier` is what this node has applied: a mark for a run this node no longer holds,
+    /// whose increments have all arrived, names increments already cleared and dropped.
+    pub fn clear(&mut self, marks: &[CounterMark], frontier: &impl Frontier) {
+        for mark in marks {
+            let run = self.runs.iter_mut().find(|r| r.origin == mark.origin && r.epoch == mark.epoch);
+            match run {
+                Some(run) if mark.time > run.cleared_time => {
+                    run.cleared_time = mark.time;
+                    run.cleared = mark.total;
+                }
+                Some(_) => {}
+                None if frontier.covers(Stamp::new(mark.time, mark.origin)) => {}
+                // The increments named are still on their way; they arrive cleared.
+                None => self.runs.push(Run {
+                    origin: mark.origin,
+                    epoch: mark.epoch,
+                    latest: 0,
+                    total: Number::ZERO,
+                    cleared_time: mark.time,
+                    cleared: mark.total,
+                }),
+            }
+        }
+        self.runs.retain(|r| !r.is_settled());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::causal::VersionVector;
+
+    const A: NodeId = NodeId(1);
+    const B: NodeId = NodeId(2);
+
+    fn n(i: i64) -> Number {
+        Number::from_i64(i)
+    }
+
+    /// A replica's counter and what it has applied.
+    #[derive(Default, Clone)]
+    struct Replica {
+        counter: Counter,
+        vv: VersionVector,
+        seqs: std::collections::HashMap<NodeId, u64>,
+    }
+
+    impl Replica {
+        fn incr(&mut self, origin: NodeId, time: u64, delta: i64) -> Increment {
+            let inc = self.counter.next_increment(origin, n(delta));
+            self.add(Stamp::new(time, origin), inc);
+            inc
+        }
+
+        fn add(&mut self, stamp: Stamp, inc: Increment) {
+            self.counter.add(stamp, &inc);
+            let seq = self.seqs.entry(stamp.node).or_default();
+            *seq += 1;
+            self.vv.record(stamp.node, *seq, stamp.time);
+        }
+
+        fn clear(&mut self, marks: &[CounterMark]) {
+            self.counter.clear(marks, &self.vv);
+        }
+    }
+
+    #[test]
+    fn concurrent_increments_add_up() {
+        let mut r = Replica::default();
+        r.incr(A, 1, 7);
+        r.incr(B, 1, 3);
+        assert_eq!(r.counter.pending(), n(10));
+    }
+
+    #[test]
+    fn a_clear_keeps_increments_it_had_not_seen() {
+        let mut writer = Replica::default();
+        let first = writer.incr(A, 1, 5);
+        let marks = writer.counter.marks();
+
+        let mut replica = Replica::default();
+        replica.add(Stamp::new(1, A), first);
+        let second = replica.counter.next_increment(A, n(2));
+        replica.add(Stamp::new(2, A), second);
+        replica.incr(B, 3, 4);
+        replica.clear(&marks);
+        assert_eq!(replica.counter.pending(), n(6));
+    }
+
+    #[test]
+    fn a_clear_that_arrives_before_the_increments_it_names_still_removes_them() {
+        let mut writer = Replica::default();
+        let inc = writer.incr(A, 1, 5);
+        let marks = writer.counter.marks();
+
+        let mut replica = Replica::default();
+        replica.clear(&marks);
+        assert!(!replica.counter.is_empty(), "the clear waits for its increment");
+        replica.add(Stamp::new(1, A), inc);
+        assert_eq!(replica.counter.pending(), Number::ZERO);
+        replica.clear(&[]);
+        assert!(replica.counter.is_empty());
+    }
+
+    #[test]
+    fn a_late_clear_of_a_dropped_run_changes_nothing() {
+        let mut r = Replica::default();
+        r.incr(A, 1, 5);
+        let marks = r.counter.marks();
+        r.clear(&marks);
+        assert!(r.counter.is_empty());
+        r.clear(&marks);
+        assert!(r.counter.is_empty() && !r.counter.is_live());
+    }
+
+    #[test]
+    fn a_run_dropped_here_is_rebuilt_by_its_next_increment() {
+        // The origin makes +5, a writer clears it, the origin adds +2 in the same run (it had
+        // not seen the clear). A replica that saw +5, the clear, and dropped the run counts 2.
+        let mut origin = Replica::default();
+        let first = origin.incr(A, 1, 5);
+        let marks = origin.counter.marks();
+        let second = origin.incr(A, 2, 2);
+        assert_eq!(second.epoch, Some(1));
+
+        let mut replica = Replica::default();
+        replica.add(Stamp::new(1, A), first);
+        replica.clear(&marks);
+        assert!(replica.counter.is_empty());
+        replica.add(Stamp::new(2, A), second);
+        assert_eq!(replica.counter.pending(), n(2));
+
+        origin.clear(&marks);
+        assert_eq!(origin.counter.pending(), n(2));
+    }
+}

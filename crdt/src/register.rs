@@ -1,0 +1,109 @@
+//! Multi-value register read as last-writer-wins.
+
+use crate::causal::{Context, Frontier};
+use crate::node::Stamp;
+use serde::{Deserialize, Serialize};
+use smallvec::SmallVec;
+
+/// The concurrent versions of one value, each tagged with the stamp of the write that made it.
+///
+/// A write removes the versions its writer had seen and adds its own, so after causally ordered
+/// writes one version is left; concurrent writes leave one version each until a later write sees
+/// them all. Reads see the version with the largest stamp (HLC time, then node id), which is the
+/// same on every replica. Keeping the losers (instead of only the winner) is what lets a delete
+/// that had seen only the winner leave a concurrent loser standing, as observed-remove requires.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Register<V> {
+    versions: SmallVec<[(Stamp, V); 1]>,
+}
+
+impl<V> Default for Register<V> {
+    fn default() -> Self {
+        Register { versions: SmallVec::new() }
+    }
+}
+
+impl<V> Register<V> {
+    /// The version that reads see: the one with the largest stamp.
+    pub fn winner(&self) -> Option<(Stamp, &V)> {
+        self.versions.iter().max_by_key(|(stamp, _)| *stamp).map(|(s, v)| (*s, v))
+    }
+
+    /// What a writer replacing this register has seen: the stamps of all versions.
+    pub fn context(&self) -> Context {
+        self.versions.iter().map(|(stamp, _)| *stamp).collect()
+    }
+
+    /// Removes the versions `seen` covers. Returns the part of `seen` that names stamps not yet
+    /// applied here (`frontier`), which the caller must remember so they cannot arrive later.
+    pub fn remove(&mut self, seen: &Context, frontier: &impl Frontier) -> Context {
+        self.versions.retain(|(stamp, _)| !seen.covers(*stamp));
+        seen.iter().filter(|stamp| !frontier.covers(*stamp)).collect()
+    }
+
+    /// Adds the version written at `stamp`.
+    pub fn insert(&mut self, stamp: Stamp, value: V) {
+        self.versions.push((stamp, value));
+    }
+
+    /// True if no version is left.
+    pub fn is_empty(&self) -> bool {
+        self.versions.is_empty()
+    }
+
+    /// Number of versions (more than one only while concurrent writes are unresolved).
+    pub fn len(&self) -> usize {
+        self.versions.len()
+    }
+
+    /// All versions, in no particular order.
+    pub fn versions(&self) -> impl Iterator<Item = (Stamp, &V)> {
+        self.versions.iter().map(|(s, v)| (*s, v))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::causal::VersionVector;
+    use crate::node::NodeId;
+
+    fn applied_everything() -> impl Frontier {
+        struct All;
+        impl Frontier for All {
+            fn covers(&self, _: Stamp) -> bool {
+                true
+            }
+        }
+        All
+    }
+
+    #[test]
+    fn concurrent_versions_resolve_to_the_largest_stamp() {
+        let mut reg = Register::default();
+        reg.insert(Stamp::new(10, NodeId(2)), "b");
+        reg.insert(Stamp::new(10, NodeId(1)), "a");
+        assert_eq!(reg.winner().map(|(_, v)| *v), Some("b"));
+        assert_eq!(reg.len(), 2);
+    }
+
+    #[test]
+    fn remove_keeps_what_the_writer_had_not_seen() {
+        let mut reg = Register::default();
+        let seen_a = Stamp::new(5, NodeId(1));
+        reg.insert(seen_a, "a");
+        reg.insert(Stamp::new(4, NodeId(2)), "b");
+        let seen: Context = [seen_a].into_iter().collect();
+        let pending = reg.remove(&seen, &applied_everything());
+        assert!(pending.is_empty());
+        assert_eq!(reg.winner().map(|(_, v)| *v), Some("b"));
+    }
+
+    #[test]
+    fn remove_reports_stamps_not_applied_yet() {
+        let mut reg: Register<&str> = Register::default();
+        let seen: Context = [Stamp::new(9, NodeId(3))].into_iter().collect();
+        let pending = reg.remove(&seen, &VersionVector::new());
+        assert!(pending.covers(Stamp::new(9, NodeId(3))));
+    }
+}
