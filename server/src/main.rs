@@ -1,1 +1,122 @@
-fn main(){}
+//! `meridian`: an active-active, geo-replicated, Redis-compatible server.
+//!
+//! Usage, like `redis-server`: `meridian [config-file] [--option value ...]`.
+
+mod alloc;
+mod clients;
+mod clock;
+mod commands;
+mod config;
+mod glob;
+mod info;
+mod keyspace;
+mod logging;
+mod net;
+mod node;
+mod oplog;
+mod resp;
+mod session;
+mod shared;
+mod stats;
+mod watch;
+
+use config::Config;
+use node::{Node, NodeError};
+use shared::Shared;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+#[global_allocator]
+static GLOBAL: alloc::CountingAllocator = alloc::CountingAllocator;
+
+const USAGE: &str = "Usage: meridian [/path/to/meridian.conf] [--option value ...]
+       meridian --version
+
+Options are redis.conf names (port, bind, requirepass, dir, maxmemory, loglevel, ...), read
+from the config file, then MERIDIAN_<OPTION> environment variables, then flags.
+Examples:
+       meridian                          (listens on 127.0.0.1:6379)
+       meridian --port 7000 --dir /var/lib/meridian
+       meridian /etc/meridian.conf --loglevel verbose";
+
+/// Why the server could not start or keep running.
+#[derive(Debug, thiserror::Error)]
+enum StartupError {
+    #[error("cannot open log file: {0}")]
+    Log(std::io::Error),
+    #[error("cannot open data dir: {0}")]
+    Node(#[from] NodeError),
+    #[error("cannot start the runtime: {0}")]
+    Runtime(std::io::Error),
+    #[error(transparent)]
+    Listen(#[from] net::StartError),
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("-v" | "--version") => {
+            println!("meridian {} (Redis {} compatible)", env!("CARGO_PKG_VERSION"), info::REDIS_VERSION);
+            return ExitCode::SUCCESS;
+        }
+        Some("-h" | "--help") => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        _ => {}
+    }
+    let config = match Config::from_args(&args, std::env::vars()) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("meridian: configuration error: {e}\n\n{USAGE}");
+            return ExitCode::from(1);
+        }
+    };
+    match serve(config) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("meridian: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn serve(config: Config) -> Result<(), StartupError> {
+    let log_control = logging::init(config.loglevel, &config.logfile).map_err(StartupError::Log)?;
+    let node = Node::open(&config.dir, config.repl_backlog_size as usize)?;
+    let threads = match config.threads {
+        0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
+        n => n as usize,
+    };
+    raise_fd_limit(config.maxclients + 64);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads)
+        .thread_name("meridian-worker")
+        .enable_all()
+        .build()
+        .map_err(StartupError::Runtime)?;
+    let node_id = node.id();
+    let shared = Arc::new(Shared::new(config, node, log_control));
+    runtime.block_on(net::run(shared, |started| {
+        for addr in &started.addrs {
+            tracing::info!("Meridian {} node {node_id} listening on {addr}", env!("CARGO_PKG_VERSION"));
+        }
+        tracing::info!("Ready to accept connections tcp");
+    }))?;
+    Ok(())
+}
+
+/// Raises the open-file limit toward `wanted` (clients need one descriptor each), as Redis does
+/// for `maxclients`.
+fn raise_fd_limit(wanted: u64) {
+    // SAFETY: getrlimit/setrlimit only read and write the struct they are given.
+    unsafe {
+        let mut limit: libc::rlimit = std::mem::zeroed();
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < wanted {
+            limit.rlim_cur = wanted.min(limit.rlim_max);
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
+                tracing::warn!("cannot raise the open file limit to {wanted}");
+            }
+        }
+    }
+}

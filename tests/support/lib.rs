@@ -1,1 +1,354 @@
+//! Test support: start real `meridian` (and `redis-server`) processes on loopback and talk to
+//! them through real clients.
+//!
+//! Servers listen on port 0 and report the port the kernel chose in their log, so tests run in
+//! parallel without port races. Every process is killed when its handle drops, and every wait
+//! is bounded.
 
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// How long a server may take to start.
+const START_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// The `meridian` binary of the profile these tests were built in (`target/<profile>/`).
+pub fn meridian_bin() -> PathBuf {
+    if let Ok(bin) = std::env::var("TEST_MERIDIAN_BIN") {
+        return PathBuf::from(bin);
+    }
+    let exe = std::env::current_exe().expect("test executable path");
+    let profile_dir = exe.parent().and_then(Path::parent).expect("target/<profile>/deps/<test>");
+    let bin = profile_dir.join("meridian");
+    assert!(bin.exists(), "{} is missing: build it with `cargo build --release -p meridian`", bin.display());
+    bin
+}
+
+/// A fresh temporary directory, removed on drop.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    /// Creates a unique directory under the system temp dir.
+    pub fn new(label: &str) -> TempDir {
+        let path = std::env::temp_dir().join(format!("meridian-test-{label}-{}-{}", std::process::id(), rand::random::<u32>()));
+        std::fs::create_dir_all(&path).expect("create temp dir");
+        TempDir(path)
+    }
+
+    /// Its path.
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A running server process.
+pub struct Server {
+    child: Child,
+    /// The client port.
+    pub port: u16,
+    log: Arc<Mutex<String>>,
+    _dir: Option<TempDir>,
+}
+
+impl Server {
+    /// Starts `meridian` with a fresh data dir and extra `args`.
+    pub fn start(args: &[&str]) -> Server {
+        let dir = TempDir::new("node");
+        let mut all = vec!["--port", "0", "--dir", dir.path().to_str().unwrap(), "--loglevel", "notice"];
+        all.extend_from_slice(args);
+        let mut server = Server::spawn(&meridian_bin(), &all, "listening on 127.0.0.1:");
+        server._dir = Some(dir);
+        server
+    }
+
+    /// Starts Debian's `redis-server` for differential tests and benchmarks.
+    pub fn start_redis() -> Server {
+        let dir = TempDir::new("redis");
+        let port = free_port();
+        let port_s = port.to_string();
+        // One database, as Meridian has.
+        let args = ["--port", &port_s, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--databases", "1", "--dir", dir.path().to_str().unwrap()];
+        let mut server = Server::spawn(Path::new("redis-server"), &args, "Ready to accept connections");
+        server.port = port;
+        server._dir = Some(dir);
+        server
+    }
+
+    /// Spawns `bin args` and waits for a log line containing `ready`; for meridian the port
+    /// follows it.
+    fn spawn(bin: &Path, args: &[&str], ready: &str) -> Server {
+        let mut command = Command::new(bin);
+        command.args(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("MERIDIAN_")) {
+            command.env_remove(key);
+        }
+        let mut child = command.spawn().unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
+        let log = Arc::new(Mutex::new(String::new()));
+        let (found_tx, found_rx) = std::sync::mpsc::channel();
+        let stdout = child.stdout.take().unwrap();
+        let stderr = child.stderr.take().unwrap();
+        for stream in [Box::new(stdout) as Box<dyn Read + Send>, Box::new(stderr)] {
+            let log = log.clone();
+            let found_tx = found_tx.clone();
+            let ready = ready.to_string();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                    if let Some(rest) = line.split(&ready).nth(1) {
+                        let port = rest.trim().parse::<u16>().unwrap_or(0);
+                        let _ = found_tx.send(port);
+                    }
+                    log.lock().unwrap().push_str(&(line + "\n"));
+                }
+            });
+        }
+        let port = match found_rx.recv_timeout(START_TIMEOUT) {
+            Ok(port) => port,
+            Err(_) => {
+                let _ = child.kill();
+                panic!("{} did not start: {}", bin.display(), log.lock().unwrap());
+            }
+        };
+        Server { child, port, log, _dir: None }
+    }
+
+    /// Everything the server logged so far.
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// A connection through the `redis` crate (RESP2).
+    pub fn client(&self) -> redis::Connection {
+        self.client_with("")
+    }
+
+    /// A connection with extra URL parameters (e.g. `?protocol=resp3`).
+    pub fn client_with(&self, params: &str) -> redis::Connection {
+        let url = format!("redis://127.0.0.1:{}/{params}", self.port);
+        let client = redis::Client::open(url).expect("client url");
+        let con = client.get_connection_with_timeout(Duration::from_secs(5)).expect("connect");
+        con.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        con
+    }
+
+    /// A raw TCP connection for byte-level protocol tests.
+    pub fn raw(&self) -> Raw {
+        let stream = TcpStream::connect(("127.0.0.1", self.port)).expect("connect");
+        stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        Raw(stream)
+    }
+
+    /// Sends a signal and waits (bounded) for the process to exit.
+    pub fn signal_and_wait(&mut self, signal: &str) -> ExitStatus {
+        let pid = self.child.id().to_string();
+        Command::new("kill").args([&format!("-{signal}"), &pid]).status().expect("kill");
+        self.wait(Duration::from_secs(15)).expect("server did not exit")
+    }
+
+    /// Waits up to `limit` for the process to exit.
+    pub fn wait(&mut self, limit: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+
+    /// True while the process runs.
+    pub fn is_running(&mut self) -> bool {
+        self.child.try_wait().expect("try_wait").is_none()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A port nothing listens on right now (for redis-server, which cannot report one).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A raw client connection.
+pub struct Raw(pub TcpStream);
+
+impl Raw {
+    /// Sends bytes as they are.
+    pub fn send(&mut self, bytes: &[u8]) {
+        self.0.write_all(bytes).expect("send");
+    }
+
+    /// Reads until `expected` bytes have arrived (or the server closes), bounded by the read
+    /// timeout.
+    pub fn read_exact_len(&mut self, expected: usize) -> Vec<u8> {
+        let mut got = Vec::new();
+        let mut buf = [0u8; 65536];
+        while got.len() < expected {
+            match self.0.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+            }
+        }
+        got
+    }
+
+    /// Sends `request` and expects exactly `reply` back.
+    pub fn roundtrip(&mut self, request: &[u8], reply: &[u8]) {
+        self.send(request);
+        let got = self.read_exact_len(reply.len());
+        assert_eq!(String::from_utf8_lossy(&got), String::from_utf8_lossy(reply), "reply to {:?}", String::from_utf8_lossy(request));
+    }
+
+    /// True once the server has closed the connection (reads EOF within the timeout).
+    pub fn is_closed(&mut self) -> bool {
+        let mut buf = [0u8; 1024];
+        loop {
+            match self.0.read(&mut buf) {
+                Ok(0) => return true,
+                Ok(_) => continue,
+                Err(e) => return e.kind() == std::io::ErrorKind::ConnectionReset,
+            }
+        }
+    }
+}
+
+/// A reply as the tests compare it: the `redis` crate's value, with errors kept as values
+/// (`"ERR syntax error"`) so that an expected error is just another expected reply.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Reply {
+    /// Null (RESP2 nil bulk or array, RESP3 `_`).
+    Nil,
+    /// An integer.
+    Int(i64),
+    /// A bulk string.
+    Bulk(Vec<u8>),
+    /// A simple string (`+OK` included).
+    Status(String),
+    /// An array.
+    Array(Vec<Reply>),
+    /// A RESP3 map.
+    Map(Vec<(Reply, Reply)>),
+    /// A RESP3 set.
+    Set(Vec<Reply>),
+    /// A RESP3 double.
+    Double(f64),
+    /// A RESP3 boolean.
+    Bool(bool),
+    /// A RESP3 verbatim string's text.
+    Verbatim(String),
+    /// An error reply: code and message.
+    Error(String),
+    /// Anything else, debug-printed.
+    Other(String),
+}
+
+impl Reply {
+    fn from_value(value: redis::Value) -> Reply {
+        use redis::Value as V;
+        match value {
+            V::Nil => Reply::Nil,
+            V::Int(i) => Reply::Int(i),
+            V::BulkString(b) => Reply::Bulk(b),
+            V::SimpleString(s) => Reply::Status(s),
+            V::Okay => Reply::Status("OK".into()),
+            V::Array(items) => Reply::Array(items.into_iter().map(Reply::from_value).collect()),
+            V::Map(pairs) => Reply::Map(pairs.into_iter().map(|(k, v)| (Reply::from_value(k), Reply::from_value(v))).collect()),
+            V::Set(items) => Reply::Set(items.into_iter().map(Reply::from_value).collect()),
+            V::Double(d) => Reply::Double(d),
+            V::Boolean(b) => Reply::Bool(b),
+            V::VerbatimString { text, .. } => Reply::Verbatim(text),
+            V::ServerError(e) => Reply::Error(format!("{} {}", e.code(), e.details().unwrap_or_default()).trim().to_string()),
+            other => Reply::Other(format!("{other:?}")),
+        }
+    }
+
+    /// The error message of an error reply, `ERR ...` included.
+    pub fn error(&self) -> Option<&str> {
+        match self {
+            Reply::Error(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+/// Runs a command (string arguments) and returns its reply.
+pub fn query(con: &mut redis::Connection, args: &[&str]) -> Reply {
+    query_bytes(con, &args.iter().map(|a| a.as_bytes()).collect::<Vec<_>>())
+}
+
+/// Runs a command with binary arguments and returns its reply.
+pub fn query_bytes(con: &mut redis::Connection, args: &[&[u8]]) -> Reply {
+    let mut cmd = redis::cmd(std::str::from_utf8(args[0]).expect("command names are text"));
+    for a in &args[1..] {
+        cmd.arg(*a);
+    }
+    match cmd.query::<redis::Value>(con) {
+        Ok(v) => Reply::from_value(v),
+        Err(e) if e.code().is_some() => {
+            Reply::Error(format!("{} {}", e.code().unwrap_or("ERR"), e.detail().unwrap_or_default()).trim().to_string())
+        }
+        Err(e) => panic!("{args:?} failed without a server reply: {e}"),
+    }
+}
+
+/// The text of a server error reply, e.g. `ERR syntax error`.
+pub fn error_text(con: &mut redis::Connection, args: &[&str]) -> String {
+    match query(con, args) {
+        Reply::Error(e) => e,
+        other => panic!("expected an error from {args:?}, got {other:?}"),
+    }
+}
+
+/// Shorthand for an integer reply.
+pub fn int(con: &mut redis::Connection, args: &[&str]) -> i64 {
+    match query(con, args) {
+        Reply::Int(i) => i,
+        other => panic!("expected an integer from {args:?}, got {other:?}"),
+    }
+}
+
+/// Shorthand for a string reply (bulk, status or verbatim); `None` for nil.
+pub fn text(con: &mut redis::Connection, args: &[&str]) -> Option<String> {
+    match query(con, args) {
+        Reply::Bulk(b) => Some(String::from_utf8_lossy(&b).into_owned()),
+        Reply::Status(s) | Reply::Verbatim(s) => Some(s),
+        Reply::Nil => None,
+        other => panic!("expected a string from {args:?}, got {other:?}"),
+    }
+}
+
+/// Shorthand for an array of strings (nil elements as `None`).
+pub fn strings(con: &mut redis::Connection, args: &[&str]) -> Vec<Option<String>> {
+    match query(con, args) {
+        Reply::Array(items) | Reply::Set(items) => items
+            .into_iter()
+            .map(|item| match item {
+                Reply::Bulk(b) => Some(String::from_utf8_lossy(&b).into_owned()),
+                Reply::Status(s) => Some(s),
+                Reply::Nil => None,
+                other => panic!("expected strings from {args:?}, got {other:?}"),
+            })
+            .collect(),
+        other => panic!("expected an array from {args:?}, got {other:?}"),
+    }
+}
+
+/// An INFO field's value.
+pub fn info_field(con: &mut redis::Connection, section: &str, field: &str) -> Option<String> {
+    let info = text(con, &["INFO", section]).unwrap_or_default();
+    info.lines().find_map(|l| l.strip_prefix(&format!("{field}:")).map(|v| v.trim().to_string()))
+}

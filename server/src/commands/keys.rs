@@ -1,0 +1,297 @@
+//! Keyspace commands: DEL, EXISTS, TYPE, the EXPIRE family, TTLs, KEYS, SCAN, RANDOMKEY,
+//! RENAME, DBSIZE, FLUSHDB/FLUSHALL.
+
+use super::strings::{deadline, invalid_expire};
+use super::{flags, int_arg, is, CmdError, CmdResult, Ctx, Spec, ALL_KEYS, NO_KEYS, ONE_KEY, SYNTAX};
+use crate::glob::glob_match;
+use crate::keyspace::{scan_shard, Entry, ScanCursor, SHARDS};
+use bytes::Bytes;
+use meridian_crdt::{Body, NO_EXPIRY};
+use rand::Rng;
+
+const TWO_KEYS: super::KeySpec = super::KeySpec { first: 1, last: 2, step: 1 };
+const WHOLE_W: u32 = flags::WRITE | flags::WHOLE;
+
+pub const COMMANDS: &[Spec] = &[
+    Spec { name: "del", arity: -2, flags: flags::WRITE, keys: ALL_KEYS, group: "generic", summary: "Deletes one or more keys.", run: del },
+    Spec { name: "unlink", arity: -2, flags: flags::WRITE | flags::FAST, keys: ALL_KEYS, group: "generic", summary: "Asynchronously deletes one or more keys.", run: del },
+    Spec { name: "exists", arity: -2, flags: flags::READONLY | flags::FAST, keys: ALL_KEYS, group: "generic", summary: "Determines whether one or more keys exist.", run: exists },
+    Spec { name: "type", arity: 2, flags: flags::READONLY | flags::FAST, keys: ONE_KEY, group: "generic", summary: "Determines the type of value stored at a key.", run: type_of },
+    Spec { name: "expire", arity: -3, flags: flags::WRITE | flags::FAST, keys: ONE_KEY, group: "generic", summary: "Sets the expiration time of a key in seconds.", run: expire },
+    Spec { name: "pexpire", arity: -3, flags: flags::WRITE | flags::FAST, keys: ONE_KEY, group: "generic", summary: "Sets the expiration time of a key in milliseconds.", run: pexpire },
+    Spec { name: "expireat", arity: -3, flags: flags::WRITE | flags::FAST, keys: ONE_KEY, group: "generic", summary: "Sets the expiration time of a key to a Unix timestamp.", run: expireat },
+    Spec { name: "pexpireat", arity: -3, flags: flags::WRITE | flags::FAST, keys: ONE_KEY, group: "generic", summary: "Sets the expiration time of a key to a Unix milliseconds timestamp.", run: pexpireat },
+    Spec { name: "expiretime", arity: 2, flags: flags::READONLY | flags::FAST, keys: ONE_KEY, group: "generic", summary: "Returns the expiration time of a key as a Unix timestamp.", run: expiretime },
+    Spec { name: "pexpiretime", arity: 2, flags: flags::READONLY | flags::FAST, keys: ONE_KEY, group: "generic", summary: "Returns the expiration time of a key as a Unix milliseconds timestamp.", run: pexpiretime },
+    Spec { name: "ttl", arity: 2, flags: flags::READONLY | flags::FAST, keys: ONE_KEY, group: "generic", summary: "Returns the expiration time in seconds of a key.", run: ttl },
+    Spec { name: "pttl", arity: 2, flags: flags::READONLY | flags::FAST, keys: ONE_KEY, group: "generic", summary: "Returns the expiration time in milliseconds of a key.", run: pttl },
+    Spec { name: "persist", arity: 2, flags: flags::WRITE | flags::FAST, keys: ONE_KEY, group: "generic", summary: "Removes the expiration time of a key.", run: persist },
+    Spec { name: "keys", arity: 2, flags: flags::READONLY | flags::WHOLE, keys: NO_KEYS, group: "generic", summary: "Returns all key names that match a pattern.", run: keys },
+    Spec { name: "scan", arity: -2, flags: flags::READONLY | flags::WHOLE, keys: NO_KEYS, group: "generic", summary: "Iterates over the key names in the database.", run: scan },
+    Spec { name: "randomkey", arity: 1, flags: flags::READONLY | flags::WHOLE, keys: NO_KEYS, group: "generic", summary: "Returns a random key name from the database.", run: randomkey },
+    Spec { name: "rename", arity: 3, flags: flags::WRITE, keys: TWO_KEYS, group: "generic", summary: "Renames a key and overwrites the destination.", run: rename },
+    Spec { name: "renamenx", arity: 3, flags: flags::WRITE | flags::FAST, keys: TWO_KEYS, group: "generic", summary: "Renames a key only when the target key name doesn't exist.", run: renamenx },
+    Spec { name: "dbsize", arity: 1, flags: flags::READONLY | flags::FAST | flags::WHOLE, keys: NO_KEYS, group: "server", summary: "Returns the number of keys in the database.", run: dbsize },
+    Spec { name: "flushdb", arity: -1, flags: WHOLE_W, keys: NO_KEYS, group: "server", summary: "Removes all keys from the current database.", run: flush },
+    Spec { name: "flushall", arity: -1, flags: WHOLE_W, keys: NO_KEYS, group: "server", summary: "Removes all keys from all databases.", run: flush },
+];
+
+fn del(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+    let deleted = args[1..].iter().filter(|key| ctx.delete(key)).count();
+    ctx.out.int(deleted as i64);
+    Ok(())
+}
+
+fn exists(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+    let now = ctx.now;
+    let found = args[1..].iter().filter(|key| ctx.db.get(key, now).is_some()).count();
+    ctx.out.int(found as i64);
+    Ok(())
+}
+
+/// Redis's type name of a visible entry.
+fn type_name(_entry: &Entry) -> &'static str {
+    "string"
+}
+
+fn type_of(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+    let name = ctx.db.get(&args[1], ctx.now).map_or("none", |e| type_name(e));
+    ctx.out.simple(name);
+    Ok(())
+}
+
+/// The EXPIRE family: `amount` in `unit_ms`, relative to now unless `absolute`, with
+/// Redis 7's NX / XX / GT / LT conditions.
+fn expire_generic(ctx: &mut Ctx, args: &[Bytes], unit_ms: i64, absolute: bool, name: &str) -> CmdResult {
+    let amount = int_arg(&args[2])?;
+    let (mut nx, mut xx, mut gt, mut lt) = (false, false, false, false);
+    for opt in &args[3..] {
+        match opt {
+            o if is(o, "nx") => nx = true,
+            o if is(o, "xx") => xx = true,
+            o if is(o, "gt") => gt = true,
+            o if is(o, "lt") => lt = true,
+            o => return Err(CmdError::new(format!("ERR Unsupported option {}", String::from_utf8_lossy(o)))),
+        }
+    }
+    if nx && (xx || gt || lt) {
+        return Err("ERR NX and XX, GT or LT options at the same time are not compatible".into());
+    }
+    if gt && lt {
+        return Err("ERR GT and LT options at the same time are not compatible".into());
+    }
+    let when = deadline(ctx.now, amount, unit_ms, absolute).ok_or_else(|| invalid_expire(name))?;
+    let key = &args[1];
+    let Some(entry) = ctx.db.get(key, ctx.now) else {
+        ctx.out.int(0);
+        return Ok(());
+    };
+    let current = entry.state.expires_at().map(|at| at as i64);
+    let refused = (nx && current.is_some())
+        || (xx && current.is_none())
+        || (gt && current.is_none_or(|c| when <= c))
+        || (lt && current.is_some_and(|c| when >= c));
+    if refused {
+        ctx.out.int(0);
+        return Ok(());
+    }
+    if when <= ctx.now as i64 {
+        ctx.delete(key);
+    } else {
+        let seen = ctx.seen_ttl(key);
+        ctx.write(key, Body::Expire { seen, at: when as u64 });
+    }
+    ctx.out.int(1);
+    Ok(())
+}
+
+fn expire(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+    expire_generic(ctx, args, 1000, false, "expire")
+}
+
+fn pexpire(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+    expire_generic(ctx, args, 1, false, "pexpire")
+}
+
+fn expireat(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+    expire_generic(ctx, args, 1000, true, "expireat")
+}
+
+fn pexpireat(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+    expire_generic(ctx, args, 1, true, "pexpireat")
+}
+
+/// TTL-style replies: -2 without the key, -1 without a TTL, else `f(expires_at)`.
+fn ttl_reply(ctx: &mut Ctx, key: &[u8], f: impl Fn(u64, u64) -> i64) -> CmdResult {
+    let now = ctx.now;
+    let reply = match ctx.db.get(key, now) {
+        None => -2,
+        Some(entry) => entry.state.expires_at().map_or(-1, |at| f(at, now)),
+    };
+    ctx.out.int(reply);
+    Ok(())
+}
+
+fn expiretime(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+    ttl_reply(ctx, &args[1], |at, _| (at / 1000) as i64)
+}
+
+fn pexpiretime(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+    ttl_reply(ctx, &args[1], |at, _| at as i64)
+}
+
+fn ttl(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+    ttl_reply(ctx, &args[1], |at, now| ((at - now + 500) / 1000) as i64)
+}
+
+fn pttl(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+    ttl_reply(ctx, &args[1], |at, now| (at - now) as i64)
+}
+
+fn persist(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+    let key = &args[1];
+    let has_ttl = ctx.db.get(key, ctx.now).is_some_and(|e| e.state.expires_at().is_some());
+    if has_ttl {
+        let seen = ctx.seen_ttl(key);
+        ctx.write(key, Body::Expire { seen, at: NO_EXPIRY });
+    }
+    ctx.out.int(has_ttl as i64);
+    Ok(())
+}
+
+fn keys(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+    let (pattern, now) = (&args[1], ctx.now);
+    let mut found: Vec<Box<[u8]>> = Vec::new();
+    for i in 0..SHARDS {
+        ctx.db.with_shard(i, |shard| {
+            let matching = shard.entries().filter(|e| e.is_visible(now) && glob_match(pattern, &e.key, false));
+            found.extend(matching.map(|e| e.key.clone()));
+        });
+    }
+    ctx.out.array(found.len());
+    found.iter().for_each(|k| ctx.out.bulk(k));
+    Ok(())
+}
+
+/// SCAN cursor [MATCH pattern] [COUNT count] [TYPE type]
+fn scan(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+    let raw: u64 = std::str::from_utf8(&args[1]).ok().and_then(|s| s.parse().ok()).ok_or("ERR invalid cursor")?;
+    let (mut pattern, mut count, mut type_filter): (Option<&[u8]>, usize, Option<&[u8]>) = (None, 10, None);
+    let mut i = 2;
+    while i < args.len() {
+        let value = args.get(i + 1).ok_or(CmdError::from(SYNTAX))?;
+        match &args[i] {
+            a if is(a, "match") => pattern = Some(value),
+            a if is(a, "count") => {
+                count = usize::try_from(int_arg(value)?).ok().filter(|&c| c >= 1).ok_or(CmdError::from(SYNTAX))?;
+            }
+            a if is(a, "type") => type_filter = Some(value),
+            _ => return Err(SYNTAX.into()),
+        }
+        i += 2;
+    }
+    let now = ctx.now;
+    let hasher = ctx.shared.keyspace.hasher().clone();
+    let mut found: Vec<Box<[u8]>> = Vec::new();
+    let mut cursor = ScanCursor::decode(raw);
+    while let Some(at) = cursor {
+        cursor = ctx.db.with_shard(at.shard, |shard| {
+            scan_shard(shard, at, count, |k| hasher.hash(k), |entry| {
+                let wanted = entry.is_visible(now)
+                    && pattern.is_none_or(|p| glob_match(p, &entry.key, false))
+                    && type_filter.is_none_or(|t| t.eq_ignore_ascii_case(type_name(entry).as_bytes()));
+                if wanted {
+                    found.push(entry.key.clone());
+                }
+            })
+        });
+        if found.len() >= count {
+            break;
+        }
+    }
+    ctx.out.array(2);
+    ctx.out.bulk(cursor.map_or(0, |c| c.encode()).to_string().as_bytes());
+    ctx.out.array(found.len());
+    found.iter().for_each(|k| ctx.out.bulk(k));
+    Ok(())
+}
+
+fn randomkey(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {
+    let now = ctx.now;
+    let mut rng = rand::thread_rng();
+    let start = rng.gen_range(0..SHARDS);
+    // Start at a random shard and take a random visible key of the first shard that has one.
+    let mut chosen = None;
+    for step in 0..SHARDS {
+        let index = (start + step) % SHARDS;
+        chosen = ctx.db.with_shard(index, |shard| {
+            let visible: Vec<&Entry> = shard.entries().filter(|e| e.is_visible(now)).collect();
+            (!visible.is_empty()).then(|| visible[rand::thread_rng().gen_range(0..visible.len())].key.clone())
+        });
+        if chosen.is_some() {
+            break;
+        }
+    }
+    ctx.out.bulk_or_null(chosen.as_deref());
+    Ok(())
+}
+
+/// Moves `src` to `dst` (value and TTL); false if `nx` and `dst` exists.
+fn rename_generic(ctx: &mut Ctx, args: &[Bytes], nx: bool) -> Result<bool, CmdError> {
+    let (src, dst) = (&args[1], &args[2]);
+    let now = ctx.now;
+    let (value, ttl) = match ctx.db.get(src, now) {
+        Some(entry) => (entry.state.string().get().map(|v| v.into_owned()), entry.state.expires_at()),
+        None => return Err("ERR no such key".into()),
+    };
+    if src == dst {
+        return Ok(!nx);
+    }
+    if nx && ctx.db.get(dst, now).is_some() {
+        return Ok(false);
+    }
+    let value = Bytes::from(value.unwrap_or_default());
+    let seen = ctx.seen(dst, false);
+    ctx.write(dst, Body::Set { seen, value, expire_at: ttl });
+    ctx.delete(src);
+    Ok(true)
+}
+
+fn rename(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+    rename_generic(ctx, args, false)?;
+    ctx.out.ok();
+    Ok(())
+}
+
+fn renamenx(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+    let renamed = rename_generic(ctx, args, true)?;
+    ctx.out.int(renamed as i64);
+    Ok(())
+}
+
+fn dbsize(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {
+    let live = ctx.db.counts().live;
+    ctx.out.int(live as i64);
+    Ok(())
+}
+
+/// FLUSHDB / FLUSHALL [ASYNC | SYNC]: deletes every key this node sees. Each deletion is an
+/// observed-remove op, so keys written concurrently elsewhere survive (see docs/semantics.md).
+fn flush(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+    match &args[1..] {
+        [] => {}
+        [mode] if is(mode, "async") || is(mode, "sync") => {}
+        _ => return Err(SYNTAX.into()),
+    }
+    for i in 0..SHARDS {
+        let keys: Vec<Bytes> = ctx.db.with_shard(i, |shard| {
+            shard.entries().filter(|e| e.state.is_live()).map(|e| Bytes::copy_from_slice(&e.key)).collect()
+        });
+        // The shard stays locked from listing to deleting: its keys go atomically.
+        for key in keys {
+            ctx.delete(&key);
+        }
+    }
+    ctx.out.ok();
+    Ok(())
+}

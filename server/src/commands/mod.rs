@@ -1,0 +1,329 @@
+//! Commands: the table that maps names to handlers, and the dispatcher that checks arity,
+//! authentication, MULTI queueing and memory, locks the shards of the declared keys, and runs
+//! the handler. Each family lives in its own module; adding a command touches its family's
+//! table only.
+
+mod connection;
+mod keys;
+mod server;
+mod strings;
+mod transactions;
+
+pub use transactions::release_watches;
+
+use crate::clock::now_ms;
+use crate::keyspace::Locked;
+use crate::node::SeenLocally;
+use crate::resp::Reply;
+use crate::session::{Multi, Session};
+use crate::shared::Shared;
+use bytes::Bytes;
+use meridian_crdt::{parse_redis_int, Body, Context, Seen};
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+/// Command flags (Redis's command flags, the subset Meridian acts on or reports).
+pub mod flags {
+    /// Changes data.
+    pub const WRITE: u32 = 1;
+    /// Only reads data.
+    pub const READONLY: u32 = 1 << 1;
+    /// May grow memory: refused with -OOM above maxmemory.
+    pub const DENYOOM: u32 = 1 << 2;
+    /// Administrative.
+    pub const ADMIN: u32 = 1 << 3;
+    /// Allowed before AUTH.
+    pub const NO_AUTH: u32 = 1 << 4;
+    /// O(1) or O(log n).
+    pub const FAST: u32 = 1 << 5;
+    /// Runs at once even inside MULTI (EXEC, DISCARD, MULTI, WATCH, QUIT, RESET).
+    pub const TX_CONTROL: u32 = 1 << 6;
+    /// Reads or writes the whole keyspace, visiting shards one at a time.
+    pub const WHOLE: u32 = 1 << 7;
+    /// Connection-level commands.
+    pub const CONNECTION: u32 = 1 << 8;
+
+    /// Redis's names for the flags, as COMMAND reports them.
+    pub const NAMES: [(u32, &str); 7] = [
+        (WRITE, "write"),
+        (READONLY, "readonly"),
+        (DENYOOM, "denyoom"),
+        (ADMIN, "admin"),
+        (NO_AUTH, "no_auth"),
+        (FAST, "fast"),
+        (TX_CONTROL, "no_multi"),
+    ];
+}
+
+/// Where a command's keys are: Redis's (first, last, step); `last` < 0 counts from the end.
+#[derive(Clone, Copy, Debug)]
+pub struct KeySpec {
+    /// Index of the first key (0: no keys).
+    pub first: i32,
+    /// Index of the last key.
+    pub last: i32,
+    /// Distance between keys.
+    pub step: i32,
+}
+
+/// No keys.
+pub const NO_KEYS: KeySpec = KeySpec { first: 0, last: 0, step: 0 };
+/// One key, at index 1.
+pub const ONE_KEY: KeySpec = KeySpec { first: 1, last: 1, step: 1 };
+/// Every argument from index 1 is a key.
+pub const ALL_KEYS: KeySpec = KeySpec { first: 1, last: -1, step: 1 };
+
+/// A command's entry in the table.
+pub struct Spec {
+    /// Lower-case name.
+    pub name: &'static str,
+    /// Redis arity: exact argument count including the name, or, if negative, the minimum.
+    pub arity: i32,
+    /// [`flags`].
+    pub flags: u32,
+    /// Key positions.
+    pub keys: KeySpec,
+    /// Command group for COMMAND DOCS (`string`, `generic`, ...).
+    pub group: &'static str,
+    /// One-line summary for COMMAND DOCS.
+    pub summary: &'static str,
+    /// The handler.
+    pub run: Handler,
+}
+
+/// A command handler: reads its arguments (name first), writes its reply.
+pub type Handler = fn(&mut Ctx, &[Bytes]) -> CmdResult;
+
+impl Spec {
+    fn has(&self, flag: u32) -> bool {
+        self.flags & flag != 0
+    }
+
+    /// The key arguments of `args`, by the key spec.
+    pub fn key_args<'a>(&self, args: &'a [Bytes]) -> impl Iterator<Item = &'a [u8]> + 'a {
+        let n = args.len() as i32;
+        let k = self.keys;
+        let last = if k.last < 0 { n + k.last } else { k.last.min(n - 1) };
+        let (first, step) = (k.first, k.step.max(1));
+        let range = if first == 0 { 0..0 } else { first..last + 1 };
+        range.step_by(step as usize).map(move |i| &args[i as usize][..])
+    }
+
+    fn arity_ok(&self, argc: usize) -> bool {
+        let argc = argc as i32;
+        if self.arity >= 0 { argc == self.arity } else { argc >= -self.arity }
+    }
+}
+
+/// An error reply, with its code (`ERR`, `WRONGTYPE`, ...).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CmdError(pub Cow<'static, str>);
+
+/// A handler's outcome; on error the dispatcher sends the error reply.
+pub type CmdResult = Result<(), CmdError>;
+
+impl CmdError {
+    /// An error with a computed message.
+    pub fn new(msg: impl Into<String>) -> Self {
+        CmdError(Cow::Owned(msg.into()))
+    }
+}
+
+impl From<&'static str> for CmdError {
+    fn from(s: &'static str) -> Self {
+        CmdError(Cow::Borrowed(s))
+    }
+}
+
+/// `ERR syntax error`.
+pub const SYNTAX: &str = "ERR syntax error";
+/// `ERR value is not an integer or out of range`.
+pub const NOT_INTEGER: &str = "ERR value is not an integer or out of range";
+
+/// Parses argument `arg` as a Redis integer.
+pub fn int_arg(arg: &[u8]) -> Result<i64, CmdError> {
+    parse_redis_int(arg).ok_or(CmdError::from(NOT_INTEGER))
+}
+
+/// True if `arg` equals `word`, ignoring ASCII case.
+pub fn is(arg: &[u8], word: &str) -> bool {
+    arg.eq_ignore_ascii_case(word.as_bytes())
+}
+
+/// `ERR wrong number of arguments for '<name>' command`.
+pub fn arity_error(name: &str) -> CmdError {
+    CmdError::new(format!("ERR wrong number of arguments for '{name}' command"))
+}
+
+/// Everything a handler works with.
+pub struct Ctx<'a> {
+    /// Server-wide state.
+    pub shared: &'a Shared,
+    /// This connection.
+    pub session: &'a mut Session,
+    /// Where the reply goes.
+    pub out: Reply<'a>,
+    /// The locked shards.
+    pub db: Locked<'a>,
+    /// Unix milliseconds when the command started (one clock reading per command, as Redis).
+    pub now: u64,
+}
+
+impl Ctx<'_> {
+    /// Makes a local write to `key`: stamps and logs the op, then applies it. Every write of
+    /// every command ends here.
+    pub fn write(&mut self, key: &Bytes, body: Body) {
+        let op = self.shared.node.stamp(key.clone(), body);
+        self.db.apply(key, op.stamp(), &op.body, &SeenLocally);
+    }
+
+    /// What a write replacing `key` removes: all of a visible key's state (its TTL only if
+    /// `keep_ttl` is false), and whatever a hidden key still holds.
+    pub fn seen(&mut self, key: &[u8], keep_ttl: bool) -> Seen {
+        let at = self.db.at(key);
+        match at.shard.raw(at.hash, key) {
+            Some(entry) => entry.state.seen(keep_ttl),
+            None => Seen::default(),
+        }
+    }
+
+    /// The TTL versions a write changing only `key`'s TTL removes.
+    pub fn seen_ttl(&mut self, key: &[u8]) -> Context {
+        let at = self.db.at(key);
+        at.shard.raw(at.hash, key).map(|e| e.state.seen_ttl()).unwrap_or_default()
+    }
+
+    /// Deletes `key` if a reader sees it; true if it did.
+    pub fn delete(&mut self, key: &Bytes) -> bool {
+        if self.db.get(key, self.now).is_none() {
+            return false;
+        }
+        let seen = self.seen(key, false);
+        self.write(key, Body::Del { seen });
+        true
+    }
+
+    /// Counts a key lookup for INFO's keyspace_hits / keyspace_misses.
+    pub fn count_lookup(&mut self, hit: bool) {
+        if hit {
+            self.session.stats.hits += 1;
+        } else {
+            self.session.stats.misses += 1;
+        }
+    }
+}
+
+fn table() -> &'static HashMap<&'static str, &'static Spec> {
+    static TABLE: OnceLock<HashMap<&'static str, &'static Spec>> = OnceLock::new();
+    TABLE.get_or_init(|| {
+        [strings::COMMANDS, keys::COMMANDS, connection::COMMANDS, server::COMMANDS, transactions::COMMANDS]
+            .into_iter()
+            .flatten()
+            .map(|spec| (spec.name, spec))
+            .collect()
+    })
+}
+
+/// Every command, sorted by name.
+pub fn all_specs() -> Vec<&'static Spec> {
+    let mut all: Vec<&Spec> = table().values().copied().collect();
+    all.sort_by_key(|s| s.name);
+    all
+}
+
+/// The command called `name` (any case).
+pub fn lookup(name: &[u8]) -> Option<&'static Spec> {
+    let mut lower = [0u8; 32];
+    let lower = lower.get_mut(..name.len())?;
+    lower.copy_from_slice(name);
+    lower.make_ascii_lowercase();
+    table().get(std::str::from_utf8(lower).ok()?).copied()
+}
+
+fn unknown_command(args: &[Bytes]) -> CmdError {
+    let name = String::from_utf8_lossy(&args[0]);
+    let mut msg = format!("ERR unknown command '{}', with args beginning with: ", truncate(&name, 128));
+    for arg in args.iter().skip(1) {
+        if msg.len() >= 128 {
+            break;
+        }
+        msg.push_str(&format!("'{}' ", truncate(&String::from_utf8_lossy(arg), 128)));
+    }
+    CmdError::new(msg)
+}
+
+fn truncate(s: &str, max: usize) -> &str {
+    let mut end = s.len().min(max);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+/// Runs one request (`args[0]` is the command name) for `session`, writing the reply to `out`.
+pub fn execute(shared: &Shared, session: &mut Session, out: &mut Vec<u8>, args: &[Bytes]) {
+    let protocol = session.protocol;
+    let mut reply = Reply::new(out, protocol);
+    let outcome = check(shared, session, args);
+    let spec = match outcome {
+        Ok(spec) => spec,
+        Err(err) => {
+            if let Some(multi) = &mut session.multi {
+                multi.failed = true;
+            }
+            session.stats.errors += 1;
+            reply.error(&err.0);
+            return;
+        }
+    };
+    session.stats.commands += 1;
+    session.last_command = spec.name;
+    if let Some(multi) = session.multi.as_mut().filter(|_| !spec.has(flags::TX_CONTROL)) {
+        multi.queued.push(args.to_vec());
+        session.info.multi.store(multi.queued.len() as i64, std::sync::atomic::Ordering::Relaxed);
+        reply.simple("QUEUED");
+        return;
+    }
+    let db = if spec.has(flags::WHOLE) || spec.keys.first == 0 {
+        shared.keyspace.unlocked()
+    } else {
+        shared.keyspace.lock_keys(spec.key_args(args))
+    };
+    let mut ctx = Ctx { shared, session, out: reply, db, now: now_ms() };
+    run(&mut ctx, spec, args);
+}
+
+/// The checks before a command runs or is queued: known, arity, authenticated, memory.
+fn check(shared: &Shared, session: &Session, args: &[Bytes]) -> Result<&'static Spec, CmdError> {
+    let spec = lookup(&args[0]).ok_or_else(|| unknown_command(args))?;
+    if !spec.arity_ok(args.len()) {
+        return Err(arity_error(spec.name));
+    }
+    if !session.authenticated && !spec.has(flags::NO_AUTH) {
+        return Err("NOAUTH Authentication required.".into());
+    }
+    if spec.has(flags::DENYOOM) {
+        let maxmemory = shared.config.read().maxmemory;
+        if maxmemory > 0 && crate::alloc::used_memory() > maxmemory {
+            return Err("OOM command not allowed when used memory > 'maxmemory'.".into());
+        }
+    }
+    Ok(spec)
+}
+
+/// Runs a checked command with shards already locked, writing an error reply on failure.
+fn run(ctx: &mut Ctx, spec: &Spec, args: &[Bytes]) {
+    let start = ctx.out.len();
+    if let Err(err) = (spec.run)(ctx, args) {
+        ctx.out.truncate(start);
+        ctx.session.stats.errors += 1;
+        ctx.out.error(&err.0);
+    }
+}
+
+/// Starts a MULTI block for the session.
+fn begin_multi(session: &mut Session) {
+    session.multi = Some(Multi::default());
+    session.info.multi.store(0, std::sync::atomic::Ordering::Relaxed);
+}

@@ -1,0 +1,522 @@
+//! Configuration: one table of options, read from a redis.conf-style file, then `MERIDIAN_*`
+//! environment variables, then `--option value` flags (each overriding the one before), and
+//! served to `CONFIG GET` / `CONFIG SET` at runtime. An option unknown to the table is an
+//! error wherever it appears.
+
+use crate::glob::glob_match;
+use crate::resp::parse::split_args;
+use std::path::PathBuf;
+
+/// Logging verbosity, with Redis's level names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogLevel {
+    /// Everything, including per-connection events.
+    Debug,
+    /// Verbose operational detail.
+    Verbose,
+    /// Startup, shutdown and significant events (the default).
+    Notice,
+    /// Only problems.
+    Warning,
+    /// Nothing.
+    Nothing,
+}
+
+impl LogLevel {
+    const NAMES: [(&'static str, LogLevel); 5] = [
+        ("debug", LogLevel::Debug),
+        ("verbose", LogLevel::Verbose),
+        ("notice", LogLevel::Notice),
+        ("warning", LogLevel::Warning),
+        ("nothing", LogLevel::Nothing),
+    ];
+
+    /// The equivalent `tracing` filter directive.
+    pub fn directive(self) -> &'static str {
+        match self {
+            LogLevel::Debug => "debug",
+            LogLevel::Verbose => "info,meridian=debug",
+            LogLevel::Notice => "info",
+            LogLevel::Warning => "warn",
+            LogLevel::Nothing => "off",
+        }
+    }
+}
+
+/// What happens when `maxmemory` is reached.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MaxmemoryPolicy {
+    /// Refuse writes that would add data with `-OOM`, as Redis's `noeviction`.
+    NoEviction,
+}
+
+impl MaxmemoryPolicy {
+    const NAMES: [(&'static str, MaxmemoryPolicy); 1] = [("noeviction", MaxmemoryPolicy::NoEviction)];
+}
+
+/// The server's settings.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// TCP port for clients (`port`).
+    pub port: u16,
+    /// Addresses to listen on (`bind`); a leading `-` marks an address that may be unavailable.
+    pub bind: Vec<String>,
+    /// Password of the default user (`requirepass`); empty means no authentication.
+    pub requirepass: String,
+    /// Data directory (`dir`): node identity, and later the flash tier.
+    pub dir: PathBuf,
+    /// Memory limit in bytes for the dataset (`maxmemory`); 0 means none.
+    pub maxmemory: u64,
+    /// What to do at the limit (`maxmemory-policy`).
+    pub maxmemory_policy: MaxmemoryPolicy,
+    /// Log verbosity (`loglevel`).
+    pub loglevel: LogLevel,
+    /// Log file (`logfile`); empty means standard output.
+    pub logfile: String,
+    /// Most simultaneous clients (`maxclients`).
+    pub maxclients: u64,
+    /// Close clients idle this many seconds (`timeout`); 0 means never.
+    pub timeout: u64,
+    /// TCP keepalive interval in seconds (`tcp-keepalive`); 0 disables it.
+    pub tcp_keepalive: u64,
+    /// Background task frequency per second: active expiry, stats sampling (`hz`).
+    pub hz: u64,
+    /// Largest bulk string a client may send (`proto-max-bulk-len`).
+    pub proto_max_bulk_len: u64,
+    /// Largest unparsed input buffered for one client (`client-query-buffer-limit`).
+    pub client_query_buffer_limit: u64,
+    /// Bytes of recent ops kept in memory for peers to catch up from (`repl-backlog-size`).
+    pub repl_backlog_size: u64,
+    /// Worker threads serving clients (`threads`); 0 means one per core.
+    pub threads: u64,
+    /// The config file this was read from, if any.
+    pub config_file: Option<PathBuf>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            port: 6379,
+            bind: vec!["127.0.0.1".into(), "-::1".into()],
+            requirepass: String::new(),
+            dir: PathBuf::from("."),
+            maxmemory: 0,
+            maxmemory_policy: MaxmemoryPolicy::NoEviction,
+            loglevel: LogLevel::Notice,
+            logfile: String::new(),
+            maxclients: 10_000,
+            timeout: 0,
+            tcp_keepalive: 300,
+            hz: 10,
+            proto_max_bulk_len: 512 * 1024 * 1024,
+            client_query_buffer_limit: 1024 * 1024 * 1024,
+            repl_backlog_size: 16 * 1024 * 1024,
+            threads: 0,
+            config_file: None,
+        }
+    }
+}
+
+/// Why a configuration was refused.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConfigError {
+    /// The option is not one Meridian knows.
+    #[error("unknown option '{0}'")]
+    Unknown(String),
+    /// The value is not valid for the option.
+    #[error("invalid value for '{name}': {reason}")]
+    Invalid {
+        /// The option.
+        name: String,
+        /// What is wrong with the value.
+        reason: String,
+    },
+    /// The option can only be set at startup.
+    #[error("'{0}' can only be set at startup")]
+    Immutable(String),
+    /// A config file line could not be read.
+    #[error("{file}:{line}: {source}")]
+    File {
+        /// The file.
+        file: String,
+        /// 1-based line number.
+        line: usize,
+        /// What went wrong there.
+        source: Box<ConfigError>,
+    },
+    /// The config file could not be opened.
+    #[error("cannot read config file '{file}': {reason}")]
+    Io {
+        /// The file.
+        file: String,
+        /// The OS error.
+        reason: String,
+    },
+    /// A command-line argument is not `--option value...`.
+    #[error("unexpected argument '{0}' (options are written --name value)")]
+    Argument(String),
+}
+
+/// One configurable option.
+struct OptionSpec {
+    name: &'static str,
+    /// Can `CONFIG SET` change it while running?
+    mutable: bool,
+    set: fn(&mut Config, &[String]) -> Result<(), String>,
+    get: fn(&Config) -> String,
+}
+
+fn one(values: &[String]) -> Result<&str, String> {
+    match values {
+        [v] => Ok(v),
+        _ => Err(format!("expects exactly one value, got {}", values.len())),
+    }
+}
+
+// Reasons are worded as Redis words them, since CONFIG SET replies carry them.
+
+fn integer(values: &[String], min: u64, max: u64) -> Result<u64, String> {
+    let n = one(values)?.parse::<i128>().map_err(|_| "argument couldn't be parsed into an integer".to_string())?;
+    match u64::try_from(n) {
+        Ok(n) if (min..=max).contains(&n) => Ok(n),
+        _ => Err(format!("argument must be between {min} and {max} inclusive")),
+    }
+}
+
+fn yes_no(values: &[String]) -> Result<bool, String> {
+    match one(values)?.to_ascii_lowercase().as_str() {
+        "yes" => Ok(true),
+        "no" => Ok(false),
+        _ => Err("argument must be 'yes' or 'no'".into()),
+    }
+}
+
+fn choice<T: Copy>(values: &[String], names: &[(&str, T)]) -> Result<T, String> {
+    let v = one(values)?.to_ascii_lowercase();
+    names.iter().find(|(n, _)| *n == v).map(|(_, t)| *t).ok_or_else(|| {
+        let all: Vec<&str> = names.iter().map(|(n, _)| *n).collect();
+        format!("argument(s) must be one of the following: {}", all.join(", "))
+    })
+}
+
+fn name_of<T: PartialEq>(value: T, names: &[(&'static str, T)]) -> String {
+    names.iter().find(|(_, t)| *t == value).map(|(n, _)| n.to_string()).unwrap_or_default()
+}
+
+/// Parses a memory amount the way Redis's `memtoll` does: `1024`, `100k` (1000), `100kb`
+/// (1024), `m`/`mb`, `g`/`gb`, case-insensitive.
+pub fn parse_memory(s: &str) -> Option<u64> {
+    let lower = s.to_ascii_lowercase();
+    let split = lower.find(|c: char| !c.is_ascii_digit()).unwrap_or(lower.len());
+    let (digits, unit) = lower.split_at(split);
+    let multiplier: u64 = match unit {
+        "" | "b" => 1,
+        "k" => 1000,
+        "kb" => 1024,
+        "m" => 1000 * 1000,
+        "mb" => 1024 * 1024,
+        "g" => 1000 * 1000 * 1000,
+        "gb" => 1024 * 1024 * 1024,
+        _ => return None,
+    };
+    digits.parse::<u64>().ok()?.checked_mul(multiplier)
+}
+
+fn memory(values: &[String]) -> Result<u64, String> {
+    let v = one(values)?;
+    parse_memory(v).ok_or_else(|| "argument must be a memory value".to_string())
+}
+
+const OPTIONS: &[OptionSpec] = &[
+    OptionSpec {
+        name: "port",
+        mutable: false,
+        set: |c, v| Ok(c.port = integer(v, 0, 65535)? as u16),
+        get: |c| c.port.to_string(),
+    },
+    OptionSpec {
+        name: "bind",
+        mutable: false,
+        set: |c, v| {
+            if v.is_empty() {
+                return Err("expects at least one address".into());
+            }
+            c.bind = v.to_vec();
+            Ok(())
+        },
+        get: |c| c.bind.join(" "),
+    },
+    OptionSpec {
+        name: "requirepass",
+        mutable: true,
+        set: |c, v| Ok(c.requirepass = one(v)?.to_string()),
+        get: |c| c.requirepass.clone(),
+    },
+    OptionSpec {
+        name: "dir",
+        mutable: false,
+        set: |c, v| Ok(c.dir = PathBuf::from(one(v)?)),
+        get: |c| c.dir.display().to_string(),
+    },
+    OptionSpec {
+        name: "maxmemory",
+        mutable: true,
+        set: |c, v| Ok(c.maxmemory = memory(v)?),
+        get: |c| c.maxmemory.to_string(),
+    },
+    OptionSpec {
+        name: "maxmemory-policy",
+        mutable: true,
+        set: |c, v| Ok(c.maxmemory_policy = choice(v, &MaxmemoryPolicy::NAMES)?),
+        get: |c| name_of(c.maxmemory_policy, &MaxmemoryPolicy::NAMES),
+    },
+    OptionSpec {
+        name: "loglevel",
+        mutable: true,
+        set: |c, v| Ok(c.loglevel = choice(v, &LogLevel::NAMES)?),
+        get: |c| name_of(c.loglevel, &LogLevel::NAMES),
+    },
+    OptionSpec {
+        name: "logfile",
+        mutable: false,
+        set: |c, v| Ok(c.logfile = one(v)?.to_string()),
+        get: |c| c.logfile.clone(),
+    },
+    OptionSpec {
+        name: "maxclients",
+        mutable: true,
+        set: |c, v| Ok(c.maxclients = integer(v, 1, 1_000_000)?),
+        get: |c| c.maxclients.to_string(),
+    },
+    OptionSpec {
+        name: "timeout",
+        mutable: true,
+        set: |c, v| Ok(c.timeout = integer(v, 0, i32::MAX as u64)?),
+        get: |c| c.timeout.to_string(),
+    },
+    OptionSpec {
+        name: "tcp-keepalive",
+        mutable: true,
+        set: |c, v| Ok(c.tcp_keepalive = integer(v, 0, i32::MAX as u64)?),
+        get: |c| c.tcp_keepalive.to_string(),
+    },
+    OptionSpec {
+        name: "hz",
+        mutable: true,
+        set: |c, v| Ok(c.hz = integer(v, 1, 500)?),
+        get: |c| c.hz.to_string(),
+    },
+    OptionSpec {
+        name: "proto-max-bulk-len",
+        mutable: true,
+        set: |c, v| {
+            let n = memory(v)?;
+            if n < 1024 * 1024 {
+                return Err("must be at least 1mb".into());
+            }
+            Ok(c.proto_max_bulk_len = n)
+        },
+        get: |c| c.proto_max_bulk_len.to_string(),
+    },
+    OptionSpec {
+        name: "client-query-buffer-limit",
+        mutable: true,
+        set: |c, v| {
+            let n = memory(v)?;
+            if n < 1024 * 1024 {
+                return Err("must be at least 1mb".into());
+            }
+            Ok(c.client_query_buffer_limit = n)
+        },
+        get: |c| c.client_query_buffer_limit.to_string(),
+    },
+    OptionSpec {
+        name: "repl-backlog-size",
+        mutable: true,
+        set: |c, v| {
+            let n = memory(v)?;
+            if n < 16 * 1024 {
+                return Err("must be at least 16kb".into());
+            }
+            Ok(c.repl_backlog_size = n)
+        },
+        get: |c| c.repl_backlog_size.to_string(),
+    },
+    OptionSpec {
+        name: "threads",
+        mutable: false,
+        set: |c, v| Ok(c.threads = integer(v, 0, 256)?),
+        get: |c| c.threads.to_string(),
+    },
+    // Redis options that describe how Redis persists. Meridian writes no RDB or AOF files
+    // (its durability is the flash tier), so only the values meaning "off" are accepted; tools
+    // such as redis-benchmark read them with CONFIG GET.
+    OptionSpec {
+        name: "save",
+        mutable: true,
+        set: |_, v| match v.iter().all(|s| s.is_empty()) {
+            true => Ok(()),
+            false => Err("Meridian writes no RDB snapshots; only save \"\" is accepted".into()),
+        },
+        get: |_| String::new(),
+    },
+    OptionSpec {
+        name: "appendonly",
+        mutable: true,
+        set: |_, v| match yes_no(v)? {
+            false => Ok(()),
+            true => Err("Meridian writes no AOF file; only appendonly no is accepted".into()),
+        },
+        get: |_| "no".into(),
+    },
+    OptionSpec {
+        name: "databases",
+        mutable: false,
+        set: |_, v| integer(v, 1, 1).map(|_| ()).map_err(|_| "Meridian has one database, db 0".into()),
+        get: |_| "1".into(),
+    },
+];
+
+fn spec(name: &str) -> Result<&'static OptionSpec, ConfigError> {
+    let lower = name.to_ascii_lowercase();
+    OPTIONS.iter().find(|o| o.name == lower).ok_or(ConfigError::Unknown(name.to_string()))
+}
+
+impl Config {
+    /// Sets an option by name, at startup (any option) or at runtime (`runtime`: only mutable
+    /// ones).
+    pub fn set(&mut self, name: &str, values: &[String], runtime: bool) -> Result<(), ConfigError> {
+        let spec = spec(name)?;
+        if runtime && !spec.mutable {
+            return Err(ConfigError::Immutable(spec.name.to_string()));
+        }
+        (spec.set)(self, values).map_err(|reason| ConfigError::Invalid { name: spec.name.to_string(), reason })
+    }
+
+    /// `(name, value)` of every option whose name matches the glob `pattern`, as CONFIG GET.
+    pub fn get(&self, pattern: &[u8]) -> Vec<(&'static str, String)> {
+        OPTIONS
+            .iter()
+            .filter(|o| glob_match(pattern, o.name.as_bytes(), true))
+            .map(|o| (o.name, (o.get)(self)))
+            .collect()
+    }
+
+    /// Applies a redis.conf-style text: `name value...` per line, `#` comments.
+    pub fn apply_file_text(&mut self, text: &str, file: &str) -> Result<(), ConfigError> {
+        for (i, line) in text.lines().enumerate() {
+            let at = |source| ConfigError::File { file: file.to_string(), line: i + 1, source: Box::new(source) };
+            let trimmed = line.trim();
+            if trimmed.is_empty() || trimmed.starts_with('#') {
+                continue;
+            }
+            let words = split_args(trimmed.as_bytes()).ok_or_else(|| {
+                at(ConfigError::Invalid { name: trimmed.to_string(), reason: "unbalanced quotes".into() })
+            })?;
+            let words: Vec<String> = words.into_iter().map(|w| String::from_utf8_lossy(&w).into_owned()).collect();
+            self.set(&words[0], &words[1..], false).map_err(at)?;
+        }
+        Ok(())
+    }
+
+    /// Applies `MERIDIAN_<OPTION>` variables (`MERIDIAN_MAXMEMORY=1gb`, dashes as underscores).
+    pub fn apply_env(&mut self, vars: impl IntoIterator<Item = (String, String)>) -> Result<(), ConfigError> {
+        for (key, value) in vars {
+            let Some(name) = key.strip_prefix("MERIDIAN_") else { continue };
+            let name = name.to_ascii_lowercase().replace('_', "-");
+            let values = split_args(value.as_bytes()).ok_or_else(|| ConfigError::Invalid {
+                name: name.clone(),
+                reason: "unbalanced quotes".into(),
+            })?;
+            let values: Vec<String> = values.into_iter().map(|w| String::from_utf8_lossy(&w).into_owned()).collect();
+            let values = if values.is_empty() { vec![String::new()] } else { values };
+            self.set(&name, &values, false)?;
+        }
+        Ok(())
+    }
+
+    /// Applies `--name value...` flags; each option takes the words up to the next `--`.
+    pub fn apply_flags(&mut self, args: &[String]) -> Result<(), ConfigError> {
+        let mut i = 0;
+        while i < args.len() {
+            let Some(name) = args[i].strip_prefix("--") else {
+                return Err(ConfigError::Argument(args[i].clone()));
+            };
+            let end = args[i + 1..].iter().position(|a| a.starts_with("--")).map_or(args.len(), |p| i + 1 + p);
+            let values = &args[i + 1..end];
+            let values = if values.is_empty() { vec![String::new()] } else { values.to_vec() };
+            self.set(name, &values, false)?;
+            i = end;
+        }
+        Ok(())
+    }
+
+    /// Builds the startup configuration from `meridian [config-file] [--name value ...]` and
+    /// the environment.
+    pub fn from_args(args: &[String], env: impl IntoIterator<Item = (String, String)>) -> Result<Config, ConfigError> {
+        let mut config = Config::default();
+        let mut flags = args;
+        if let Some(first) = args.first().filter(|a| !a.starts_with("--")) {
+            let text = std::fs::read_to_string(first)
+                .map_err(|e| ConfigError::Io { file: first.clone(), reason: e.to_string() })?;
+            config.apply_file_text(&text, first)?;
+            config.config_file = Some(PathBuf::from(first));
+            flags = &args[1..];
+        }
+        config.apply_env(env)?;
+        config.apply_flags(flags)?;
+        Ok(config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn strings(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn file_then_env_then_flags() {
+        let mut c = Config::default();
+        c.apply_file_text("# comment\nport 7000\nmaxmemory 100mb\nbind 0.0.0.0 \"::1\"\n", "x.conf").unwrap();
+        assert_eq!((c.port, c.maxmemory), (7000, 100 * 1024 * 1024));
+        assert_eq!(c.bind, strings(&["0.0.0.0", "::1"]));
+        c.apply_env([("MERIDIAN_PORT".to_string(), "7001".to_string()), ("HOME".into(), "/".into())]).unwrap();
+        assert_eq!(c.port, 7001);
+        c.apply_flags(&strings(&["--port", "7002", "--requirepass", "s3cret"])).unwrap();
+        assert_eq!((c.port, c.requirepass.as_str()), (7002, "s3cret"));
+    }
+
+    #[test]
+    fn bad_configuration_is_a_clear_error() {
+        let mut c = Config::default();
+        let err = c.apply_file_text("port 7000\nbogus 1\n", "x.conf").unwrap_err();
+        assert_eq!(err.to_string(), "x.conf:2: unknown option 'bogus'");
+        let err = c.apply_flags(&strings(&["--port", "99999"])).unwrap_err();
+        assert_eq!(err.to_string(), "invalid value for 'port': argument must be between 0 and 65535 inclusive");
+        assert!(c.apply_flags(&strings(&["port", "1"])).is_err());
+        assert!(c.apply_env([("MERIDIAN_NOPE".to_string(), "1".to_string())]).is_err());
+        assert!(c.set("maxmemory", &strings(&["lots"]), false).is_err());
+        assert_eq!(c.set("port", &strings(&["1"]), true), Err(ConfigError::Immutable("port".into())));
+    }
+
+    #[test]
+    fn memory_units_follow_redis() {
+        assert_eq!(parse_memory("1k"), Some(1000));
+        assert_eq!(parse_memory("1KB"), Some(1024));
+        assert_eq!(parse_memory("2gb"), Some(2 << 30));
+        assert_eq!(parse_memory("12"), Some(12));
+        assert_eq!(parse_memory("1tb"), None);
+        assert_eq!(parse_memory("-1"), None);
+    }
+
+    #[test]
+    fn config_get_matches_globs() {
+        let c = Config::default();
+        let names: Vec<&str> = c.get(b"max*").into_iter().map(|(n, _)| n).collect();
+        assert_eq!(names, vec!["maxmemory", "maxmemory-policy", "maxclients"]);
+        assert_eq!(c.get(b"save"), vec![("save", String::new())]);
+    }
+}

@@ -1,0 +1,188 @@
+//! INFO: server state in Redis's `field:value` format, section by section, so existing
+//! exporters and dashboards read it unchanged.
+
+use crate::alloc::{rss, used_memory};
+use crate::clock::now_us;
+use crate::keyspace::Locked;
+use crate::shared::Shared;
+use crate::stats::Stats;
+use std::fmt::Write;
+
+/// The Redis version Meridian reports (the command set and reply formats it follows).
+pub const REDIS_VERSION: &str = "7.2.4";
+
+/// Sections of a plain `INFO`, in Redis's order.
+const DEFAULT_SECTIONS: &[&str] = &["server", "clients", "memory", "persistence", "stats", "replication", "cpu", "cluster", "keyspace"];
+
+/// Bytes in Redis's human form (`1.50M`).
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [(u64, &str); 4] = [(1 << 40, "T"), (1 << 30, "G"), (1 << 20, "M"), (1 << 10, "K")];
+    for (size, unit) in UNITS {
+        if n >= size {
+            return format!("{:.2}{unit}", n as f64 / size as f64);
+        }
+    }
+    format!("{n}B")
+}
+
+/// Renders the sections `requested` names (`all`, `everything` and `default` included; empty
+/// means default), with the keyspace read through `db`.
+pub fn render(shared: &Shared, db: &mut Locked, requested: &[String]) -> String {
+    let mut wanted: Vec<&str> = Vec::new();
+    for name in requested {
+        match name.as_str() {
+            "all" | "everything" | "default" => wanted.extend(DEFAULT_SECTIONS),
+            other => wanted.push(other),
+        }
+    }
+    if wanted.is_empty() {
+        wanted.extend(DEFAULT_SECTIONS);
+    }
+    let mut out = String::new();
+    for section in DEFAULT_SECTIONS.iter().filter(|s| wanted.contains(s)) {
+        if !out.is_empty() {
+            out.push_str("\r\n");
+        }
+        match *section {
+            "server" => server(&mut out, shared),
+            "clients" => clients(&mut out, shared),
+            "memory" => memory(&mut out, shared),
+            "persistence" => out.push_str("# Persistence\r\nloading:0\r\nasync_loading:0\r\naof_enabled:0\r\n"),
+            "stats" => stats(&mut out, shared, db),
+            "replication" => replication(&mut out, shared),
+            "cpu" => cpu(&mut out),
+            "cluster" => out.push_str("# Cluster\r\ncluster_enabled:0\r\n"),
+            _ => keyspace(&mut out, db),
+        }
+    }
+    out
+}
+
+macro_rules! fields {
+    ($out:expr, $($name:literal => $value:expr),* $(,)?) => {
+        $( let _ = write!($out, concat!($name, ":{}\r\n"), $value); )*
+    };
+}
+
+fn server(out: &mut String, shared: &Shared) {
+    let config = shared.config.read();
+    let uptime = shared.started.elapsed().as_secs();
+    out.push_str("# Server\r\n");
+    fields!(out,
+        "redis_version" => REDIS_VERSION,
+        "redis_git_sha1" => "00000000",
+        "redis_git_dirty" => 0,
+        "redis_mode" => "standalone",
+        "meridian_version" => env!("CARGO_PKG_VERSION"),
+        "meridian_node_id" => shared.node.id(),
+        "os" => std::env::consts::OS,
+        "arch_bits" => usize::BITS,
+        "multiplexing_api" => "epoll",
+        "process_id" => std::process::id(),
+        "run_id" => shared.run_id,
+        "tcp_port" => config.port,
+        "server_time_usec" => now_us(),
+        "uptime_in_seconds" => uptime,
+        "uptime_in_days" => uptime / 86400,
+        "hz" => config.hz,
+        "configured_hz" => config.hz,
+        "executable" => std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_default(),
+        "config_file" => config.config_file.as_ref().map(|p| p.display().to_string()).unwrap_or_default(),
+        "io_threads_active" => 0,
+    );
+}
+
+fn clients(out: &mut String, shared: &Shared) {
+    out.push_str("# Clients\r\n");
+    fields!(out,
+        "connected_clients" => shared.clients.count(),
+        "cluster_connections" => 0,
+        "maxclients" => shared.config.read().maxclients,
+        "blocked_clients" => 0,
+        "tracking_clients" => 0,
+    );
+}
+
+fn memory(out: &mut String, shared: &Shared) {
+    let (used, rss) = (used_memory(), rss());
+    let peak = shared.stats.peak_memory.fetch_max(used, std::sync::atomic::Ordering::Relaxed).max(used);
+    let config = shared.config.read();
+    let log = shared.node.log_stats();
+    out.push_str("# Memory\r\n");
+    fields!(out,
+        "used_memory" => used,
+        "used_memory_human" => human_bytes(used),
+        "used_memory_rss" => rss,
+        "used_memory_rss_human" => human_bytes(rss),
+        "used_memory_peak" => peak,
+        "used_memory_peak_human" => human_bytes(peak),
+        "maxmemory" => config.maxmemory,
+        "maxmemory_human" => human_bytes(config.maxmemory),
+        "maxmemory_policy" => "noeviction",
+        "mem_fragmentation_ratio" => format!("{:.2}", rss as f64 / used.max(1) as f64),
+        "mem_allocator" => "libc",
+        "mem_oplog" => log.bytes,
+    );
+}
+
+fn stats(out: &mut String, shared: &Shared, db: &mut Locked) {
+    let s = &shared.stats;
+    out.push_str("# Stats\r\n");
+    fields!(out,
+        "total_connections_received" => Stats::get(&s.connections),
+        "total_commands_processed" => Stats::get(&s.commands),
+        "instantaneous_ops_per_sec" => Stats::get(&s.ops_per_sec),
+        "total_net_input_bytes" => Stats::get(&s.net_in),
+        "total_net_output_bytes" => Stats::get(&s.net_out),
+        "rejected_connections" => Stats::get(&s.rejected),
+        "expired_keys" => db.counts().expired,
+        "evicted_keys" => 0,
+        "keyspace_hits" => Stats::get(&s.hits),
+        "keyspace_misses" => Stats::get(&s.misses),
+        "pubsub_channels" => 0,
+        "pubsub_patterns" => 0,
+        "total_error_replies" => Stats::get(&s.errors),
+    );
+}
+
+fn replication(out: &mut String, shared: &Shared) {
+    let log = shared.node.log_stats();
+    out.push_str("# Replication\r\n");
+    fields!(out,
+        "role" => "active-active",
+        "node_id" => shared.node.id(),
+        "connected_peers" => 0,
+        "connected_slaves" => 0,
+        "master_repl_offset" => log.appended,
+        "repl_backlog_active" => 1,
+        "repl_backlog_size" => log.max_bytes,
+        "repl_backlog_first_byte_offset" => log.first_seq,
+        "repl_backlog_histlen" => log.bytes,
+        "oplog_ops" => log.ops,
+    );
+}
+
+fn cpu(out: &mut String) {
+    // SAFETY: getrusage only writes the struct it is given.
+    let usage = unsafe {
+        let mut usage: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_SELF, &mut usage);
+        usage
+    };
+    let secs = |t: libc::timeval| format!("{}.{:06}", t.tv_sec, t.tv_usec);
+    out.push_str("# CPU\r\n");
+    fields!(out,
+        "used_cpu_sys" => secs(usage.ru_stime),
+        "used_cpu_user" => secs(usage.ru_utime),
+        "used_cpu_sys_children" => "0.000000",
+        "used_cpu_user_children" => "0.000000",
+    );
+}
+
+fn keyspace(out: &mut String, db: &mut Locked) {
+    let counts = db.counts();
+    out.push_str("# Keyspace\r\n");
+    if counts.live > 0 {
+        let _ = write!(out, "db0:keys={},expires={},avg_ttl=0\r\n", counts.live, counts.volatile);
+    }
+}

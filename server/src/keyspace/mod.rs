@@ -1,0 +1,299 @@
+//! The in-memory keyspace: 1024 independently locked shards of key states.
+//!
+//! Commands lock the shards of the keys they name, in shard order, so multi-key commands never
+//! deadlock and both cores serve clients at once. Every change to a key goes through
+//! [`Shard::apply`], the single mutation path shared by local writes and (later) replicated ops;
+//! it also keeps the per-shard counts DBSIZE and INFO read, and tells WATCHing clients.
+
+mod scan;
+
+pub use scan::{scan_shard, ScanCursor};
+
+use crate::watch::Watchers;
+use hashbrown::hash_table::{Entry as TableEntry, HashTable};
+use meridian_crdt::{Body, Frontier, KeyState, Liveness, Stamp};
+use parking_lot::{Mutex, MutexGuard};
+use smallvec::SmallVec;
+use std::hash::BuildHasher;
+
+/// Number of shards (a power of two).
+pub const SHARDS: usize = 1 << SHARD_BITS;
+const SHARD_BITS: u32 = 10;
+
+/// One key and its replicated state.
+pub struct Entry {
+    /// The key.
+    pub key: Box<[u8]>,
+    /// Its state.
+    pub state: KeyState,
+}
+
+impl Entry {
+    /// True if a reader sees the key at Unix millisecond `now`.
+    pub fn is_visible(&self, now: u64) -> bool {
+        self.state.is_live() && !self.is_expired(now)
+    }
+
+    /// True if the key has a TTL that has passed at `now`.
+    pub fn is_expired(&self, now: u64) -> bool {
+        self.state.expires_at().is_some_and(|at| at <= now)
+    }
+}
+
+/// Counts kept per shard for DBSIZE and INFO.
+#[derive(Default, Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ShardCounts {
+    /// Keys with a value (including expired ones not yet removed, as Redis counts them).
+    pub live: usize,
+    /// Of those, keys with a TTL.
+    pub volatile: usize,
+    /// Keys removed because their TTL passed.
+    pub expired: u64,
+}
+
+/// One shard: a hash table of entries plus its counters and watchers.
+#[derive(Default)]
+pub struct Shard {
+    table: HashTable<Entry>,
+    counts: ShardCounts,
+    /// Clients WATCHing keys of this shard.
+    pub watchers: Watchers,
+}
+
+/// Hashes keys for shard choice, table placement and SCAN parts.
+#[derive(Clone, Default)]
+pub struct KeyHasher(hashbrown::DefaultHashBuilder);
+
+impl KeyHasher {
+    /// The hash of a key.
+    pub fn hash(&self, key: &[u8]) -> u64 {
+        self.0.hash_one(key)
+    }
+}
+
+/// Which shard a key hash belongs to. The table inside a shard uses the hash's low and top
+/// bits; the shard index is taken from a multiplicative remix so the two stay independent.
+pub fn shard_of(hash: u64) -> usize {
+    (hash.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - SHARD_BITS)) as usize
+}
+
+impl Shard {
+    /// The entry for `key` if a reader sees it at `now`; an expired key is removed on the way.
+    pub fn get(&mut self, hash: u64, key: &[u8], now: u64) -> Option<&mut Entry> {
+        self.expire_if_needed(hash, key, now);
+        self.table.find_mut(hash, |e| &*e.key == key).filter(|e| e.state.is_live())
+    }
+
+    /// The entry for `key`, visible or not (hidden entries hold removals waiting for late ops).
+    pub fn raw(&self, hash: u64, key: &[u8]) -> Option<&Entry> {
+        self.table.find(hash, |e| &*e.key == key)
+    }
+
+    /// Removes `key` if its TTL has passed at `now`. Returns true if it did.
+    pub fn expire_if_needed(&mut self, hash: u64, key: &[u8], now: u64) -> bool {
+        let Ok(found) = self.table.find_entry(hash, |e| &*e.key == key) else { return false };
+        if !found.get().is_expired(now) {
+            return false;
+        }
+        let (entry, _) = found.remove();
+        self.forget(&entry);
+        self.counts.expired += 1;
+        self.watchers.touch(&entry.key);
+        true
+    }
+
+    /// Applies one op's effect to `key`: the only way key state changes.
+    pub fn apply(&mut self, hasher: &KeyHasher, hash: u64, key: &[u8], stamp: Stamp, body: &Body, frontier: &impl Frontier) {
+        let slot = self.table.entry(hash, |e| &*e.key == key, |e| hasher.hash(&e.key));
+        let mut occupied = match slot {
+            TableEntry::Occupied(o) => o,
+            TableEntry::Vacant(v) => v.insert(Entry { key: key.into(), state: KeyState::default() }),
+        };
+        let entry = occupied.get_mut();
+        let before = (entry.state.is_live(), entry.state.expires_at().is_some());
+        let liveness = entry.state.apply(stamp, body, frontier);
+        let after = (entry.state.is_live(), entry.state.expires_at().is_some());
+        self.counts.live = self.counts.live + after.0 as usize - before.0 as usize;
+        self.counts.volatile = self.counts.volatile + (after.0 && after.1) as usize - (before.0 && before.1) as usize;
+        if liveness == Liveness::Gone {
+            occupied.remove();
+        }
+        self.watchers.touch(key);
+    }
+
+    /// Removes every entry whose TTL has passed at `now` (active expiry). Returns how many were
+    /// removed.
+    pub fn expire_due(&mut self, now: u64) -> usize {
+        if self.counts.volatile == 0 {
+            return 0;
+        }
+        let mut removed = Vec::new();
+        self.table.retain(|e| {
+            let expired = e.is_expired(now);
+            if expired {
+                removed.push((e.state.is_live(), e.key.clone()));
+            }
+            !expired
+        });
+        for (live, key) in &removed {
+            if *live {
+                self.counts.live -= 1;
+                self.counts.volatile -= 1;
+            }
+            self.watchers.touch(key);
+        }
+        self.counts.expired += removed.len() as u64;
+        removed.len()
+    }
+
+    fn forget(&mut self, entry: &Entry) {
+        if entry.state.is_live() {
+            self.counts.live -= 1;
+            if entry.state.expires_at().is_some() {
+                self.counts.volatile -= 1;
+            }
+        }
+    }
+
+    /// The shard's counters.
+    pub fn counts(&self) -> ShardCounts {
+        self.counts
+    }
+
+    /// All entries, visible or not.
+    pub fn entries(&self) -> impl Iterator<Item = &Entry> {
+        self.table.iter()
+    }
+
+    /// Number of entries, visible or not.
+    pub fn len(&self) -> usize {
+        self.table.len()
+    }
+}
+
+/// The sharded keyspace.
+pub struct Keyspace {
+    shards: Box<[Mutex<Shard>]>,
+    hasher: KeyHasher,
+}
+
+impl Default for Keyspace {
+    fn default() -> Self {
+        Keyspace { shards: (0..SHARDS).map(|_| Mutex::default()).collect(), hasher: KeyHasher::default() }
+    }
+}
+
+/// Shards locked for one command (or one transaction).
+pub struct Locked<'a> {
+    ks: &'a Keyspace,
+    guards: Guards<'a>,
+}
+
+enum Guards<'a> {
+    /// Whole-keyspace commands: one shard at a time, the last one used held until the next.
+    Free(Option<(usize, MutexGuard<'a, Shard>)>),
+    /// The shards of the command's keys, sorted by index.
+    Some(SmallVec<[(usize, MutexGuard<'a, Shard>); 2]>),
+    /// Every shard (MULTI/EXEC).
+    All(Vec<MutexGuard<'a, Shard>>),
+}
+
+impl Keyspace {
+    /// The hasher used for all keys.
+    pub fn hasher(&self) -> &KeyHasher {
+        &self.hasher
+    }
+
+    /// Locks the shards of `keys`, in shard order.
+    pub fn lock_keys<'a, 'k>(&'a self, keys: impl Iterator<Item = &'k [u8]>) -> Locked<'a> {
+        let mut idx: SmallVec<[usize; 4]> = keys.map(|k| shard_of(self.hasher.hash(k))).collect();
+        idx.sort_unstable();
+        idx.dedup();
+        let guards = idx.into_iter().map(|i| (i, self.shards[i].lock())).collect();
+        Locked { ks: self, guards: Guards::Some(guards) }
+    }
+
+    /// Locks every shard, in order.
+    pub fn lock_all(&self) -> Locked<'_> {
+        Locked { ks: self, guards: Guards::All(self.shards.iter().map(|s| s.lock()).collect()) }
+    }
+
+    /// Holds no lock yet; shards are locked one at a time, never two at once, as a
+    /// whole-keyspace command visits them.
+    pub fn unlocked(&self) -> Locked<'_> {
+        Locked { ks: self, guards: Guards::Free(None) }
+    }
+
+    /// Runs `f` on shard `index` under its lock (background tasks).
+    pub fn with_shard<R>(&self, index: usize, f: impl FnOnce(&mut Shard) -> R) -> R {
+        f(&mut self.shards[index].lock())
+    }
+}
+
+/// A key located in a locked shard.
+pub struct KeyAt<'s> {
+    /// The shard holding the key.
+    pub shard: &'s mut Shard,
+    /// The key's hash.
+    pub hash: u64,
+}
+
+impl<'a> Locked<'a> {
+    /// The keyspace.
+    pub fn keyspace(&self) -> &'a Keyspace {
+        self.ks
+    }
+
+    /// The locked shard holding `key`. Keyed commands only touch the keys they declared, so
+    /// the shard is always held; anything else is a bug in the command table.
+    pub fn at(&mut self, key: &[u8]) -> KeyAt<'_> {
+        let hash = self.ks.hasher.hash(key);
+        let shard = self.shard(shard_of(hash));
+        KeyAt { shard, hash }
+    }
+
+    fn shard(&mut self, index: usize) -> &mut Shard {
+        let ks = self.ks;
+        match &mut self.guards {
+            Guards::Some(guards) => {
+                let found = guards.iter_mut().find(|(i, _)| *i == index);
+                &mut found.expect("command touched a key it did not declare").1
+            }
+            Guards::All(guards) => &mut guards[index],
+            Guards::Free(held) => {
+                if held.as_ref().is_none_or(|(i, _)| *i != index) {
+                    // Release the previous shard before taking the next: never two at once.
+                    *held = None;
+                    *held = Some((index, ks.shards[index].lock()));
+                }
+                &mut held.as_mut().expect("just locked").1
+            }
+        }
+    }
+
+    /// The entry for `key` if visible at `now` (expired keys are removed on the way).
+    pub fn get(&mut self, key: &[u8], now: u64) -> Option<&mut Entry> {
+        let at = self.at(key);
+        at.shard.get(at.hash, key, now)
+    }
+
+    /// Applies an op's effect to `key` (see [`Shard::apply`]).
+    pub fn apply(&mut self, key: &[u8], stamp: Stamp, body: &Body, frontier: &impl Frontier) {
+        let ks = self.ks;
+        let at = self.at(key);
+        at.shard.apply(&ks.hasher, at.hash, key, stamp, body, frontier);
+    }
+
+    /// Runs `f` on shard `index` (whole-keyspace commands and transactions).
+    pub fn with_shard<R>(&mut self, index: usize, f: impl FnOnce(&mut Shard) -> R) -> R {
+        f(self.shard(index))
+    }
+
+    /// Sum of all shards' counters.
+    pub fn counts(&mut self) -> ShardCounts {
+        (0..SHARDS).fold(ShardCounts::default(), |acc, i| {
+            let c = self.with_shard(i, |s| s.counts());
+            ShardCounts { live: acc.live + c.live, volatile: acc.volatile + c.volatile, expired: acc.expired + c.expired }
+        })
+    }
+}

@@ -1,0 +1,121 @@
+//! One client connection: read what arrived, run every complete request in it, write all the
+//! replies at once, repeat. Pipelined requests therefore cost one read and one write per batch.
+
+use crate::clients::ClientInfo;
+use crate::commands::{execute, release_watches};
+use crate::resp::parse::Arg;
+use crate::resp::{Limits, Reply, RequestParser};
+use crate::session::Session;
+use crate::shared::Shared;
+use bytes::{Bytes, BytesMut};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// Replies are written out once this much is pending, even mid-batch.
+const FLUSH_AT: usize = 64 * 1024;
+const READ_CHUNK: usize = 16 * 1024;
+
+/// Serves `stream` until the client leaves, is killed, misbehaves, or the server stops.
+pub async fn serve(shared: Arc<Shared>, mut stream: TcpStream, info: Arc<ClientInfo>) {
+    let authenticated = shared.config.read().requirepass.is_empty();
+    let mut session = Session::new(info.clone(), authenticated);
+    let mut input = BytesMut::with_capacity(READ_CHUNK);
+    let mut output: Vec<u8> = Vec::with_capacity(READ_CHUNK);
+    let mut parser = RequestParser::new();
+    let mut args: Vec<Bytes> = Vec::new();
+    let mut shutdown = shared.shutdown.subscribe();
+    let reason = loop {
+        let (max_bulk_len, query_limit, timeout) = {
+            let c = shared.config.read();
+            (c.proto_max_bulk_len as i64, c.client_query_buffer_limit as usize, c.timeout)
+        };
+        // Run every complete request already received.
+        loop {
+            let limits = Limits { max_bulk_len, unauthenticated: !session.authenticated };
+            let request = match parser.parse(&input, limits) {
+                Ok(Some(request)) => request,
+                Ok(None) => break,
+                Err(err) => {
+                    Reply::new(&mut output, session.protocol).error(&format!("ERR {err}"));
+                    session.stats.errors += 1;
+                    tracing::debug!(client = info.id, addr = %info.addr, "closing client: {err}");
+                    session.close = true;
+                    break;
+                }
+            };
+            let frame = input.split_to(request.len).freeze();
+            args.extend(request.args.iter().map(|arg| match arg {
+                Arg::Span(range) => frame.slice(range.clone()),
+                Arg::Owned(bytes) => Bytes::copy_from_slice(bytes),
+            }));
+            if !args.is_empty() {
+                execute(&shared, &mut session, &mut output, &args);
+            }
+            args.clear();
+            if session.close {
+                break;
+            }
+            if output.len() >= FLUSH_AT && write(&mut stream, &mut output, &mut session).await.is_err() {
+                break;
+            }
+        }
+        if write(&mut stream, &mut output, &mut session).await.is_err() {
+            break "write error";
+        }
+        publish(&shared, &mut session);
+        if session.close {
+            break "closed";
+        }
+        if info.is_killed() {
+            break "killed";
+        }
+        if input.len() > query_limit {
+            tracing::warn!(client = info.id, addr = %info.addr, "closing client that reached max query buffer length");
+            break "query buffer limit";
+        }
+        input.reserve(READ_CHUNK);
+        let idle = async {
+            match timeout {
+                0 => std::future::pending().await,
+                secs => tokio::time::sleep(Duration::from_secs(secs)).await,
+            }
+        };
+        tokio::select! {
+            read = stream.read_buf(&mut input) => match read {
+                Ok(0) | Err(_) => break "connection closed",
+                Ok(n) => session.stats.net_in += n as u64,
+            },
+            _ = info.wake.notified() => {}
+            _ = shutdown.changed() => break "server shutting down",
+            _ = idle => break "idle timeout",
+        }
+    };
+    tracing::debug!(client = info.id, addr = %info.addr, reason, "client disconnected");
+    release_watches(&mut shared.keyspace.unlocked(), &mut session);
+    publish(&shared, &mut session);
+    shared.clients.unregister(info.id);
+}
+
+async fn write(stream: &mut TcpStream, output: &mut Vec<u8>, session: &mut Session) -> std::io::Result<()> {
+    if output.is_empty() {
+        return Ok(());
+    }
+    let written = stream.write_all(output).await;
+    session.stats.net_out += output.len() as u64;
+    output.clear();
+    if output.capacity() > 4 * FLUSH_AT {
+        output.shrink_to(READ_CHUNK);
+    }
+    written
+}
+
+fn publish(shared: &Shared, session: &mut Session) {
+    if session.stats.commands > 0 {
+        session.info.last_ms.store(crate::clock::now_ms(), Ordering::Relaxed);
+        *session.info.last_cmd.lock() = session.last_command;
+    }
+    shared.stats.publish(&mut session.stats);
+}

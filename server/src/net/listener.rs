@@ -1,0 +1,167 @@
+//! Listening sockets, the accept loop, background housekeeping, and graceful shutdown.
+
+use super::connection;
+use crate::alloc::used_memory;
+use crate::keyspace::SHARDS;
+use crate::shared::Shared;
+use crate::stats::Stats;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpStream};
+
+/// How long shutdown waits for connections to finish their current batch.
+const DRAIN: Duration = Duration::from_secs(5);
+/// Shards the active-expiry cycle visits per tick (a full sweep every 64 ticks).
+const EXPIRE_SHARDS_PER_TICK: usize = SHARDS / 64;
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// A listening address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// No address could be bound at all.
+    #[error("no address to listen on (bind {0})")]
+    NoAddress(String),
+}
+
+/// A running server's listening addresses.
+pub struct Started {
+    /// Where clients can connect.
+    pub addrs: Vec<SocketAddr>,
+}
+
+async fn bind(shared: &Shared) -> Result<Vec<TcpListener>, StartError> {
+    let (bind, port) = {
+        let c = shared.config.read();
+        (c.bind.clone(), c.port)
+    };
+    let mut listeners = Vec::new();
+    for spec in &bind {
+        let (optional, host) = match spec.strip_prefix('-') {
+            Some(host) => (true, host),
+            None => (false, spec.as_str()),
+        };
+        let host = if host == "*" { "0.0.0.0" } else { host };
+        let addr = if host.contains(':') { format!("[{host}]:{port}") } else { format!("{host}:{port}") };
+        match TcpListener::bind(&addr).await {
+            Ok(listener) => listeners.push(listener),
+            Err(e) if optional => tracing::debug!("skipping optional address {addr}: {e}"),
+            Err(source) => return Err(StartError::Bind { addr, source }),
+        }
+    }
+    if listeners.is_empty() {
+        return Err(StartError::NoAddress(bind.join(" ")));
+    }
+    Ok(listeners)
+}
+
+/// Runs the server until SIGTERM, SIGINT or SHUTDOWN. `on_ready` is told where it listens.
+pub async fn run(shared: Arc<Shared>, on_ready: impl FnOnce(&Started)) -> Result<(), StartError> {
+    let listeners = bind(&shared).await?;
+    let started = Started { addrs: listeners.iter().filter_map(|l| l.local_addr().ok()).collect() };
+    on_ready(&started);
+    for listener in listeners {
+        tokio::spawn(accept_loop(shared.clone(), listener));
+    }
+    tokio::spawn(housekeeping(shared.clone()));
+    wait_for_shutdown(&shared).await;
+    shared.request_shutdown();
+    let deadline = Instant::now() + DRAIN;
+    while shared.clients.count() > 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    tracing::info!("Meridian is now ready to exit, bye bye...");
+    Ok(())
+}
+
+async fn wait_for_shutdown(shared: &Shared) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut stopping = shared.shutdown.subscribe();
+    let (mut term, mut int) = match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
+        (Ok(term), Ok(int)) => (term, int),
+        _ => {
+            tracing::warn!("cannot install signal handlers; stop with SHUTDOWN");
+            let _ = stopping.wait_for(|stop| *stop).await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = term.recv() => tracing::warn!("Received SIGTERM scheduling shutdown..."),
+        _ = int.recv() => tracing::warn!("Received SIGINT scheduling shutdown..."),
+        _ = stopping.wait_for(|stop| *stop) => {}
+    }
+}
+
+async fn accept_loop(shared: Arc<Shared>, listener: TcpListener) {
+    let mut stopping = shared.shutdown.subscribe();
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            _ = stopping.wait_for(|stop| *stop) => return,
+        };
+        match accepted {
+            Ok((stream, addr)) => admit(&shared, stream, addr).await,
+            Err(e) => {
+                // Out of file descriptors and the like: back off instead of spinning.
+                tracing::warn!("accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+async fn admit(shared: &Arc<Shared>, mut stream: TcpStream, addr: SocketAddr) {
+    shared.stats.connections.fetch_add(1, Ordering::Relaxed);
+    let (maxclients, keepalive) = {
+        let c = shared.config.read();
+        (c.maxclients, c.tcp_keepalive)
+    };
+    if shared.clients.count() as u64 >= maxclients {
+        shared.stats.rejected.fetch_add(1, Ordering::Relaxed);
+        let _ = stream.write_all(b"-ERR max number of clients reached\r\n").await;
+        return;
+    }
+    let _ = stream.set_nodelay(true);
+    if keepalive > 0 {
+        let sock = socket2::SockRef::from(&stream);
+        let params = socket2::TcpKeepalive::new().with_time(Duration::from_secs(keepalive));
+        let _ = sock.set_tcp_keepalive(&params);
+    }
+    let laddr = stream.local_addr().unwrap_or(addr);
+    let info = shared.clients.register(addr, laddr);
+    tracing::debug!(client = info.id, %addr, "accepted");
+    tokio::spawn(connection::serve(shared.clone(), stream, info));
+}
+
+/// Background work, `hz` times a second: active expiry, ops/sec sampling, peak memory.
+async fn housekeeping(shared: Arc<Shared>) {
+    let mut stopping = shared.shutdown.subscribe();
+    let mut next_shard = 0;
+    let mut last = (Instant::now(), Stats::get(&shared.stats.commands));
+    loop {
+        let period = Duration::from_millis(1000 / shared.config.read().hz.max(1));
+        tokio::select! {
+            _ = tokio::time::sleep(period) => {}
+            _ = stopping.wait_for(|stop| *stop) => return,
+        }
+        let now = crate::clock::now_ms();
+        for _ in 0..EXPIRE_SHARDS_PER_TICK {
+            shared.keyspace.with_shard(next_shard, |shard| shard.expire_due(now));
+            next_shard = (next_shard + 1) % SHARDS;
+        }
+        let commands = Stats::get(&shared.stats.commands);
+        let elapsed = last.0.elapsed().as_secs_f64().max(1e-3);
+        shared.stats.ops_per_sec.store(((commands - last.1) as f64 / elapsed) as u64, Ordering::Relaxed);
+        last = (Instant::now(), commands);
+        shared.stats.peak_memory.fetch_max(used_memory(), Ordering::Relaxed);
+    }
+}

@@ -1,0 +1,61 @@
+//! Per-connection state that only the connection itself touches.
+
+use crate::clients::ClientInfo;
+use crate::resp::Protocol;
+use crate::stats::LocalStats;
+use crate::watch::WatchFlag;
+use bytes::Bytes;
+use std::sync::Arc;
+
+/// A MULTI in progress.
+#[derive(Default)]
+pub struct Multi {
+    /// Commands queued for EXEC.
+    pub queued: Vec<Vec<Bytes>>,
+    /// A queued command was refused; EXEC will abort.
+    pub failed: bool,
+}
+
+/// Keys WATCHed by the connection.
+pub struct Watching {
+    /// Set when any of the keys changes.
+    pub flag: Arc<WatchFlag>,
+    /// The keys, to unregister them later.
+    pub keys: Vec<Bytes>,
+}
+
+/// One client connection's state.
+pub struct Session {
+    /// What other connections can see of this one.
+    pub info: Arc<ClientInfo>,
+    /// Protocol chosen with HELLO.
+    pub protocol: Protocol,
+    /// False until AUTH succeeds when a password is required.
+    pub authenticated: bool,
+    /// Inside MULTI.
+    pub multi: Option<Multi>,
+    /// WATCHed keys.
+    pub watching: Option<Watching>,
+    /// Close the connection once pending replies are written (QUIT).
+    pub close: bool,
+    /// Counters not yet published.
+    pub stats: LocalStats,
+    /// Name of the last command run.
+    pub last_command: &'static str,
+}
+
+impl Session {
+    /// State for a new connection.
+    pub fn new(info: Arc<ClientInfo>, authenticated: bool) -> Session {
+        Session {
+            info,
+            protocol: Protocol::Resp2,
+            authenticated,
+            multi: None,
+            watching: None,
+            close: false,
+            stats: LocalStats::default(),
+            last_command: "NULL",
+        }
+    }
+}
