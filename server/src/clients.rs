@@ -5,8 +5,8 @@ use parking_lot::Mutex;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicU8, Ordering};
+use std::os::fd::RawFd;
 use std::sync::Arc;
-use tokio::sync::Notify;
 
 /// What other connections may see or change of a client.
 #[derive(Debug)]
@@ -33,15 +33,34 @@ pub struct ClientInfo {
     pub multi: AtomicI64,
     /// Set by CLIENT KILL; the connection closes as soon as it sees it.
     pub killed: AtomicBool,
-    /// Wakes the connection when killed.
-    pub wake: Notify,
+    /// The connection's socket while it is open. Kills and server shutdown shut it down, which
+    /// wakes the connection's pending read; the connection clears it before closing, under the
+    /// lock, so a descriptor number is never shut down after it is reused.
+    socket: Mutex<Option<RawFd>>,
 }
 
 impl ClientInfo {
-    /// Asks the connection to close.
+    /// Closes the connection: its pending read ends and it goes away.
     pub fn kill(&self) {
         self.killed.store(true, Ordering::Release);
-        self.wake.notify_one();
+        self.shutdown_socket(libc::SHUT_RDWR);
+    }
+
+    /// Stops reading from the client (server shutdown): replies already due are still sent.
+    pub fn stop_reading(&self) {
+        self.shutdown_socket(libc::SHUT_RD);
+    }
+
+    fn shutdown_socket(&self, how: libc::c_int) {
+        if let Some(fd) = *self.socket.lock() {
+            // SAFETY: the fd is open: the owner clears it under this lock before closing.
+            unsafe { libc::shutdown(fd, how) };
+        }
+    }
+
+    /// Called by the connection before it closes its socket.
+    pub fn forget_socket(&self) {
+        *self.socket.lock() = None;
     }
 
     /// True once killed.
@@ -81,7 +100,7 @@ pub struct Clients {
 
 impl Clients {
     /// Registers a new connection.
-    pub fn register(&self, addr: SocketAddr, laddr: SocketAddr) -> Arc<ClientInfo> {
+    pub fn register(&self, addr: SocketAddr, laddr: SocketAddr, socket: RawFd) -> Arc<ClientInfo> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
         let now = now_ms();
         let info = Arc::new(ClientInfo {
@@ -96,7 +115,7 @@ impl Clients {
             resp: AtomicU8::new(2),
             multi: AtomicI64::new(-1),
             killed: AtomicBool::new(false),
-            wake: Notify::new(),
+            socket: Mutex::new(Some(socket)),
         });
         self.clients.lock().insert(id, info.clone());
         info

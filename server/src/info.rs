@@ -127,21 +127,22 @@ fn memory(out: &mut String, shared: &Shared) {
 
 fn stats(out: &mut String, shared: &Shared, db: &mut Locked) {
     let s = &shared.stats;
+    let totals = s.totals();
     out.push_str("# Stats\r\n");
     fields!(out,
         "total_connections_received" => Stats::get(&s.connections),
-        "total_commands_processed" => Stats::get(&s.commands),
+        "total_commands_processed" => totals.commands,
         "instantaneous_ops_per_sec" => Stats::get(&s.ops_per_sec),
-        "total_net_input_bytes" => Stats::get(&s.net_in),
-        "total_net_output_bytes" => Stats::get(&s.net_out),
+        "total_net_input_bytes" => totals.net_in,
+        "total_net_output_bytes" => totals.net_out,
         "rejected_connections" => Stats::get(&s.rejected),
         "expired_keys" => db.counts().expired,
         "evicted_keys" => 0,
-        "keyspace_hits" => Stats::get(&s.hits),
-        "keyspace_misses" => Stats::get(&s.misses),
+        "keyspace_hits" => totals.hits,
+        "keyspace_misses" => totals.misses,
         "pubsub_channels" => 0,
         "pubsub_patterns" => 0,
-        "total_error_replies" => Stats::get(&s.errors),
+        "total_error_replies" => totals.errors,
     );
 }
 

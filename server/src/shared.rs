@@ -6,11 +6,40 @@ use crate::keyspace::Keyspace;
 use crate::node::Node;
 use crate::stats::Stats;
 use parking_lot::RwLock;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 use tokio::sync::watch;
 
 /// Changes the log level at runtime (CONFIG SET loglevel).
 pub type LogControl = Box<dyn Fn(LogLevel) + Send + Sync>;
+
+/// Settings read on every request, kept as atomics beside the configuration so the request
+/// path takes no lock.
+#[derive(Debug, Default)]
+pub struct HotConfig {
+    /// `proto-max-bulk-len`.
+    pub proto_max_bulk_len: AtomicU64,
+    /// `client-query-buffer-limit`.
+    pub client_query_buffer_limit: AtomicU64,
+    /// `timeout` in seconds.
+    pub timeout: AtomicU64,
+    /// `maxmemory` in bytes.
+    pub maxmemory: AtomicU64,
+}
+
+impl HotConfig {
+    fn load_from(&self, config: &Config) {
+        self.proto_max_bulk_len.store(config.proto_max_bulk_len, Ordering::Relaxed);
+        self.client_query_buffer_limit.store(config.client_query_buffer_limit, Ordering::Relaxed);
+        self.timeout.store(config.timeout, Ordering::Relaxed);
+        self.maxmemory.store(config.maxmemory, Ordering::Relaxed);
+    }
+
+    /// Reads one of the settings.
+    pub fn get(value: &AtomicU64) -> u64 {
+        value.load(Ordering::Relaxed)
+    }
+}
 
 /// Everything a command may read or change beyond its own connection.
 pub struct Shared {
@@ -18,8 +47,10 @@ pub struct Shared {
     pub keyspace: Keyspace,
     /// Identity, clock and op log.
     pub node: Node,
-    /// Current configuration.
+    /// Current configuration; change it with [`Shared::set_config`].
     pub config: RwLock<Config>,
+    /// The settings of `config` read on every request.
+    pub hot: HotConfig,
     /// Connected clients.
     pub clients: Clients,
     /// Counters for INFO.
@@ -38,10 +69,13 @@ impl Shared {
     /// Shared state for a server with this configuration and node.
     pub fn new(config: Config, node: Node, log_control: LogControl) -> Shared {
         let run_id = (0..40).map(|_| char::from_digit(rand::random::<u32>() % 16, 16).unwrap_or('0')).collect();
+        let hot = HotConfig::default();
+        hot.load_from(&config);
         Shared {
             keyspace: Keyspace::default(),
             node,
             config: RwLock::new(config),
+            hot,
             clients: Clients::default(),
             stats: Stats::default(),
             started: Instant::now(),
@@ -49,6 +83,14 @@ impl Shared {
             shutdown: watch::channel(false).0,
             log_control,
         }
+    }
+
+    /// Replaces the configuration at runtime and applies what changed (CONFIG SET).
+    pub fn set_config(&self, config: Config) {
+        (self.log_control)(config.loglevel);
+        self.node.set_log_size(config.repl_backlog_size as usize);
+        self.hot.load_from(&config);
+        *self.config.write() = config;
     }
 
     /// Asks every task to stop.

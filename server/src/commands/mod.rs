@@ -16,11 +16,11 @@ use crate::keyspace::Locked;
 use crate::node::SeenLocally;
 use crate::resp::Reply;
 use crate::session::{Multi, Session};
-use crate::shared::Shared;
+use crate::shared::{HotConfig, Shared};
 use bytes::Bytes;
 use meridian_crdt::{parse_redis_int, Body, Context, Seen};
+use hashbrown::HashMap;
 use std::borrow::Cow;
-use std::collections::HashMap;
 use std::sync::OnceLock;
 
 /// Command flags (Redis's command flags, the subset Meridian acts on or reports).
@@ -304,7 +304,7 @@ fn check(shared: &Shared, session: &Session, args: &[Bytes]) -> Result<&'static 
         return Err("NOAUTH Authentication required.".into());
     }
     if spec.has(flags::DENYOOM) {
-        let maxmemory = shared.config.read().maxmemory;
+        let maxmemory = HotConfig::get(&shared.hot.maxmemory);
         if maxmemory > 0 && crate::alloc::used_memory() > maxmemory {
             return Err("OOM command not allowed when used memory > 'maxmemory'.".into());
         }

@@ -68,9 +68,7 @@ fn config(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
                 };
                 updated.set(&name, &values, true).map_err(config_error)?;
             }
-            (ctx.shared.log_control)(updated.loglevel);
-            ctx.shared.node.set_log_size(updated.repl_backlog_size as usize);
-            *ctx.shared.config.write() = updated;
+            ctx.shared.set_config(updated);
             ctx.out.ok();
         }
         ("resetstat", 2) => {

@@ -4,6 +4,7 @@
 //! effect as an op (`Body::Set`, `Body::Incr`, ...) through [`Ctx::write`].
 
 use super::{arity_error, flags, int_arg, is, CmdError, CmdResult, Ctx, KeySpec, Spec, ALL_KEYS, ONE_KEY, SYNTAX};
+use crate::shared::HotConfig;
 use bytes::Bytes;
 use meridian_crdt::{Body, Number, NumberError, TtlWrite, NO_EXPIRY};
 
@@ -53,7 +54,7 @@ fn write_string(ctx: &mut Ctx, key: &Bytes, value: Bytes, ttl: TtlWrite) {
 
 /// Checks a string's size against `proto-max-bulk-len`, as Redis does for APPEND/SETRANGE.
 fn check_size(ctx: &Ctx, len: u64) -> CmdResult {
-    if len > ctx.shared.config.read().proto_max_bulk_len {
+    if len > HotConfig::get(&ctx.shared.hot.proto_max_bulk_len) {
         return Err("ERR string exceeds maximum allowed size (proto-max-bulk-len)".into());
     }
     Ok(())

@@ -6,7 +6,7 @@ use crate::commands::{execute, release_watches};
 use crate::resp::parse::Arg;
 use crate::resp::{Limits, Reply, RequestParser};
 use crate::session::Session;
-use crate::shared::Shared;
+use crate::shared::{HotConfig, Shared};
 use bytes::{Bytes, BytesMut};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -26,12 +26,9 @@ pub async fn serve(shared: Arc<Shared>, mut stream: TcpStream, info: Arc<ClientI
     let mut output: Vec<u8> = Vec::with_capacity(READ_CHUNK);
     let mut parser = RequestParser::new();
     let mut args: Vec<Bytes> = Vec::new();
-    let mut shutdown = shared.shutdown.subscribe();
+    let hot = &shared.hot;
     let reason = loop {
-        let (max_bulk_len, query_limit, timeout) = {
-            let c = shared.config.read();
-            (c.proto_max_bulk_len as i64, c.client_query_buffer_limit as usize, c.timeout)
-        };
+        let max_bulk_len = HotConfig::get(&hot.proto_max_bulk_len) as i64;
         // Run every complete request already received.
         loop {
             let limits = Limits { max_bulk_len, unauthenticated: !session.authenticated };
@@ -72,30 +69,28 @@ pub async fn serve(shared: Arc<Shared>, mut stream: TcpStream, info: Arc<ClientI
         if info.is_killed() {
             break "killed";
         }
-        if input.len() > query_limit {
+        if input.len() as u64 > HotConfig::get(&hot.client_query_buffer_limit) {
             tracing::warn!(client = info.id, addr = %info.addr, "closing client that reached max query buffer length");
             break "query buffer limit";
         }
         input.reserve(READ_CHUNK);
-        let idle = async {
-            match timeout {
-                0 => std::future::pending().await,
-                secs => tokio::time::sleep(Duration::from_secs(secs)).await,
-            }
-        };
-        tokio::select! {
-            read = stream.read_buf(&mut input) => match read {
-                Ok(0) | Err(_) => break "connection closed",
-                Ok(n) => session.stats.net_in += n as u64,
+        // CLIENT KILL and server shutdown shut the socket down, which ends this read.
+        let read = match HotConfig::get(&hot.timeout) {
+            0 => stream.read_buf(&mut input).await,
+            secs => match tokio::time::timeout(Duration::from_secs(secs), stream.read_buf(&mut input)).await {
+                Ok(read) => read,
+                Err(_) => break "idle timeout",
             },
-            _ = info.wake.notified() => {}
-            _ = shutdown.changed() => break "server shutting down",
-            _ = idle => break "idle timeout",
+        };
+        match read {
+            Ok(0) | Err(_) => break "connection closed",
+            Ok(n) => session.stats.net_in += n as u64,
         }
     };
     tracing::debug!(client = info.id, addr = %info.addr, reason, "client disconnected");
     release_watches(&mut shared.keyspace.unlocked(), &mut session);
     publish(&shared, &mut session);
+    info.forget_socket();
     shared.clients.unregister(info.id);
 }
 

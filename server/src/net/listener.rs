@@ -4,8 +4,8 @@ use super::connection;
 use crate::alloc::used_memory;
 use crate::keyspace::SHARDS;
 use crate::shared::Shared;
-use crate::stats::Stats;
 use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -75,8 +75,10 @@ pub async fn run(shared: Arc<Shared>, on_ready: impl FnOnce(&Started)) -> Result
     tokio::spawn(housekeeping(shared.clone()));
     wait_for_shutdown(&shared).await;
     shared.request_shutdown();
+    // Connections finish the batch they are running, send its replies, and close.
     let deadline = Instant::now() + DRAIN;
     while shared.clients.count() > 0 && Instant::now() < deadline {
+        shared.clients.all().iter().for_each(|c| c.stop_reading());
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     tracing::info!("Meridian is now ready to exit, bye bye...");
@@ -137,7 +139,7 @@ async fn admit(shared: &Arc<Shared>, mut stream: TcpStream, addr: SocketAddr) {
         let _ = sock.set_tcp_keepalive(&params);
     }
     let laddr = stream.local_addr().unwrap_or(addr);
-    let info = shared.clients.register(addr, laddr);
+    let info = shared.clients.register(addr, laddr, stream.as_raw_fd());
     tracing::debug!(client = info.id, %addr, "accepted");
     tokio::spawn(connection::serve(shared.clone(), stream, info));
 }
@@ -146,7 +148,7 @@ async fn admit(shared: &Arc<Shared>, mut stream: TcpStream, addr: SocketAddr) {
 async fn housekeeping(shared: Arc<Shared>) {
     let mut stopping = shared.shutdown.subscribe();
     let mut next_shard = 0;
-    let mut last = (Instant::now(), Stats::get(&shared.stats.commands));
+    let mut last = (Instant::now(), shared.stats.totals().commands);
     loop {
         let period = Duration::from_millis(1000 / shared.config.read().hz.max(1));
         tokio::select! {
@@ -158,9 +160,10 @@ async fn housekeeping(shared: Arc<Shared>) {
             shared.keyspace.with_shard(next_shard, |shard| shard.expire_due(now));
             next_shard = (next_shard + 1) % SHARDS;
         }
-        let commands = Stats::get(&shared.stats.commands);
+        let commands = shared.stats.totals().commands;
         let elapsed = last.0.elapsed().as_secs_f64().max(1e-3);
-        shared.stats.ops_per_sec.store(((commands - last.1) as f64 / elapsed) as u64, Ordering::Relaxed);
+        let ran = commands.saturating_sub(last.1);
+        shared.stats.ops_per_sec.store((ran as f64 / elapsed) as u64, Ordering::Relaxed);
         last = (Instant::now(), commands);
         shared.stats.peak_memory.fetch_max(used_memory(), Ordering::Relaxed);
     }

@@ -1,0 +1,171 @@
+#!/usr/bin/env python3
+"""Meridian vs Redis, in one run on one machine.
+
+Starts Debian's redis-server and a release-built meridian side by side on free loopback ports,
+runs the same redis-benchmark workloads against each (alternating, several rounds, median kept),
+then loads 1,000,000 keys into each and compares memory per key. Prints a markdown table of
+absolute figures and Meridian/Redis ratios.
+
+    python3 bench/compare.py            # full run (a few minutes)
+    python3 bench/compare.py --quick    # smaller counts, for a smoke check
+
+Needs: redis-server, redis-benchmark and redis-cli (apt install redis-server redis-tools), and
+`cargo build --release -p meridian` (the script builds it if missing).
+"""
+
+import argparse
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+MERIDIAN = os.path.join(ROOT, "target", "release", "meridian")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_ready(port, timeout=20):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            out = subprocess.run(["redis-cli", "-p", str(port), "PING"], capture_output=True, text=True, timeout=2)
+            if out.stdout.strip() == "PONG":
+                return
+        except subprocess.TimeoutExpired:
+            pass
+        time.sleep(0.1)
+    raise SystemExit(f"server on port {port} did not start")
+
+
+class Server:
+    def __init__(self, name, argv, port):
+        self.name, self.port = name, port
+        self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_ready(port)
+
+    def cli(self, *args, stdin=None):
+        out = subprocess.run(["redis-cli", "-p", str(self.port), *args], input=stdin, capture_output=True, timeout=600)
+        return out.stdout.decode()
+
+    def info(self, field):
+        for line in self.cli("INFO", "memory").splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split(":", 1)[1])
+        raise KeyError(field)
+
+    def rss(self):
+        with open(f"/proc/{self.proc.pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+        raise KeyError("VmRSS")
+
+    def stop(self):
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+def benchmark(port, test, pipeline, requests, data_size, keyspace, clients=50):
+    argv = ["redis-benchmark", "-p", str(port), "-t", test, "-c", str(clients), "-P", str(pipeline),
+            "-n", str(requests), "-d", str(data_size), "-r", str(keyspace), "--csv"]
+    out = subprocess.run(argv, capture_output=True, text=True, timeout=900).stdout
+    for line in out.splitlines():
+        cells = [c.strip('"') for c in line.split(",")]
+        if cells and cells[0].upper() == test.upper():
+            return float(cells[1])
+    raise SystemExit(f"no result for {test} in: {out}")
+
+
+def load_keys(server, count, value_size):
+    """Writes `count` keys (key:000000000000 ...) with `value_size`-byte values via redis-cli --pipe."""
+    value = b"x" * value_size
+    chunks = []
+    for i in range(count):
+        key = b"key:%012d" % i
+        chunks.append(b"*3\r\n$3\r\nSET\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n" % (len(key), key, len(value), value))
+    data = b"".join(chunks)
+    out = subprocess.run(["redis-cli", "-p", str(server.port), "--pipe"], input=data, capture_output=True, timeout=900)
+    if b"errors: 0" not in out.stdout:
+        raise SystemExit(f"loading into {server.name} failed: {out.stdout!r} {out.stderr!r}")
+
+
+def start_pair():
+    rp, mp = free_port(), free_port()
+    redis = Server("redis", ["redis-server", "--port", str(rp), "--bind", "127.0.0.1", "--save", "",
+                             "--appendonly", "no", "--dir", tempfile.mkdtemp(prefix="bench-redis-")], rp)
+    meridian = Server("meridian", [MERIDIAN, "--port", str(mp), "--dir", tempfile.mkdtemp(prefix="bench-meridian-"),
+                                   "--loglevel", "warning"], mp)
+    return redis, meridian
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true", help="smaller counts for a smoke run")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds per workload (median kept)")
+    args = parser.parse_args()
+    if not os.path.exists(MERIDIAN):
+        subprocess.run(["cargo", "build", "--release", "-p", "meridian"], cwd=ROOT, check=True)
+    keys = 100_000 if args.quick else 1_000_000
+    n_p1 = 100_000 if args.quick else 500_000
+    n_p16 = 500_000 if args.quick else 3_000_000
+    rounds = 1 if args.quick else args.rounds
+
+    version = subprocess.run(["redis-server", "--version"], capture_output=True, text=True).stdout.split()[2]
+    rows = []
+    redis, meridian = start_pair()
+    try:
+        for test in ("set", "get"):
+            for pipeline, n in ((1, n_p1), (16, n_p16)):
+                results = {"redis": [], "meridian": []}
+                for _ in range(rounds):
+                    for server in (redis, meridian):
+                        results[server.name].append(benchmark(server.port, test, pipeline, n, 100, 1_000_000))
+                r, m = statistics.median(results["redis"]), statistics.median(results["meridian"])
+                rows.append((f"{test.upper()} -c 50 -P {pipeline} -d 100 -r 1000000 (req/s)", r, m))
+                print(f"  {rows[-1][0]}: redis {r:,.0f}  meridian {m:,.0f}  ratio {m / r:.2f}", file=sys.stderr)
+
+    finally:
+        redis.stop()
+        meridian.stop()
+
+    # Memory in fresh processes: an allocator that already holds freed pages would hide growth.
+    redis, meridian = start_pair()
+    try:
+        base = {s.name: (s.info("used_memory"), s.rss()) for s in (redis, meridian)}
+        for server in (redis, meridian):
+            load_keys(server, keys, 100)
+        time.sleep(1)
+        for server in (redis, meridian):
+            dbsize = int(server.cli("DBSIZE").strip())
+            if dbsize != keys:
+                raise SystemExit(f"{server.name} holds {dbsize} keys, expected {keys}")
+        per_key = {}
+        for s in (redis, meridian):
+            used, rss = s.info("used_memory"), s.rss()
+            per_key[s.name] = ((used - base[s.name][0]) / keys, (rss - base[s.name][1]) / keys)
+        rows.append((f"used_memory per key, {keys:,} keys x 100 B (bytes)", per_key["redis"][0], per_key["meridian"][0]))
+        rows.append((f"RSS per key, {keys:,} keys x 100 B (bytes)", per_key["redis"][1], per_key["meridian"][1]))
+    finally:
+        redis.stop()
+        meridian.stop()
+
+    print(f"\nredis-server {version} vs meridian, {os.cpu_count()} cores, median of {rounds} round(s)\n")
+    print("| workload | redis | meridian | meridian / redis |")
+    print("|---|---:|---:|---:|")
+    for name, r, m in rows:
+        print(f"| {name} | {r:,.0f} | {m:,.0f} | {m / r:.2f} |")
+
+
+if __name__ == "__main__":
+    main()
