@@ -206,6 +206,19 @@ impl Raw {
         got
     }
 
+    /// Reads until the bytes received end with `suffix` (bounded by the read timeout).
+    pub fn read_until(&mut self, suffix: &[u8]) -> Vec<u8> {
+        let mut got = Vec::new();
+        let mut buf = [0u8; 4096];
+        while !got.ends_with(suffix) {
+            match self.0.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+            }
+        }
+        got
+    }
+
     /// Sends `request` and expects exactly `reply` back.
     pub fn roundtrip(&mut self, request: &[u8], reply: &[u8]) {
         self.send(request);
@@ -309,15 +322,21 @@ pub fn query_bytes(con: &mut redis::Connection, args: &[&[u8]]) -> Reply {
 pub fn error_text(con: &mut redis::Connection, args: &[&str]) -> String {
     match query(con, args) {
         Reply::Error(e) => e,
-        other => panic!("expected an error from {args:?}, got {other:?}"),
+        other => panic!("expected an error from {}, got {other:?}", shorten(args)),
     }
+}
+
+/// A command line for messages, long arguments cut.
+pub fn shorten(args: &[&str]) -> String {
+    let cut: Vec<String> = args.iter().map(|a| if a.len() > 40 { format!("{}...({} bytes)", &a[..40], a.len()) } else { a.to_string() }).collect();
+    format!("{cut:?}")
 }
 
 /// Shorthand for an integer reply.
 pub fn int(con: &mut redis::Connection, args: &[&str]) -> i64 {
     match query(con, args) {
         Reply::Int(i) => i,
-        other => panic!("expected an integer from {args:?}, got {other:?}"),
+        other => panic!("expected an integer from {}, got {other:?}", shorten(args)),
     }
 }
 

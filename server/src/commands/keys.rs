@@ -43,9 +43,13 @@ fn del(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
 }
 
 fn exists(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
-    let now = ctx.now;
-    let found = args[1..].iter().filter(|key| ctx.db.get(key, now).is_some()).count();
-    ctx.out.int(found as i64);
+    let mut found = 0;
+    for key in &args[1..] {
+        let hit = ctx.db.get(key, ctx.now).is_some();
+        ctx.count_lookup(hit);
+        found += hit as i64;
+    }
+    ctx.out.int(found);
     Ok(())
 }
 
@@ -55,8 +59,9 @@ fn type_name(_entry: &Entry) -> &'static str {
 }
 
 fn type_of(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
-    let name = ctx.db.get(&args[1], ctx.now).map_or("none", |e| type_name(e));
-    ctx.out.simple(name);
+    let name = ctx.db.get(&args[1], ctx.now).map(|e| type_name(e));
+    ctx.count_lookup(name.is_some());
+    ctx.out.simple(name.unwrap_or("none"));
     Ok(())
 }
 
@@ -128,6 +133,7 @@ fn ttl_reply(ctx: &mut Ctx, key: &[u8], f: impl Fn(u64, u64) -> i64) -> CmdResul
         None => -2,
         Some(entry) => entry.state.expires_at().map_or(-1, |at| f(at, now)),
     };
+    ctx.count_lookup(reply != -2);
     ctx.out.int(reply);
     Ok(())
 }

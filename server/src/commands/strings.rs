@@ -37,7 +37,13 @@ pub const COMMANDS: &[Spec] = &[
 
 /// The current value of `key` as a reader sees it, copied out.
 fn value_of(ctx: &mut Ctx, key: &[u8]) -> Option<Vec<u8>> {
-    let found = ctx.db.get(key, ctx.now).and_then(|e| e.state.string().get().map(|v| v.into_owned()));
+    ctx.db.get(key, ctx.now).and_then(|e| e.state.string().get().map(|v| v.into_owned()))
+}
+
+/// [`value_of`] for commands that read the value for the client, counted in INFO's
+/// keyspace_hits / keyspace_misses as Redis counts its read lookups.
+fn read_value(ctx: &mut Ctx, key: &[u8]) -> Option<Vec<u8>> {
+    let found = value_of(ctx, key);
     ctx.count_lookup(found.is_some());
     found
 }
@@ -94,7 +100,7 @@ fn expiry_option(ctx: &Ctx, args: &[Bytes], i: usize, command: &str) -> Result<O
 }
 
 fn get(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
-    let value = value_of(ctx, &args[1]);
+    let value = read_value(ctx, &args[1]);
     ctx.out.bulk_or_null(value.as_deref());
     Ok(())
 }
@@ -124,7 +130,7 @@ fn set(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         i += 1;
     }
     let (key, value) = (&args[1], &args[2]);
-    let old = value_of(ctx, key);
+    let old = if get { read_value(ctx, key) } else { value_of(ctx, key) };
     let exists = old.is_some();
     if (nx && exists) || (xx && !exists) {
         match get {
@@ -176,14 +182,14 @@ fn psetex(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
 }
 
 fn getset(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
-    let old = value_of(ctx, &args[1]);
+    let old = read_value(ctx, &args[1]);
     write_string(ctx, &args[1], args[2].clone(), TtlWrite::Clear);
     ctx.out.bulk_or_null(old.as_deref());
     Ok(())
 }
 
 fn getdel(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
-    let old = value_of(ctx, &args[1]);
+    let old = read_value(ctx, &args[1]);
     if old.is_some() {
         ctx.delete(&args[1]);
     }
@@ -210,7 +216,7 @@ fn getex(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         }
     }
     let key = &args[1];
-    let value = value_of(ctx, key);
+    let value = read_value(ctx, key);
     if let (Some(_), Some(at)) = (&value, change) {
         let has_ttl = ctx.db.get(key, ctx.now).is_some_and(|e| e.state.expires_at().is_some());
         if at != NO_EXPIRY && at <= ctx.now {
@@ -227,7 +233,7 @@ fn getex(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
 fn mget(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     ctx.out.array(args.len() - 1);
     for key in &args[1..] {
-        let value = value_of(ctx, key);
+        let value = read_value(ctx, key);
         ctx.out.bulk_or_null(value.as_deref());
     }
     Ok(())
@@ -334,7 +340,7 @@ fn append(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
 }
 
 fn strlen(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
-    let len = value_of(ctx, &args[1]).map_or(0, |v| v.len());
+    let len = read_value(ctx, &args[1]).map_or(0, |v| v.len());
     ctx.out.int(len as i64);
     Ok(())
 }
@@ -342,7 +348,7 @@ fn strlen(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
 /// GETRANGE key start end, with Redis's clamping of negative and out-of-range indexes.
 fn getrange(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let (start, end) = (int_arg(&args[2])?, int_arg(&args[3])?);
-    let value = value_of(ctx, &args[1]).unwrap_or_default();
+    let value = read_value(ctx, &args[1]).unwrap_or_default();
     let len = value.len() as i64;
     if len == 0 || (start < 0 && end < 0 && start > end) {
         ctx.out.bulk(b"");

@@ -44,8 +44,13 @@ async fn bind(shared: &Shared) -> Result<Vec<TcpListener>, StartError> {
         let c = shared.config.read();
         (c.bind.clone(), c.port)
     };
-    let mut listeners = Vec::new();
+    let mut listeners: Vec<TcpListener> = Vec::new();
     for spec in &bind {
+        // With port 0, every address shares the port the kernel picked for the first.
+        let port = match (port, listeners.first().and_then(|l| l.local_addr().ok())) {
+            (0, Some(first)) => first.port(),
+            _ => port,
+        };
         let (optional, host) = match spec.strip_prefix('-') {
             Some(host) => (true, host),
             None => (false, spec.as_str()),
@@ -68,6 +73,10 @@ async fn bind(shared: &Shared) -> Result<Vec<TcpListener>, StartError> {
 pub async fn run(shared: Arc<Shared>, on_ready: impl FnOnce(&Started)) -> Result<(), StartError> {
     let listeners = bind(&shared).await?;
     let started = Started { addrs: listeners.iter().filter_map(|l| l.local_addr().ok()).collect() };
+    // With port 0 the kernel picked one: report the real port in INFO and CONFIG GET.
+    if let Some(addr) = started.addrs.first() {
+        shared.config.write().port = addr.port();
+    }
     on_ready(&started);
     for listener in listeners {
         tokio::spawn(accept_loop(shared.clone(), listener));
