@@ -79,6 +79,8 @@ pub struct Config {
     pub timeout: u64,
     /// TCP keepalive interval in seconds (`tcp-keepalive`); 0 disables it.
     pub tcp_keepalive: u64,
+    /// Listen queue length (`tcp-backlog`), capped by the kernel's somaxconn.
+    pub tcp_backlog: u64,
     /// Background task frequency per second: active expiry, stats sampling (`hz`).
     pub hz: u64,
     /// Largest bulk string a client may send (`proto-max-bulk-len`).
@@ -107,6 +109,7 @@ impl Default for Config {
             maxclients: 10_000,
             timeout: 0,
             tcp_keepalive: 300,
+            tcp_backlog: 511,
             hz: 10,
             proto_max_bulk_len: 512 * 1024 * 1024,
             client_query_buffer_limit: 1024 * 1024 * 1024,
@@ -299,6 +302,12 @@ const OPTIONS: &[OptionSpec] = &[
         mutable: true,
         set: |c, v| Ok(c.tcp_keepalive = integer(v, 0, i32::MAX as u64)?),
         get: |c| c.tcp_keepalive.to_string(),
+    },
+    OptionSpec {
+        name: "tcp-backlog",
+        mutable: false,
+        set: |c, v| Ok(c.tcp_backlog = integer(v, 1, 65535)?),
+        get: |c| c.tcp_backlog.to_string(),
     },
     OptionSpec {
         name: "hz",

@@ -39,10 +39,25 @@ pub struct Started {
     pub addrs: Vec<SocketAddr>,
 }
 
-async fn bind(shared: &Shared) -> Result<Vec<TcpListener>, StartError> {
-    let (bind, port) = {
+/// Binds one address with the configured listen backlog.
+fn listen(addr: &str, backlog: u64) -> std::io::Result<TcpListener> {
+    use std::net::ToSocketAddrs;
+    let addr = addr.to_socket_addrs()?.next().ok_or_else(|| std::io::Error::other("no address"))?;
+    let socket = socket2::Socket::new(socket2::Domain::for_address(addr), socket2::Type::STREAM, None)?;
+    socket.set_reuse_address(true)?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(true)?;
+    }
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(backlog.min(i32::MAX as u64) as i32)?;
+    TcpListener::from_std(socket.into())
+}
+
+fn bind(shared: &Shared) -> Result<Vec<TcpListener>, StartError> {
+    let (bind, port, backlog) = {
         let c = shared.config.read();
-        (c.bind.clone(), c.port)
+        (c.bind.clone(), c.port, c.tcp_backlog)
     };
     let mut listeners: Vec<TcpListener> = Vec::new();
     for spec in &bind {
@@ -57,7 +72,7 @@ async fn bind(shared: &Shared) -> Result<Vec<TcpListener>, StartError> {
         };
         let host = if host == "*" { "0.0.0.0" } else { host };
         let addr = if host.contains(':') { format!("[{host}]:{port}") } else { format!("{host}:{port}") };
-        match TcpListener::bind(&addr).await {
+        match listen(&addr, backlog) {
             Ok(listener) => listeners.push(listener),
             Err(e) if optional => tracing::debug!("skipping optional address {addr}: {e}"),
             Err(source) => return Err(StartError::Bind { addr, source }),
@@ -71,7 +86,7 @@ async fn bind(shared: &Shared) -> Result<Vec<TcpListener>, StartError> {
 
 /// Runs the server until SIGTERM, SIGINT or SHUTDOWN. `on_ready` is told where it listens.
 pub async fn run(shared: Arc<Shared>, on_ready: impl FnOnce(&Started)) -> Result<(), StartError> {
-    let listeners = bind(&shared).await?;
+    let listeners = bind(&shared)?;
     let started = Started { addrs: listeners.iter().filter_map(|l| l.local_addr().ok()).collect() };
     // With port 0 the kernel picked one: report the real port in INFO and CONFIG GET.
     if let Some(addr) = started.addrs.first() {
