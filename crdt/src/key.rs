@@ -77,12 +77,12 @@ impl KeyState {
 
     /// Applies one op's effect. This is the only place key state changes, for local and remote
     /// ops alike. `frontier` is what this node had applied before the op.
-    pub fn apply(&mut self, stamp: Stamp, body: &Body, frontier: &impl Frontier) -> Liveness {
+    pub fn apply<B: AsRef<[u8]>>(&mut self, stamp: Stamp, body: &Body<B>, frontier: &impl Frontier) -> Liveness {
         match body {
             Body::Set { seen, value, expire_at } => {
                 self.clear(seen, frontier);
                 if !self.is_born_removed(stamp, false) {
-                    self.value.write(stamp, value);
+                    self.value.write(stamp, value.as_ref());
                 }
                 if let Some(at) = expire_at {
                     self.add_ttl(stamp, *at);

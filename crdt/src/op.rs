@@ -12,8 +12,14 @@ use smallvec::SmallVec;
 /// `(origin, seq)` identifies it (dense per origin, so duplicates and gaps are visible);
 /// `time` is the origin's HLC time when it was made, and with `origin` forms the [`Stamp`] of
 /// everything it creates.
+///
+/// `B` holds the key and value bytes: a local write borrows them from the client's request
+/// (`Op<&[u8]>`), so making, logging and applying it copies them only into the key's state and
+/// the log; an op decoded from the wire owns them (`Op<Bytes>`, the default). Both encode the
+/// same way.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Op {
+#[serde(bound(serialize = "B: AsRef<[u8]>", deserialize = "B: Deserialize<'de>"))]
+pub struct Op<B = Bytes> {
     /// The node where the client wrote.
     pub origin: NodeId,
     /// The origin's sequence number for this op, starting at 1.
@@ -21,9 +27,23 @@ pub struct Op {
     /// The origin's HLC time for this op (NTP64).
     pub time: u64,
     /// The key written.
-    pub key: Bytes,
+    #[serde(with = "bin")]
+    pub key: B,
     /// The effect.
-    pub body: Body,
+    pub body: Body<B>,
+}
+
+/// Byte fields as MessagePack `bin`, whatever holds them.
+mod bin {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<B: AsRef<[u8]>, S: Serializer>(bytes: &B, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(bytes.as_ref())
+    }
+
+    pub fn deserialize<'de, B: Deserialize<'de>, D: Deserializer<'de>>(d: D) -> Result<B, D::Error> {
+        B::deserialize(d)
+    }
 }
 
 /// What a writer had seen of a key, and so removes: written versions, increments, TTLs.
@@ -51,13 +71,15 @@ pub enum TtlWrite {
 /// The effect of an op on its key. Preconditions (NX, XX, WRONGTYPE, ...) were checked at the
 /// origin; a body only says what to remove and what to add, so it applies anywhere.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Body {
+#[serde(bound(serialize = "B: AsRef<[u8]>", deserialize = "B: Deserialize<'de>"))]
+pub enum Body<B = Bytes> {
     /// Replace the key with a string: remove what was seen, write `value`, and give it a TTL.
     Set {
         /// What the writer removes.
         seen: Seen,
         /// The bytes written.
-        value: Bytes,
+        #[serde(with = "bin")]
+        value: B,
         /// Unix millisecond of expiry, if the write sets one.
         expire_at: Option<u64>,
     },
@@ -88,7 +110,7 @@ pub enum Body {
 #[error("undecodable op: {0}")]
 pub struct DecodeError(#[from] rmp_serde::decode::Error);
 
-impl Op {
+impl<B: AsRef<[u8]>> Op<B> {
     /// The stamp of everything this op creates.
     pub fn stamp(&self) -> Stamp {
         Stamp::new(self.time, self.origin)
@@ -100,6 +122,9 @@ impl Op {
         rmp_serde::encode::write(out, self).expect("op encodes");
     }
 
+}
+
+impl Op {
     /// Decodes an op encoded by [`Op::encode_into`].
     pub fn decode(bytes: &[u8]) -> Result<Op, DecodeError> {
         Ok(rmp_serde::from_slice(bytes)?)
@@ -126,6 +151,16 @@ mod tests {
         let mut buf = Vec::new();
         op.encode_into(&mut buf);
         assert_eq!(Op::decode(&buf).unwrap(), op);
+        let borrowed = Op {
+            origin: op.origin,
+            seq: op.seq,
+            time: op.time,
+            key: &b"k"[..],
+            body: Body::Set { seen: Seen::default(), value: &b"v"[..], expire_at: Some(5) },
+        };
+        let mut borrowed_buf = Vec::new();
+        borrowed.encode_into(&mut borrowed_buf);
+        assert_eq!(borrowed_buf, buf, "borrowed and owned ops encode alike");
         assert!(Op::decode(&buf[..buf.len() - 1]).is_err());
         assert!(Op::decode(b"\xff\x00garbage").is_err());
     }

@@ -1,79 +1,37 @@
-//! Memory accounting: a global allocator that counts the bytes it hands out, so `INFO memory`
-//! reports `used_memory` as Redis does (allocator-usable bytes, not requested bytes).
+//! Memory: jemalloc as the allocator (what Redis links too), its statistics for INFO's
+//! `used_memory`, and the process RSS from /proc.
 //!
-//! Each thread batches its count and publishes it in 64 KiB steps, so the hot path touches no
-//! shared cache line.
+//! jemalloc keeps its own per-thread counts, so accounting costs nothing per allocation.
+//! Reading them needs a stats refresh (an `epoch` advance), so the write path's memory check
+//! reads a value refreshed every few hundred calls instead.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
-use std::sync::atomic::{AtomicIsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 
-/// The counting allocator; installed in `main`.
-pub struct CountingAllocator;
+/// The global allocator, installed in `main`.
+pub type Allocator = tikv_jemallocator::Jemalloc;
 
-static PUBLISHED: AtomicIsize = AtomicIsize::new(0);
-const BATCH: isize = 64 * 1024;
+/// The allocator's name for INFO (`mem_allocator`).
+pub const ALLOCATOR_NAME: &str = "jemalloc-5.3.0";
 
-thread_local! {
-    static UNPUBLISHED: Cell<isize> = const { Cell::new(0) };
-}
-
-fn account(delta: isize) {
-    let published = UNPUBLISHED.try_with(|cell| {
-        let pending = cell.get() + delta;
-        if pending.abs() >= BATCH {
-            PUBLISHED.fetch_add(pending, Ordering::Relaxed);
-            cell.set(0);
-        } else {
-            cell.set(pending);
-        }
-    });
-    if published.is_err() {
-        PUBLISHED.fetch_add(delta, Ordering::Relaxed);
-    }
-}
-
-fn usable(ptr: *mut u8) -> isize {
-    // SAFETY: `ptr` was returned by the system allocator and not yet freed.
-    unsafe { libc::malloc_usable_size(ptr.cast()) as isize }
-}
-
-// SAFETY: every call is forwarded to `System`; the bookkeeping never touches the memory.
-unsafe impl GlobalAlloc for CountingAllocator {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let ptr = System.alloc(layout);
-        if !ptr.is_null() {
-            account(usable(ptr));
-        }
-        ptr
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        let ptr = System.alloc_zeroed(layout);
-        if !ptr.is_null() {
-            account(usable(ptr));
-        }
-        ptr
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        account(-usable(ptr));
-        System.dealloc(ptr, layout);
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let before = usable(ptr);
-        let new = System.realloc(ptr, layout, new_size);
-        if !new.is_null() {
-            account(usable(new) - before);
-        }
-        new
-    }
-}
-
-/// Bytes currently allocated by the process (within a few batches per thread).
+/// Bytes currently allocated by the process, freshly read from jemalloc.
 pub fn used_memory() -> u64 {
-    PUBLISHED.load(Ordering::Relaxed).max(0) as u64
+    let _ = tikv_jemalloc_ctl::epoch::advance();
+    let used = tikv_jemalloc_ctl::stats::allocated::read().unwrap_or(0) as u64;
+    CACHED.store(used, Ordering::Relaxed);
+    used
+}
+
+static CACHED: AtomicU64 = AtomicU64::new(0);
+static CALLS: AtomicU64 = AtomicU64::new(0);
+/// How many fast reads share one refresh.
+const REFRESH_EVERY: u64 = 256;
+
+/// Bytes allocated, refreshed every [`REFRESH_EVERY`] calls: for checks on the write path.
+pub fn used_memory_recent() -> u64 {
+    if CALLS.fetch_add(1, Ordering::Relaxed) % REFRESH_EVERY == 0 {
+        return used_memory();
+    }
+    CACHED.load(Ordering::Relaxed)
 }
 
 /// Resident set size of the process, from /proc.

@@ -1,7 +1,7 @@
 //! INFO: server state in Redis's `field:value` format, section by section, so existing
 //! exporters and dashboards read it unchanged.
 
-use crate::alloc::{rss, used_memory};
+use crate::alloc::{rss, used_memory, ALLOCATOR_NAME};
 use crate::clock::now_us;
 use crate::keyspace::Locked;
 use crate::shared::Shared;
@@ -120,7 +120,7 @@ fn memory(out: &mut String, shared: &Shared) {
         "maxmemory_human" => human_bytes(config.maxmemory),
         "maxmemory_policy" => "noeviction",
         "mem_fragmentation_ratio" => format!("{:.2}", rss as f64 / used.max(1) as f64),
-        "mem_allocator" => "libc",
+        "mem_allocator" => ALLOCATOR_NAME,
         "mem_oplog" => log.bytes,
     );
 }

@@ -27,7 +27,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 #[global_allocator]
-static GLOBAL: alloc::CountingAllocator = alloc::CountingAllocator;
+static GLOBAL: alloc::Allocator = alloc::Allocator {};
 
 const USAGE: &str = "Usage: meridian [/path/to/meridian.conf] [--option value ...]
        meridian --version

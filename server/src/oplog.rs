@@ -33,7 +33,7 @@ impl OpLog {
     }
 
     /// Appends an op, dropping the oldest ops beyond the size bound.
-    pub fn append(&mut self, op: &Op) {
+    pub fn append<B: AsRef<[u8]>>(&mut self, op: &Op<B>) {
         self.scratch.clear();
         op.encode_into(&mut self.scratch);
         self.bytes.extend(&self.scratch);

@@ -4,14 +4,13 @@ use crate::clients::ClientInfo;
 use crate::resp::Protocol;
 use crate::stats::LocalStats;
 use crate::watch::WatchFlag;
-use bytes::Bytes;
 use std::sync::Arc;
 
 /// A MULTI in progress.
 #[derive(Default)]
 pub struct Multi {
-    /// Commands queued for EXEC.
-    pub queued: Vec<Vec<Bytes>>,
+    /// Commands queued for EXEC (copied: the read buffer moves on).
+    pub queued: Vec<Vec<Vec<u8>>>,
     /// A queued command was refused; EXEC will abort.
     pub failed: bool,
 }
@@ -21,7 +20,7 @@ pub struct Watching {
     /// Set when any of the keys changes.
     pub flag: Arc<WatchFlag>,
     /// The keys, to unregister them later.
-    pub keys: Vec<Bytes>,
+    pub keys: Vec<Box<[u8]>>,
 }
 
 /// One client connection's state.
@@ -42,6 +41,8 @@ pub struct Session {
     pub stats: LocalStats,
     /// Name of the last command run.
     pub last_command: &'static str,
+    /// Unix ms at which the last command ran.
+    pub last_command_ms: u64,
 }
 
 impl Session {
@@ -56,6 +57,7 @@ impl Session {
             close: false,
             stats: LocalStats::default(),
             last_command: "NULL",
+            last_command_ms: 0,
         }
     }
 }

@@ -3,7 +3,6 @@
 use super::{flags, int_arg, is, release_watches, CmdError, CmdResult, Ctx, Spec, NO_KEYS, NOT_INTEGER, SYNTAX};
 use crate::clients::ClientInfo;
 use crate::resp::Protocol;
-use bytes::Bytes;
 use std::sync::atomic::Ordering;
 
 const CONN: u32 = flags::CONNECTION | flags::FAST;
@@ -19,7 +18,7 @@ pub const COMMANDS: &[Spec] = &[
     Spec { name: "client", arity: -2, flags: flags::CONNECTION, keys: NO_KEYS, group: "connection", summary: "A container for client connection commands.", run: client },
 ];
 
-fn ping(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+fn ping(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     match args {
         [_] => ctx.out.simple("PONG"),
         [_, message] => ctx.out.bulk(message),
@@ -28,7 +27,7 @@ fn ping(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     Ok(())
 }
 
-fn echo(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+fn echo(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     ctx.out.bulk(&args[1]);
     Ok(())
 }
@@ -44,7 +43,7 @@ fn check_password(ctx: &Ctx, user: &[u8], password: &[u8]) -> CmdResult {
 }
 
 /// HELLO [protover [AUTH username password] [SETNAME clientname]]
-fn hello(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+fn hello(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let mut protocol = None;
     if let Some(version) = args.get(1) {
         let version = int_arg(version).map_err(|_| "ERR Protocol version is not an integer or out of range")?;
@@ -105,7 +104,7 @@ fn hello(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
 }
 
 /// AUTH [username] password
-fn auth(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+fn auth(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let (user, password): (&[u8], &[u8]) = match args {
         [_, password] => {
             if ctx.shared.config.read().requirepass.is_empty() {
@@ -122,7 +121,7 @@ fn auth(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     Ok(())
 }
 
-fn select(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+fn select(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     match int_arg(&args[1])? {
         0 => ctx.out.ok(),
         _ => return Err("ERR DB index is out of range".into()),
@@ -130,7 +129,7 @@ fn select(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     Ok(())
 }
 
-fn quit(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {
+fn quit(ctx: &mut Ctx, _: &[&[u8]]) -> CmdResult {
     ctx.session.close = true;
     ctx.out.ok();
     Ok(())
@@ -138,7 +137,7 @@ fn quit(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {
 
 /// RESET: back to a fresh connection's state (RESP2, no MULTI, no WATCH, no name, and not
 /// authenticated if a password is required).
-fn reset(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {
+fn reset(ctx: &mut Ctx, _: &[&[u8]]) -> CmdResult {
     ctx.session.multi = None;
     ctx.session.info.multi.store(-1, Ordering::Relaxed);
     release_watches(&mut ctx.db, ctx.session);
@@ -183,7 +182,7 @@ const CLIENT_HELP: &[&str] = &[
     "    Print this help.",
 ];
 
-fn client(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+fn client(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let sub = String::from_utf8_lossy(&args[1]).to_ascii_lowercase();
     let arity_ok = match sub.as_str() {
         "id" | "getname" | "info" | "help" => args.len() == 2,
@@ -235,7 +234,7 @@ fn client(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
 }
 
 /// CLIENT LIST [TYPE normal|master|replica|pubsub] [ID id ...]
-fn client_list(ctx: &mut Ctx, opts: &[Bytes]) -> CmdResult {
+fn client_list(ctx: &mut Ctx, opts: &[&[u8]]) -> CmdResult {
     let mut ids: Option<Vec<u64>> = None;
     let mut only_normal = true;
     let mut i = 0;
@@ -271,7 +270,7 @@ fn client_list(ctx: &mut Ctx, opts: &[Bytes]) -> CmdResult {
 }
 
 /// CLIENT KILL ip:port | CLIENT KILL <filter> <value> ...
-fn client_kill(ctx: &mut Ctx, opts: &[Bytes]) -> CmdResult {
+fn client_kill(ctx: &mut Ctx, opts: &[&[u8]]) -> CmdResult {
     if let [addr] = opts {
         let addr = String::from_utf8_lossy(addr);
         let target = ctx.shared.clients.all().into_iter().find(|c| c.addr.to_string() == addr).ok_or("ERR No such client")?;

@@ -5,7 +5,6 @@ use super::strings::{deadline, invalid_expire};
 use super::{flags, int_arg, is, CmdError, CmdResult, Ctx, Spec, ALL_KEYS, NO_KEYS, ONE_KEY, SYNTAX};
 use crate::glob::glob_match;
 use crate::keyspace::{scan_shard, Entry, ScanCursor, SHARDS};
-use bytes::Bytes;
 use meridian_crdt::{Body, NO_EXPIRY};
 use rand::Rng;
 
@@ -36,13 +35,13 @@ pub const COMMANDS: &[Spec] = &[
     Spec { name: "flushall", arity: -1, flags: WHOLE_W, keys: NO_KEYS, group: "server", summary: "Removes all keys from all databases.", run: flush },
 ];
 
-fn del(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+fn del(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let deleted = args[1..].iter().filter(|key| ctx.delete(key)).count();
     ctx.out.int(deleted as i64);
     Ok(())
 }
 
-fn exists(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+fn exists(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let mut found = 0;
     for key in &args[1..] {
         let hit = ctx.db.get(key, ctx.now).is_some();
@@ -58,7 +57,7 @@ fn type_name(_entry: &Entry) -> &'static str {
     "string"
 }
 
-fn type_of(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+fn type_of(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let name = ctx.db.get(&args[1], ctx.now).map(|e| type_name(e));
     ctx.count_lookup(name.is_some());
     ctx.out.simple(name.unwrap_or("none"));
@@ -67,7 +66,7 @@ fn type_of(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
 
 /// The EXPIRE family: `amount` in `unit_ms`, relative to now unless `absolute`, with
 /// Redis 7's NX / XX / GT / LT conditions.
-fn expire_generic(ctx: &mut Ctx, args: &[Bytes], unit_ms: i64, absolute: bool, name: &str) -> CmdResult {
+fn expire_generic(ctx: &mut Ctx, args: &[&[u8]], unit_ms: i64, absolute: bool, name: &str) -> CmdResult {
     let amount = int_arg(&args[2])?;
     let (mut nx, mut xx, mut gt, mut lt) = (false, false, false, false);
     for opt in &args[3..] {
@@ -86,7 +85,7 @@ fn expire_generic(ctx: &mut Ctx, args: &[Bytes], unit_ms: i64, absolute: bool, n
         return Err("ERR GT and LT options at the same time are not compatible".into());
     }
     let when = deadline(ctx.now, amount, unit_ms, absolute).ok_or_else(|| invalid_expire(name))?;
-    let key = &args[1];
+    let key = args[1];
     let Some(entry) = ctx.db.get(key, ctx.now) else {
         ctx.out.int(0);
         return Ok(());
@@ -110,19 +109,19 @@ fn expire_generic(ctx: &mut Ctx, args: &[Bytes], unit_ms: i64, absolute: bool, n
     Ok(())
 }
 
-fn expire(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+fn expire(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     expire_generic(ctx, args, 1000, false, "expire")
 }
 
-fn pexpire(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+fn pexpire(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     expire_generic(ctx, args, 1, false, "pexpire")
 }
 
-fn expireat(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+fn expireat(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     expire_generic(ctx, args, 1000, true, "expireat")
 }
 
-fn pexpireat(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+fn pexpireat(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     expire_generic(ctx, args, 1, true, "pexpireat")
 }
 
@@ -138,24 +137,24 @@ fn ttl_reply(ctx: &mut Ctx, key: &[u8], f: impl Fn(u64, u64) -> i64) -> CmdResul
     Ok(())
 }
 
-fn expiretime(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+fn expiretime(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     ttl_reply(ctx, &args[1], |at, _| (at / 1000) as i64)
 }
 
-fn pexpiretime(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+fn pexpiretime(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     ttl_reply(ctx, &args[1], |at, _| at as i64)
 }
 
-fn ttl(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+fn ttl(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     ttl_reply(ctx, &args[1], |at, now| ((at - now + 500) / 1000) as i64)
 }
 
-fn pttl(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+fn pttl(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     ttl_reply(ctx, &args[1], |at, now| (at - now) as i64)
 }
 
-fn persist(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
-    let key = &args[1];
+fn persist(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
+    let key = args[1];
     let has_ttl = ctx.db.get(key, ctx.now).is_some_and(|e| e.state.expires_at().is_some());
     if has_ttl {
         let seen = ctx.seen_ttl(key);
@@ -165,8 +164,8 @@ fn persist(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     Ok(())
 }
 
-fn keys(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
-    let (pattern, now) = (&args[1], ctx.now);
+fn keys(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
+    let (pattern, now) = (args[1], ctx.now);
     let mut found: Vec<Box<[u8]>> = Vec::new();
     for i in 0..SHARDS {
         ctx.db.with_shard(i, |shard| {
@@ -180,12 +179,12 @@ fn keys(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
 }
 
 /// SCAN cursor [MATCH pattern] [COUNT count] [TYPE type]
-fn scan(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+fn scan(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let raw: u64 = std::str::from_utf8(&args[1]).ok().and_then(|s| s.parse().ok()).ok_or("ERR invalid cursor")?;
     let (mut pattern, mut count, mut type_filter): (Option<&[u8]>, usize, Option<&[u8]>) = (None, 10, None);
     let mut i = 2;
     while i < args.len() {
-        let value = args.get(i + 1).ok_or(CmdError::from(SYNTAX))?;
+        let value = *args.get(i + 1).ok_or(CmdError::from(SYNTAX))?;
         match &args[i] {
             a if is(a, "match") => pattern = Some(value),
             a if is(a, "count") => {
@@ -222,7 +221,7 @@ fn scan(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     Ok(())
 }
 
-fn randomkey(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {
+fn randomkey(ctx: &mut Ctx, _: &[&[u8]]) -> CmdResult {
     let now = ctx.now;
     let mut rng = rand::thread_rng();
     let start = rng.gen_range(0..SHARDS);
@@ -243,8 +242,8 @@ fn randomkey(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {
 }
 
 /// Moves `src` to `dst` (value and TTL); false if `nx` and `dst` exists.
-fn rename_generic(ctx: &mut Ctx, args: &[Bytes], nx: bool) -> Result<bool, CmdError> {
-    let (src, dst) = (&args[1], &args[2]);
+fn rename_generic(ctx: &mut Ctx, args: &[&[u8]], nx: bool) -> Result<bool, CmdError> {
+    let (src, dst) = (args[1], args[2]);
     let now = ctx.now;
     let (value, ttl) = match ctx.db.get(src, now) {
         Some(entry) => (entry.state.string().get().map(|v| v.into_owned()), entry.state.expires_at()),
@@ -256,26 +255,26 @@ fn rename_generic(ctx: &mut Ctx, args: &[Bytes], nx: bool) -> Result<bool, CmdEr
     if nx && ctx.db.get(dst, now).is_some() {
         return Ok(false);
     }
-    let value = Bytes::from(value.unwrap_or_default());
+    let value = value.unwrap_or_default();
     let seen = ctx.seen(dst, false);
-    ctx.write(dst, Body::Set { seen, value, expire_at: ttl });
+    ctx.write(dst, Body::Set { seen, value: &value[..], expire_at: ttl });
     ctx.delete(src);
     Ok(true)
 }
 
-fn rename(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+fn rename(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     rename_generic(ctx, args, false)?;
     ctx.out.ok();
     Ok(())
 }
 
-fn renamenx(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+fn renamenx(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let renamed = rename_generic(ctx, args, true)?;
     ctx.out.int(renamed as i64);
     Ok(())
 }
 
-fn dbsize(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {
+fn dbsize(ctx: &mut Ctx, _: &[&[u8]]) -> CmdResult {
     let live = ctx.db.counts().live;
     ctx.out.int(live as i64);
     Ok(())
@@ -283,15 +282,15 @@ fn dbsize(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {
 
 /// FLUSHDB / FLUSHALL [ASYNC | SYNC]: deletes every key this node sees. Each deletion is an
 /// observed-remove op, so keys written concurrently elsewhere survive (see docs/semantics.md).
-fn flush(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+fn flush(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     match &args[1..] {
         [] => {}
         [mode] if is(mode, "async") || is(mode, "sync") => {}
         _ => return Err(SYNTAX.into()),
     }
     for i in 0..SHARDS {
-        let keys: Vec<Bytes> = ctx.db.with_shard(i, |shard| {
-            shard.entries().filter(|e| e.state.is_live()).map(|e| Bytes::copy_from_slice(&e.key)).collect()
+        let keys: Vec<Box<[u8]>> = ctx.db.with_shard(i, |shard| {
+            shard.entries().filter(|e| e.state.is_live()).map(|e| e.key.clone()).collect()
         });
         // The shard stays locked from listing to deleting: its keys go atomically.
         for key in keys {

@@ -17,7 +17,6 @@ use crate::node::SeenLocally;
 use crate::resp::Reply;
 use crate::session::{Multi, Session};
 use crate::shared::{HotConfig, Shared};
-use bytes::Bytes;
 use meridian_crdt::{parse_redis_int, Body, Context, Seen};
 use hashbrown::HashMap;
 use std::borrow::Cow;
@@ -92,8 +91,9 @@ pub struct Spec {
     pub run: Handler,
 }
 
-/// A command handler: reads its arguments (name first), writes its reply.
-pub type Handler = fn(&mut Ctx, &[Bytes]) -> CmdResult;
+/// A command handler: reads its arguments (name first), writes its reply. Arguments borrow
+/// the connection's read buffer.
+pub type Handler = fn(&mut Ctx, &[&[u8]]) -> CmdResult;
 
 impl Spec {
     fn has(&self, flag: u32) -> bool {
@@ -101,13 +101,13 @@ impl Spec {
     }
 
     /// The key arguments of `args`, by the key spec.
-    pub fn key_args<'a>(&self, args: &'a [Bytes]) -> impl Iterator<Item = &'a [u8]> + 'a {
+    pub fn key_args<'a>(&self, args: &'a [&'a [u8]]) -> impl Iterator<Item = &'a [u8]> + 'a {
         let n = args.len() as i32;
         let k = self.keys;
         let last = if k.last < 0 { n + k.last } else { k.last.min(n - 1) };
         let (first, step) = (k.first, k.step.max(1));
         let range = if first == 0 { 0..0 } else { first..last + 1 };
-        range.step_by(step as usize).map(move |i| &args[i as usize][..])
+        range.step_by(step as usize).map(move |i| args[i as usize])
     }
 
     fn arity_ok(&self, argc: usize) -> bool {
@@ -173,8 +173,8 @@ pub struct Ctx<'a> {
 impl Ctx<'_> {
     /// Makes a local write to `key`: stamps and logs the op, then applies it. Every write of
     /// every command ends here.
-    pub fn write(&mut self, key: &Bytes, body: Body) {
-        let op = self.shared.node.stamp(key.clone(), body);
+    pub fn write(&mut self, key: &[u8], body: Body<&[u8]>) {
+        let op = self.shared.node.stamp(key, body);
         self.db.apply(key, op.stamp(), &op.body, &SeenLocally);
     }
 
@@ -195,7 +195,7 @@ impl Ctx<'_> {
     }
 
     /// Deletes `key` if a reader sees it; true if it did.
-    pub fn delete(&mut self, key: &Bytes) -> bool {
+    pub fn delete(&mut self, key: &[u8]) -> bool {
         if self.db.get(key, self.now).is_none() {
             return false;
         }
@@ -241,8 +241,8 @@ pub fn lookup(name: &[u8]) -> Option<&'static Spec> {
     table().get(std::str::from_utf8(lower).ok()?).copied()
 }
 
-fn unknown_command(args: &[Bytes]) -> CmdError {
-    let name = String::from_utf8_lossy(&args[0]);
+fn unknown_command(args: &[&[u8]]) -> CmdError {
+    let name = String::from_utf8_lossy(args[0]);
     let mut msg = format!("ERR unknown command '{}', with args beginning with: ", truncate(&name, 128));
     for arg in args.iter().skip(1) {
         if msg.len() >= 128 {
@@ -262,7 +262,7 @@ fn truncate(s: &str, max: usize) -> &str {
 }
 
 /// Runs one request (`args[0]` is the command name) for `session`, writing the reply to `out`.
-pub fn execute(shared: &Shared, session: &mut Session, out: &mut Vec<u8>, args: &[Bytes]) {
+pub fn execute(shared: &Shared, session: &mut Session, out: &mut Vec<u8>, args: &[&[u8]]) {
     let protocol = session.protocol;
     let mut reply = Reply::new(out, protocol);
     let outcome = check(shared, session, args);
@@ -280,7 +280,7 @@ pub fn execute(shared: &Shared, session: &mut Session, out: &mut Vec<u8>, args: 
     session.stats.commands += 1;
     session.last_command = spec.name;
     if let Some(multi) = session.multi.as_mut().filter(|_| !spec.has(flags::TX_CONTROL)) {
-        multi.queued.push(args.to_vec());
+        multi.queued.push(args.iter().map(|a| a.to_vec()).collect());
         session.info.multi.store(multi.queued.len() as i64, std::sync::atomic::Ordering::Relaxed);
         reply.simple("QUEUED");
         return;
@@ -290,13 +290,15 @@ pub fn execute(shared: &Shared, session: &mut Session, out: &mut Vec<u8>, args: 
     } else {
         shared.keyspace.lock_keys(spec.key_args(args))
     };
-    let mut ctx = Ctx { shared, session, out: reply, db, now: now_ms() };
+    let now = now_ms();
+    session.last_command_ms = now;
+    let mut ctx = Ctx { shared, session, out: reply, db, now };
     run(&mut ctx, spec, args);
 }
 
 /// The checks before a command runs or is queued: known, arity, authenticated, memory.
-fn check(shared: &Shared, session: &Session, args: &[Bytes]) -> Result<&'static Spec, CmdError> {
-    let spec = lookup(&args[0]).ok_or_else(|| unknown_command(args))?;
+fn check(shared: &Shared, session: &Session, args: &[&[u8]]) -> Result<&'static Spec, CmdError> {
+    let spec = lookup(args[0]).ok_or_else(|| unknown_command(args))?;
     if !spec.arity_ok(args.len()) {
         return Err(arity_error(spec.name));
     }
@@ -305,7 +307,7 @@ fn check(shared: &Shared, session: &Session, args: &[Bytes]) -> Result<&'static 
     }
     if spec.has(flags::DENYOOM) {
         let maxmemory = HotConfig::get(&shared.hot.maxmemory);
-        if maxmemory > 0 && crate::alloc::used_memory() > maxmemory {
+        if maxmemory > 0 && crate::alloc::used_memory_recent() > maxmemory {
             return Err("OOM command not allowed when used memory > 'maxmemory'.".into());
         }
     }
@@ -313,7 +315,7 @@ fn check(shared: &Shared, session: &Session, args: &[Bytes]) -> Result<&'static 
 }
 
 /// Runs a checked command with shards already locked, writing an error reply on failure.
-fn run(ctx: &mut Ctx, spec: &Spec, args: &[Bytes]) {
+fn run(ctx: &mut Ctx, spec: &Spec, args: &[&[u8]]) {
     let start = ctx.out.len();
     if let Err(err) = (spec.run)(ctx, args) {
         ctx.out.truncate(start);

@@ -4,7 +4,6 @@ use super::{all_specs, flags, is, lookup, CmdError, CmdResult, Ctx, Spec, NO_KEY
 use crate::clock::now_us;
 use crate::config::ConfigError;
 use crate::info;
-use bytes::Bytes;
 
 pub const COMMANDS: &[Spec] = &[
     Spec { name: "info", arity: -1, flags: flags::WHOLE, keys: NO_KEYS, group: "server", summary: "Returns information and statistics about the server.", run: info },
@@ -14,7 +13,7 @@ pub const COMMANDS: &[Spec] = &[
     Spec { name: "shutdown", arity: -1, flags: flags::ADMIN, keys: NO_KEYS, group: "server", summary: "Synchronously saves the database(s) to disk and shuts down the Redis server.", run: shutdown },
 ];
 
-fn info(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+fn info(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let sections: Vec<String> = args[1..].iter().map(|a| String::from_utf8_lossy(a).to_ascii_lowercase()).collect();
     let text = info::render(ctx.shared, &mut ctx.db, &sections);
     ctx.out.verbatim(&text);
@@ -34,7 +33,7 @@ fn config_error(e: ConfigError) -> CmdError {
     }
 }
 
-fn config(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+fn config(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let sub = String::from_utf8_lossy(&args[1]).to_ascii_lowercase();
     match (sub.as_str(), args.len()) {
         ("get", n) if n >= 3 => {
@@ -119,7 +118,7 @@ fn command_docs(ctx: &mut Ctx, spec: &Spec) {
 }
 
 /// COMMAND [COUNT | LIST | INFO name... | DOCS name...]
-fn command(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+fn command(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let Some(sub) = args.get(1) else {
         let specs = all_specs();
         ctx.out.array(specs.len());
@@ -158,7 +157,7 @@ fn command(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     Ok(())
 }
 
-fn time(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {
+fn time(ctx: &mut Ctx, _: &[&[u8]]) -> CmdResult {
     let us = now_us();
     ctx.out.array(2);
     ctx.out.bulk((us / 1_000_000).to_string().as_bytes());
@@ -168,7 +167,7 @@ fn time(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {
 
 /// SHUTDOWN [NOSAVE | SAVE] [NOW] [FORCE]: stops the server gracefully. Like Redis, no reply
 /// on success: the connection closes.
-fn shutdown(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+fn shutdown(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     for a in &args[1..] {
         if !["nosave", "save", "now", "force"].iter().any(|w| is(a, w)) {
             return Err(SYNTAX.into());

@@ -5,7 +5,6 @@
 
 use super::{arity_error, flags, int_arg, is, CmdError, CmdResult, Ctx, KeySpec, Spec, ALL_KEYS, ONE_KEY, SYNTAX};
 use crate::shared::HotConfig;
-use bytes::Bytes;
 use meridian_crdt::{Body, Number, NumberError, TtlWrite, NO_EXPIRY};
 
 const W: u32 = flags::WRITE | flags::DENYOOM;
@@ -49,7 +48,7 @@ fn read_value(ctx: &mut Ctx, key: &[u8]) -> Option<Vec<u8>> {
 }
 
 /// Replaces `key` with the string `value` (SET and everything that rewrites a whole string).
-fn write_string(ctx: &mut Ctx, key: &Bytes, value: Bytes, ttl: TtlWrite) {
+fn write_string(ctx: &mut Ctx, key: &[u8], value: &[u8], ttl: TtlWrite) {
     let seen = ctx.seen(key, ttl == TtlWrite::Keep);
     let expire_at = match ttl {
         TtlWrite::At(at) => Some(at),
@@ -86,7 +85,7 @@ fn expire_at(now: u64, amount: i64, unit_ms: i64, absolute: bool, command: &str)
 
 /// Parses SET/GETEX expiry options starting at `args[i]`: returns the TTL write and how many
 /// arguments it used, or `None` if `args[i]` is not an expiry option.
-fn expiry_option(ctx: &Ctx, args: &[Bytes], i: usize, command: &str) -> Result<Option<(TtlWrite, usize)>, CmdError> {
+fn expiry_option(ctx: &Ctx, args: &[&[u8]], i: usize, command: &str) -> Result<Option<(TtlWrite, usize)>, CmdError> {
     let (unit, absolute) = match &args[i] {
         a if is(a, "ex") => (1000, false),
         a if is(a, "px") => (1, false),
@@ -94,19 +93,19 @@ fn expiry_option(ctx: &Ctx, args: &[Bytes], i: usize, command: &str) -> Result<O
         a if is(a, "pxat") => (1, true),
         _ => return Ok(None),
     };
-    let amount = args.get(i + 1).ok_or(CmdError::from(SYNTAX))?;
+    let amount = *args.get(i + 1).ok_or(CmdError::from(SYNTAX))?;
     let at = expire_at(ctx.now, int_arg(amount)?, unit, absolute, command)?;
     Ok(Some((TtlWrite::At(at), 2)))
 }
 
-fn get(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+fn get(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let value = read_value(ctx, &args[1]);
     ctx.out.bulk_or_null(value.as_deref());
     Ok(())
 }
 
 /// SET key value [NX | XX] [GET] [EX s | PX ms | EXAT ts | PXAT ms | KEEPTTL]
-fn set(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+fn set(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let (mut nx, mut xx, mut get) = (false, false, false);
     let mut ttl: Option<TtlWrite> = None;
     let mut i = 3;
@@ -129,8 +128,13 @@ fn set(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         }
         i += 1;
     }
-    let (key, value) = (&args[1], &args[2]);
-    let old = if get { read_value(ctx, key) } else { value_of(ctx, key) };
+    let (key, value) = (args[1], args[2]);
+    // A plain SET needs no lookup of the old value: its context is all it removes.
+    let old = match (get, nx || xx) {
+        (true, _) => read_value(ctx, key),
+        (false, true) => value_of(ctx, key),
+        (false, false) => None,
+    };
     let exists = old.is_some();
     if (nx && exists) || (xx && !exists) {
         match get {
@@ -139,7 +143,7 @@ fn set(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         }
         return Ok(());
     }
-    set_or_expire(ctx, key, value.clone(), ttl.unwrap_or(TtlWrite::Clear));
+    set_or_expire(ctx, key, value, ttl.unwrap_or(TtlWrite::Clear));
     match get {
         true => ctx.out.bulk_or_null(old.as_deref()),
         false => ctx.out.ok(),
@@ -148,7 +152,7 @@ fn set(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
 }
 
 /// Writes `value`, or deletes the key if the requested expiry is already in the past.
-fn set_or_expire(ctx: &mut Ctx, key: &Bytes, value: Bytes, ttl: TtlWrite) {
+fn set_or_expire(ctx: &mut Ctx, key: &[u8], value: &[u8], ttl: TtlWrite) {
     match ttl {
         TtlWrite::At(at) if at <= ctx.now => {
             ctx.delete(key);
@@ -157,38 +161,38 @@ fn set_or_expire(ctx: &mut Ctx, key: &Bytes, value: Bytes, ttl: TtlWrite) {
     }
 }
 
-fn setnx(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+fn setnx(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let exists = ctx.db.get(&args[1], ctx.now).is_some();
     if !exists {
-        write_string(ctx, &args[1], args[2].clone(), TtlWrite::Clear);
+        write_string(ctx, args[1], args[2], TtlWrite::Clear);
     }
     ctx.out.int(!exists as i64);
     Ok(())
 }
 
-fn setex_with(ctx: &mut Ctx, args: &[Bytes], unit: i64, command: &str) -> CmdResult {
+fn setex_with(ctx: &mut Ctx, args: &[&[u8]], unit: i64, command: &str) -> CmdResult {
     let at = expire_at(ctx.now, int_arg(&args[2])?, unit, false, command)?;
-    write_string(ctx, &args[1], args[3].clone(), TtlWrite::At(at));
+    write_string(ctx, args[1], args[3], TtlWrite::At(at));
     ctx.out.ok();
     Ok(())
 }
 
-fn setex(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+fn setex(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     setex_with(ctx, args, 1000, "setex")
 }
 
-fn psetex(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+fn psetex(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     setex_with(ctx, args, 1, "psetex")
 }
 
-fn getset(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+fn getset(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let old = read_value(ctx, &args[1]);
-    write_string(ctx, &args[1], args[2].clone(), TtlWrite::Clear);
+    write_string(ctx, args[1], args[2], TtlWrite::Clear);
     ctx.out.bulk_or_null(old.as_deref());
     Ok(())
 }
 
-fn getdel(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+fn getdel(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let old = read_value(ctx, &args[1]);
     if old.is_some() {
         ctx.delete(&args[1]);
@@ -198,7 +202,7 @@ fn getdel(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
 }
 
 /// GETEX key [EX s | PX ms | EXAT ts | PXAT ms | PERSIST]
-fn getex(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+fn getex(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let mut change: Option<u64> = None;
     let mut i = 2;
     while i < args.len() {
@@ -215,7 +219,7 @@ fn getex(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
             return Err(SYNTAX.into());
         }
     }
-    let key = &args[1];
+    let key = args[1];
     let value = read_value(ctx, key);
     if let (Some(_), Some(at)) = (&value, change) {
         let has_ttl = ctx.db.get(key, ctx.now).is_some_and(|e| e.state.expires_at().is_some());
@@ -230,7 +234,7 @@ fn getex(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     Ok(())
 }
 
-fn mget(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+fn mget(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     ctx.out.array(args.len() - 1);
     for key in &args[1..] {
         let value = read_value(ctx, key);
@@ -239,29 +243,29 @@ fn mget(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     Ok(())
 }
 
-fn pairs(args: &[Bytes], name: &str) -> Result<(), CmdError> {
+fn pairs(args: &[&[u8]], name: &str) -> Result<(), CmdError> {
     if args.len() % 2 == 0 {
         return Err(arity_error(name));
     }
     Ok(())
 }
 
-fn mset(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+fn mset(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     pairs(args, "mset")?;
     for pair in args[1..].chunks(2) {
-        write_string(ctx, &pair[0], pair[1].clone(), TtlWrite::Clear);
+        write_string(ctx, pair[0], pair[1], TtlWrite::Clear);
     }
     ctx.out.ok();
     Ok(())
 }
 
-fn msetnx(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+fn msetnx(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     pairs(args, "msetnx")?;
     let now = ctx.now;
     let any_exists = args[1..].chunks(2).any(|pair| ctx.db.get(&pair[0], now).is_some());
     if !any_exists {
         for pair in args[1..].chunks(2) {
-            write_string(ctx, &pair[0], pair[1].clone(), TtlWrite::Clear);
+            write_string(ctx, pair[0], pair[1], TtlWrite::Clear);
         }
     }
     ctx.out.int(!any_exists as i64);
@@ -275,7 +279,7 @@ fn number_error(e: NumberError) -> CmdError {
 
 /// Adds `delta` to `key` as a counter increment; returns the new value. `float` picks
 /// INCRBYFLOAT's rules over INCRBY's.
-fn increment(ctx: &mut Ctx, key: &Bytes, delta: Number, float: bool) -> Result<Number, CmdError> {
+fn increment(ctx: &mut Ctx, key: &[u8], delta: Number, float: bool) -> Result<Number, CmdError> {
     let origin = ctx.shared.node.id();
     let (current, inc, live) = match ctx.db.get(key, ctx.now) {
         Some(entry) => {
@@ -295,31 +299,31 @@ fn increment(ctx: &mut Ctx, key: &Bytes, delta: Number, float: bool) -> Result<N
     Ok(new)
 }
 
-fn incr_reply(ctx: &mut Ctx, key: &Bytes, by: i64) -> CmdResult {
+fn incr_reply(ctx: &mut Ctx, key: &[u8], by: i64) -> CmdResult {
     let new = increment(ctx, key, Number::from_i64(by), false)?;
     ctx.out.int(new.to_i64().expect("integer increments stay in i64"));
     Ok(())
 }
 
-fn incr(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+fn incr(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     incr_reply(ctx, &args[1], 1)
 }
 
-fn decr(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+fn decr(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     incr_reply(ctx, &args[1], -1)
 }
 
-fn incrby(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+fn incrby(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     incr_reply(ctx, &args[1], int_arg(&args[2])?)
 }
 
-fn decrby(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+fn decrby(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let by = int_arg(&args[2])?;
     let negated = by.checked_neg().ok_or("ERR decrement would overflow")?;
     incr_reply(ctx, &args[1], negated)
 }
 
-fn incrbyfloat(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+fn incrbyfloat(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let by = Number::parse_float(&args[2]).map_err(|e| match e {
         NumberError::NonFinite | NumberError::OutOfRange => number_error(e),
         _ => number_error(NumberError::NotFloat),
@@ -329,24 +333,24 @@ fn incrbyfloat(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     Ok(())
 }
 
-fn append(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+fn append(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let mut value = value_of(ctx, &args[1]).unwrap_or_default();
     check_size(ctx, (value.len() + args[2].len()) as u64)?;
     value.extend_from_slice(&args[2]);
     let len = value.len();
-    write_string(ctx, &args[1], Bytes::from(value), TtlWrite::Keep);
+    write_string(ctx, args[1], &value, TtlWrite::Keep);
     ctx.out.int(len as i64);
     Ok(())
 }
 
-fn strlen(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+fn strlen(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let len = read_value(ctx, &args[1]).map_or(0, |v| v.len());
     ctx.out.int(len as i64);
     Ok(())
 }
 
 /// GETRANGE key start end, with Redis's clamping of negative and out-of-range indexes.
-fn getrange(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+fn getrange(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let (start, end) = (int_arg(&args[2])?, int_arg(&args[3])?);
     let value = read_value(ctx, &args[1]).unwrap_or_default();
     let len = value.len() as i64;
@@ -365,7 +369,7 @@ fn getrange(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
 }
 
 /// SETRANGE key offset value: overwrite from `offset`, padding with zero bytes.
-fn setrange(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+fn setrange(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let offset = int_arg(&args[2])?;
     if offset < 0 {
         return Err("ERR offset is out of range".into());
@@ -384,7 +388,7 @@ fn setrange(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     }
     value[offset as usize..end].copy_from_slice(patch);
     let len = value.len();
-    write_string(ctx, &args[1], Bytes::from(value), TtlWrite::Keep);
+    write_string(ctx, args[1], &value, TtlWrite::Keep);
     ctx.out.int(len as i64);
     Ok(())
 }

@@ -6,7 +6,6 @@ use super::{begin_multi, flags, lookup, run, CmdResult, Ctx, Spec, ALL_KEYS, NO_
 use crate::keyspace::{shard_of, Locked};
 use crate::session::{Session, Watching};
 use crate::watch::WatchFlag;
-use bytes::Bytes;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
@@ -18,7 +17,7 @@ pub const COMMANDS: &[Spec] = &[
     Spec { name: "unwatch", arity: 1, flags: flags::FAST, keys: NO_KEYS, group: "transactions", summary: "Forgets about watched keys of a transaction.", run: unwatch },
 ];
 
-fn multi(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {
+fn multi(ctx: &mut Ctx, _: &[&[u8]]) -> CmdResult {
     if ctx.session.multi.is_some() {
         return Err("ERR MULTI calls can not be nested".into());
     }
@@ -27,7 +26,7 @@ fn multi(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {
     Ok(())
 }
 
-fn exec(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {
+fn exec(ctx: &mut Ctx, _: &[&[u8]]) -> CmdResult {
     let multi = ctx.session.multi.take().ok_or("ERR EXEC without MULTI")?;
     ctx.session.info.multi.store(-1, Ordering::Relaxed);
     if multi.failed {
@@ -52,15 +51,16 @@ fn exec(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {
         return Ok(());
     }
     ctx.out.array(multi.queued.len());
-    for args in &multi.queued {
-        let spec = lookup(&args[0]).expect("queued commands were looked up when queued");
+    for queued in &multi.queued {
+        let args: Vec<&[u8]> = queued.iter().map(Vec::as_slice).collect();
+        let spec = lookup(args[0]).expect("queued commands were looked up when queued");
         ctx.session.stats.commands += 1;
-        run(ctx, spec, args);
+        run(ctx, spec, &args);
     }
     Ok(())
 }
 
-fn discard(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {
+fn discard(ctx: &mut Ctx, _: &[&[u8]]) -> CmdResult {
     ctx.session.multi.take().ok_or("ERR DISCARD without MULTI")?;
     ctx.session.info.multi.store(-1, Ordering::Relaxed);
     release_watches(&mut ctx.db, ctx.session);
@@ -68,22 +68,22 @@ fn discard(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {
     Ok(())
 }
 
-fn watch(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+fn watch(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     if ctx.session.multi.is_some() {
         return Err("ERR WATCH inside MULTI is not allowed".into());
     }
     let watching = ctx.session.watching.get_or_insert_with(|| Watching { flag: Arc::new(WatchFlag::default()), keys: Vec::new() });
-    for key in &args[1..] {
+    for &key in &args[1..] {
         // Expire first: a key already expired at WATCH time does not abort EXEC later.
         ctx.db.get(key, ctx.now);
         ctx.db.at(key).shard.watchers.add(key, &watching.flag);
-        watching.keys.push(key.clone());
+        watching.keys.push(key.into());
     }
     ctx.out.ok();
     Ok(())
 }
 
-fn unwatch(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {
+fn unwatch(ctx: &mut Ctx, _: &[&[u8]]) -> CmdResult {
     release_watches(&mut ctx.db, ctx.session);
     ctx.out.ok();
     Ok(())

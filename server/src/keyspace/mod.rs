@@ -107,7 +107,7 @@ impl Shard {
     }
 
     /// Applies one op's effect to `key`: the only way key state changes.
-    pub fn apply(&mut self, hasher: &KeyHasher, hash: u64, key: &[u8], stamp: Stamp, body: &Body, frontier: &impl Frontier) {
+    pub fn apply<B: AsRef<[u8]>>(&mut self, hasher: &KeyHasher, hash: u64, key: &[u8], stamp: Stamp, body: &Body<B>, frontier: &impl Frontier) {
         let slot = self.table.entry(hash, |e| &*e.key == key, |e| hasher.hash(&e.key));
         let mut occupied = match slot {
             TableEntry::Occupied(o) => o,
@@ -282,7 +282,7 @@ impl<'a> Locked<'a> {
     }
 
     /// Applies an op's effect to `key` (see [`Shard::apply`]).
-    pub fn apply(&mut self, key: &[u8], stamp: Stamp, body: &Body, frontier: &impl Frontier) {
+    pub fn apply<B: AsRef<[u8]>>(&mut self, key: &[u8], stamp: Stamp, body: &Body<B>, frontier: &impl Frontier) {
         let ks = self.ks;
         let at = self.at(key);
         at.shard.apply(&ks.hasher, at.hash, key, stamp, body, frontier);

@@ -7,7 +7,8 @@ use crate::resp::parse::Arg;
 use crate::resp::{Limits, Reply, RequestParser};
 use crate::session::Session;
 use crate::shared::{HotConfig, Shared};
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf, BytesMut};
+use smallvec::SmallVec;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,7 +26,6 @@ pub async fn serve(shared: Arc<Shared>, mut stream: TcpStream, info: Arc<ClientI
     let mut input = BytesMut::with_capacity(READ_CHUNK);
     let mut output: Vec<u8> = Vec::with_capacity(READ_CHUNK);
     let mut parser = RequestParser::new();
-    let mut args: Vec<Bytes> = Vec::new();
     let hot = &shared.hot;
     let reason = loop {
         let max_bulk_len = HotConfig::get(&hot.proto_max_bulk_len) as i64;
@@ -43,15 +43,21 @@ pub async fn serve(shared: Arc<Shared>, mut stream: TcpStream, info: Arc<ClientI
                     break;
                 }
             };
-            let frame = input.split_to(request.len).freeze();
-            args.extend(request.args.iter().map(|arg| match arg {
-                Arg::Span(range) => frame.slice(range.clone()),
-                Arg::Owned(bytes) => Bytes::copy_from_slice(bytes),
-            }));
+            // Arguments borrow the read buffer; it moves past the request once it has run.
+            let len = request.len;
+            let args: SmallVec<[&[u8]; 8]> = request
+                .args
+                .iter()
+                .map(|arg| match arg {
+                    Arg::Span(range) => &input[range.clone()],
+                    Arg::Owned(bytes) => bytes.as_slice(),
+                })
+                .collect();
             if !args.is_empty() {
                 execute(&shared, &mut session, &mut output, &args);
             }
-            args.clear();
+            drop(args);
+            input.advance(len);
             if session.close {
                 break;
             }
@@ -109,7 +115,7 @@ async fn write(stream: &mut TcpStream, output: &mut Vec<u8>, session: &mut Sessi
 
 fn publish(shared: &Shared, session: &mut Session) {
     if session.stats.commands > 0 {
-        session.info.last_ms.store(crate::clock::now_ms(), Ordering::Relaxed);
+        session.info.last_ms.store(session.last_command_ms, Ordering::Relaxed);
         *session.info.last_cmd.lock() = session.last_command;
     }
     shared.stats.publish(&mut session.stats);
