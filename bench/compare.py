@@ -6,8 +6,13 @@ runs the same redis-benchmark workloads against each (alternating, several round
 then loads 1,000,000 keys into each and compares memory per key. Prints a markdown table of
 absolute figures and Meridian/Redis ratios.
 
-    python3 bench/compare.py            # full run (a few minutes)
-    python3 bench/compare.py --quick    # smaller counts, for a smoke check
+Throughput on a shared 2-core machine swings with other tenants, so each workload also reports
+the server's CPU cycles per request (perf stat on the server process, when perf works here),
+which is far steadier than requests per second.
+
+    python3 bench/compare.py                          # full run (a few minutes)
+    python3 bench/compare.py --quick                  # smaller counts, for a smoke check
+    python3 bench/compare.py --meridian "--threads 2" # extra meridian flags
 
 Needs: redis-server, redis-benchmark and redis-cli (apt install redis-server redis-tools), and
 `cargo build --release -p meridian` (the script builds it if missing).
@@ -76,14 +81,35 @@ class Server:
             self.proc.kill()
 
 
-def benchmark(port, test, pipeline, requests, data_size, keyspace, clients=50):
-    argv = ["redis-benchmark", "-p", str(port), "-t", test, "-c", str(clients), "-P", str(pipeline),
+def perf_works():
+    try:
+        out = subprocess.run(["perf", "stat", "-x,", "-e", "cycles", "true"], capture_output=True, text=True, timeout=30)
+        return out.returncode == 0 and "not supported" not in out.stderr
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+def benchmark(server, test, pipeline, requests, data_size, keyspace, use_perf, clients=50):
+    """Runs one redis-benchmark workload; returns (requests/s, server cycles per request or None)."""
+    argv = ["redis-benchmark", "-p", str(server.port), "-t", test, "-c", str(clients), "-P", str(pipeline),
             "-n", str(requests), "-d", str(data_size), "-r", str(keyspace), "--csv"]
+    stat_file = None
+    if use_perf:
+        stat_file = tempfile.mktemp(prefix="bench-perf-")
+        argv = ["perf", "stat", "-x,", "-e", "cycles", "-p", str(server.proc.pid), "-o", stat_file, "--"] + argv
     out = subprocess.run(argv, capture_output=True, text=True, timeout=900).stdout
+    cycles = None
+    if stat_file:
+        with open(stat_file) as f:
+            for line in f:
+                cells = line.split(",")
+                if len(cells) > 2 and cells[2].startswith("cycles") and cells[0].isdigit():
+                    cycles = int(cells[0]) / requests
+        os.unlink(stat_file)
     for line in out.splitlines():
         cells = [c.strip('"') for c in line.split(",")]
         if cells and cells[0].upper() == test.upper():
-            return float(cells[1])
+            return float(cells[1]), cycles
     raise SystemExit(f"no result for {test} in: {out}")
 
 
@@ -100,20 +126,23 @@ def load_keys(server, count, value_size):
         raise SystemExit(f"loading into {server.name} failed: {out.stdout!r} {out.stderr!r}")
 
 
-def start_pair():
+def start_pair(extra):
     rp, mp = free_port(), free_port()
     redis = Server("redis", ["redis-server", "--port", str(rp), "--bind", "127.0.0.1", "--save", "",
                              "--appendonly", "no", "--dir", tempfile.mkdtemp(prefix="bench-redis-")], rp)
     meridian = Server("meridian", [MERIDIAN, "--port", str(mp), "--dir", tempfile.mkdtemp(prefix="bench-meridian-"),
-                                   "--loglevel", "warning"], mp)
+                                   "--loglevel", "warning", *extra], mp)
     return redis, meridian
 
 
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="smaller counts for a smoke run")
-    parser.add_argument("--rounds", type=int, default=3, help="rounds per workload (median kept)")
+    parser.add_argument("--rounds", type=int, default=5, help="rounds per workload (median kept)")
+    parser.add_argument("--meridian", default="", help="extra meridian flags, e.g. \"--threads 2\"")
     args = parser.parse_args()
+    extra = args.meridian.split()
+    use_perf = perf_works()
     if not os.path.exists(MERIDIAN):
         subprocess.run(["cargo", "build", "--release", "-p", "meridian"], cwd=ROOT, check=True)
     keys = 100_000 if args.quick else 1_000_000
@@ -123,24 +152,33 @@ def main():
 
     version = subprocess.run(["redis-server", "--version"], capture_output=True, text=True).stdout.split()[2]
     rows = []
-    redis, meridian = start_pair()
+    cycle_rows = []
+    redis, meridian = start_pair(extra)
     try:
         for test in ("set", "get"):
             for pipeline, n in ((1, n_p1), (16, n_p16)):
                 results = {"redis": [], "meridian": []}
+                cycles = {"redis": [], "meridian": []}
                 for _ in range(rounds):
                     for server in (redis, meridian):
-                        results[server.name].append(benchmark(server.port, test, pipeline, n, 100, 1_000_000))
+                        rps, cyc = benchmark(server, test, pipeline, n, 100, 1_000_000, use_perf)
+                        results[server.name].append(rps)
+                        if cyc is not None:
+                            cycles[server.name].append(cyc)
                 r, m = statistics.median(results["redis"]), statistics.median(results["meridian"])
-                rows.append((f"{test.upper()} -c 50 -P {pipeline} -d 100 -r 1000000 (req/s)", r, m))
-                print(f"  {rows[-1][0]}: redis {r:,.0f}  meridian {m:,.0f}  ratio {m / r:.2f}", file=sys.stderr)
+                name = f"{test.upper()} -c 50 -P {pipeline} -d 100 -r 1000000"
+                rows.append((f"{name} (req/s)", r, m))
+                print(f"  {name}: redis {sorted(results['redis'])} meridian {sorted(results['meridian'])} ratio {m / r:.2f}", file=sys.stderr)
+                if cycles["redis"] and cycles["meridian"]:
+                    cycle_rows.append((f"{name} (server CPU cycles per request)",
+                                       statistics.median(cycles["redis"]), statistics.median(cycles["meridian"])))
 
     finally:
         redis.stop()
         meridian.stop()
 
     # Memory in fresh processes: an allocator that already holds freed pages would hide growth.
-    redis, meridian = start_pair()
+    redis, meridian = start_pair(extra)
     try:
         base = {s.name: (s.info("used_memory"), s.rss()) for s in (redis, meridian)}
         for server in (redis, meridian):
@@ -160,11 +198,14 @@ def main():
         redis.stop()
         meridian.stop()
 
-    print(f"\nredis-server {version} vs meridian, {os.cpu_count()} cores, median of {rounds} round(s)\n")
+    flags = f" with `{args.meridian}`" if args.meridian else ""
+    print(f"\nredis-server {version} vs meridian{flags}, {os.cpu_count()} cores, median of {rounds} round(s)\n")
     print("| workload | redis | meridian | meridian / redis |")
     print("|---|---:|---:|---:|")
-    for name, r, m in rows:
+    for name, r, m in rows + cycle_rows:
         print(f"| {name} | {r:,.0f} | {m:,.0f} | {m / r:.2f} |")
+    if cycle_rows:
+        print("\n(For cycles per request, lower is better: a ratio below 1 means Meridian spends less CPU.)")
 
 
 if __name__ == "__main__":

@@ -89,7 +89,7 @@ pub struct Config {
     pub client_query_buffer_limit: u64,
     /// Bytes of recent ops kept in memory for peers to catch up from (`repl-backlog-size`).
     pub repl_backlog_size: u64,
-    /// Worker threads serving clients (`threads`); 0 means one per core.
+    /// Worker threads serving clients (`threads`); 0 means one less than the cores, at least one.
     pub threads: u64,
     /// The config file this was read from, if any.
     pub config_file: Option<PathBuf>,

@@ -84,17 +84,8 @@ fn main() -> ExitCode {
 fn serve(config: Config) -> Result<(), StartupError> {
     let log_control = logging::init(config.loglevel, &config.logfile).map_err(StartupError::Log)?;
     let node = Node::open(&config.dir, config.repl_backlog_size as usize)?;
-    let threads = match config.threads {
-        0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
-        n => n as usize,
-    };
     raise_fd_limit(config.maxclients + 64);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(threads)
-        .thread_name("meridian-worker")
-        .enable_all()
-        .build()
-        .map_err(StartupError::Runtime)?;
+    let runtime = runtime(worker_threads(config.threads)).map_err(StartupError::Runtime)?;
     let node_id = node.id();
     let shared = Arc::new(Shared::new(config, node, log_control));
     runtime.block_on(net::run(shared, |started| {
@@ -104,6 +95,30 @@ fn serve(config: Config) -> Result<(), StartupError> {
         tracing::info!("Ready to accept connections tcp");
     }))?;
     Ok(())
+}
+
+/// Worker threads for `threads` (0: automatic). Automatic leaves one core free, as Redis
+/// advises for its I/O threads: the kernel's network stack, and the replication and storage
+/// threads, need a core too. docs/benchmarks.md shows the effect on a 2-core machine.
+fn worker_threads(configured: u64) -> usize {
+    match configured {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get().saturating_sub(1).max(1)),
+        n => n as usize,
+    }
+}
+
+/// One worker: a single-threaded event loop, like Redis's, without work-stealing overhead.
+/// More: tokio's work-stealing pool.
+fn runtime(threads: usize) -> std::io::Result<tokio::runtime::Runtime> {
+    let mut builder = match threads {
+        1 => tokio::runtime::Builder::new_current_thread(),
+        n => {
+            let mut b = tokio::runtime::Builder::new_multi_thread();
+            b.worker_threads(n);
+            b
+        }
+    };
+    builder.thread_name("meridian-worker").enable_all().build()
 }
 
 /// Raises the open-file limit toward `wanted` (clients need one descriptor each), as Redis does
