@@ -6,9 +6,11 @@ runs the same redis-benchmark workloads against each (alternating, several round
 then loads 1,000,000 keys into each and compares memory per key. Prints a markdown table of
 absolute figures and Meridian/Redis ratios.
 
-Throughput on a shared 2-core machine swings with other tenants, so each workload also reports
-the server's CPU cycles per request (perf stat on the server process, when perf works here),
-which is far steadier than requests per second.
+Throughput on a shared 2-core machine swings with other tenants (runs of the same server differ
+by 2x when a noisy phase starts), so the servers alternate A-B, B-A, ... round by round, and each
+workload also reports the server's instructions and CPU cycles per request (perf stat on the
+server process, when perf works here). Instructions are the steadiest measure of the work a
+server does per request; cycles add memory stalls but also the machine's noise.
 
     python3 bench/compare.py                          # full run (a few minutes)
     python3 bench/compare.py --quick                  # smaller counts, for a smoke check
@@ -90,26 +92,26 @@ def perf_works():
 
 
 def benchmark(server, test, pipeline, requests, data_size, keyspace, use_perf, clients=50):
-    """Runs one redis-benchmark workload; returns (requests/s, server cycles per request or None)."""
+    """Runs one redis-benchmark workload; returns (requests/s, {event: per request} from perf)."""
     argv = ["redis-benchmark", "-p", str(server.port), "-t", test, "-c", str(clients), "-P", str(pipeline),
             "-n", str(requests), "-d", str(data_size), "-r", str(keyspace), "--csv"]
     stat_file = None
     if use_perf:
         stat_file = tempfile.mktemp(prefix="bench-perf-")
-        argv = ["perf", "stat", "-x,", "-e", "cycles", "-p", str(server.proc.pid), "-o", stat_file, "--"] + argv
+        argv = ["perf", "stat", "-x,", "-e", "instructions,cycles", "-p", str(server.proc.pid), "-o", stat_file, "--"] + argv
     out = subprocess.run(argv, capture_output=True, text=True, timeout=900).stdout
-    cycles = None
+    counts = {}
     if stat_file:
         with open(stat_file) as f:
             for line in f:
                 cells = line.split(",")
-                if len(cells) > 2 and cells[2].startswith("cycles") and cells[0].isdigit():
-                    cycles = int(cells[0]) / requests
+                if len(cells) > 2 and cells[0].isdigit():
+                    counts[cells[2].split(":")[0]] = int(cells[0]) / requests
         os.unlink(stat_file)
     for line in out.splitlines():
         cells = [c.strip('"') for c in line.split(",")]
         if cells and cells[0].upper() == test.upper():
-            return float(cells[1]), cycles
+            return float(cells[1]), counts
     raise SystemExit(f"no result for {test} in: {out}")
 
 
@@ -138,7 +140,7 @@ def start_pair(extra):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="smaller counts for a smoke run")
-    parser.add_argument("--rounds", type=int, default=5, help="rounds per workload (median kept)")
+    parser.add_argument("--rounds", type=int, default=7, help="rounds per workload (median kept)")
     parser.add_argument("--meridian", default="", help="extra meridian flags, e.g. \"--threads 2\"")
     args = parser.parse_args()
     extra = args.meridian.split()
@@ -158,20 +160,23 @@ def main():
         for test in ("set", "get"):
             for pipeline, n in ((1, n_p1), (16, n_p16)):
                 results = {"redis": [], "meridian": []}
-                cycles = {"redis": [], "meridian": []}
-                for _ in range(rounds):
-                    for server in (redis, meridian):
-                        rps, cyc = benchmark(server, test, pipeline, n, 100, 1_000_000, use_perf)
+                events = {"redis": {}, "meridian": {}}
+                for round_no in range(rounds):
+                    # A-B, then B-A: a slow phase of the machine hits both servers alike.
+                    order = (redis, meridian) if round_no % 2 == 0 else (meridian, redis)
+                    for server in order:
+                        rps, counts = benchmark(server, test, pipeline, n, 100, 1_000_000, use_perf)
                         results[server.name].append(rps)
-                        if cyc is not None:
-                            cycles[server.name].append(cyc)
+                        for event, per_request in counts.items():
+                            events[server.name].setdefault(event, []).append(per_request)
                 r, m = statistics.median(results["redis"]), statistics.median(results["meridian"])
                 name = f"{test.upper()} -c 50 -P {pipeline} -d 100 -r 1000000"
                 rows.append((f"{name} (req/s)", r, m))
                 print(f"  {name}: redis {sorted(results['redis'])} meridian {sorted(results['meridian'])} ratio {m / r:.2f}", file=sys.stderr)
-                if cycles["redis"] and cycles["meridian"]:
-                    cycle_rows.append((f"{name} (server CPU cycles per request)",
-                                       statistics.median(cycles["redis"]), statistics.median(cycles["meridian"])))
+                for event in ("instructions", "cycles"):
+                    if event in events["redis"] and event in events["meridian"]:
+                        cycle_rows.append((f"{name} (server {event} per request)",
+                                           statistics.median(events["redis"][event]), statistics.median(events["meridian"][event])))
 
     finally:
         redis.stop()
@@ -205,7 +210,7 @@ def main():
     for name, r, m in rows + cycle_rows:
         print(f"| {name} | {r:,.0f} | {m:,.0f} | {m / r:.2f} |")
     if cycle_rows:
-        print("\n(For cycles per request, lower is better: a ratio below 1 means Meridian spends less CPU.)")
+        print("\n(Per-request instructions and cycles: lower is better; a ratio below 1 means Meridian does less work.)")
 
 
 if __name__ == "__main__":
