@@ -113,15 +113,6 @@ impl VersionVector {
         self.times.observe(Stamp::new(time, origin));
     }
 
-    /// Per origin, `(origin, seq)` of the latest applied op.
-    pub fn iter(&self) -> impl Iterator<Item = (NodeId, u64)> + '_ {
-        self.seqs.iter().map(|dot| (*dot.actor, dot.counter))
-    }
-
-    /// The same frontier as a stamp context (per origin, the time of its latest applied op).
-    pub fn times(&self) -> &Context {
-        &self.times
-    }
 }
 
 impl Frontier for VersionVector {

@@ -51,11 +51,6 @@ impl<V> Register<V> {
         self.versions.is_empty()
     }
 
-    /// Number of versions (more than one only while concurrent writes are unresolved).
-    pub fn len(&self) -> usize {
-        self.versions.len()
-    }
-
     /// All versions, in no particular order.
     pub fn versions(&self) -> impl Iterator<Item = (Stamp, &V)> {
         self.versions.iter().map(|(s, v)| (*s, v))
@@ -84,7 +79,7 @@ mod tests {
         reg.insert(Stamp::new(10, NodeId(2)), "b");
         reg.insert(Stamp::new(10, NodeId(1)), "a");
         assert_eq!(reg.winner().map(|(_, v)| *v), Some("b"));
-        assert_eq!(reg.len(), 2);
+        assert_eq!(reg.versions().count(), 2);
     }
 
     #[test]

@@ -102,10 +102,6 @@ impl StrState {
         self.counter.get_or_insert_with(Default::default).add(stamp, inc);
     }
 
-    /// Number of unresolved concurrent written versions (1 in the steady state).
-    pub fn versions(&self) -> usize {
-        self.value.len()
-    }
 }
 
 #[cfg(test)]

@@ -230,6 +230,15 @@ fn memory(values: &[String]) -> Result<u64, String> {
     parse_memory(v).ok_or_else(|| "argument must be a memory value".to_string())
 }
 
+/// A memory amount of at least `min` bytes (`min_text` says it in Redis's units).
+fn memory_at_least(values: &[String], min: u64, min_text: &str) -> Result<u64, String> {
+    let n = memory(values)?;
+    if n < min {
+        return Err(format!("must be at least {min_text}"));
+    }
+    Ok(n)
+}
+
 const OPTIONS: &[OptionSpec] = &[
     OptionSpec {
         name: "port",
@@ -318,37 +327,19 @@ const OPTIONS: &[OptionSpec] = &[
     OptionSpec {
         name: "proto-max-bulk-len",
         mutable: true,
-        set: |c, v| {
-            let n = memory(v)?;
-            if n < 1024 * 1024 {
-                return Err("must be at least 1mb".into());
-            }
-            Ok(c.proto_max_bulk_len = n)
-        },
+        set: |c, v| Ok(c.proto_max_bulk_len = memory_at_least(v, 1024 * 1024, "1mb")?),
         get: |c| c.proto_max_bulk_len.to_string(),
     },
     OptionSpec {
         name: "client-query-buffer-limit",
         mutable: true,
-        set: |c, v| {
-            let n = memory(v)?;
-            if n < 1024 * 1024 {
-                return Err("must be at least 1mb".into());
-            }
-            Ok(c.client_query_buffer_limit = n)
-        },
+        set: |c, v| Ok(c.client_query_buffer_limit = memory_at_least(v, 1024 * 1024, "1mb")?),
         get: |c| c.client_query_buffer_limit.to_string(),
     },
     OptionSpec {
         name: "repl-backlog-size",
         mutable: true,
-        set: |c, v| {
-            let n = memory(v)?;
-            if n < 16 * 1024 {
-                return Err("must be at least 16kb".into());
-            }
-            Ok(c.repl_backlog_size = n)
-        },
+        set: |c, v| Ok(c.repl_backlog_size = memory_at_least(v, 16 * 1024, "16kb")?),
         get: |c| c.repl_backlog_size.to_string(),
     },
     OptionSpec {

@@ -3,7 +3,7 @@
 
 use crate::alloc::{rss, used_memory, ALLOCATOR_NAME};
 use crate::clock::now_us;
-use crate::keyspace::Locked;
+use crate::keyspace::{Locked, ShardCounts};
 use crate::shared::Shared;
 use crate::stats::Stats;
 use std::fmt::Write;
@@ -38,6 +38,7 @@ pub fn render(shared: &Shared, db: &mut Locked, requested: &[String]) -> String 
     if wanted.is_empty() {
         wanted.extend(DEFAULT_SECTIONS);
     }
+    let counts = db.counts();
     let mut out = String::new();
     for section in DEFAULT_SECTIONS.iter().filter(|s| wanted.contains(s)) {
         if !out.is_empty() {
@@ -48,11 +49,11 @@ pub fn render(shared: &Shared, db: &mut Locked, requested: &[String]) -> String 
             "clients" => clients(&mut out, shared),
             "memory" => memory(&mut out, shared),
             "persistence" => out.push_str("# Persistence\r\nloading:0\r\nasync_loading:0\r\naof_enabled:0\r\n"),
-            "stats" => stats(&mut out, shared, db),
+            "stats" => stats(&mut out, shared, &counts),
             "replication" => replication(&mut out, shared),
             "cpu" => cpu(&mut out),
             "cluster" => out.push_str("# Cluster\r\ncluster_enabled:0\r\n"),
-            _ => keyspace(&mut out, db),
+            _ => keyspace(&mut out, &counts),
         }
     }
     out
@@ -125,7 +126,7 @@ fn memory(out: &mut String, shared: &Shared) {
     );
 }
 
-fn stats(out: &mut String, shared: &Shared, db: &mut Locked) {
+fn stats(out: &mut String, shared: &Shared, counts: &ShardCounts) {
     let s = &shared.stats;
     let totals = s.totals();
     out.push_str("# Stats\r\n");
@@ -136,7 +137,7 @@ fn stats(out: &mut String, shared: &Shared, db: &mut Locked) {
         "total_net_input_bytes" => totals.net_in,
         "total_net_output_bytes" => totals.net_out,
         "rejected_connections" => Stats::get(&s.rejected),
-        "expired_keys" => db.counts().expired,
+        "expired_keys" => counts.expired,
         "evicted_keys" => 0,
         "keyspace_hits" => totals.hits,
         "keyspace_misses" => totals.misses,
@@ -180,8 +181,7 @@ fn cpu(out: &mut String) {
     );
 }
 
-fn keyspace(out: &mut String, db: &mut Locked) {
-    let counts = db.counts();
+fn keyspace(out: &mut String, counts: &ShardCounts) {
     out.push_str("# Keyspace\r\n");
     if counts.live > 0 {
         let _ = write!(out, "db0:keys={},expires={},avg_ttl=0\r\n", counts.live, counts.volatile);

@@ -51,6 +51,18 @@ pub struct ShardCounts {
     pub expired: u64,
 }
 
+impl ShardCounts {
+    /// Takes a removed entry out of the counts.
+    fn forget(&mut self, entry: &Entry) {
+        if entry.state.is_live() {
+            self.live -= 1;
+            if entry.state.expires_at().is_some() {
+                self.volatile -= 1;
+            }
+        }
+    }
+}
+
 /// One shard: a hash table of entries plus its counters and watchers.
 ///
 /// The table holds pointers to entries, not entries: a pointer-sized slot keeps the table's
@@ -82,28 +94,25 @@ pub fn shard_of(hash: u64) -> usize {
 }
 
 impl Shard {
-    /// The entry for `key` if a reader sees it at `now`; an expired key is removed on the way.
+    /// The entry for `key` if a reader sees it at `now`; an expired key is removed on the way
+    /// (lazy expiry), in the same probe.
     pub fn get(&mut self, hash: u64, key: &[u8], now: u64) -> Option<&mut Entry> {
-        self.expire_if_needed(hash, key, now);
-        self.table.find_mut(hash, |e| &*e.key == key).filter(|e| e.state.is_live()).map(|e| &mut **e)
+        let Shard { table, counts, watchers } = self;
+        let found = table.find_entry(hash, |e| &*e.key == key).ok()?;
+        if found.get().is_expired(now) {
+            let (entry, _) = found.remove();
+            counts.forget(&entry);
+            counts.expired += 1;
+            watchers.touch(&entry.key);
+            return None;
+        }
+        let entry = found.into_mut();
+        entry.state.is_live().then_some(&mut **entry)
     }
 
     /// The entry for `key`, visible or not (hidden entries hold removals waiting for late ops).
     pub fn raw(&self, hash: u64, key: &[u8]) -> Option<&Entry> {
         self.table.find(hash, |e| &*e.key == key).map(|e| &**e)
-    }
-
-    /// Removes `key` if its TTL has passed at `now`. Returns true if it did.
-    pub fn expire_if_needed(&mut self, hash: u64, key: &[u8], now: u64) -> bool {
-        let Ok(found) = self.table.find_entry(hash, |e| &*e.key == key) else { return false };
-        if !found.get().is_expired(now) {
-            return false;
-        }
-        let (entry, _) = found.remove();
-        self.forget(&entry);
-        self.counts.expired += 1;
-        self.watchers.touch(&entry.key);
-        true
     }
 
     /// Applies one op's effect to `key`: the only way key state changes.
@@ -131,32 +140,19 @@ impl Shard {
         if self.counts.volatile == 0 {
             return 0;
         }
-        let mut removed = Vec::new();
-        self.table.retain(|e| {
-            let expired = e.is_expired(now);
-            if expired {
-                removed.push((e.state.is_live(), e.key.clone()));
+        let Shard { table, counts, watchers } = self;
+        let mut removed = 0;
+        table.retain(|entry| {
+            if !entry.is_expired(now) {
+                return true;
             }
-            !expired
+            counts.forget(entry);
+            watchers.touch(&entry.key);
+            removed += 1;
+            false
         });
-        for (live, key) in &removed {
-            if *live {
-                self.counts.live -= 1;
-                self.counts.volatile -= 1;
-            }
-            self.watchers.touch(key);
-        }
-        self.counts.expired += removed.len() as u64;
-        removed.len()
-    }
-
-    fn forget(&mut self, entry: &Entry) {
-        if entry.state.is_live() {
-            self.counts.live -= 1;
-            if entry.state.expires_at().is_some() {
-                self.counts.volatile -= 1;
-            }
-        }
+        counts.expired += removed as u64;
+        removed
     }
 
     /// The shard's counters.

@@ -201,6 +201,14 @@ pub fn split_args(line: &[u8]) -> Option<Vec<Vec<u8>>> {
                 break;
             };
             match quote {
+                // A closing quote must end the argument: `"a"b` is unbalanced.
+                Some(q) if c == q => {
+                    if line.get(i + 1).is_some_and(|n| !n.is_ascii_whitespace()) {
+                        return None;
+                    }
+                    i += 1;
+                    break;
+                }
                 Some(b'"') => {
                     if c == b'\\' && i + 3 < line.len() && line[i + 1] == b'x' {
                         if let (Some(h), Some(l)) = (hex(line[i + 2]), hex(line[i + 3])) {
@@ -221,13 +229,6 @@ pub fn split_args(line: &[u8]) -> Option<Vec<Vec<u8>>> {
                         i += 2;
                         continue;
                     }
-                    if c == b'"' {
-                        if line.get(i + 1).is_some_and(|n| !n.is_ascii_whitespace()) {
-                            return None;
-                        }
-                        i += 1;
-                        break;
-                    }
                     current.push(c);
                 }
                 Some(_) => {
@@ -235,13 +236,6 @@ pub fn split_args(line: &[u8]) -> Option<Vec<Vec<u8>>> {
                         current.push(b'\'');
                         i += 2;
                         continue;
-                    }
-                    if c == b'\'' {
-                        if line.get(i + 1).is_some_and(|n| !n.is_ascii_whitespace()) {
-                            return None;
-                        }
-                        i += 1;
-                        break;
                     }
                     current.push(c);
                 }
