@@ -74,6 +74,10 @@ impl FromIterator<Stamp> for Context {
 ///
 /// Removals that name stamps the node has not applied yet are remembered on the key until the
 /// stamps arrive, so that a late add cannot resurrect what a remover had already seen.
+///
+/// The same question asked of the causal-stability frontier ("has every node applied it, and
+/// has this node applied everything each node wrote before saying so?") tells what may be
+/// garbage-collected: no op still to come can be concurrent with a stable one.
 pub trait Frontier {
     /// True if every write of `stamp.node` up to `stamp.time` has been applied here.
     fn covers(&self, stamp: Stamp) -> bool;
@@ -103,6 +107,12 @@ impl VersionVector {
     /// True if the op `(origin, seq)` was already applied (a duplicate).
     pub fn contains(&self, origin: NodeId, seq: u64) -> bool {
         seq <= self.seq(origin)
+    }
+
+    /// Joins another vector: per origin, the later of the two.
+    pub fn join(&mut self, other: &VersionVector) {
+        crdts::CvRDT::merge(&mut self.seqs, other.seqs.clone());
+        self.times.join(&other.times);
     }
 
     /// Records that op `(origin, seq)` with HLC `time` was applied. Ops of one origin must be

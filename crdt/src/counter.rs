@@ -48,15 +48,20 @@ struct Run {
     latest: u64,
     total: Number,
     /// Increments up to this stamp time are cleared (by a clear, or because they were cleared
-    /// and dropped before the run was rebuilt here).
+    /// and collected before the run was rebuilt here).
     cleared_time: u64,
     cleared: Number,
+    /// The key expired after this run began: the whole run belongs to the expired generation.
+    dead: bool,
+    /// The op that last cleared or killed the run: collecting the run must wait until every
+    /// node has applied it, not only the increments it names.
+    settled_by: Option<Stamp>,
 }
 
 impl Run {
     /// Increments applied and not cleared.
     fn pending(&self) -> Number {
-        if self.latest <= self.cleared_time {
+        if self.dead || self.latest <= self.cleared_time {
             Number::ZERO
         } else {
             self.total.checked_sub(self.cleared).unwrap_or(Number::ZERO)
@@ -65,12 +70,33 @@ impl Run {
 
     /// Holds uncleared increments.
     fn is_live(&self) -> bool {
-        self.latest > self.cleared_time
+        !self.dead && self.latest > self.cleared_time
     }
 
-    /// Everything applied is cleared and the clear waits for no increment still on its way.
+    /// Contributes nothing and waits for no increment still on its way.
     fn is_settled(&self) -> bool {
-        self.latest == self.cleared_time
+        self.dead || self.latest == self.cleared_time
+    }
+
+    /// True if `frontier` has applied everything this run knows of: its increments, the
+    /// increments its clear names, and the op that cleared or killed it.
+    fn is_known_to(&self, frontier: &impl Frontier) -> bool {
+        frontier.covers(Stamp::new(self.latest.max(self.cleared_time), self.origin))
+            && self.settled_by.is_none_or(|by| frontier.covers(by))
+    }
+
+    /// Joins what another replica knows of the same run.
+    fn merge(&mut self, other: &Run) {
+        if other.latest > self.latest {
+            self.latest = other.latest;
+            self.total = other.total;
+        }
+        if other.cleared_time > self.cleared_time {
+            self.cleared_time = other.cleared_time;
+            self.cleared = other.cleared;
+        }
+        self.dead |= other.dead;
+        self.settled_by = self.settled_by.max(other.settled_by);
     }
 }
 
@@ -94,13 +120,21 @@ impl Counter {
         }
     }
 
-    /// Applies an increment stamped `stamp`.
+    /// The epoch of the run an increment stamped `stamp` belongs to.
+    pub fn epoch_of(stamp: Stamp, inc: &Increment) -> u64 {
+        inc.epoch.unwrap_or(stamp.time)
+    }
+
+    /// Applies an increment stamped `stamp`. Applying one already applied (or older than the
+    /// run's latest) changes nothing.
     pub fn add(&mut self, stamp: Stamp, inc: &Increment) {
-        let epoch = inc.epoch.unwrap_or(stamp.time);
+        let epoch = Counter::epoch_of(stamp, inc);
         match self.runs.iter_mut().find(|r| r.origin == stamp.node && r.epoch == epoch) {
             Some(run) => {
-                run.latest = stamp.time;
-                run.total = inc.total;
+                if stamp.time > run.latest {
+                    run.latest = stamp.time;
+                    run.total = inc.total;
+                }
             }
             // A new run, or one dropped here once everything of it was cleared: what came
             // before this increment in the run (every earlier stamp of the origin) was cleared,
@@ -112,6 +146,8 @@ impl Counter {
                 total: inc.total,
                 cleared_time: stamp.time - 1,
                 cleared: inc.total.checked_sub(inc.delta).unwrap_or(Number::ZERO),
+                dead: false,
+                settled_by: None,
             }),
         }
     }
@@ -143,16 +179,17 @@ impl Counter {
             .collect()
     }
 
-    /// Removes the increments the marks name, then drops runs with nothing left to hold.
-    /// `frontier` is what this node has applied: a mark for a run this node no longer holds,
-    /// whose increments have all arrived, names increments already cleared and dropped.
-    pub fn clear(&mut self, marks: &[CounterMark], frontier: &impl Frontier) {
+    /// Removes the increments the marks name; `by` is the clearing op. `frontier` is what
+    /// this node has applied: a mark for a run this node no longer holds, whose increments
+    /// have all arrived, names a run already cleared and collected.
+    pub fn clear(&mut self, marks: &[CounterMark], by: Stamp, frontier: &impl Frontier) {
         for mark in marks {
             let run = self.runs.iter_mut().find(|r| r.origin == mark.origin && r.epoch == mark.epoch);
             match run {
                 Some(run) if mark.time > run.cleared_time => {
                     run.cleared_time = mark.time;
                     run.cleared = mark.total;
+                    run.settled_by = run.settled_by.max(Some(by));
                 }
                 Some(_) => {}
                 None if frontier.covers(Stamp::new(mark.time, mark.origin)) => {}
@@ -164,10 +201,41 @@ impl Counter {
                     total: Number::ZERO,
                     cleared_time: mark.time,
                     cleared: mark.total,
+                    dead: false,
+                    settled_by: Some(by),
                 }),
             }
         }
-        self.runs.retain(|r| !r.is_settled());
+    }
+
+    /// Kills every run that began before `time`: the key expired at `time`, and those runs
+    /// belong to the generation that expired, including any increments still on their way.
+    /// `by` is the expiring op.
+    pub fn kill_before(&mut self, time: u64, by: Stamp) {
+        for run in self.runs.iter_mut().filter(|r| r.epoch < time) {
+            run.dead = true;
+            run.settled_by = run.settled_by.max(Some(by));
+        }
+    }
+
+    /// Drops the runs that contribute nothing, once `stable` says every node has applied
+    /// everything they know of.
+    pub fn collect(&mut self, stable: &impl Frontier) {
+        self.runs.retain(|r| !(r.is_settled() && r.is_known_to(stable)));
+    }
+
+    /// Joins `other` into this counter. `mine` and `theirs` are what each side had applied: a
+    /// run one side lacks although it had applied all of it was collected there, settled and
+    /// stable, and is dropped.
+    pub fn merge(&mut self, other: &Counter, mine: &impl Frontier, theirs: &impl Frontier) {
+        self.runs.retain(|r| other.runs.iter().any(|o| o.origin == r.origin && o.epoch == r.epoch) || !r.is_known_to(theirs));
+        for theirs_run in &other.runs {
+            match self.runs.iter_mut().find(|r| r.origin == theirs_run.origin && r.epoch == theirs_run.epoch) {
+                Some(run) => run.merge(theirs_run),
+                None if theirs_run.is_known_to(mine) => {}
+                None => self.runs.push(theirs_run.clone()),
+            }
+        }
     }
 }
 
@@ -191,6 +259,9 @@ mod tests {
         seqs: std::collections::HashMap<NodeId, u64>,
     }
 
+    /// The node whose writes clear counters in these tests.
+    const CLEARER: NodeId = NodeId(3);
+
     impl Replica {
         fn incr(&mut self, origin: NodeId, time: u64, delta: i64) -> Increment {
             let inc = self.counter.next_increment(origin, n(delta));
@@ -205,8 +276,15 @@ mod tests {
             self.vv.record(stamp.node, *seq, stamp.time);
         }
 
+        /// Applies a clearing op from [`CLEARER`], then collects as a lone replica would
+        /// (alone, a replica is its own stability frontier).
         fn clear(&mut self, marks: &[CounterMark]) {
-            self.counter.clear(marks, &self.vv);
+            let seq = self.seqs.entry(CLEARER).or_default();
+            *seq += 1;
+            let by = Stamp::new(1000 + *seq, CLEARER);
+            self.counter.clear(marks, by, &self.vv);
+            self.vv.record(CLEARER, *seq, by.time);
+            self.counter.collect(&self.vv);
         }
     }
 
@@ -246,6 +324,34 @@ mod tests {
         assert_eq!(replica.counter.pending(), Number::ZERO);
         replica.clear(&[]);
         assert!(replica.counter.is_empty());
+    }
+
+    #[test]
+    fn settled_runs_wait_for_stability() {
+        let mut r = Replica::default();
+        r.incr(A, 1, 5);
+        let marks = r.counter.marks();
+        r.counter.clear(&marks, Stamp::new(2, B), &r.vv);
+        assert!(!r.counter.is_empty(), "not collected before stability");
+        r.counter.collect(&VersionVector::new());
+        assert!(!r.counter.is_empty(), "nothing is stable yet");
+        r.counter.collect(&r.vv);
+        assert!(!r.counter.is_empty(), "the clear itself is not stable yet");
+        r.vv.record(B, 1, 2);
+        r.counter.collect(&r.vv);
+        assert!(r.counter.is_empty());
+    }
+
+    #[test]
+    fn expiry_kills_runs_that_began_before_it() {
+        let mut r = Replica::default();
+        r.incr(A, 1, 5);
+        r.incr(B, 10, 7);
+        r.counter.kill_before(5, Stamp::new(11, B));
+        assert_eq!(r.counter.pending(), n(7));
+        let late = Increment { epoch: Some(1), delta: n(1), total: n(6) };
+        r.add(Stamp::new(20, A), late);
+        assert_eq!(r.counter.pending(), n(7), "a late increment of a dead run stays dead");
     }
 
     #[test]

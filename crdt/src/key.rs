@@ -1,6 +1,7 @@
 //! The state of one key and the single function that changes it.
 
 use crate::causal::{Context, Frontier};
+use crate::counter::Counter;
 use crate::expiry::Expiry;
 use crate::node::Stamp;
 use crate::op::{Body, Seen};
@@ -12,7 +13,7 @@ use serde::{Deserialize, Serialize};
 pub enum Liveness {
     /// The key has a value.
     Live,
-    /// The key has no value but remembers removals that wait for late ops; keep it, hidden.
+    /// The key has no value but remembers what late ops will need; keep it, hidden.
     Hidden,
     /// The key has no value and nothing to remember: drop it.
     Gone,
@@ -34,11 +35,25 @@ struct Meta {
     /// born removed. Entries go once the node has applied everything they name.
     pending_value: Context,
     pending_expiry: Context,
+    /// When the key last expired, and the op that said so: anything stamped (or any
+    /// increment run begun) before that time is dead, even if it arrives later. Forgotten once
+    /// no such write can still arrive and every node has applied the expiry.
+    expired: Option<(u64, Stamp)>,
 }
 
 impl Meta {
     fn is_empty(&self) -> bool {
-        self.expiry.is_empty() && self.pending_value.is_empty() && self.pending_expiry.is_empty()
+        self.expiry.is_empty() && self.pending_value.is_empty() && self.pending_expiry.is_empty() && self.expired.is_none()
+    }
+
+    /// Time before which everything is dead (0: the key never expired).
+    fn dead_before(&self) -> u64 {
+        self.expired.map_or(0, |(before, _)| before)
+    }
+
+    fn is_born_removed(&self, stamp: Stamp, ttl: bool) -> bool {
+        let pending = if ttl { &self.pending_expiry } else { &self.pending_value };
+        stamp.time < self.dead_before() || pending.covers(stamp)
     }
 }
 
@@ -76,11 +91,12 @@ impl KeyState {
     }
 
     /// Applies one op's effect. This is the only place key state changes, for local and remote
-    /// ops alike. `frontier` is what this node had applied before the op.
+    /// ops alike; applying an op twice changes nothing the second time. `frontier` is what this
+    /// node had applied before the op.
     pub fn apply<B: AsRef<[u8]>>(&mut self, stamp: Stamp, body: &Body<B>, frontier: &impl Frontier) -> Liveness {
         match body {
             Body::Set { seen, value, expire_at } => {
-                self.clear(seen, frontier);
+                self.clear(seen, stamp, frontier);
                 if !self.is_born_removed(stamp, false) {
                     self.value.write(stamp, value.as_ref());
                 }
@@ -89,21 +105,26 @@ impl KeyState {
                 }
             }
             Body::Incr { seen, inc } => {
-                self.clear(seen, frontier);
-                self.value.increment(stamp, inc);
+                self.clear(seen, stamp, frontier);
+                // A run begun before the key expired belongs to the expired generation.
+                let epoch = Counter::epoch_of(stamp, inc);
+                if !self.meta.as_ref().is_some_and(|m| epoch < m.dead_before()) {
+                    self.value.increment(stamp, inc);
+                }
             }
-            Body::Del { seen } => self.clear(seen, frontier),
+            Body::Del { seen } => self.clear(seen, stamp, frontier),
             Body::Expire { seen, at } => {
                 let pending = self.meta().expiry.remove(seen, frontier);
                 self.meta().pending_expiry.join(&pending);
                 self.add_ttl(stamp, *at);
             }
+            Body::Expired { before } => self.expire_before(*before, stamp),
         }
         self.settle(frontier)
     }
 
-    fn clear(&mut self, seen: &Seen, frontier: &impl Frontier) {
-        let pending = self.value.clear(&seen.value, &seen.counts, frontier);
+    fn clear(&mut self, seen: &Seen, by: Stamp, frontier: &impl Frontier) {
+        let pending = self.value.clear(&seen.value, &seen.counts, by, frontier);
         if !pending.is_empty() {
             self.meta().pending_value.join(&pending);
         }
@@ -113,6 +134,13 @@ impl KeyState {
         }
     }
 
+    fn expire_before(&mut self, before: u64, by: Stamp) {
+        let meta = self.meta();
+        meta.expired = meta.expired.max(Some((before, by)));
+        meta.expiry.remove_before(before);
+        self.value.kill_before(before, by);
+    }
+
     fn add_ttl(&mut self, stamp: Stamp, at: u64) {
         if !self.is_born_removed(stamp, true) {
             self.meta().expiry.insert(stamp, at);
@@ -120,9 +148,7 @@ impl KeyState {
     }
 
     fn is_born_removed(&self, stamp: Stamp, ttl: bool) -> bool {
-        self.meta.as_ref().is_some_and(|m| {
-            if ttl { m.pending_expiry.covers(stamp) } else { m.pending_value.covers(stamp) }
-        })
+        self.meta.as_ref().is_some_and(|m| m.is_born_removed(stamp, ttl))
     }
 
     fn meta(&mut self) -> &mut Meta {
@@ -138,6 +164,10 @@ impl KeyState {
                 self.meta = None;
             }
         }
+        self.liveness()
+    }
+
+    fn liveness(&self) -> Liveness {
         if self.value.is_live() {
             Liveness::Live
         } else if self.meta.is_none() && self.value.is_empty() {
@@ -145,5 +175,56 @@ impl KeyState {
         } else {
             Liveness::Hidden
         }
+    }
+
+    /// Drops what every node has applied and no later op can need: settled counter runs, and
+    /// the expiry floor. `stable` is the causal-stability frontier (see [`Frontier`]).
+    pub fn collect(&mut self, stable: &impl Frontier) -> Liveness {
+        self.value.collect(stable);
+        if let Some(meta) = &mut self.meta {
+            // Once the expiry is stable, every write still to come was made after its writer
+            // applied the expiry: it is stamped after it and continues no expired run.
+            if meta.expired.is_some_and(|(_, by)| stable.covers(by)) {
+                meta.expired = None;
+            }
+            if meta.is_empty() {
+                self.meta = None;
+            }
+        }
+        self.liveness()
+    }
+
+    /// Joins another replica's state of this key (full state transfer). `mine` and `theirs` are
+    /// what each side had applied; the result is what this node would hold had it applied
+    /// everything either side had.
+    pub fn merge(&mut self, other: &KeyState, mine: &impl Frontier, theirs: &impl Frontier) -> Liveness {
+        self.value.merge(&other.value, mine, theirs);
+        if let Some(their_meta) = &other.meta {
+            let meta = self.meta();
+            meta.expiry.merge(&their_meta.expiry, mine, theirs);
+            meta.pending_value.join(&their_meta.pending_value);
+            meta.pending_expiry.join(&their_meta.pending_expiry);
+            meta.expired = meta.expired.max(their_meta.expired);
+        } else if let Some(meta) = &mut self.meta {
+            meta.expiry.merge(&Expiry::default(), mine, theirs);
+        }
+        if let Some(meta) = self.meta.as_deref_mut() {
+            // Removals either side knew of apply to what the other side brought.
+            let (pending_value, pending_expiry, expired) = (meta.pending_value.clone(), meta.pending_expiry.clone(), meta.expired);
+            meta.expiry.remove(&pending_expiry, mine);
+            self.value.remove_versions(&pending_value, mine);
+            if let Some((before, by)) = expired {
+                self.expire_before(before, by);
+            }
+            let applied = |s: Stamp| mine.covers(s) || theirs.covers(s);
+            if let Some(meta) = self.meta.as_deref_mut() {
+                meta.pending_value.retain(|s| !applied(s));
+                meta.pending_expiry.retain(|s| !applied(s));
+                if meta.is_empty() {
+                    self.meta = None;
+                }
+            }
+        }
+        self.liveness()
     }
 }

@@ -31,7 +31,7 @@ pub use causal::{Context, Frontier, VersionVector};
 pub use counter::{Counter, CounterMark, Increment};
 pub use expiry::{Expiry, NO_EXPIRY};
 pub use key::{KeyState, Liveness};
-pub use node::{NodeId, ParseNodeIdError, Stamp};
+pub use node::{hlc_time_of_ms, ms_of_hlc_time, NodeId, ParseNodeIdError, Stamp};
 pub use number::{parse_redis_int, Number, NumberError};
 pub use op::{Body, DecodeError, Op, Seen, TtlWrite};
 pub use register::Register;

@@ -60,6 +60,18 @@ impl Stamp {
     }
 }
 
+/// The HLC time (NTP64: 32 bits of seconds, 32 of fraction, since the Unix epoch) of a Unix
+/// millisecond, so that expiry times and write stamps can be compared.
+pub const fn hlc_time_of_ms(ms: u64) -> u64 {
+    // Round the fraction up, so that converting back yields the same millisecond.
+    ((ms / 1000) << 32) | (((ms % 1000) << 32).div_ceil(1000))
+}
+
+/// The Unix millisecond of an HLC time (rounded down).
+pub const fn ms_of_hlc_time(time: u64) -> u64 {
+    (time >> 32) * 1000 + ((time & 0xffff_ffff) * 1000 >> 32)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -72,6 +84,14 @@ mod tests {
         assert!("0000000000000000".parse::<NodeId>().is_err());
         assert!("xyz".parse::<NodeId>().is_err());
         assert!("123".parse::<NodeId>().is_err());
+    }
+
+    #[test]
+    fn hlc_times_and_milliseconds_convert_both_ways() {
+        for ms in [0, 1, 999, 1000, 1_763_000_000_123] {
+            assert_eq!(ms_of_hlc_time(hlc_time_of_ms(ms)), ms);
+            assert!(hlc_time_of_ms(ms) < hlc_time_of_ms(ms + 1));
+        }
     }
 
     #[test]

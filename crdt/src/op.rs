@@ -103,6 +103,13 @@ pub enum Body<B = Bytes> {
         /// Unix millisecond of expiry.
         at: u64,
     },
+    /// The key expired at HLC time `before`: everything written before it (values, increment
+    /// runs begun before it, TTLs) is gone, including writes still on their way; writes made
+    /// after it start a new key. Issued by whichever node notices the expiry; duplicates agree.
+    Expired {
+        /// HLC time (NTP64) of the expiry.
+        before: u64,
+    },
 }
 
 /// Why bytes could not be decoded as an [`Op`].

@@ -41,9 +41,36 @@ impl<V> Register<V> {
         seen.iter().filter(|stamp| !frontier.covers(*stamp)).collect()
     }
 
-    /// Adds the version written at `stamp`.
+    /// Adds the version written at `stamp`; a stamp already held is not added twice (an op
+    /// can arrive both inside a state transfer and on the op stream).
     pub fn insert(&mut self, stamp: Stamp, value: V) {
-        self.versions.push((stamp, value));
+        if !self.versions.iter().any(|(s, _)| *s == stamp) {
+            self.versions.push((stamp, value));
+        }
+    }
+
+    /// Removes every version stamped before `time` (expiry of the generation they belong to).
+    pub fn remove_before(&mut self, time: u64) {
+        self.versions.retain(|(stamp, _)| stamp.time >= time);
+    }
+
+    /// Joins `other` into this register. `mine` and `theirs` are what each side had applied:
+    /// a version one side lacks although it had applied its write was removed there, and
+    /// stays removed; a version one side never saw is kept.
+    pub fn merge(&mut self, other: &Register<V>, mine: &impl Frontier, theirs: &impl Frontier)
+    where
+        V: Clone,
+    {
+        self.versions.retain(|(stamp, _)| other.has(*stamp) || !theirs.covers(*stamp));
+        for (stamp, value) in &other.versions {
+            if !self.has(*stamp) && !mine.covers(*stamp) {
+                self.versions.push((*stamp, value.clone()));
+            }
+        }
+    }
+
+    fn has(&self, stamp: Stamp) -> bool {
+        self.versions.iter().any(|(s, _)| *s == stamp)
     }
 
     /// True if no version is left.
@@ -92,6 +119,37 @@ mod tests {
         let pending = reg.remove(&seen, &applied_everything());
         assert!(pending.is_empty());
         assert_eq!(reg.winner().map(|(_, v)| *v), Some("b"));
+    }
+
+    #[test]
+    fn merge_keeps_unseen_versions_and_drops_removed_ones() {
+        let (a, b, c) = (Stamp::new(1, NodeId(1)), Stamp::new(2, NodeId(2)), Stamp::new(3, NodeId(3)));
+        // Mine: a and c. Theirs: b only, having applied a (and removed it) but never seen c.
+        let mut mine = Register::default();
+        mine.insert(a, "a");
+        mine.insert(c, "c");
+        let mut theirs = Register::default();
+        theirs.insert(b, "b");
+        let my_vv: Context = [a, c].into_iter().collect();
+        let their_vv: Context = [a, b].into_iter().collect();
+        let mut left = mine.clone();
+        left.merge(&theirs, &ContextFrontier(&my_vv), &ContextFrontier(&their_vv));
+        let mut right = theirs.clone();
+        right.merge(&mine, &ContextFrontier(&their_vv), &ContextFrontier(&my_vv));
+        let stamps = |r: &Register<&str>| {
+            let mut v: Vec<Stamp> = r.versions().map(|(s, _)| s).collect();
+            v.sort();
+            v
+        };
+        assert_eq!(stamps(&left), vec![b, c]);
+        assert_eq!(stamps(&right), vec![b, c]);
+    }
+
+    struct ContextFrontier<'a>(&'a Context);
+    impl Frontier for ContextFrontier<'_> {
+        fn covers(&self, stamp: Stamp) -> bool {
+            self.0.covers(stamp)
+        }
     }
 
     #[test]

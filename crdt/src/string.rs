@@ -72,16 +72,56 @@ impl StrState {
         (self.value.context(), marks)
     }
 
-    /// Removes what a writer had seen; returns the stamps it named that are not applied here.
-    pub fn clear(&mut self, seen: &Context, marks: &[CounterMark], frontier: &impl Frontier) -> Context {
-        if !marks.is_empty() || self.counter.is_some() {
-            let counter = self.counter.get_or_insert_with(Default::default);
-            counter.clear(marks, frontier);
+    /// Removes what a writer (the op `by`) had seen; returns the stamps it named that are not
+    /// applied here.
+    pub fn clear(&mut self, seen: &Context, marks: &[CounterMark], by: Stamp, frontier: &impl Frontier) -> Context {
+        if !marks.is_empty() {
+            self.counter.get_or_insert_with(Default::default).clear(marks, by, frontier);
+        }
+        self.value.remove(seen, frontier)
+    }
+
+    /// Removes what was written, and the increment runs begun, before `time`: the key expired
+    /// (the op `by` says so).
+    pub fn kill_before(&mut self, time: u64, by: Stamp) {
+        self.value.remove_before(time);
+        if let Some(counter) = &mut self.counter {
+            counter.kill_before(time, by);
+        }
+    }
+
+    /// Removes the written versions a context covers (see [`Register::remove`]).
+    pub fn remove_versions(&mut self, seen: &Context, frontier: &impl Frontier) {
+        self.value.remove(seen, frontier);
+    }
+
+    /// Collects counter runs that are settled and stable.
+    pub fn collect(&mut self, stable: &impl Frontier) {
+        if let Some(counter) = &mut self.counter {
+            counter.collect(stable);
             if counter.is_empty() {
                 self.counter = None;
             }
         }
-        self.value.remove(seen, frontier)
+    }
+
+    /// Joins another replica's state of the same string (see [`Register::merge`],
+    /// [`Counter::merge`]).
+    pub fn merge(&mut self, other: &StrState, mine: &impl Frontier, theirs: &impl Frontier) {
+        self.value.merge(&other.value, mine, theirs);
+        match (&mut self.counter, &other.counter) {
+            (Some(counter), Some(theirs_counter)) => counter.merge(theirs_counter, mine, theirs),
+            (Some(counter), None) => counter.merge(&Counter::default(), mine, theirs),
+            (None, Some(theirs_counter)) => {
+                let mut counter = Counter::default();
+                counter.merge(theirs_counter, mine, theirs);
+                self.counter = Some(Box::new(counter));
+            }
+            (None, None) => {}
+        }
+        if self.counter.as_ref().is_some_and(|c| c.is_empty()) {
+            self.counter = None;
+        }
     }
 
     /// Adds the bytes written at `stamp`.
@@ -135,9 +175,10 @@ mod tests {
         let mut st = StrState::default();
         st.increment(s(1), &st.next_increment(NodeId(1), Number::from_i64(5)));
         let (ctx, marks) = st.seen();
-        st.clear(&ctx, &marks, &All);
+        st.clear(&ctx, &marks, s(2), &All);
         st.write(s(2), b"x");
         assert_eq!(st.get().as_deref(), Some(&b"x"[..]));
+        st.collect(&All);
         assert!(st.counter.is_none());
     }
 }

@@ -2,11 +2,13 @@
 //!
 //! Three replicas make random writes from their own view of the key, exactly as the server
 //! builds ops, and receive each other's ops in random order (FIFO per origin, interleaved
-//! arbitrarily across origins, with duplicates). Once everything is delivered, every replica
-//! must read the same value and TTL.
+//! arbitrarily across origins, with duplicates). At random moments a replica also merges
+//! another's whole state (a full state transfer), and replicas garbage-collect what the
+//! stability frontier (what all three have applied) allows. Once everything is delivered,
+//! every replica must read the same value and TTL.
 
 use bytes::Bytes;
-use meridian_crdt::{Body, KeyState, NodeId, Number, Op, VersionVector, NO_EXPIRY};
+use meridian_crdt::{Body, Frontier, KeyState, NodeId, Number, Op, Stamp, VersionVector, NO_EXPIRY};
 use proptest::prelude::*;
 
 #[derive(Debug, Clone)]
@@ -16,6 +18,8 @@ enum Write {
     Del,
     Expire(u64),
     Persist,
+    /// The key expired this many ticks ago (0: now).
+    Expired(u64),
 }
 
 fn write() -> impl Strategy<Value = Write> {
@@ -26,22 +30,52 @@ fn write() -> impl Strategy<Value = Write> {
         Just(Write::Del),
         (1u64..100).prop_map(Write::Expire),
         Just(Write::Persist),
+        (0u64..5).prop_map(Write::Expired),
     ]
 }
 
-/// A step of the schedule: replica `at` writes, or receives the next op from `from`.
+/// A step of the schedule: replica `at` writes, receives the next op from `from`, merges
+/// `from`'s whole state, or collects garbage.
 #[derive(Debug, Clone)]
 enum Step {
     Write { at: usize, write: Write },
     Deliver { to: usize, from: usize, duplicate: bool },
+    Transfer { to: usize, from: usize },
+    Collect { at: usize },
 }
 
 fn step() -> impl Strategy<Value = Step> {
     prop_oneof![
-        (0..3usize, write()).prop_map(|(at, write)| Step::Write { at, write }),
-        (0..3usize, 0..3usize, any::<bool>())
+        4 => (0..3usize, write()).prop_map(|(at, write)| Step::Write { at, write }),
+        4 => (0..3usize, 0..3usize, any::<bool>())
             .prop_map(|(to, from, duplicate)| Step::Deliver { to, from, duplicate }),
+        1 => (0..3usize, 0..3usize).prop_map(|(to, from)| Step::Transfer { to, from }),
+        1 => (0..3usize).prop_map(|at| Step::Collect { at }),
     ]
+}
+
+/// The causal-stability frontier as replica `at` knows it: a stamp is stable when every
+/// replica has applied it and `at` has applied every op each replica made before that. (The
+/// simulator reads the other replicas' vectors directly; the replication protocol learns them
+/// from acknowledgements.)
+struct Stable {
+    vvs: Vec<VersionVector>,
+    at: usize,
+}
+
+impl Stable {
+    fn of(replicas: &[Replica], at: usize) -> Stable {
+        Stable { vvs: replicas.iter().map(|r| r.vv.clone()).collect(), at }
+    }
+}
+
+impl Frontier for Stable {
+    fn covers(&self, stamp: Stamp) -> bool {
+        self.vvs.iter().enumerate().all(|(j, vv)| {
+            let origin = NodeId(j as u64 + 1);
+            vv.covers(stamp) && self.vvs[self.at].seq(origin) >= vv.seq(origin)
+        })
+    }
 }
 
 struct Replica {
@@ -85,6 +119,7 @@ impl Replica {
             Write::Del => Body::Del { seen: self.state.seen(false) },
             Write::Expire(at) => Body::Expire { seen: self.state.seen_ttl(), at: *at },
             Write::Persist => Body::Expire { seen: self.state.seen_ttl(), at: NO_EXPIRY },
+            Write::Expired(ago) => Body::Expired { before: (self.clock + 1).saturating_sub(*ago) },
         };
         self.clock += 1;
         let op = Op {
@@ -107,6 +142,25 @@ impl Replica {
         self.vv.record(op.origin, op.seq, op.time);
     }
 
+    /// Merges another replica's whole state, as a full state transfer does.
+    fn merge_from(&mut self, other: &Replica) {
+        self.state.merge(&other.state, &self.vv, &other.vv);
+        self.vv.join(&other.vv);
+        self.clock = self.clock.max(other.clock);
+    }
+
+    /// A copy of the replica's state and frontier, as a state transfer ships it.
+    fn snapshot(&self) -> Replica {
+        Replica {
+            id: self.id,
+            clock: self.clock,
+            vv: self.vv.clone(),
+            state: self.state.clone(),
+            log: Vec::new(),
+            received: [0; 3],
+        }
+    }
+
     fn observed(&self) -> (Option<Vec<u8>>, Option<u64>) {
         (self.state.string().get().map(|v| v.into_owned()), self.state.expires_at())
     }
@@ -124,7 +178,7 @@ fn deliver(replicas: &mut [Replica], to: usize, from: usize, duplicate: bool) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: std::env::var("CONVERGENCE_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(2000), ..ProptestConfig::default() })]
 
     #[test]
     fn every_delivery_order_converges(steps in proptest::collection::vec(step(), 1..60)) {
@@ -135,7 +189,15 @@ proptest! {
                 Step::Deliver { to, from, duplicate } if to != from => {
                     deliver(&mut replicas, *to, *from, *duplicate)
                 }
-                Step::Deliver { .. } => {}
+                Step::Transfer { to, from } if to != from => {
+                    let source = replicas[*from].snapshot();
+                    replicas[*to].merge_from(&source);
+                }
+                Step::Collect { at } => {
+                    let stable = Stable::of(&replicas, *at);
+                    replicas[*at].state.collect(&stable);
+                }
+                Step::Deliver { .. } | Step::Transfer { .. } => {}
             }
         }
         for to in 0..3 {

@@ -19,8 +19,9 @@ pub struct Multi {
 pub struct Watching {
     /// Set when any of the keys changes.
     pub flag: Arc<WatchFlag>,
-    /// The keys, to unregister them later.
-    pub keys: Vec<Box<[u8]>>,
+    /// The keys, to unregister them later, each with whether it had already expired when
+    /// watched (only an expiry after WATCH aborts EXEC, as in Redis 7).
+    pub keys: Vec<(Box<[u8]>, bool)>,
 }
 
 /// One client connection's state.

@@ -17,7 +17,7 @@ use crate::node::SeenLocally;
 use crate::resp::Reply;
 use crate::session::{Multi, Session};
 use crate::shared::{HotConfig, Shared};
-use meridian_crdt::{parse_redis_int, Body, Context, Seen};
+use meridian_crdt::{hlc_time_of_ms, parse_redis_int, Body, Context, Seen};
 use hashbrown::HashMap;
 use std::borrow::Cow;
 use std::sync::OnceLock;
@@ -175,17 +175,29 @@ impl Ctx<'_> {
     /// every command ends here.
     pub fn write(&mut self, key: &[u8], body: Body<&[u8]>) {
         let op = self.shared.node.stamp(key, body);
-        self.db.apply(key, op.stamp(), &op.body, &SeenLocally);
+        self.db.apply(key, op.stamp(), &op.body, &SeenLocally, &SeenLocally);
     }
 
     /// What a write replacing `key` removes: all of a visible key's state (its TTL only if
-    /// `keep_ttl` is false), and whatever a hidden key still holds.
+    /// `keep_ttl` is false), and whatever a hidden key still holds. A key whose TTL has passed
+    /// is expired first (an `Expired` op), so the write starts a new generation of the key:
+    /// writes still on their way from before the expiry cannot revive the old one.
     pub fn seen(&mut self, key: &[u8], keep_ttl: bool) -> Seen {
+        self.expire_if_due(key);
         let at = self.db.at(key);
         match at.shard.raw(at.hash, key) {
             Some(entry) => entry.state.seen(keep_ttl),
             None => Seen::default(),
         }
+    }
+
+    /// Turns `key` into an expired key everywhere if its TTL has passed: an `Expired` op
+    /// through the normal write path. Returns true if it did.
+    pub fn expire_if_due(&mut self, key: &[u8]) -> bool {
+        let Some(at) = self.db.expired_at(key, self.now) else { return false };
+        self.write(key, Body::Expired { before: hlc_time_of_ms(at) });
+        self.db.at(key).shard.count_expired();
+        true
     }
 
     /// The TTL versions a write changing only `key`'s TTL removes.

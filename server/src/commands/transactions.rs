@@ -35,13 +35,10 @@ fn exec(ctx: &mut Ctx, _: &[&[u8]]) -> CmdResult {
     }
     ctx.db = ctx.shared.keyspace.lock_all();
     let watched_changed = match &ctx.session.watching {
+        // A watched key that expired since WATCH counts as changed.
         Some(watching) => {
-            // A watched key that expired since WATCH counts as changed; looking it up now
-            // removes it and marks the flag.
-            for key in &watching.keys {
-                ctx.db.get(key, ctx.now);
-            }
             watching.flag.is_dirty()
+                || watching.keys.iter().any(|(key, expired_then)| !expired_then && ctx.db.expired_at(key, ctx.now).is_some())
         }
         None => false,
     };
@@ -74,10 +71,9 @@ fn watch(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     }
     let watching = ctx.session.watching.get_or_insert_with(|| Watching { flag: Arc::new(WatchFlag::default()), keys: Vec::new() });
     for &key in &args[1..] {
-        // Expire first: a key already expired at WATCH time does not abort EXEC later.
-        ctx.db.get(key, ctx.now);
+        let expired_then = ctx.db.expired_at(key, ctx.now).is_some();
         ctx.db.at(key).shard.watchers.add(key, &watching.flag);
-        watching.keys.push(key.into());
+        watching.keys.push((key.into(), expired_then));
     }
     ctx.out.ok();
     Ok(())
@@ -93,7 +89,7 @@ fn unwatch(ctx: &mut Ctx, _: &[&[u8]]) -> CmdResult {
 pub fn release_watches(db: &mut Locked, session: &mut Session) {
     let Some(watching) = session.watching.take() else { return };
     let hasher = db.keyspace().hasher().clone();
-    for key in &watching.keys {
+    for (key, _) in &watching.keys {
         db.with_shard(shard_of(hasher.hash(key)), |shard| shard.watchers.remove(key, &watching.flag));
     }
 }

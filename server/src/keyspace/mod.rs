@@ -51,18 +51,6 @@ pub struct ShardCounts {
     pub expired: u64,
 }
 
-impl ShardCounts {
-    /// Takes a removed entry out of the counts.
-    fn forget(&mut self, entry: &Entry) {
-        if entry.state.is_live() {
-            self.live -= 1;
-            if entry.state.expires_at().is_some() {
-                self.volatile -= 1;
-            }
-        }
-    }
-}
-
 /// One shard: a hash table of entries plus its counters and watchers.
 ///
 /// The table holds pointers to entries, not entries: a pointer-sized slot keeps the table's
@@ -94,20 +82,10 @@ pub fn shard_of(hash: u64) -> usize {
 }
 
 impl Shard {
-    /// The entry for `key` if a reader sees it at `now`; an expired key is removed on the way
-    /// (lazy expiry), in the same probe.
+    /// The entry for `key` if a reader sees it at `now`. An expired key reads as absent; it is
+    /// removed by an `Expired` op (the active cycle, or the next write to it), not here.
     pub fn get(&mut self, hash: u64, key: &[u8], now: u64) -> Option<&mut Entry> {
-        let Shard { table, counts, watchers } = self;
-        let found = table.find_entry(hash, |e| &*e.key == key).ok()?;
-        if found.get().is_expired(now) {
-            let (entry, _) = found.remove();
-            counts.forget(&entry);
-            counts.expired += 1;
-            watchers.touch(&entry.key);
-            return None;
-        }
-        let entry = found.into_mut();
-        entry.state.is_live().then_some(&mut **entry)
+        self.table.find_mut(hash, |e| &*e.key == key).filter(|e| e.is_visible(now)).map(|e| &mut **e)
     }
 
     /// The entry for `key`, visible or not (hidden entries hold removals waiting for late ops).
@@ -115,8 +93,19 @@ impl Shard {
         self.table.find(hash, |e| &*e.key == key).map(|e| &**e)
     }
 
-    /// Applies one op's effect to `key`: the only way key state changes.
-    pub fn apply<B: AsRef<[u8]>>(&mut self, hasher: &KeyHasher, hash: u64, key: &[u8], stamp: Stamp, body: &Body<B>, frontier: &impl Frontier) {
+    /// Applies one op's effect to `key`: the only way key state changes. `frontier` is what this
+    /// node had applied before the op; `stable` what every node has (what may be collected).
+    #[allow(clippy::too_many_arguments)]
+    pub fn apply<B: AsRef<[u8]>>(
+        &mut self,
+        hasher: &KeyHasher,
+        hash: u64,
+        key: &[u8],
+        stamp: Stamp,
+        body: &Body<B>,
+        frontier: &impl Frontier,
+        stable: &impl Frontier,
+    ) {
         let slot = self.table.entry(hash, |e| &*e.key == key, |e| hasher.hash(&e.key));
         let mut occupied = match slot {
             TableEntry::Occupied(o) => o,
@@ -124,7 +113,8 @@ impl Shard {
         };
         let entry = occupied.get_mut();
         let before = (entry.state.is_live(), entry.state.expires_at().is_some());
-        let liveness = entry.state.apply(stamp, body, frontier);
+        entry.state.apply(stamp, body, frontier);
+        let liveness = entry.state.collect(stable);
         let after = (entry.state.is_live(), entry.state.expires_at().is_some());
         self.counts.live = self.counts.live + after.0 as usize - before.0 as usize;
         self.counts.volatile = self.counts.volatile + (after.0 && after.1) as usize - (before.0 && before.1) as usize;
@@ -134,25 +124,19 @@ impl Shard {
         self.watchers.touch(key);
     }
 
-    /// Removes every entry whose TTL has passed at `now` (active expiry). Returns how many were
-    /// removed.
-    pub fn expire_due(&mut self, now: u64) -> usize {
+    /// The keys whose TTL has passed at `now`, with their expiry time (active expiry turns each
+    /// into an `Expired` op).
+    pub fn expired(&self, now: u64) -> Vec<(Box<[u8]>, u64)> {
         if self.counts.volatile == 0 {
-            return 0;
+            return Vec::new();
         }
-        let Shard { table, counts, watchers } = self;
-        let mut removed = 0;
-        table.retain(|entry| {
-            if !entry.is_expired(now) {
-                return true;
-            }
-            counts.forget(entry);
-            watchers.touch(&entry.key);
-            removed += 1;
-            false
-        });
-        counts.expired += removed as u64;
-        removed
+        let due = self.table.iter().filter(|e| e.state.is_live() && e.is_expired(now));
+        due.filter_map(|e| Some((e.key.clone(), e.state.expires_at()?))).collect()
+    }
+
+    /// Counts a key this node expired.
+    pub fn count_expired(&mut self) {
+        self.counts.expired += 1;
     }
 
     /// The shard's counters.
@@ -223,11 +207,6 @@ impl Keyspace {
     pub fn unlocked(&self) -> Locked<'_> {
         Locked { ks: self, guards: Guards::Free(None) }
     }
-
-    /// Runs `f` on shard `index` under its lock (background tasks).
-    pub fn with_shard<R>(&self, index: usize, f: impl FnOnce(&mut Shard) -> R) -> R {
-        f(&mut self.shards[index].lock())
-    }
 }
 
 /// A key located in a locked shard.
@@ -278,10 +257,16 @@ impl<'a> Locked<'a> {
     }
 
     /// Applies an op's effect to `key` (see [`Shard::apply`]).
-    pub fn apply<B: AsRef<[u8]>>(&mut self, key: &[u8], stamp: Stamp, body: &Body<B>, frontier: &impl Frontier) {
+    pub fn apply<B: AsRef<[u8]>>(&mut self, key: &[u8], stamp: Stamp, body: &Body<B>, frontier: &impl Frontier, stable: &impl Frontier) {
         let ks = self.ks;
         let at = self.at(key);
-        at.shard.apply(&ks.hasher, at.hash, key, stamp, body, frontier);
+        at.shard.apply(&ks.hasher, at.hash, key, stamp, body, frontier, stable);
+    }
+
+    /// The expiry time of `key` if its TTL has passed at `now` (it reads as absent).
+    pub fn expired_at(&mut self, key: &[u8], now: u64) -> Option<u64> {
+        let at = self.at(key);
+        at.shard.raw(at.hash, key).filter(|e| e.state.is_live() && e.is_expired(now)).and_then(|e| e.state.expires_at())
     }
 
     /// Runs `f` on shard `index` (whole-keyspace commands and transactions).

@@ -3,6 +3,8 @@
 use super::connection;
 use crate::alloc::used_memory;
 use crate::keyspace::SHARDS;
+use crate::node::SeenLocally;
+use meridian_crdt::{hlc_time_of_ms, Body};
 use crate::shared::Shared;
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
@@ -168,6 +170,18 @@ async fn admit(shared: &Arc<Shared>, mut stream: TcpStream, addr: SocketAddr) {
     tokio::spawn(connection::serve(shared.clone(), stream, info));
 }
 
+/// Active expiry of one shard: every key whose TTL has passed becomes an `Expired` op through
+/// the one write path, so the expiry reaches every region.
+fn expire_shard(shared: &Shared, index: usize, now: u64) {
+    let mut db = shared.keyspace.unlocked();
+    let due = db.with_shard(index, |shard| shard.expired(now));
+    for (key, at) in due {
+        let op = shared.node.stamp(&key, Body::Expired { before: hlc_time_of_ms(at) });
+        db.apply(&key, op.stamp(), &op.body, &SeenLocally, &SeenLocally);
+        db.at(&key).shard.count_expired();
+    }
+}
+
 /// Background work, `hz` times a second: active expiry, ops/sec sampling, peak memory.
 async fn housekeeping(shared: Arc<Shared>) {
     let mut stopping = shared.shutdown.subscribe();
@@ -181,7 +195,7 @@ async fn housekeeping(shared: Arc<Shared>) {
         }
         let now = crate::clock::now_ms();
         for _ in 0..EXPIRE_SHARDS_PER_TICK {
-            shared.keyspace.with_shard(next_shard, |shard| shard.expire_due(now));
+            expire_shard(&shared, next_shard, now);
             next_shard = (next_shard + 1) % SHARDS;
         }
         let commands = shared.stats.totals().commands;
