@@ -10,6 +10,7 @@ use smallvec::SmallVec;
 /// Ops of one origin are applied in order everywhere, so a writer that had seen an origin's
 /// stamp `t` had seen every earlier stamp of that origin too. A context therefore names a whole
 /// prefix of each origin's writes in one number per origin, however many elements that is.
+/// Entries are kept sorted by origin, so equal contexts compare and encode equal.
 #[derive(Clone, Default, PartialEq, Eq, Debug, Serialize, Deserialize)]
 pub struct Context(SmallVec<[(NodeId, u64); 1]>);
 
@@ -21,9 +22,9 @@ impl Context {
 
     /// Records that the writer saw `stamp` (and so everything earlier from its node).
     pub fn observe(&mut self, stamp: Stamp) {
-        match self.0.iter_mut().find(|(n, _)| *n == stamp.node) {
-            Some((_, t)) => *t = (*t).max(stamp.time),
-            None => self.0.push((stamp.node, stamp.time)),
+        match self.0.binary_search_by_key(&stamp.node, |(n, _)| *n) {
+            Ok(i) => self.0[i].1 = self.0[i].1.max(stamp.time),
+            Err(i) => self.0.insert(i, (stamp.node, stamp.time)),
         }
     }
 
@@ -34,7 +35,7 @@ impl Context {
 
     /// The latest time seen from `node`, if any.
     pub fn time_of(&self, node: NodeId) -> Option<u64> {
-        self.0.iter().find(|(n, _)| *n == node).map(|(_, t)| *t)
+        self.0.binary_search_by_key(&node, |(n, _)| *n).ok().map(|i| self.0[i].1)
     }
 
     /// Adds everything `other` saw.
@@ -107,6 +108,21 @@ impl VersionVector {
     /// True if the op `(origin, seq)` was already applied (a duplicate).
     pub fn contains(&self, origin: NodeId, seq: u64) -> bool {
         seq <= self.seq(origin)
+    }
+
+    /// Per origin: `(origin, seq, time)` of the latest applied op.
+    pub fn iter(&self) -> impl Iterator<Item = (NodeId, u64, u64)> + '_ {
+        self.seqs.iter().map(|dot| (*dot.actor, dot.counter, self.times.time_of(*dot.actor).unwrap_or(0)))
+    }
+
+    /// True if this vector has applied everything `other` has.
+    pub fn dominates(&self, other: &VersionVector) -> bool {
+        other.iter().all(|(origin, seq, _)| self.seq(origin) >= seq)
+    }
+
+    /// The latest HLC time of any op applied: a clock that has seen this vector is past it.
+    pub fn max_time(&self) -> u64 {
+        self.times.iter().map(|s| s.time).max().unwrap_or(0)
     }
 
     /// Joins another vector: per origin, the later of the two.

@@ -1,0 +1,100 @@
+//! Messages between peers, and their framing on a byte stream.
+
+use bytes::Bytes;
+use meridian_crdt::{KeyState, NodeId, VersionVector};
+use serde::{Deserialize, Serialize};
+
+/// Largest frame accepted (64 MiB): a corrupt or hostile length prefix cannot make a node
+/// allocate more.
+pub const MAX_FRAME: usize = 64 * 1024 * 1024;
+
+/// One protocol message.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Message {
+    /// First message of both sides of a session.
+    Hello {
+        /// Cluster id: nodes of different clusters refuse each other.
+        cluster: String,
+        /// The speaker's node (origin) id.
+        node: NodeId,
+        /// What the speaker has applied.
+        applied: VersionVector,
+    },
+    /// A batch of ops, each MessagePack-encoded as in the op log.
+    Ops(Vec<Bytes>),
+    /// From the receiver: what it has applied, what it knows every node has applied, and its
+    /// clock (HLC time) when it said so.
+    Ack {
+        /// The receiver's vector.
+        applied: VersionVector,
+        /// The receiver's latest knowledge of each node's vector (for stability).
+        known: Vec<(NodeId, VersionVector)>,
+        /// The receiver's HLC time, for skew and lag.
+        clock: u64,
+    },
+    /// A full state transfer begins; the state reflects at least `applied`.
+    SnapshotStart {
+        /// The sender's vector when the snapshot began.
+        applied: VersionVector,
+    },
+    /// Some key states of the snapshot.
+    SnapshotChunk(Vec<(Bytes, KeyState)>),
+    /// The snapshot is complete.
+    SnapshotEnd,
+    /// The session is refused; the reason is logged by both sides.
+    Refused(String),
+}
+
+/// A frame that could not be read.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum FrameError {
+    /// The length prefix exceeds [`MAX_FRAME`].
+    #[error("frame of {0} bytes exceeds the {MAX_FRAME} byte limit")]
+    TooLarge(usize),
+    /// The payload is not a message.
+    #[error("corrupt frame: {0}")]
+    Corrupt(String),
+}
+
+/// Appends `message` as a frame: a 4-byte big-endian length, then the MessagePack body.
+pub fn encode_frame(message: &Message, out: &mut Vec<u8>) {
+    let start = out.len();
+    out.extend_from_slice(&[0; 4]);
+    rmp_serde::encode::write(out, message).expect("messages encode");
+    let len = (out.len() - start - 4) as u32;
+    out[start..start + 4].copy_from_slice(&len.to_be_bytes());
+}
+
+/// Reads one frame from the front of `buf`: the message and the bytes it used, or `None` if
+/// the frame is not complete yet.
+pub fn decode_frame(buf: &[u8]) -> Result<Option<(Message, usize)>, FrameError> {
+    let Some(prefix) = buf.get(..4) else { return Ok(None) };
+    let len = u32::from_be_bytes(prefix.try_into().expect("four bytes")) as usize;
+    if len > MAX_FRAME {
+        return Err(FrameError::TooLarge(len));
+    }
+    let Some(body) = buf.get(4..4 + len) else { return Ok(None) };
+    let message = rmp_serde::from_slice(body).map_err(|e| FrameError::Corrupt(e.to_string()))?;
+    Ok(Some((message, 4 + len)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_round_trip_and_refuse_garbage() {
+        let hello = Message::Hello { cluster: "c".into(), node: NodeId(7), applied: VersionVector::new() };
+        let mut buf = Vec::new();
+        encode_frame(&hello, &mut buf);
+        encode_frame(&Message::SnapshotEnd, &mut buf);
+        let (first, used) = decode_frame(&buf).unwrap().unwrap();
+        assert_eq!(first, hello);
+        let (second, rest) = decode_frame(&buf[used..]).unwrap().unwrap();
+        assert_eq!((second, used + rest), (Message::SnapshotEnd, buf.len()));
+        assert_eq!(decode_frame(&buf[..3]), Ok(None));
+        assert_eq!(decode_frame(&buf[..used - 1]), Ok(None));
+        assert_eq!(decode_frame(&[0xff, 0xff, 0xff, 0xff]), Err(FrameError::TooLarge(u32::MAX as usize)));
+        assert!(matches!(decode_frame(&[0, 0, 0, 2, 0xc1, 0xc1]), Err(FrameError::Corrupt(_))));
+    }
+}

@@ -1,0 +1,123 @@
+//! The receiving side of a session: applies what the sender streams, and acknowledges.
+
+use crate::message::Message;
+use crate::sender::name;
+use bytes::Bytes;
+use meridian_crdt::{KeyState, NodeId, Op, VersionVector};
+
+/// What a receiving session needs from its node.
+pub trait Store {
+    /// What the node has applied.
+    fn applied(&self) -> VersionVector;
+    /// Applies a remote op (the next of its origin) through the node's one apply path, logs
+    /// it, and records it in the node's vector.
+    fn apply(&mut self, op: Op);
+    /// Merges one key state of a state transfer; `theirs` is what the sender had applied.
+    fn merge(&mut self, key: Bytes, state: KeyState, theirs: &VersionVector);
+    /// A state transfer is complete. Every key this node holds that was not in the transfer
+    /// must be merged with the empty state under `theirs` (the sender had removed and
+    /// collected it: what the sender had applied of it is gone); then the node has applied
+    /// everything `theirs` covers.
+    fn snapshot_complete(&mut self, theirs: &VersionVector);
+}
+
+/// Why a receiving session ended.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ReceiverError {
+    /// The peer is not one to accept.
+    #[error("refused: {0}")]
+    Refused(String),
+    /// The peer broke the protocol; a new session starts over from this node's vector.
+    #[error("protocol error: {0}")]
+    Protocol(String),
+}
+
+/// The receiving side of one session.
+#[derive(Debug)]
+pub struct Receiver {
+    cluster: String,
+    me: NodeId,
+    peer: Option<NodeId>,
+    /// A state transfer in progress: what the sender had applied.
+    snapshot: Option<VersionVector>,
+    /// Ops applied in this session.
+    pub ops_applied: u64,
+}
+
+impl Receiver {
+    /// A session of node `me` in `cluster`.
+    pub fn new(cluster: impl Into<String>, me: NodeId) -> Receiver {
+        Receiver { cluster: cluster.into(), me, peer: None, snapshot: None, ops_applied: 0 }
+    }
+
+    /// The sender, once it has said hello.
+    pub fn peer(&self) -> Option<NodeId> {
+        self.peer
+    }
+
+    /// Handles the sender's hello; returns this node's hello, which tells the sender where to
+    /// start.
+    pub fn on_hello(&mut self, message: Message, store: &impl Store) -> Result<Message, ReceiverError> {
+        let Message::Hello { cluster, node, .. } = message else {
+            return Err(ReceiverError::Protocol(format!("expected hello, got {}", name(&message))));
+        };
+        if cluster != self.cluster {
+            return Err(ReceiverError::Refused(format!("peer is in cluster {cluster:?}, this node in {:?}", self.cluster)));
+        }
+        if node == self.me {
+            return Err(ReceiverError::Refused("connected to itself".into()));
+        }
+        self.peer = Some(node);
+        Ok(Message::Hello { cluster: self.cluster.clone(), node: self.me, applied: store.applied() })
+    }
+
+    /// Handles ops or a state transfer from the sender. Returns true when an ack is due (after
+    /// every batch and at the end of a state transfer).
+    pub fn on_message(&mut self, message: Message, store: &mut impl Store) -> Result<bool, ReceiverError> {
+        match message {
+            Message::Ops(ops) => {
+                let mut applied = store.applied();
+                for bytes in ops {
+                    let op = Op::decode(&bytes).map_err(|e| ReceiverError::Protocol(e.to_string()))?;
+                    let have = applied.seq(op.origin);
+                    if op.seq <= have {
+                        continue;
+                    }
+                    if op.seq != have + 1 {
+                        return Err(ReceiverError::Protocol(format!(
+                            "gap in ops of {}: have {have}, got {}",
+                            op.origin, op.seq
+                        )));
+                    }
+                    applied.record(op.origin, op.seq, op.time);
+                    store.apply(op);
+                    self.ops_applied += 1;
+                }
+                Ok(true)
+            }
+            Message::SnapshotStart { applied } => {
+                self.snapshot = Some(applied);
+                Ok(false)
+            }
+            Message::SnapshotChunk(entries) => {
+                let theirs = self.snapshot.as_ref().ok_or_else(|| ReceiverError::Protocol("snapshot chunk outside a snapshot".into()))?;
+                for (key, state) in entries {
+                    store.merge(key, state, theirs);
+                }
+                Ok(false)
+            }
+            Message::SnapshotEnd => {
+                let theirs = self.snapshot.take().ok_or_else(|| ReceiverError::Protocol("snapshot end outside a snapshot".into()))?;
+                store.snapshot_complete(&theirs);
+                Ok(true)
+            }
+            Message::Refused(reason) => Err(ReceiverError::Refused(reason)),
+            other => Err(ReceiverError::Protocol(format!("unexpected {} from a sender", name(&other)))),
+        }
+    }
+
+    /// The ack to send: this node's vector, its knowledge of the others', and its clock.
+    pub fn ack(&self, store: &impl Store, known: Vec<(NodeId, VersionVector)>, clock: u64) -> Message {
+        Message::Ack { applied: store.applied(), known, clock }
+    }
+}
