@@ -115,6 +115,19 @@ impl VersionVector {
         self.seqs.iter().map(|dot| (*dot.actor, dot.counter, self.times.time_of(*dot.actor).unwrap_or(0)))
     }
 
+    /// Per origin, the earlier of the two (what both have applied).
+    pub fn meet(&self, other: &VersionVector) -> VersionVector {
+        let mut out = VersionVector::new();
+        for (origin, seq, time) in self.iter() {
+            let (their_seq, their_time) = (other.seq(origin), other.times.time_of(origin).unwrap_or(0));
+            if their_seq > 0 {
+                out.seqs.apply(Dot::new(origin, seq.min(their_seq)));
+                out.times.observe(Stamp::new(time.min(their_time), origin));
+            }
+        }
+        out
+    }
+
     /// True if this vector has applied everything `other` has.
     pub fn dominates(&self, other: &VersionVector) -> bool {
         other.iter().all(|(origin, seq, _)| self.seq(origin) >= seq)

@@ -38,4 +38,4 @@ mod stability;
 pub use message::{decode_frame, encode_frame, FrameError, Message, MAX_FRAME};
 pub use receiver::{Receiver, ReceiverError, Store};
 pub use sender::{LoggedOp, OpSource, Relay, Sender, SenderError, SenderStats, Start, Topology};
-pub use stability::{Stability, StableFrontier};
+pub use stability::Stability;

@@ -1,6 +1,6 @@
 //! The causal-stability frontier: what every live member has applied, as this node knows it.
 
-use meridian_crdt::{Frontier, NodeId, Stamp, VersionVector};
+use meridian_crdt::{NodeId, VersionVector};
 use std::collections::BTreeMap;
 
 /// Every node's vector as this node last heard it (directly in acks, or relayed in them).
@@ -42,31 +42,27 @@ impl Stability {
         self.views.iter().map(|(n, v)| (*n, v.clone())).collect()
     }
 
-    /// The frontier, given what this node itself has applied.
-    pub fn frontier<'a>(&'a self, own: &'a VersionVector) -> StableFrontier<'a> {
-        StableFrontier { tracker: self, own }
-    }
-}
-
-/// The stability frontier at one moment; see [`Stability`].
-pub struct StableFrontier<'a> {
-    tracker: &'a Stability,
-    own: &'a VersionVector,
-}
-
-impl Frontier for StableFrontier<'_> {
-    fn covers(&self, stamp: Stamp) -> bool {
-        self.own.covers(stamp)
-            && self.tracker.members.iter().all(|member| match self.tracker.views.get(member) {
-                Some(view) => view.covers(stamp) && self.own.dominates(view),
-                None => false,
-            })
+    /// The stability frontier as a vector (per origin, what is stable), or `None` if nothing
+    /// new is stable now (this node lacks something a member had). Stability only grows, so
+    /// callers keep the join of what this returns over time, and hand that to
+    /// `KeyState::collect`.
+    pub fn stable_vector(&self, own: &VersionVector) -> Option<VersionVector> {
+        let mut stable = own.clone();
+        for member in &self.members {
+            let view = self.views.get(member)?;
+            if !own.dominates(view) {
+                return None;
+            }
+            stable = stable.meet(view);
+        }
+        Some(stable)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use meridian_crdt::{Frontier, Stamp};
 
     const A: NodeId = NodeId(1);
     const B: NodeId = NodeId(2);
@@ -76,16 +72,19 @@ mod tests {
         let mut own = VersionVector::new();
         own.record(A, 1, 10);
         let mut tracker = Stability::new(vec![B]);
-        assert!(!tracker.frontier(&own).covers(Stamp::new(10, A)), "B not heard from");
+        assert!(tracker.stable_vector(&own).is_none(), "B not heard from");
         let mut b_view = VersionVector::new();
         b_view.record(A, 1, 10);
         b_view.record(B, 1, 20);
         tracker.observe(B, &b_view);
-        assert!(!tracker.frontier(&own).covers(Stamp::new(10, A)), "B had made op 1 we lack");
+        assert!(tracker.stable_vector(&own).is_none(), "B had made op 1 we lack");
         own.record(B, 1, 20);
-        assert!(tracker.frontier(&own).covers(Stamp::new(10, A)));
-        assert!(tracker.frontier(&own).covers(Stamp::new(20, B)));
+        let stable = tracker.stable_vector(&own).unwrap();
+        assert!(stable.covers(Stamp::new(10, A)) && stable.covers(Stamp::new(20, B)));
+        own.record(A, 2, 30);
+        let stable = tracker.stable_vector(&own).unwrap();
+        assert!(!stable.covers(Stamp::new(30, A)), "B has not applied A's op 2");
         tracker.set_members(vec![]);
-        assert!(tracker.frontier(&own).covers(Stamp::new(10, A)));
+        assert!(tracker.stable_vector(&own).unwrap().covers(Stamp::new(30, A)));
     }
 }

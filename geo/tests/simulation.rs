@@ -83,17 +83,22 @@ struct NodeState {
     applied: VersionVector,
     log: Log,
     stability: Stability,
+    /// The stability frontier: the join of what the tracker reported stable over time.
+    stable: VersionVector,
 }
 
 impl NodeState {
     /// Collects garbage at the stability frontier; returns how many keys it changed.
     fn stable_collect(&mut self) -> usize {
-        let frontier = self.stability.frontier(&self.applied);
+        if let Some(now_stable) = self.stability.stable_vector(&self.applied) {
+            self.stable.join(&now_stable);
+        }
+        let frontier = &self.stable;
         let id = self.id;
         let mut changed = 0;
         self.keys.retain(|key, state| {
             let before = state.clone();
-            let kept = state.collect(&frontier) != meridian_crdt::Liveness::Gone;
+            let kept = state.collect(frontier) != meridian_crdt::Liveness::Gone;
             if &before != state || !kept {
                 changed += 1;
                 trace(id, key, || format!("collect {before:?} -> {state:?} kept {kept}"));
@@ -193,6 +198,7 @@ impl Sim {
                 applied: VersionVector::new(),
                 log: Log { capacity, ..Log::default() },
                 stability: Stability::new(Vec::new()),
+                stable: VersionVector::new(),
             })
             .collect();
         let max_delay = rng.gen_range(1..6);
@@ -306,6 +312,7 @@ impl Sim {
             applied: VersionVector::new(),
             log: Log { capacity, ..Log::default() },
             stability: Stability::new(Vec::new()),
+            stable: VersionVector::new(),
         };
         self.conns.retain(|c| c.from != i && c.to != i);
         self.refresh_members();

@@ -2,16 +2,23 @@
 //!
 //! Bounded by bytes (`repl-backlog-size`): appending past the bound drops the oldest ops. Ops
 //! are stored MessagePack-encoded in one ring of bytes, so the log costs no allocation per op
-//! and replication can ship the bytes as they are.
+//! and replication ships the bytes as they are. Positions count ops ever appended; the log
+//! also knows, per origin, from which sequence number it holds that origin's ops without a
+//! gap (ops that arrived in a state transfer are never logged), which is what decides between
+//! a partial resync and a full state transfer.
 
+use bytes::Bytes;
 use meridian_crdt::{NodeId, Op};
-use std::collections::VecDeque;
+use meridian_geo::{LoggedOp, OpSource};
+use std::collections::{HashMap, VecDeque};
 
 /// Where one op sits in the ring.
 #[derive(Clone, Copy, Debug)]
 struct Slot {
     origin: NodeId,
     seq: u64,
+    /// Absolute byte offset of the encoding.
+    offset: u64,
     len: u32,
 }
 
@@ -19,26 +26,43 @@ struct Slot {
 #[derive(Debug)]
 pub struct OpLog {
     bytes: VecDeque<u8>,
+    /// Absolute byte offset of `bytes[0]`.
+    bytes_start: u64,
     slots: VecDeque<Slot>,
+    /// Position of `slots[0]`.
+    start: u64,
     max_bytes: usize,
     scratch: Vec<u8>,
-    /// Ops ever appended.
-    appended: u64,
+    /// Per origin: the lowest sequence from which every op up to `last_logged` is held.
+    contiguous_from: HashMap<NodeId, u64>,
+    last_logged: HashMap<NodeId, u64>,
 }
 
 impl OpLog {
     /// An empty log holding at most `max_bytes` of encoded ops.
     pub fn new(max_bytes: usize) -> Self {
-        OpLog { bytes: VecDeque::new(), slots: VecDeque::new(), max_bytes, scratch: Vec::new(), appended: 0 }
+        OpLog {
+            bytes: VecDeque::new(),
+            bytes_start: 0,
+            slots: VecDeque::new(),
+            start: 0,
+            max_bytes,
+            scratch: Vec::new(),
+            contiguous_from: HashMap::new(),
+            last_logged: HashMap::new(),
+        }
     }
 
     /// Appends an op, dropping the oldest ops beyond the size bound.
     pub fn append<B: AsRef<[u8]>>(&mut self, op: &Op<B>) {
         self.scratch.clear();
         op.encode_into(&mut self.scratch);
+        let offset = self.bytes_start + self.bytes.len() as u64;
         self.bytes.extend(&self.scratch);
-        self.slots.push_back(Slot { origin: op.origin, seq: op.seq, len: self.scratch.len() as u32 });
-        self.appended += 1;
+        self.slots.push_back(Slot { origin: op.origin, seq: op.seq, offset, len: self.scratch.len() as u32 });
+        if self.last_logged.insert(op.origin, op.seq) != Some(op.seq - 1) {
+            self.contiguous_from.insert(op.origin, op.seq);
+        }
         self.trim();
     }
 
@@ -53,7 +77,25 @@ impl OpLog {
         while self.bytes.len() > self.max_bytes {
             let Some(oldest) = self.slots.pop_front() else { break };
             self.bytes.drain(..oldest.len as usize);
+            self.bytes_start += oldest.len as u64;
+            self.start += 1;
+            let from = self.contiguous_from.entry(oldest.origin).or_default();
+            *from = (*from).max(oldest.seq + 1);
         }
+    }
+
+    fn encoded(&self, slot: &Slot) -> Bytes {
+        let at = (slot.offset - self.bytes_start) as usize;
+        let end = at + slot.len as usize;
+        let (front, back) = self.bytes.as_slices();
+        let mut out = Vec::with_capacity(slot.len as usize);
+        if at < front.len() {
+            out.extend_from_slice(&front[at..end.min(front.len())]);
+        }
+        if end > front.len() {
+            out.extend_from_slice(&back[at.saturating_sub(front.len())..end - front.len()]);
+        }
+        Bytes::from(out)
     }
 
     /// Bytes of encoded ops held.
@@ -68,7 +110,7 @@ impl OpLog {
 
     /// Ops ever appended (the offset INFO reports).
     pub fn appended(&self) -> u64 {
-        self.appended
+        self.start + self.slots.len() as u64
     }
 
     /// The size bound.
@@ -76,32 +118,43 @@ impl OpLog {
         self.max_bytes
     }
 
-    /// The held ops, oldest first, decoded.
-    #[cfg(test)]
-    pub fn ops(&self) -> impl Iterator<Item = Op> + '_ {
-        let mut start = 0usize;
-        self.slots.iter().map(move |slot| {
-            let encoded: Vec<u8> = self.bytes.range(start..start + slot.len as usize).copied().collect();
-            start += slot.len as usize;
-            Op::decode(&encoded).expect("the log holds only ops it encoded")
-        })
+    /// Position of the oldest op held.
+    pub fn first_position(&self) -> u64 {
+        self.start
+    }
+}
+
+impl OpSource for OpLog {
+    fn end(&self) -> u64 {
+        self.appended()
     }
 
-    /// `(origin, seq)` of the oldest op held.
-    pub fn first(&self) -> Option<(NodeId, u64)> {
-        self.slots.front().map(|s| (s.origin, s.seq))
+    fn read(&self, from: u64, max: usize) -> Option<Vec<LoggedOp>> {
+        let skip = usize::try_from(from.checked_sub(self.start)?).ok()?;
+        let ops = self.slots.iter().skip(skip).take(max);
+        Some(ops.map(|slot| LoggedOp { origin: slot.origin, seq: slot.seq, bytes: self.encoded(slot) }).collect())
+    }
+
+    fn position_after(&self, origin: NodeId, after: u64, through: u64) -> Option<u64> {
+        let need = after + 1;
+        let held = self.contiguous_from.get(&origin).is_some_and(|&c| c <= need)
+            && self.last_logged.get(&origin).is_some_and(|&last| last >= through);
+        if !held {
+            return None;
+        }
+        let at = self.slots.iter().position(|s| s.origin == origin && s.seq == need)?;
+        Some(self.start + at as u64)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bytes::Bytes;
     use meridian_crdt::Body;
 
-    fn op(seq: u64, value_len: usize) -> Op {
+    fn op(origin: u64, seq: u64, value_len: usize) -> Op {
         Op {
-            origin: NodeId(1),
+            origin: NodeId(origin),
             seq,
             time: seq,
             key: Bytes::from_static(b"key"),
@@ -113,16 +166,32 @@ mod tests {
     fn keeps_ops_in_order_within_its_bound() {
         let mut log = OpLog::new(1000);
         for seq in 1..=100 {
-            log.append(&op(seq, 40));
+            log.append(&op(1, seq, 40));
         }
         assert!(log.len_bytes() <= 1000);
-        assert_eq!(log.appended(), 100);
-        let seqs: Vec<u64> = log.ops().map(|o| o.seq).collect();
-        assert_eq!(*seqs.last().unwrap(), 100);
-        assert!(seqs.windows(2).all(|w| w[1] == w[0] + 1));
-        assert_eq!(log.first().map(|(_, s)| s), seqs.first().copied());
-        assert_eq!(log.ops().last().unwrap(), op(100, 40));
+        assert_eq!(log.end(), 100);
+        let held = log.read(log.first_position(), usize::MAX).unwrap();
+        assert!(held.windows(2).all(|w| w[1].seq == w[0].seq + 1));
+        assert_eq!(held.last().map(|o| o.seq), Some(100));
+        assert_eq!(Op::decode(&held.last().unwrap().bytes).unwrap(), op(1, 100, 40));
+        assert_eq!(log.read(0, 1), None, "trimmed away");
         log.set_max_bytes(100);
         assert!(log.len_bytes() <= 100 && log.len_ops() >= 1);
+    }
+
+    #[test]
+    fn knows_what_it_holds_of_each_origin() {
+        let mut log = OpLog::new(1 << 20);
+        for seq in 1..=5 {
+            log.append(&op(1, seq, 1));
+        }
+        log.append(&op(2, 1, 1));
+        // Origin 1's ops 6..=9 arrive in a state transfer; 10 is logged again.
+        log.append(&op(1, 10, 1));
+        assert_eq!(log.position_after(NodeId(1), 2, 5), Some(2));
+        assert_eq!(log.position_after(NodeId(1), 2, 10), None, "6..9 were never logged");
+        assert_eq!(log.position_after(NodeId(1), 9, 10), Some(6));
+        assert_eq!(log.position_after(NodeId(2), 0, 1), Some(5));
+        assert_eq!(log.position_after(NodeId(3), 0, 1), None);
     }
 }
