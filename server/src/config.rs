@@ -4,6 +4,7 @@
 //! error wherever it appears.
 
 use crate::glob::glob_match;
+use meridian_geo::Topology;
 use crate::resp::parse::split_args;
 use std::path::PathBuf;
 
@@ -91,6 +92,26 @@ pub struct Config {
     pub repl_backlog_size: u64,
     /// Worker threads serving clients (`threads`); 0 means one less than the cores, at least one.
     pub threads: u64,
+    /// UDP port for QUIC replication (`geo-port`); 0 means replication is off.
+    pub geo_port: u16,
+    /// Peers to replicate to, `host:port` of their geo ports (`peer`, repeatable; in a ring,
+    /// in ring order after this node: the successor first).
+    pub peers: Vec<String>,
+    /// How nodes are connected (`topology`).
+    pub topology: Topology,
+    /// Nodes of different clusters refuse each other (`cluster-id`).
+    pub cluster_id: String,
+    /// This node's name in logs and INFO (`node-name`); empty means the node id.
+    pub node_name: String,
+    /// This node's certificate, PEM (`tls-cert`).
+    pub tls_cert: String,
+    /// Its private key, PEM (`tls-key`).
+    pub tls_key: String,
+    /// The cluster CA that signs every node's certificate, PEM (`tls-ca`).
+    pub tls_ca: String,
+    /// Seconds a silent peer may pin garbage (tombstones, causal metadata) before it stops
+    /// counting for stability and must resynchronise when it returns (`peer-gc-timeout`).
+    pub peer_gc_timeout: u64,
     /// The config file this was read from, if any.
     pub config_file: Option<PathBuf>,
 }
@@ -115,6 +136,15 @@ impl Default for Config {
             client_query_buffer_limit: 1024 * 1024 * 1024,
             repl_backlog_size: 16 * 1024 * 1024,
             threads: 0,
+            geo_port: 0,
+            peers: Vec::new(),
+            topology: Topology::Mesh,
+            cluster_id: "meridian".into(),
+            node_name: String::new(),
+            tls_cert: String::new(),
+            tls_key: String::new(),
+            tls_ca: String::new(),
+            peer_gc_timeout: 3600,
             config_file: None,
         }
     }
@@ -348,6 +378,73 @@ const OPTIONS: &[OptionSpec] = &[
         set: |c, v| Ok(c.threads = integer(v, 0, 256)?),
         get: |c| c.threads.to_string(),
     },
+    OptionSpec {
+        name: "geo-port",
+        mutable: false,
+        set: |c, v| Ok(c.geo_port = integer(v, 0, 65535)? as u16),
+        get: |c| c.geo_port.to_string(),
+    },
+    // Repeatable: every occurrence (in the file, the environment and flags) adds peers.
+    OptionSpec {
+        name: "peer",
+        mutable: false,
+        set: |c, v| {
+            for peer in v {
+                let (host, port) = peer.rsplit_once(':').ok_or_else(|| format!("'{peer}' is not host:port"))?;
+                if host.is_empty() || port.parse::<u16>().is_err() {
+                    return Err(format!("'{peer}' is not host:port"));
+                }
+                c.peers.push(peer.clone());
+            }
+            Ok(())
+        },
+        get: |c| c.peers.join(" "),
+    },
+    OptionSpec {
+        name: "topology",
+        mutable: false,
+        set: |c, v| Ok(c.topology = choice(v, &[("mesh", Topology::Mesh), ("ring", Topology::Ring)])?),
+        get: |c| match c.topology {
+            Topology::Mesh => "mesh".into(),
+            Topology::Ring => "ring".into(),
+        },
+    },
+    OptionSpec {
+        name: "cluster-id",
+        mutable: false,
+        set: |c, v| Ok(c.cluster_id = one(v)?.to_string()),
+        get: |c| c.cluster_id.clone(),
+    },
+    OptionSpec {
+        name: "node-name",
+        mutable: false,
+        set: |c, v| Ok(c.node_name = one(v)?.to_string()),
+        get: |c| c.node_name.clone(),
+    },
+    OptionSpec {
+        name: "tls-cert",
+        mutable: false,
+        set: |c, v| Ok(c.tls_cert = one(v)?.to_string()),
+        get: |c| c.tls_cert.clone(),
+    },
+    OptionSpec {
+        name: "tls-key",
+        mutable: false,
+        set: |c, v| Ok(c.tls_key = one(v)?.to_string()),
+        get: |c| c.tls_key.clone(),
+    },
+    OptionSpec {
+        name: "tls-ca",
+        mutable: false,
+        set: |c, v| Ok(c.tls_ca = one(v)?.to_string()),
+        get: |c| c.tls_ca.clone(),
+    },
+    OptionSpec {
+        name: "peer-gc-timeout",
+        mutable: true,
+        set: |c, v| Ok(c.peer_gc_timeout = integer(v, 1, u32::MAX as u64)?),
+        get: |c| c.peer_gc_timeout.to_string(),
+    },
     // Redis options that describe how Redis persists. Meridian writes no RDB or AOF files
     // (its durability is the flash tier), so only the values meaning "off" are accepted; tools
     // such as redis-benchmark read them with CONFIG GET.
@@ -500,6 +597,18 @@ mod tests {
         assert!(c.apply_env([("MERIDIAN_NOPE".to_string(), "1".to_string())]).is_err());
         assert!(c.set("maxmemory", &strings(&["lots"]), false).is_err());
         assert_eq!(c.set("port", &strings(&["1"]), true), Err(ConfigError::Immutable("port".into())));
+    }
+
+    #[test]
+    fn peers_accumulate_and_are_checked() {
+        let mut c = Config::default();
+        c.apply_file_text("peer a:7000\n", "x.conf").unwrap();
+        c.apply_flags(&strings(&["--peer", "b:7000", "c:7001", "--peer", "[::1]:7002", "--topology", "ring"])).unwrap();
+        assert_eq!(c.peers, strings(&["a:7000", "b:7000", "c:7001", "[::1]:7002"]));
+        assert_eq!(c.topology, Topology::Ring);
+        assert!(c.apply_flags(&strings(&["--peer", "nohost"])).is_err());
+        assert!(c.apply_flags(&strings(&["--peer", "h:notaport"])).is_err());
+        assert!(c.apply_flags(&strings(&["--topology", "star"])).is_err());
     }
 
     #[test]

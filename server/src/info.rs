@@ -158,7 +158,7 @@ fn replication(out: &mut String, shared: &Shared) {
         "master_repl_offset" => log.appended,
         "repl_backlog_active" => 1,
         "repl_backlog_size" => log.max_bytes,
-        "repl_backlog_first_byte_offset" => log.first_seq,
+        "repl_backlog_first_byte_offset" => log.first_position,
         "repl_backlog_histlen" => log.bytes,
         "oplog_ops" => log.ops,
     );

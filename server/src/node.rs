@@ -1,7 +1,8 @@
 //! This node's identity, hybrid logical clock and op log: where local writes become ops.
 
 use crate::oplog::OpLog;
-use meridian_crdt::{Body, Frontier, NodeId, Op, Stamp, VersionVector};
+use meridian_crdt::{ms_of_hlc_time, Body, Frontier, NodeId, Op, Stamp, VersionVector};
+use std::collections::HashMap;
 use parking_lot::Mutex;
 use std::num::NonZeroU64;
 use std::path::{Path, PathBuf};
@@ -39,12 +40,51 @@ impl Frontier for SeenLocally {
     }
 }
 
+/// What a write may garbage-collect as it applies. A node without peers is its own stability
+/// frontier: everything it applied is stable at once. With peers, nothing is collected on the
+/// write path; the housekeeping sweep collects at the frontier the acks establish.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WriteStability {
+    /// No peers configured.
+    Alone,
+    /// Peers configured.
+    Replicated,
+}
+
+impl Frontier for WriteStability {
+    fn covers(&self, _: Stamp) -> bool {
+        *self == WriteStability::Alone
+    }
+}
+
+/// What happened to a remote op offered to the journal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Accepted {
+    /// Recorded and logged: apply it.
+    Fresh,
+    /// Already applied (it came another way too): drop it.
+    Duplicate,
+    /// An earlier op of its origin is missing: the session must resynchronise.
+    Gap,
+}
+
+/// Clock skew seen in one origin's ops.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Skew {
+    /// How far ahead of this node's clock the origin's latest op was, in ms (negative: behind).
+    pub last_ms: i64,
+    /// Ops that were further ahead than the HLC accepts (applied anyway; the clock was not
+    /// moved past its bound).
+    pub rejected: u64,
+}
+
 /// Sequence numbers, the op log and the version vector, changed together under one lock so
 /// that the log holds each origin's ops in sequence order.
 struct Journal {
     next_seq: u64,
     log: OpLog,
     applied: VersionVector,
+    skew: HashMap<NodeId, Skew>,
 }
 
 /// Op log figures for INFO.
@@ -58,37 +98,46 @@ pub struct LogStats {
     pub bytes: usize,
     /// Size bound.
     pub max_bytes: usize,
-    /// Sequence number of the oldest op held.
-    pub first_seq: u64,
+    /// Position of the oldest op held.
+    pub first_position: u64,
 }
 
 /// This node: who it is, its clock, and the log of ops it made or applied.
+///
+/// Two identities: `node_id` is the node's name for people (persistent in the data dir);
+/// `origin` is what its ops carry. Until the flash tier keeps the op log and vector across
+/// restarts, every start is a new *incarnation* with a fresh random origin, so a restarted
+/// node can never reuse an `(origin, seq)` its peers have already seen.
 pub struct Node {
-    id: NodeId,
+    node_id: NodeId,
+    origin: NodeId,
     hlc: uhlc::HLC,
     journal: Mutex<Journal>,
 }
 
 impl Node {
-    /// Opens the node whose identity lives in `dir` (created on first start).
+    /// Opens the node whose identity lives in `dir` (created on first start), as a new
+    /// incarnation.
     pub fn open(dir: &Path, log_bytes: usize) -> Result<Node, NodeError> {
-        let id = load_or_create_id(dir)?;
-        Ok(Node::with_id(id, log_bytes))
+        let node_id = load_or_create_id(dir)?;
+        Ok(Node::new(node_id, NodeId(rand::random::<u64>().max(1)), log_bytes))
     }
 
-    /// A node with a given identity (tests and tools).
-    pub fn with_id(id: NodeId, log_bytes: usize) -> Node {
-        let hlc_id = uhlc::ID::from(NonZeroU64::new(id.0).expect("node ids are never zero"));
-        Node {
-            id,
-            hlc: uhlc::HLCBuilder::new().with_id(hlc_id).build(),
-            journal: Mutex::new(Journal { next_seq: 1, log: OpLog::new(log_bytes), applied: VersionVector::new() }),
-        }
+    /// A node with given identities.
+    pub fn new(node_id: NodeId, origin: NodeId, log_bytes: usize) -> Node {
+        let hlc_id = uhlc::ID::from(NonZeroU64::new(origin.0).expect("origins are never zero"));
+        let journal = Journal { next_seq: 1, log: OpLog::new(log_bytes), applied: VersionVector::new(), skew: HashMap::new() };
+        Node { node_id, origin, hlc: uhlc::HLCBuilder::new().with_id(hlc_id).build(), journal: Mutex::new(journal) }
     }
 
-    /// This node's id.
+    /// The origin this incarnation's ops carry.
     pub fn id(&self) -> NodeId {
-        self.id
+        self.origin
+    }
+
+    /// The node's persistent id.
+    pub fn node_id(&self) -> NodeId {
+        self.node_id
     }
 
     /// Turns a local write into an op: the next sequence number, a fresh HLC stamp, logged.
@@ -98,10 +147,70 @@ impl Node {
         let seq = journal.next_seq;
         journal.next_seq += 1;
         let time = self.hlc.new_timestamp().get_time().as_u64();
-        let op = Op { origin: self.id, seq, time, key, body };
+        let op = Op { origin: self.origin, seq, time, key, body };
         journal.log.append(&op);
-        journal.applied.record(self.id, seq, time);
+        journal.applied.record(self.origin, seq, time);
         op
+    }
+
+    /// Offers a remote op to the journal: if it is the next of its origin, records it as
+    /// applied, logs it (for relaying and catch-up) and moves the clock past it. The caller
+    /// holds the key's shard and applies the op if `Fresh`.
+    ///
+    /// Clock skew policy: a replication stream cannot drop ops, so an op stamped further ahead
+    /// than the HLC accepts is applied anyway, but this node's clock does not jump past its
+    /// bound; the event is counted per origin and logged (at most once a minute per origin).
+    pub fn accept_remote(&self, op: &Op) -> Accepted {
+        let mut journal = self.journal.lock();
+        let have = journal.applied.seq(op.origin);
+        if op.seq <= have {
+            return Accepted::Duplicate;
+        }
+        if op.seq != have + 1 {
+            return Accepted::Gap;
+        }
+        journal.applied.record(op.origin, op.seq, op.time);
+        journal.log.append(op);
+        self.observe_time(&mut journal, op.origin, op.time);
+        Accepted::Fresh
+    }
+
+    fn observe_time(&self, journal: &mut Journal, origin: NodeId, time: u64) {
+        let now = uhlc::system_time_clock().as_u64();
+        let skew = journal.skew.entry(origin).or_default();
+        skew.last_ms = ms_of_hlc_time(time) as i64 - ms_of_hlc_time(now) as i64;
+        let stamp = uhlc::Timestamp::new(uhlc::NTP64(time), uhlc::ID::from(NonZeroU64::new(origin.0.max(1)).expect("nonzero")));
+        if self.hlc.update_with_timestamp(&stamp).is_err() {
+            skew.rejected += 1;
+            if skew.rejected == 1 || skew.rejected % 10_000 == 0 {
+                tracing::warn!(origin = %origin, ahead_ms = skew.last_ms, rejected = skew.rejected, "op stamped beyond the clock-skew bound: applied, clock not moved past the bound");
+            }
+        }
+    }
+
+    /// Records that a state transfer brought everything `theirs` covers.
+    pub fn join_applied(&self, theirs: &VersionVector) {
+        let mut journal = self.journal.lock();
+        journal.applied.join(theirs);
+        for (origin, _, time) in theirs.iter() {
+            self.observe_time(&mut journal, origin, time);
+        }
+    }
+
+    /// Runs `f` on the op log and what this node has applied, under the journal lock.
+    pub fn with_log<R>(&self, f: impl FnOnce(&OpLog, &VersionVector) -> R) -> R {
+        let journal = self.journal.lock();
+        f(&journal.log, &journal.applied)
+    }
+
+    /// Clock skew seen per origin.
+    pub fn skew(&self) -> Vec<(NodeId, Skew)> {
+        self.journal.lock().skew.iter().map(|(o, s)| (*o, *s)).collect()
+    }
+
+    /// A fresh HLC time (acks carry it).
+    pub fn now(&self) -> u64 {
+        self.hlc.new_timestamp().get_time().as_u64()
     }
 
     /// Op log figures.
@@ -112,7 +221,7 @@ impl Node {
             ops: journal.log.len_ops(),
             bytes: journal.log.len_bytes(),
             max_bytes: journal.log.max_bytes(),
-            first_seq: journal.log.first().map_or(0, |(_, seq)| seq),
+            first_position: journal.log.first_position(),
         }
     }
 
@@ -121,14 +230,7 @@ impl Node {
         self.journal.lock().log.set_max_bytes(bytes);
     }
 
-    /// The ops held in the log, oldest first (what a peer catching up would receive).
-    #[cfg(test)]
-    pub fn logged_ops(&self) -> Vec<Op> {
-        self.journal.lock().log.ops().collect()
-    }
-
     /// What this node has applied, per origin.
-    #[cfg(test)]
     pub fn applied(&self) -> VersionVector {
         self.journal.lock().applied.clone()
     }
@@ -157,12 +259,18 @@ fn load_or_create_id(dir: &Path) -> Result<NodeId, NodeError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use meridian_geo::OpSource;
 
     #[test]
     fn identity_persists_in_the_data_dir() {
         let dir = std::env::temp_dir().join(format!("meridian-node-test-{}", std::process::id()));
-        let first = Node::open(&dir, 1024).unwrap().id();
-        assert_eq!(Node::open(&dir, 1024).unwrap().id(), first);
+        let (first, first_origin) = {
+            let node = Node::open(&dir, 1024).unwrap();
+            (node.node_id(), node.id())
+        };
+        let again = Node::open(&dir, 1024).unwrap();
+        assert_eq!(again.node_id(), first);
+        assert_ne!(again.id(), first_origin, "every start is a new incarnation");
         std::fs::write(dir.join(ID_FILE), "garbage").unwrap();
         assert!(matches!(Node::open(&dir, 1024), Err(NodeError::BadId { .. })));
         std::fs::remove_dir_all(&dir).unwrap();
@@ -170,14 +278,26 @@ mod tests {
 
     #[test]
     fn ops_get_dense_sequences_and_increasing_stamps() {
-        let node = Node::with_id(NodeId(7), 1 << 20);
+        let node = Node::new(NodeId(1), NodeId(7), 1 << 20);
         let body = || Body::Del { seen: Default::default() };
         let a = node.stamp(b"k", body());
         let b = node.stamp(b"k", body());
         assert_eq!((a.seq, b.seq), (1, 2));
         assert!(b.stamp() > a.stamp());
-        let logged: Vec<(u64, u64)> = node.logged_ops().iter().map(|o| (o.seq, o.time)).collect();
-        assert_eq!(logged, vec![(a.seq, a.time), (b.seq, b.time)]);
+        let logged: Vec<u64> = node.with_log(|log, _| log.read(0, 10).unwrap().iter().map(|o| o.seq).collect());
+        assert_eq!(logged, vec![1, 2]);
         assert_eq!(node.applied().seq(NodeId(7)), 2);
+    }
+
+    #[test]
+    fn remote_ops_apply_once_and_in_order() {
+        let node = Node::new(NodeId(1), NodeId(7), 1 << 20);
+        let remote = |seq| Op { origin: NodeId(9), seq, time: seq, key: bytes::Bytes::from_static(b"k"), body: Body::Del { seen: Default::default() } };
+        assert_eq!(node.accept_remote(&remote(1)), Accepted::Fresh);
+        assert_eq!(node.accept_remote(&remote(1)), Accepted::Duplicate);
+        assert_eq!(node.accept_remote(&remote(3)), Accepted::Gap);
+        assert_eq!(node.accept_remote(&remote(2)), Accepted::Fresh);
+        assert_eq!(node.applied().seq(NodeId(9)), 2);
+        assert!(node.skew()[0].1.last_ms < 0, "stamped in 1970: far behind");
     }
 }
