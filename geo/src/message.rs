@@ -17,6 +17,8 @@ pub enum Message {
         cluster: String,
         /// The speaker's node (origin) id.
         node: NodeId,
+        /// The speaker's name (stable across restarts, unlike its origin id).
+        name: String,
         /// What the speaker has applied.
         applied: VersionVector,
     },
@@ -84,7 +86,7 @@ mod tests {
 
     #[test]
     fn frames_round_trip_and_refuse_garbage() {
-        let hello = Message::Hello { cluster: "c".into(), node: NodeId(7), applied: VersionVector::new() };
+        let hello = Message::Hello { cluster: "c".into(), node: NodeId(7), name: "a".into(), applied: VersionVector::new() };
         let mut buf = Vec::new();
         encode_frame(&hello, &mut buf);
         encode_frame(&Message::SnapshotEnd, &mut buf);

@@ -37,7 +37,8 @@ pub enum ReceiverError {
 pub struct Receiver {
     cluster: String,
     me: NodeId,
-    peer: Option<NodeId>,
+    name: String,
+    peer: Option<(NodeId, String)>,
     /// A state transfer in progress: what the sender had applied.
     snapshot: Option<VersionVector>,
     /// Ops applied in this session.
@@ -45,20 +46,20 @@ pub struct Receiver {
 }
 
 impl Receiver {
-    /// A session of node `me` in `cluster`.
-    pub fn new(cluster: impl Into<String>, me: NodeId) -> Receiver {
-        Receiver { cluster: cluster.into(), me, peer: None, snapshot: None, ops_applied: 0 }
+    /// A session of node `me` (called `name`) in `cluster`.
+    pub fn new(cluster: impl Into<String>, me: NodeId, name: impl Into<String>) -> Receiver {
+        Receiver { cluster: cluster.into(), me, name: name.into(), peer: None, snapshot: None, ops_applied: 0 }
     }
 
-    /// The sender, once it has said hello.
-    pub fn peer(&self) -> Option<NodeId> {
-        self.peer
+    /// The sender's id and name, once it has said hello.
+    pub fn peer(&self) -> Option<(NodeId, &str)> {
+        self.peer.as_ref().map(|(id, name)| (*id, name.as_str()))
     }
 
     /// Handles the sender's hello; returns this node's hello, which tells the sender where to
     /// start.
     pub fn on_hello(&mut self, message: Message, store: &impl Store) -> Result<Message, ReceiverError> {
-        let Message::Hello { cluster, node, .. } = message else {
+        let Message::Hello { cluster, node, name, .. } = message else {
             return Err(ReceiverError::Protocol(format!("expected hello, got {}", name(&message))));
         };
         if cluster != self.cluster {
@@ -67,8 +68,8 @@ impl Receiver {
         if node == self.me {
             return Err(ReceiverError::Refused("connected to itself".into()));
         }
-        self.peer = Some(node);
-        Ok(Message::Hello { cluster: self.cluster.clone(), node: self.me, applied: store.applied() })
+        self.peer = Some((node, name));
+        Ok(Message::Hello { cluster: self.cluster.clone(), node: self.me, name: self.name.clone(), applied: store.applied() })
     }
 
     /// Handles ops or a state transfer from the sender. Returns true when an ack is due (after

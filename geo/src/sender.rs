@@ -96,6 +96,8 @@ enum State {
 pub struct Sender {
     cluster: String,
     me: NodeId,
+    name: String,
+    peer_name: String,
     topology: Topology,
     state: State,
     relay: Option<Relay>,
@@ -117,11 +119,13 @@ pub enum Start {
 }
 
 impl Sender {
-    /// A session of node `me` in `cluster`.
-    pub fn new(cluster: impl Into<String>, me: NodeId, topology: Topology) -> Sender {
+    /// A session of node `me` (called `name`) in `cluster`.
+    pub fn new(cluster: impl Into<String>, me: NodeId, name: impl Into<String>, topology: Topology) -> Sender {
         Sender {
             cluster: cluster.into(),
             me,
+            name: name.into(),
+            peer_name: String::new(),
             topology,
             state: State::AwaitingHello,
             relay: None,
@@ -133,7 +137,12 @@ impl Sender {
 
     /// The first message to send.
     pub fn hello(&self, applied: VersionVector) -> Message {
-        Message::Hello { cluster: self.cluster.clone(), node: self.me, applied }
+        Message::Hello { cluster: self.cluster.clone(), node: self.me, name: self.name.clone(), applied }
+    }
+
+    /// The peer's name, once it has said hello.
+    pub fn peer_name(&self) -> &str {
+        &self.peer_name
     }
 
     /// The peer, once it has said hello.
@@ -150,8 +159,8 @@ impl Sender {
     /// and a state transfer. `applied` is what this node has applied, `live` the cluster's
     /// live members.
     pub fn on_hello(&mut self, message: Message, log: &impl OpSource, applied_here: &VersionVector, live: Vec<NodeId>) -> Result<Start, SenderError> {
-        let (cluster, node, applied) = match message {
-            Message::Hello { cluster, node, applied } => (cluster, node, applied),
+        let (cluster, node, name, applied) = match message {
+            Message::Hello { cluster, node, name, applied } => (cluster, node, name, applied),
             Message::Refused(reason) => return Err(SenderError::Refused(reason)),
             other => return Err(SenderError::Protocol(format!("expected hello, got {}", name(&other)))),
         };
@@ -161,6 +170,7 @@ impl Sender {
         if node == self.me {
             return Err(SenderError::Refused("connected to itself".into()));
         }
+        self.peer_name = name;
         let relay = Relay { topology: self.topology, me: self.me, peer: node, live };
         let start = match catch_up_from(log, applied_here, &applied, &relay) {
             Some(cursor) => {

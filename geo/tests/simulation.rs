@@ -235,13 +235,13 @@ impl Sim {
                 if !self.links_up[i][j] || self.conns.iter().any(|c| c.from == i && c.to == j) {
                     continue;
                 }
-                let sender = Sender::new(CLUSTER, self.nodes[i].id, self.topology);
+                let sender = Sender::new(CLUSTER, self.nodes[i].id, format!("n{i}"), self.topology);
                 let hello = sender.hello(self.nodes[i].applied.clone());
                 let mut conn = Conn {
                     from: i,
                     to: j,
                     sender,
-                    receiver: Receiver::new(CLUSTER, self.nodes[j].id),
+                    receiver: Receiver::new(CLUSTER, self.nodes[j].id, format!("n{j}")),
                     forward: Pipe { queue: VecDeque::new() },
                     backward: Pipe { queue: VecDeque::new() },
                     sender_ready: false,

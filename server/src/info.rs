@@ -149,11 +149,22 @@ fn stats(out: &mut String, shared: &Shared, counts: &ShardCounts) {
 
 fn replication(out: &mut String, shared: &Shared) {
     let log = shared.node.log_stats();
+    let peers = shared.replication.as_ref().map(|r| r.peer_lines(&shared.node)).unwrap_or_default();
     out.push_str("# Replication\r\n");
     fields!(out,
         "role" => "active-active",
-        "node_id" => shared.node.id(),
-        "connected_peers" => 0,
+        "node_id" => shared.node.node_id(),
+        "origin" => shared.node.id(),
+    );
+    if let Some(r) = &shared.replication {
+        fields!(out,
+            "node_name" => r.name,
+            "cluster_id" => r.cluster,
+            "topology" => if r.topology == meridian_geo::Topology::Mesh { "mesh" } else { "ring" },
+        );
+    }
+    fields!(out,
+        "connected_peers" => peers.iter().filter(|p| p.contains("state=connected")).count(),
         "connected_slaves" => 0,
         "master_repl_offset" => log.appended,
         "repl_backlog_active" => 1,
@@ -162,6 +173,9 @@ fn replication(out: &mut String, shared: &Shared) {
         "repl_backlog_histlen" => log.bytes,
         "oplog_ops" => log.ops,
     );
+    for (i, line) in peers.iter().enumerate() {
+        let _ = write!(out, "peer{i}:{line}\r\n");
+    }
 }
 
 fn cpu(out: &mut String) {

@@ -3,6 +3,7 @@
 //! Usage, like `redis-server`: `meridian [config-file] [--option value ...]`.
 
 mod alloc;
+mod certs;
 mod clients;
 mod clock;
 mod commands;
@@ -14,6 +15,7 @@ mod logging;
 mod net;
 mod node;
 mod oplog;
+mod replication;
 mod resp;
 mod session;
 mod shared;
@@ -30,6 +32,7 @@ use std::sync::Arc;
 static GLOBAL: alloc::Allocator = alloc::Allocator {};
 
 const USAGE: &str = "Usage: meridian [/path/to/meridian.conf] [--option value ...]
+       meridian certs DIR --nodes a,b,c [--cluster-id ID]
        meridian --version
 
 Options are redis.conf names (port, bind, requirepass, dir, maxmemory, loglevel, ...), read
@@ -50,6 +53,8 @@ enum StartupError {
     Runtime(std::io::Error),
     #[error(transparent)]
     Listen(#[from] net::StartError),
+    #[error(transparent)]
+    Replication(#[from] replication::GeoStartError),
 }
 
 fn main() -> ExitCode {
@@ -62,6 +67,18 @@ fn main() -> ExitCode {
         Some("-h" | "--help") => {
             println!("{USAGE}");
             return ExitCode::SUCCESS;
+        }
+        Some("certs") => {
+            return match certs::run(&args[1..]) {
+                Ok(done) => {
+                    println!("{done}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("meridian certs: {e}");
+                    ExitCode::from(1)
+                }
+            };
         }
         _ => {}
     }
@@ -88,13 +105,17 @@ fn serve(config: Config) -> Result<(), StartupError> {
     let runtime = runtime(worker_threads(config.threads)).map_err(StartupError::Runtime)?;
     let node_id = node.id();
     let shared = Arc::new(Shared::new(config, node, log_control));
-    runtime.block_on(net::run(shared, |started| {
-        for addr in &started.addrs {
-            tracing::info!("Meridian {} node {node_id} listening on {addr}", env!("CARGO_PKG_VERSION"));
-        }
-        tracing::info!("Ready to accept connections tcp");
-    }))?;
-    Ok(())
+    runtime.block_on(async {
+        replication::start(shared.clone()).await?;
+        net::run(shared, |started| {
+            for addr in &started.addrs {
+                tracing::info!("Meridian {} node {node_id} listening on {addr}", env!("CARGO_PKG_VERSION"));
+            }
+            tracing::info!("Ready to accept connections tcp");
+        })
+        .await?;
+        Ok::<(), StartupError>(())
+    })
 }
 
 /// Worker threads for `threads` (0: automatic). Automatic leaves one core free, as Redis

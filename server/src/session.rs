@@ -6,6 +6,22 @@ use crate::stats::LocalStats;
 use crate::watch::WatchFlag;
 use std::sync::Arc;
 
+/// A command that waits before replying; the connection replies when it resolves.
+#[derive(Debug, Clone, Copy)]
+pub enum Block {
+    /// WAIT: until `peers` peers have applied op `seq` of `origin`, or `deadline`.
+    Wait {
+        /// This node's origin.
+        origin: meridian_crdt::NodeId,
+        /// The connection's last write.
+        seq: u64,
+        /// Peers wanted.
+        peers: usize,
+        /// When to give up (`None`: never).
+        deadline: Option<std::time::Instant>,
+    },
+}
+
 /// A MULTI in progress.
 #[derive(Default)]
 pub struct Multi {
@@ -44,6 +60,10 @@ pub struct Session {
     pub last_command: &'static str,
     /// Unix ms at which the last command ran.
     pub last_command_ms: u64,
+    /// Sequence number of this connection's last write (what WAIT waits for).
+    pub last_write: u64,
+    /// A command waiting to reply.
+    pub blocked: Option<Block>,
 }
 
 impl Session {
@@ -59,6 +79,8 @@ impl Session {
             stats: LocalStats::default(),
             last_command: "NULL",
             last_command_ms: 0,
+            last_write: 0,
+            blocked: None,
         }
     }
 }

@@ -3,7 +3,8 @@
 use crate::clients::Clients;
 use crate::config::{Config, LogLevel};
 use crate::keyspace::Keyspace;
-use crate::node::Node;
+use crate::node::{Node, WriteStability};
+use crate::replication::Replication;
 use crate::stats::Stats;
 use parking_lot::RwLock;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -63,6 +64,8 @@ pub struct Shared {
     pub shutdown: watch::Sender<bool>,
     /// Applies a new log level.
     pub log_control: LogControl,
+    /// Geo replication, when peers or a geo port are configured.
+    pub replication: Option<Replication>,
 }
 
 impl Shared {
@@ -71,6 +74,11 @@ impl Shared {
         let run_id = (0..40).map(|_| char::from_digit(rand::random::<u32>() % 16, 16).unwrap_or('0')).collect();
         let hot = HotConfig::default();
         hot.load_from(&config);
+        let replication = (config.geo_port > 0 || !config.peers.is_empty()).then(|| {
+            let name = if config.node_name.is_empty() { node.node_id().to_string() } else { config.node_name.clone() };
+            let gc_timeout = std::time::Duration::from_secs(config.peer_gc_timeout);
+            Replication::new(config.cluster_id.clone(), name, config.topology, &config.peers, gc_timeout)
+        });
         Shared {
             keyspace: Keyspace::default(),
             node,
@@ -82,6 +90,19 @@ impl Shared {
             run_id,
             shutdown: watch::channel(false).0,
             log_control,
+            replication,
+        }
+    }
+
+    /// What writes may collect as they apply (see [`WriteStability`]).
+    pub fn write_stability(&self) -> WriteStability {
+        if self.replication.is_some() { WriteStability::Replicated } else { WriteStability::Alone }
+    }
+
+    /// Tells replication that the op log grew.
+    pub fn log_grew(&self) {
+        if let Some(replication) = &self.replication {
+            replication.log_grew.notify_waiters();
         }
     }
 
@@ -89,6 +110,9 @@ impl Shared {
     pub fn set_config(&self, config: Config) {
         (self.log_control)(config.loglevel);
         self.node.set_log_size(config.repl_backlog_size as usize);
+        if let Some(replication) = &self.replication {
+            replication.set_gc_timeout(std::time::Duration::from_secs(config.peer_gc_timeout));
+        }
         self.hot.load_from(&config);
         *self.config.write() = config;
     }

@@ -5,6 +5,7 @@
 
 mod connection;
 mod keys;
+mod replication;
 mod server;
 mod strings;
 mod transactions;
@@ -175,7 +176,9 @@ impl Ctx<'_> {
     /// every command ends here.
     pub fn write(&mut self, key: &[u8], body: Body<&[u8]>) {
         let op = self.shared.node.stamp(key, body);
-        self.db.apply(key, op.stamp(), &op.body, &SeenLocally, &SeenLocally);
+        self.db.apply(key, op.stamp(), &op.body, &SeenLocally, &self.shared.write_stability());
+        self.session.last_write = op.seq;
+        self.shared.log_grew();
     }
 
     /// What a write replacing `key` removes: all of a visible key's state (its TTL only if
@@ -229,7 +232,7 @@ impl Ctx<'_> {
 fn table() -> &'static HashMap<&'static str, &'static Spec> {
     static TABLE: OnceLock<HashMap<&'static str, &'static Spec>> = OnceLock::new();
     TABLE.get_or_init(|| {
-        [strings::COMMANDS, keys::COMMANDS, connection::COMMANDS, server::COMMANDS, transactions::COMMANDS]
+        [strings::COMMANDS, keys::COMMANDS, connection::COMMANDS, server::COMMANDS, transactions::COMMANDS, replication::COMMANDS]
             .into_iter()
             .flatten()
             .map(|spec| (spec.name, spec))

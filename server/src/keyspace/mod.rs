@@ -11,7 +11,7 @@ pub use scan::{scan_shard, ScanCursor};
 
 use crate::watch::Watchers;
 use hashbrown::hash_table::{Entry as TableEntry, HashTable};
-use meridian_crdt::{Body, Frontier, KeyState, Liveness, Stamp};
+use meridian_crdt::{Body, Frontier, KeyState, Liveness, Stamp, VersionVector};
 use parking_lot::{Mutex, MutexGuard};
 use smallvec::SmallVec;
 use std::hash::BuildHasher;
@@ -29,6 +29,11 @@ pub struct Entry {
 }
 
 impl Entry {
+    /// (has a value, has a TTL): what the shard counts.
+    fn shape(&self) -> (bool, bool) {
+        (self.state.is_live(), self.state.expires_at().is_some())
+    }
+
     /// True if a reader sees the key at Unix millisecond `now`.
     pub fn is_visible(&self, now: u64) -> bool {
         self.state.is_live() && !self.is_expired(now)
@@ -49,6 +54,14 @@ pub struct ShardCounts {
     pub volatile: usize,
     /// Keys removed because their TTL passed.
     pub expired: u64,
+}
+
+impl ShardCounts {
+    /// Moves an entry's contribution from shape `before` to `after` (see [`Entry::shape`]).
+    fn shift(&mut self, before: (bool, bool), after: (bool, bool)) {
+        self.live = self.live + after.0 as usize - before.0 as usize;
+        self.volatile = self.volatile + (after.0 && after.1) as usize - (before.0 && before.1) as usize;
+    }
 }
 
 /// One shard: a hash table of entries plus its counters and watchers.
@@ -93,8 +106,8 @@ impl Shard {
         self.table.find(hash, |e| &*e.key == key).map(|e| &**e)
     }
 
-    /// Applies one op's effect to `key`: the only way key state changes. `frontier` is what this
-    /// node had applied before the op; `stable` what every node has (what may be collected).
+    /// Applies one op's effect to `key`: the only way an op changes key state. `frontier` is
+    /// what this node had applied before the op; `stable` what may be collected at once.
     #[allow(clippy::too_many_arguments)]
     pub fn apply<B: AsRef<[u8]>>(
         &mut self,
@@ -106,22 +119,66 @@ impl Shard {
         frontier: &impl Frontier,
         stable: &impl Frontier,
     ) {
+        self.update(hasher, hash, key, |state| {
+            state.apply(stamp, body, frontier);
+            state.collect(stable)
+        });
+    }
+
+    /// Merges another node's state of `key` (a full state transfer): `mine` and `theirs` are
+    /// what each node had applied.
+    pub fn merge(&mut self, hasher: &KeyHasher, hash: u64, key: &[u8], theirs_state: &KeyState, mine: &impl Frontier, theirs: &VersionVector) {
+        self.update(hasher, hash, key, |state| state.merge(theirs_state, mine, theirs));
+    }
+
+    /// Changes `key`'s state with `change` (creating the entry if needed), keeping the counts
+    /// and dropping the entry if nothing is left; WATCHers are told.
+    fn update(&mut self, hasher: &KeyHasher, hash: u64, key: &[u8], change: impl FnOnce(&mut KeyState) -> Liveness) {
         let slot = self.table.entry(hash, |e| &*e.key == key, |e| hasher.hash(&e.key));
         let mut occupied = match slot {
             TableEntry::Occupied(o) => o,
             TableEntry::Vacant(v) => v.insert(Box::new(Entry { key: key.into(), state: KeyState::default() })),
         };
         let entry = occupied.get_mut();
-        let before = (entry.state.is_live(), entry.state.expires_at().is_some());
-        entry.state.apply(stamp, body, frontier);
-        let liveness = entry.state.collect(stable);
-        let after = (entry.state.is_live(), entry.state.expires_at().is_some());
-        self.counts.live = self.counts.live + after.0 as usize - before.0 as usize;
-        self.counts.volatile = self.counts.volatile + (after.0 && after.1) as usize - (before.0 && before.1) as usize;
+        let before = entry.shape();
+        let liveness = change(&mut entry.state);
+        self.counts.shift(before, entry.shape());
         if liveness == Liveness::Gone {
             occupied.remove();
         }
         self.watchers.touch(key);
+    }
+
+    /// Garbage-collects every entry at the stability frontier `stable` (the sweep that runs
+    /// when peers exist). Returns how many entries it dropped.
+    pub fn collect(&mut self, stable: &impl Frontier) -> usize {
+        let Shard { table, counts, .. } = self;
+        let mut dropped = 0;
+        table.retain(|entry| {
+            let before = entry.shape();
+            let gone = entry.state.collect(stable) == Liveness::Gone;
+            counts.shift(before, if gone { (false, false) } else { entry.shape() });
+            dropped += gone as usize;
+            !gone
+        });
+        dropped
+    }
+
+    /// Merges the empty state into every entry `transferred` rejects: the keys a state
+    /// transfer did not carry, which its sender had removed and collected.
+    pub fn merge_absent(&mut self, transferred: impl Fn(&[u8]) -> bool, mine: &impl Frontier, theirs: &VersionVector) {
+        let Shard { table, counts, watchers } = self;
+        let empty = KeyState::default();
+        table.retain(|entry| {
+            if transferred(&entry.key) {
+                return true;
+            }
+            let before = entry.shape();
+            let gone = entry.state.merge(&empty, mine, theirs) == Liveness::Gone;
+            counts.shift(before, if gone { (false, false) } else { entry.shape() });
+            watchers.touch(&entry.key);
+            !gone
+        });
     }
 
     /// The keys whose TTL has passed at `now`, with their expiry time (active expiry turns each
@@ -221,6 +278,11 @@ impl<'a> Locked<'a> {
     /// The keyspace.
     pub fn keyspace(&self) -> &'a Keyspace {
         self.ks
+    }
+
+    /// True inside MULTI/EXEC (every shard held).
+    pub fn in_transaction(&self) -> bool {
+        matches!(self.guards, Guards::All(_))
     }
 
     /// The locked shard holding `key`. Keyed commands only touch the keys they declared, so

@@ -5,7 +5,7 @@ use crate::clients::ClientInfo;
 use crate::commands::{execute, release_watches};
 use crate::resp::parse::Arg;
 use crate::resp::{Limits, Reply, RequestParser};
-use crate::session::Session;
+use crate::session::{Block, Session};
 use crate::shared::{HotConfig, Shared};
 use bytes::{Buf, BytesMut};
 use smallvec::SmallVec;
@@ -58,6 +58,14 @@ pub async fn serve(shared: Arc<Shared>, mut stream: TcpStream, info: Arc<ClientI
             }
             drop(args);
             input.advance(len);
+            if let Some(block) = session.blocked.take() {
+                // Replies so far go out now; this one when the block resolves.
+                if write(&mut stream, &mut output, &mut session).await.is_err() {
+                    break;
+                }
+                let reply = resolve(&shared, block).await;
+                Reply::new(&mut output, session.protocol).int(reply);
+            }
             if session.close {
                 break;
             }
@@ -98,6 +106,31 @@ pub async fn serve(shared: Arc<Shared>, mut stream: TcpStream, info: Arc<ClientI
     publish(&shared, &mut session);
     info.forget_socket();
     shared.clients.unregister(info.id);
+}
+
+/// Waits for a blocked command's condition; returns its integer reply.
+async fn resolve(shared: &Shared, block: Block) -> i64 {
+    let Block::Wait { origin, seq, peers, deadline } = block;
+    let Some(replication) = &shared.replication else { return 0 };
+    loop {
+        let acked = replication.acked.notified();
+        tokio::pin!(acked);
+        acked.as_mut().enable();
+        let count = replication.acked_count(origin, seq);
+        if count >= peers {
+            return count as i64;
+        }
+        let timed_out = match deadline {
+            Some(at) => tokio::time::timeout_at(at.into(), acked).await.is_err(),
+            None => {
+                acked.await;
+                false
+            }
+        };
+        if timed_out {
+            return replication.acked_count(origin, seq) as i64;
+        }
+    }
 }
 
 async fn write(stream: &mut TcpStream, output: &mut Vec<u8>, session: &mut Session) -> std::io::Result<()> {

@@ -175,10 +175,25 @@ async fn admit(shared: &Arc<Shared>, mut stream: TcpStream, addr: SocketAddr) {
 fn expire_shard(shared: &Shared, index: usize, now: u64) {
     let mut db = shared.keyspace.unlocked();
     let due = db.with_shard(index, |shard| shard.expired(now));
-    for (key, at) in due {
+    for (key, at) in &due {
+        let (key, at) = (key, *at);
         let op = shared.node.stamp(&key, Body::Expired { before: hlc_time_of_ms(at) });
-        db.apply(&key, op.stamp(), &op.body, &SeenLocally, &SeenLocally);
+        db.apply(&key, op.stamp(), &op.body, &SeenLocally, &shared.write_stability());
         db.at(&key).shard.count_expired();
+    }
+    if !due.is_empty() {
+        shared.log_grew();
+    }
+}
+
+/// With peers, garbage is collected here, at the stability frontier the acks establish, one
+/// slice of shards per tick.
+fn collect_shards(shared: &Shared, from: usize, count: usize) {
+    let Some(replication) = &shared.replication else { return };
+    let stable = replication.stable();
+    let mut db = shared.keyspace.unlocked();
+    for index in from..from + count {
+        db.with_shard(index % SHARDS, |shard| shard.collect(&stable));
     }
 }
 
@@ -194,6 +209,7 @@ async fn housekeeping(shared: Arc<Shared>) {
             _ = stopping.wait_for(|stop| *stop) => return,
         }
         let now = crate::clock::now_ms();
+        collect_shards(&shared, next_shard, EXPIRE_SHARDS_PER_TICK);
         for _ in 0..EXPIRE_SHARDS_PER_TICK {
             expire_shard(&shared, next_shard, now);
             next_shard = (next_shard + 1) % SHARDS;

@@ -1,0 +1,73 @@
+//! What a replication session reads and changes on this node: the op log (as an
+//! [`OpSource`]) and the keyspace plus journal (as a [`Store`]).
+
+use crate::shared::Shared;
+use bytes::Bytes;
+use meridian_crdt::{Frontier, KeyState, Op, Stamp, VersionVector};
+use meridian_geo::Store;
+use std::collections::HashSet;
+
+/// What this node has applied, read live from its journal: the frontier remote ops and
+/// merges are applied against.
+pub struct Applied<'a>(pub &'a Shared);
+
+impl Frontier for Applied<'_> {
+    fn covers(&self, stamp: Stamp) -> bool {
+        self.0.node.with_log(|_, applied| applied.covers(stamp))
+    }
+}
+
+/// The node, as a receiving session sees it.
+pub struct NodeStore<'a> {
+    shared: &'a Shared,
+    /// Keys received in the state transfer in progress.
+    transferred: HashSet<Box<[u8]>>,
+    /// Set when an op could not be applied in order (another session is ahead of this one).
+    pub gap: bool,
+}
+
+impl<'a> NodeStore<'a> {
+    /// The store of `shared`.
+    pub fn new(shared: &'a Shared) -> Self {
+        NodeStore { shared, transferred: HashSet::new(), gap: false }
+    }
+}
+
+impl Store for NodeStore<'_> {
+    fn applied(&self) -> VersionVector {
+        self.shared.node.applied()
+    }
+
+    fn apply(&mut self, op: Op) {
+        let shared = self.shared;
+        let mut db = shared.keyspace.lock_keys(std::iter::once(&op.key[..]));
+        match shared.node.accept_remote(&op) {
+            crate::node::Accepted::Fresh => {
+                db.apply(&op.key, op.stamp(), &op.body, &Applied(shared), &shared.write_stability());
+                drop(db);
+                shared.log_grew();
+            }
+            crate::node::Accepted::Duplicate => {}
+            crate::node::Accepted::Gap => self.gap = true,
+        }
+    }
+
+    fn merge(&mut self, key: Bytes, state: KeyState, theirs: &VersionVector) {
+        let mut db = self.shared.keyspace.lock_keys(std::iter::once(&key[..]));
+        let ks = db.keyspace();
+        let at = db.at(&key);
+        at.shard.merge(ks.hasher(), at.hash, &key, &state, &Applied(self.shared), theirs);
+        self.transferred.insert(key.to_vec().into_boxed_slice());
+    }
+
+    fn snapshot_complete(&mut self, theirs: &VersionVector) {
+        let transferred = std::mem::take(&mut self.transferred);
+        let mut db = self.shared.keyspace.unlocked();
+        for index in 0..crate::keyspace::SHARDS {
+            db.with_shard(index, |shard| shard.merge_absent(|key| transferred.contains(key), &Applied(self.shared), theirs));
+        }
+        drop(db);
+        self.shared.node.join_applied(theirs);
+        self.shared.log_grew();
+    }
+}

@@ -1,0 +1,315 @@
+//! QUIC transport: one endpoint per node (listening on `geo-port`, dialling peers), mutual
+//! TLS, and one bidirectional stream per session carrying length-prefixed frames. Each
+//! configured peer gets a dialling task that runs the *sending* side of a session; every
+//! accepted connection runs the *receiving* side. Reconnects back off from 100 ms to 2 s.
+
+use super::store::NodeStore;
+use super::{tls, LinkState};
+use crate::shared::Shared;
+use bytes::{Buf, Bytes, BytesMut};
+use meridian_geo::{decode_frame, encode_frame, Message, Receiver, Sender, SenderError, Start, Topology};
+use quinn::{Connection, Endpoint, RecvStream, SendStream};
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A ring session with a member other than the successor lasts at most this long before the
+/// successor is tried again.
+const DETOUR: Duration = Duration::from_secs(5);
+/// Keys per state-transfer chunk.
+const CHUNK_KEYS: usize = 512;
+/// Ops per batch at most.
+const BATCH_OPS: usize = 1024;
+
+/// Why replication could not start (a startup error).
+#[derive(Debug, thiserror::Error)]
+pub enum GeoStartError {
+    /// TLS material is missing or unusable.
+    #[error("replication needs --tls-cert, --tls-key and --tls-ca (see `meridian certs`)")]
+    NoTls,
+    /// TLS material could not be loaded.
+    #[error(transparent)]
+    Tls(#[from] tls::TlsError),
+    /// The geo port could not be bound.
+    #[error("cannot listen for peers on udp {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The OS error.
+        source: std::io::Error,
+    },
+}
+
+/// A session ended.
+#[derive(Debug, thiserror::Error)]
+enum SessionError {
+    #[error("{0}")]
+    Sender(#[from] SenderError),
+    #[error("{0}")]
+    Receiver(#[from] meridian_geo::ReceiverError),
+    #[error("{0}")]
+    Frame(#[from] meridian_geo::FrameError),
+    #[error("connection: {0}")]
+    Connection(#[from] quinn::ConnectionError),
+    #[error("stream: {0}")]
+    Write(#[from] quinn::WriteError),
+    #[error("stream: {0}")]
+    Read(#[from] quinn::ReadError),
+    #[error("connect: {0}")]
+    Connect(#[from] quinn::ConnectError),
+    #[error("peer closed the stream")]
+    Closed,
+    #[error("ops arrived out of order (another session is ahead); resynchronising")]
+    Gap,
+    #[error("cannot resolve {0}")]
+    Resolve(String),
+}
+
+/// Binds the geo port and starts the dialling and accepting tasks. Returns the bound address.
+pub async fn start(shared: Arc<Shared>) -> Result<Option<SocketAddr>, GeoStartError> {
+    let Some(replication) = &shared.replication else { return Ok(None) };
+    let (port, bind, cert, key, ca) = {
+        let c = shared.config.read();
+        let bind = c.bind.iter().map(|b| b.trim_start_matches('-')).next().unwrap_or("127.0.0.1").to_string();
+        (c.geo_port, bind, c.tls_cert.clone(), c.tls_key.clone(), c.tls_ca.clone())
+    };
+    if cert.is_empty() || key.is_empty() || ca.is_empty() {
+        return Err(GeoStartError::NoTls);
+    }
+    let (server, client) = tls::configs(&cert, &key, &ca)?;
+    let host = if bind == "*" { "0.0.0.0".to_string() } else { bind };
+    let addr: SocketAddr = format!("{host}:{port}").parse().or_else(|_| format!("[{host}]:{port}").parse()).unwrap_or(SocketAddr::from(([127, 0, 0, 1], port)));
+    let mut endpoint = Endpoint::server(server, addr).map_err(|source| GeoStartError::Bind { addr, source })?;
+    endpoint.set_default_client_config(client);
+    let local = endpoint.local_addr().map_err(|source| GeoStartError::Bind { addr, source })?;
+    tracing::info!(name = %replication.name, cluster = %replication.cluster, topology = ?replication.topology, "replication listening on udp {local}");
+    tokio::spawn(accept_loop(shared.clone(), endpoint.clone()));
+    let links: Vec<usize> = (0..replication.peers.len()).collect();
+    match replication.topology {
+        Topology::Mesh => {
+            for link in links {
+                tokio::spawn(dial_loop(shared.clone(), endpoint.clone(), vec![link]));
+            }
+        }
+        Topology::Ring if !links.is_empty() => {
+            tokio::spawn(dial_loop(shared.clone(), endpoint.clone(), links));
+        }
+        Topology::Ring => {}
+    }
+    Ok(Some(local))
+}
+
+/// Dials `candidates` in order (a ring: successor first, the next live member if it is down;
+/// a mesh: one peer) and runs a sending session on the first that answers.
+async fn dial_loop(shared: Arc<Shared>, endpoint: Endpoint, candidates: Vec<usize>) {
+    let replication = shared.replication.as_ref().expect("replication is configured");
+    let mut shutdown = shared.shutdown.subscribe();
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        for (rank, &link) in candidates.iter().enumerate() {
+            let addr = replication.peers[link].lock().addr.clone();
+            let limit = (rank > 0).then_some(DETOUR);
+            let outcome = tokio::select! {
+                outcome = connect_and_send(&shared, &endpoint, link, &addr, limit) => outcome,
+                _ = shutdown.wait_for(|stop| *stop) => return,
+            };
+            let mut peer = replication.peers[link].lock();
+            peer.state = LinkState::Connecting;
+            match outcome {
+                Ok(()) => break,
+                Err(SessionError::Sender(SenderError::Lagged)) => {
+                    // The next session transfers the state; no need to wait.
+                    backoff = Duration::from_millis(100);
+                    peer.last_error = "peer fell behind the op log: transferring state".into();
+                    break;
+                }
+                Err(e) => {
+                    if peer.last_error != e.to_string() {
+                        tracing::warn!(peer = %addr, "replication link: {e}");
+                    }
+                    peer.last_error = e.to_string();
+                }
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(backoff) => {}
+            _ = shutdown.wait_for(|stop| *stop) => return,
+        }
+        backoff = (backoff * 2).min(Duration::from_secs(2));
+    }
+}
+
+fn resolve(addr: &str) -> Result<(SocketAddr, String), SessionError> {
+    let socket = addr.to_socket_addrs().ok().and_then(|mut a| a.next()).ok_or_else(|| SessionError::Resolve(addr.to_string()))?;
+    let host = addr.rsplit_once(':').map_or(addr, |(h, _)| h).trim_start_matches('[').trim_end_matches(']');
+    Ok((socket, host.to_string()))
+}
+
+async fn connect_and_send(shared: &Shared, endpoint: &Endpoint, link: usize, addr: &str, limit: Option<Duration>) -> Result<(), SessionError> {
+    let (socket, host) = resolve(addr)?;
+    let conn = endpoint.connect(socket, &host)?.await?;
+    let result = send_session(shared, link, &conn, limit).await;
+    conn.close(0u32.into(), b"session over");
+    result
+}
+
+/// Runs the sending side of a session on `conn`.
+async fn send_session(shared: &Shared, link: usize, conn: &Connection, limit: Option<Duration>) -> Result<(), SessionError> {
+    let replication = shared.replication.as_ref().expect("replication is configured");
+    let node = &shared.node;
+    let (mut send, mut recv) = conn.open_bi().await?;
+    let mut reader = FrameReader::default();
+    let mut sender = Sender::new(&replication.cluster, node.id(), &replication.name, replication.topology);
+    let mut sent = write(&mut send, &sender.hello(node.applied())).await?;
+    let hello = reader.next(&mut recv).await?;
+    if let Message::Hello { name, node: origin, .. } = &hello {
+        replication.heard(name, *origin);
+    }
+    let live = replication.live(node.id());
+    let (start, snapshot_from) = node.with_log(|log, applied| (sender.on_hello(hello, log, applied, live), applied.clone()));
+    let start = start?;
+    {
+        let mut peer = replication.peers[link].lock();
+        peer.node = sender.peer().map(|id| (sender.peer_name().to_string(), id));
+        peer.last_error.clear();
+        peer.state = if start == Start::Snapshot { LinkState::Transferring } else { LinkState::Connected };
+    }
+    tracing::info!(peer = %sender.peer_name(), start = ?start, "replication link up");
+    if start == Start::Snapshot {
+        replication.peers[link].lock().transfers += 1;
+        sent += send_snapshot(shared, &mut send, snapshot_from).await?;
+        replication.peers[link].lock().state = LinkState::Connected;
+    }
+    replication.peers[link].lock().bytes_sent += sent;
+    let deadline = limit.map(|l| tokio::time::Instant::now() + l);
+    loop {
+        let notified = replication.log_grew.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        let mut sent = 0;
+        while let Some(batch) = node.with_log(|log, applied| sender.next_batch(log, applied, BATCH_OPS))? {
+            sent += write(&mut send, &batch).await?;
+        }
+        if sent > 0 {
+            replication.peers[link].lock().bytes_sent += sent;
+        }
+        tokio::select! {
+            _ = &mut notified => {}
+            message = reader.next(&mut recv) => {
+                let (message, size) = (message?, reader.last_size);
+                if let Message::Ack { applied, known, .. } = sender.on_message(message)? {
+                    replication.on_ack(link, &applied, &known, &node.applied(), size as u64);
+                }
+            }
+            _ = sleep_until(deadline) => return Ok(()),
+        }
+    }
+}
+
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Streams a consistent-enough snapshot: every shard's states, copied one shard at a time
+/// without stopping writes. Ops applied meanwhile are streamed afterwards too; applying them
+/// twice is harmless.
+async fn send_snapshot(shared: &Shared, send: &mut SendStream, applied: meridian_crdt::VersionVector) -> Result<u64, SessionError> {
+    let mut sent = write(send, &Message::SnapshotStart { applied }).await?;
+    for index in 0..crate::keyspace::SHARDS {
+        // The shard is locked only while it is copied, never across a network wait.
+        let entries: Vec<(Bytes, meridian_crdt::KeyState)> = shared.keyspace.unlocked().with_shard(index, |shard| {
+            shard.entries().map(|e| (Bytes::copy_from_slice(&e.key), e.state.clone())).collect()
+        });
+        for chunk in entries.chunks(CHUNK_KEYS) {
+            sent += write(send, &Message::SnapshotChunk(chunk.to_vec())).await?;
+        }
+    }
+    sent += write(send, &Message::SnapshotEnd).await?;
+    Ok(sent)
+}
+
+async fn accept_loop(shared: Arc<Shared>, endpoint: Endpoint) {
+    while let Some(incoming) = endpoint.accept().await {
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            let from = incoming.remote_address();
+            match incoming.await {
+                Ok(conn) => {
+                    if let Err(e) = receive_session(&shared, &conn).await {
+                        tracing::info!(peer = %from, "replication session from peer ended: {e}");
+                    }
+                }
+                // A peer without a certificate from the cluster CA ends here, before any data.
+                Err(e) => tracing::warn!(peer = %from, "refused replication connection: {e}"),
+            }
+        });
+    }
+}
+
+/// Runs the receiving side of a session on `conn`.
+async fn receive_session(shared: &Shared, conn: &Connection) -> Result<(), SessionError> {
+    let replication = shared.replication.as_ref().expect("replication is configured");
+    let (mut send, mut recv) = conn.accept_bi().await?;
+    let mut reader = FrameReader::default();
+    let mut receiver = Receiver::new(&replication.cluster, shared.node.id(), &replication.name);
+    let mut store = NodeStore::new(shared);
+    let hello = reader.next(&mut recv).await?;
+    let reply = match receiver.on_hello(hello, &store) {
+        Ok(reply) => reply,
+        Err(e) => {
+            tracing::warn!("refused replication peer: {e}");
+            let _ = write(&mut send, &Message::Refused(e.to_string())).await;
+            return Err(e.into());
+        }
+    };
+    write(&mut send, &reply).await?;
+    if let Some((origin, name)) = receiver.peer() {
+        replication.heard(name, origin);
+    }
+    loop {
+        let message = reader.next(&mut recv).await?;
+        let ack_due = receiver.on_message(message, &mut store)?;
+        if store.gap {
+            return Err(SessionError::Gap);
+        }
+        if ack_due {
+            write(&mut send, &receiver.ack(&store, replication.known(), shared.node.now())).await?;
+        }
+    }
+}
+
+/// Writes one framed message; returns its size.
+async fn write(send: &mut SendStream, message: &Message) -> Result<u64, SessionError> {
+    let mut frame = Vec::new();
+    encode_frame(message, &mut frame);
+    send.write_all(&frame).await?;
+    Ok(frame.len() as u64)
+}
+
+/// Reads framed messages from a stream; cancel-safe (the buffer outlives each call).
+#[derive(Default)]
+struct FrameReader {
+    buf: BytesMut,
+    last_size: usize,
+}
+
+impl FrameReader {
+    async fn next(&mut self, recv: &mut RecvStream) -> Result<Message, SessionError> {
+        loop {
+            if let Some((message, used)) = decode_frame(&self.buf)? {
+                self.buf.advance(used);
+                self.last_size = used;
+                return Ok(message);
+            }
+            self.buf.reserve(64 * 1024);
+            let chunk = recv.read_chunk(self.buf.capacity() - self.buf.len(), true).await?;
+            match chunk {
+                Some(chunk) => self.buf.extend_from_slice(&chunk.bytes),
+                None => return Err(SessionError::Closed),
+            }
+        }
+    }
+}
