@@ -85,7 +85,7 @@ impl Server {
 
     /// Spawns `bin args` and waits for a log line containing `ready`; for meridian the port
     /// follows it.
-    fn spawn(bin: &Path, args: &[&str], ready: &str) -> Server {
+    pub fn spawn(bin: &Path, args: &[&str], ready: &str) -> Server {
         let mut command = Command::new(bin);
         command.args(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
         for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("MERIDIAN_")) {
@@ -165,6 +165,11 @@ impl Server {
         None
     }
 
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// True while the process runs.
     pub fn is_running(&mut self) -> bool {
         self.child.try_wait().expect("try_wait").is_none()
@@ -176,6 +181,114 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A cluster of meridian nodes on loopback, replicating over QUIC with mutual TLS, with
+/// certificates from `meridian certs`.
+pub struct Cluster {
+    /// The nodes, in order; `None` while a node is stopped.
+    pub nodes: Vec<Option<Server>>,
+    /// Each node's geo (UDP) port.
+    pub geo_ports: Vec<u16>,
+    /// Each node's name.
+    pub names: Vec<String>,
+    certs: TempDir,
+    dirs: Vec<TempDir>,
+    topology: String,
+    extra: Vec<String>,
+}
+
+impl Cluster {
+    /// Starts `n` nodes in `topology` (`mesh` or `ring`), each with `extra` flags.
+    pub fn start(n: usize, topology: &str, extra: &[&str]) -> Cluster {
+        let certs = TempDir::new("certs");
+        let names: Vec<String> = (0..n).map(|i| format!("n{i}")).collect();
+        let status = Command::new(meridian_bin())
+            .args(["certs", certs.path().to_str().unwrap(), "--nodes", &names.join(",")])
+            .output()
+            .expect("meridian certs");
+        assert!(status.status.success(), "meridian certs failed: {}", String::from_utf8_lossy(&status.stderr));
+        let geo_ports: Vec<u16> = (0..n).map(|_| free_udp_port()).collect();
+        let mut cluster = Cluster {
+            nodes: (0..n).map(|_| None).collect(),
+            geo_ports,
+            names,
+            certs,
+            dirs: (0..n).map(|i| TempDir::new(&format!("geo{i}"))).collect(),
+            topology: topology.to_string(),
+            extra: extra.iter().map(|s| s.to_string()).collect(),
+        };
+        for i in 0..n {
+            cluster.start_node(i);
+        }
+        cluster
+    }
+
+    /// The flags node `i` starts with.
+    pub fn node_args(&self, i: usize) -> Vec<String> {
+        let n = self.names.len();
+        let certs = self.certs.path();
+        let name = &self.names[i];
+        let mut args: Vec<String> = [
+            "--geo-port", &self.geo_ports[i].to_string(),
+            "--topology", &self.topology,
+            "--node-name", name,
+            "--tls-cert", certs.join(format!("{name}.pem")).to_str().unwrap(),
+            "--tls-key", certs.join(format!("{name}.key")).to_str().unwrap(),
+            "--tls-ca", certs.join("ca.pem").to_str().unwrap(),
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        // Peers in ring order after this node (a mesh dials them all).
+        for k in 1..n {
+            args.extend(["--peer".to_string(), format!("127.0.0.1:{}", self.geo_ports[(i + k) % n])]);
+        }
+        args.extend(self.extra.iter().cloned());
+        args
+    }
+
+    /// (Re)starts node `i` with its data dir.
+    pub fn start_node(&mut self, i: usize) {
+        let args = self.node_args(i);
+        let mut all: Vec<&str> = vec!["--port", "0", "--dir", self.dirs[i].path().to_str().unwrap(), "--loglevel", "notice"];
+        all.extend(args.iter().map(String::as_str));
+        self.nodes[i] = Some(Server::spawn(&meridian_bin(), &all, "listening on 127.0.0.1:"));
+    }
+
+    /// Node `i` (running).
+    pub fn node(&self, i: usize) -> &Server {
+        self.nodes[i].as_ref().expect("node is running")
+    }
+
+    /// Kills node `i` with SIGKILL.
+    pub fn kill(&mut self, i: usize) {
+        if let Some(mut server) = self.nodes[i].take() {
+            server.signal_and_wait("KILL");
+        }
+    }
+
+    /// Waits (bounded) until `check` holds on every running node's client; panics otherwise
+    /// with the last values seen.
+    pub fn wait_for(&self, what: &str, limit: Duration, check: impl Fn(&mut redis::Connection) -> Result<(), String>) {
+        let deadline = Instant::now() + limit;
+        let mut clients: Vec<redis::Connection> = self.nodes.iter().flatten().map(Server::client).collect();
+        loop {
+            let failures: Vec<String> = clients.iter_mut().enumerate().filter_map(|(i, c)| check(c).err().map(|e| format!("node {i}: {e}"))).collect();
+            if failures.is_empty() {
+                return;
+            }
+            if Instant::now() > deadline {
+                panic!("{what} did not happen within {limit:?}: {failures:?}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+/// A UDP port nothing uses right now.
+pub fn free_udp_port() -> u16 {
+    std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 /// A port nothing listens on right now (for redis-server, which cannot report one).
