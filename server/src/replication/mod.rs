@@ -40,8 +40,10 @@ pub struct PeerStatus {
     pub state: LinkState,
     /// What the peer has acknowledged applying.
     pub acked: VersionVector,
-    /// Bytes sent to / received from the peer on this link.
+    /// Frame bytes sent to the peer on this link.
     pub bytes_sent: u64,
+    /// UDP payload bytes sent on this link, QUIC overhead included (all sessions).
+    pub wire_sent: u64,
     /// Bytes received on this link (acks).
     pub bytes_received: u64,
     /// When the last ack arrived.
@@ -89,6 +91,7 @@ impl Replication {
                 state: LinkState::Connecting,
                 acked: VersionVector::new(),
                 bytes_sent: 0,
+                wire_sent: 0,
                 bytes_received: 0,
                 last_ack: None,
                 transfers: 0,
@@ -199,7 +202,7 @@ impl Replication {
     }
 
     /// One INFO line per configured peer: `name=..,addr=..,state=..,ops_behind=..,lag_ms=..,
-    /// sent_bytes=..,received_bytes=..,last_ack_ms=..,transfers=..,skew_ms=..`.
+    /// sent_bytes=..,wire_bytes=..,received_bytes=..,last_ack_ms=..,transfers=..,skew_ms=..`.
     pub fn peer_lines(&self, node: &crate::node::Node) -> Vec<String> {
         let own = node.applied();
         let me = node.id();
@@ -225,8 +228,8 @@ impl Replication {
                 let last_ack = p.last_ack.map_or(-1, |at| at.elapsed().as_millis() as i64);
                 let skew_ms = skew.iter().find(|(o, _)| *o == origin).map_or(0, |(_, s)| s.last_ms);
                 format!(
-                    "name={name},addr={},state={state},ops_behind={behind},lag_ms={lag_ms},sent_bytes={},received_bytes={},last_ack_ms={last_ack},transfers={},skew_ms={skew_ms}",
-                    p.addr, p.bytes_sent, p.bytes_received, p.transfers
+                    "name={name},addr={},state={state},ops_behind={behind},lag_ms={lag_ms},sent_bytes={},wire_bytes={},received_bytes={},last_ack_ms={last_ack},transfers={},skew_ms={skew_ms}",
+                    p.addr, p.bytes_sent, p.wire_sent, p.bytes_received, p.transfers
                 )
             })
             .collect()

@@ -180,7 +180,13 @@ async fn send_session(shared: &Shared, link: usize, conn: &Connection, limit: Op
         sent += send_snapshot(shared, &mut send, snapshot_from).await?;
         replication.peers[link].lock().state = LinkState::Connected;
     }
-    replication.peers[link].lock().bytes_sent += sent;
+    let wire_base = replication.peers[link].lock().wire_sent;
+    let record = |sent: u64| {
+        let mut peer = replication.peers[link].lock();
+        peer.bytes_sent += sent;
+        peer.wire_sent = wire_base + conn.stats().udp_tx.bytes;
+    };
+    record(sent);
     let deadline = limit.map(|l| tokio::time::Instant::now() + l);
     loop {
         let notified = replication.log_grew.notified();
@@ -191,7 +197,7 @@ async fn send_session(shared: &Shared, link: usize, conn: &Connection, limit: Op
             sent += write(&mut send, &batch).await?;
         }
         if sent > 0 {
-            replication.peers[link].lock().bytes_sent += sent;
+            record(sent);
         }
         tokio::select! {
             _ = &mut notified => {}
