@@ -208,3 +208,85 @@ fn wait_counts_the_peers_that_applied_the_write() {
     let lone = Server::start(&[]);
     assert_eq!(int(&mut lone.client(), &["WAIT", "1", "100"]), 0, "no peers: nothing to wait for");
 }
+
+/// Waits (bounded) until `check` holds on one node's client.
+fn wait_on(con: &mut redis::Connection, what: &str, check: impl Fn(&mut redis::Connection) -> bool) {
+    let deadline = std::time::Instant::now() + CONVERGE;
+    while !check(con) {
+        assert!(std::time::Instant::now() < deadline, "{what} did not happen within {CONVERGE:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The fields of one CRDT.CONFLICTS GET entry (RESP2: a flat field/value array).
+fn conflict_fields(entry: &Reply) -> std::collections::HashMap<String, String> {
+    let Reply::Array(items) = entry else { panic!("entry is not an array: {entry:?}") };
+    items
+        .chunks(2)
+        .map(|pair| {
+            let value = match &pair[1] {
+                Reply::Bulk(b) => String::from_utf8_lossy(b).into_owned(),
+                Reply::Int(i) => i.to_string(),
+                other => panic!("unexpected field value {other:?}"),
+            };
+            match &pair[0] {
+                Reply::Bulk(name) => (String::from_utf8_lossy(name).into_owned(), value),
+                other => panic!("unexpected field name {other:?}"),
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn conflicts_are_counted_in_info_and_logged_for_crdt_conflicts() {
+    // n1 hears n0 but n0 never hears n1: whatever n1 writes is concurrent with n0's writes.
+    let mut cluster = Cluster::start(2, "mesh", &[]);
+    cluster.kill(1);
+    cluster.start_node_without_peers(1);
+    let (mut n0, mut n1) = (cluster.node(0).client(), cluster.node(1).client());
+    let seen_on_n1 = |n1: &mut redis::Connection, key: &str, value: &str| {
+        wait_on(n1, &format!("{key}={value} on n1"), |c| text(c, &["GET", key]).as_deref() == Some(value))
+    };
+
+    // SET ‖ SET: n0's later write wins on n1.
+    text(&mut n1, &["SET", "s", "from-n1"]);
+    std::thread::sleep(Duration::from_millis(5));
+    text(&mut n0, &["SET", "s", "from-n0"]);
+    seen_on_n1(&mut n1, "s", "from-n0");
+
+    // DEL ‖ SET: n0 deletes the value it saw; n1's concurrent overwrite survives on n1.
+    text(&mut n0, &["SET", "d", "v0"]);
+    seen_on_n1(&mut n1, "d", "v0");
+    text(&mut n1, &["SET", "d", "kept"]);
+    std::thread::sleep(Duration::from_millis(5));
+    assert_eq!(int(&mut n0, &["DEL", "d"]), 1);
+
+    // INCR ‖ SET of a non-number: the string reads, the increment stays recorded.
+    assert_eq!(int(&mut n1, &["INCR", "t"]), 1);
+    std::thread::sleep(Duration::from_millis(5));
+    text(&mut n0, &["SET", "t", "text"]);
+    seen_on_n1(&mut n1, "t", "text");
+
+    wait_on(&mut n1, "three conflicts counted", |c| info_field(c, "conflicts", "conflicts_total").as_deref() == Some("3"));
+    assert_eq!(text(&mut n1, &["GET", "d"]).as_deref(), Some("kept"));
+    for (field, count) in [("string_lww_overwrite", "1"), ("string_add_wins", "1"), ("string_type_conflict", "1"), ("counter_counters_merged", "0")] {
+        assert_eq!(info_field(&mut n1, "conflicts", &format!("conflicts_{field}")).as_deref(), Some(count), "{field}");
+    }
+    assert_eq!(info_field(&mut n0, "conflicts", "conflicts_total").as_deref(), Some("0"));
+
+    let Reply::Array(entries) = query(&mut n1, &["CRDT.CONFLICTS", "GET"]) else { panic!("GET is not an array") };
+    let entries: Vec<_> = entries.iter().map(conflict_fields).collect();
+    let summary: Vec<(&str, &str, &str)> = entries.iter().map(|e| (e["key"].as_str(), e["rule"].as_str(), e["kept"].as_str())).collect();
+    assert_eq!(summary, vec![("t", "type-conflict", "op"), ("d", "add-wins", "other"), ("s", "lww-overwrite", "op")]);
+    for entry in &entries {
+        assert_eq!((entry["op-node"].as_str(), entry["other-node"].as_str()), ("n0", "n1"), "{entry:?}");
+        assert!(entry["op-hlc"].parse::<u64>().unwrap() > entry["other-hlc"].parse::<u64>().unwrap(), "{entry:?}");
+    }
+    assert!(matches!(query(&mut n1, &["CRDT.CONFLICTS", "GET", "1"]), Reply::Array(one) if one.len() == 1));
+    assert_eq!(int(&mut n1, &["CRDT.CONFLICTS", "LEN"]), 3);
+    assert_eq!(text(&mut n1, &["CRDT.CONFLICTS", "RESET"]).as_deref(), Some("OK"));
+    assert_eq!(int(&mut n1, &["CRDT.CONFLICTS", "LEN"]), 0);
+    assert_eq!(info_field(&mut n1, "conflicts", "conflicts_total").as_deref(), Some("3"));
+    let error = query(&mut n1, &["CRDT.CONFLICTS", "GET", "-2"]);
+    assert_eq!(error.error(), Some("ERR count should be greater than or equal to -1"));
+}

@@ -2,7 +2,6 @@
 //! malformed frames and hard limits, many connections, and shutdown.
 
 use meridian_tests::{int, text, Raw, Server};
-use std::io::Write;
 use std::time::Duration;
 
 #[test]

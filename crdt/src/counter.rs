@@ -165,6 +165,20 @@ impl Counter {
         self.runs.iter().any(Run::is_live)
     }
 
+    /// Per run still counting, the stamp of its newest increment.
+    pub fn live_stamps(&self) -> impl Iterator<Item = Stamp> + '_ {
+        self.runs.iter().filter(|r| r.is_live()).map(|r| Stamp::new(r.latest, r.origin))
+    }
+
+    /// True if the increment stamped `stamp` is applied here and still counts (no clear or
+    /// expiry has removed it).
+    pub fn counts(&self, stamp: Stamp, inc: &Increment) -> bool {
+        let epoch = Counter::epoch_of(stamp, inc);
+        self.runs
+            .iter()
+            .any(|r| r.origin == stamp.node && r.epoch == epoch && !r.dead && r.cleared_time < stamp.time && stamp.time <= r.latest)
+    }
+
     /// True if nothing is held: no increments, no clears waiting for increments.
     pub fn is_empty(&self) -> bool {
         self.runs.is_empty()

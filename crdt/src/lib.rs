@@ -18,6 +18,7 @@
 //! schedule exactly.
 
 mod causal;
+mod conflict;
 mod counter;
 mod expiry;
 mod key;
@@ -28,6 +29,7 @@ mod register;
 mod string;
 
 pub use causal::{Context, Frontier, VersionVector};
+pub use conflict::{Conflict, DataType, Kept, Rule};
 pub use counter::{Counter, CounterMark, Increment};
 pub use expiry::{Expiry, NO_EXPIRY};
 pub use key::{KeyState, Liveness};

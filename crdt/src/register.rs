@@ -73,6 +73,11 @@ impl<V> Register<V> {
         self.versions.iter().any(|(s, _)| *s == stamp)
     }
 
+    /// The stamp of the newest version written before HLC time `time`.
+    pub fn newest_before(&self, time: u64) -> Option<Stamp> {
+        self.versions.iter().map(|(stamp, _)| *stamp).filter(|stamp| stamp.time < time).max()
+    }
+
     /// True if no version is left.
     pub fn is_empty(&self) -> bool {
         self.versions.is_empty()

@@ -1,6 +1,7 @@
 //! Strings: a last-writer-wins register plus counter increments.
 
 use crate::causal::{Context, Frontier};
+use crate::conflict::{Conflict, DataType, Kept, Rule};
 use crate::counter::{Counter, CounterMark, Increment};
 use crate::node::NodeId;
 use crate::node::Stamp;
@@ -122,6 +123,59 @@ impl StrState {
         if self.counter.as_ref().is_some_and(|c| c.is_empty()) {
             self.counter = None;
         }
+    }
+
+    /// The conflict a write of `bytes` stamped `stamp` meets, asked after the write cleared
+    /// what its writer had seen and before its bytes are added. What is left, the write had
+    /// not seen; what is stamped before it had not seen the write (causally later writes carry
+    /// larger stamps). Both together make a conflict, reported by every node that applies the
+    /// two writes in stamp order (at least the node that made the earlier one).
+    pub fn conflict_of_write(&self, stamp: Stamp, bytes: &[u8]) -> Option<Conflict> {
+        if let Some(other) = self.newest_version_before(stamp) {
+            return Some(Conflict { data_type: DataType::String, rule: Rule::LwwOverwrite, op: stamp, other, kept: Kept::Op });
+        }
+        let other = self.newest_increment_before(stamp)?;
+        Some(match Number::parse_float(bytes) {
+            Ok(_) => Conflict { data_type: DataType::Counter, rule: Rule::AddWins, op: stamp, other, kept: Kept::Both },
+            Err(_) => Conflict { data_type: DataType::String, rule: Rule::TypeConflict, op: stamp, other, kept: Kept::Op },
+        })
+    }
+
+    /// The conflict a removal stamped `stamp` meets, asked after it cleared what its writer had
+    /// seen: what still reads and is stamped before it (see [`StrState::conflict_of_write`]).
+    pub fn conflict_of_removal(&self, stamp: Stamp) -> Option<Conflict> {
+        let (data_type, other) = match self.newest_version_before(stamp) {
+            Some(other) => (DataType::String, other),
+            None => (DataType::Counter, self.newest_increment_before(stamp)?),
+        };
+        Some(Conflict { data_type, rule: Rule::AddWins, op: stamp, other, kept: Kept::Other })
+    }
+
+    fn newest_version_before(&self, stamp: Stamp) -> Option<Stamp> {
+        self.value.newest_before(stamp.time)
+    }
+
+    fn newest_increment_before(&self, stamp: Stamp) -> Option<Stamp> {
+        self.counter.as_ref()?.live_stamps().filter(|s| s.time < stamp.time).max()
+    }
+
+    /// The conflict an increment stamped `stamp` meets on node `local`, asked after it was
+    /// applied. A write stamped after it that did not clear it had not seen it (a writer that
+    /// had would have cleared it), and the increment had not seen the write (causally later
+    /// writes carry larger stamps). Increments carry no context, so among increments only
+    /// `local`'s own are known not to have seen it (this node made them before applying it),
+    /// and only those stamped after it are known not to have been seen by it: each concurrent
+    /// pair is reported by the node that made the later one.
+    pub fn conflict_of_increment(&self, stamp: Stamp, inc: &Increment, local: NodeId) -> Option<Conflict> {
+        let counter = self.counter.as_ref().filter(|c| c.counts(stamp, inc))?;
+        if let Some((other, bytes)) = self.value.winner().filter(|(other, _)| other.time > stamp.time) {
+            return Some(match Number::parse_float(bytes) {
+                Ok(_) => Conflict { data_type: DataType::Counter, rule: Rule::AddWins, op: stamp, other, kept: Kept::Both },
+                Err(_) => Conflict { data_type: DataType::String, rule: Rule::TypeConflict, op: stamp, other, kept: Kept::Other },
+            });
+        }
+        let other = counter.live_stamps().filter(|s| s.node == local && s.node != stamp.node && s.time > stamp.time).max()?;
+        Some(Conflict { data_type: DataType::Counter, rule: Rule::CountersMerged, op: stamp, other, kept: Kept::Both })
     }
 
     /// Adds the bytes written at `stamp`.

@@ -6,9 +6,15 @@
 //! another's whole state (a full state transfer), and replicas garbage-collect what the
 //! stability frontier (what all three have applied) allows. Once everything is delivered,
 //! every replica must read the same value and TTL.
+//!
+//! The same schedules check conflict reporting: a local write never reports a conflict, and
+//! every conflict a replica reports is between two writes truly concurrent (neither writer had
+//! applied the other's op), unless the reporting replica was behind the writer of the op it
+//! applied (the writer had applied an op the replica had not: a removal on its way can make
+//! a write the writer had seen removed look unseen; see docs/semantics.md).
 
 use bytes::Bytes;
-use meridian_crdt::{Body, Frontier, KeyState, NodeId, Number, Op, Stamp, VersionVector, NO_EXPIRY};
+use meridian_crdt::{Body, Conflict, Frontier, KeyState, NodeId, Number, Op, Stamp, VersionVector, NO_EXPIRY};
 use proptest::prelude::*;
 
 #[derive(Debug, Clone)]
@@ -85,6 +91,11 @@ struct Replica {
     state: KeyState,
     /// Ops made here, in order.
     log: Vec<Op>,
+    /// For each op of `log`, what its writer had applied when it wrote it.
+    seen: Vec<VersionVector>,
+    /// Conflicts reported while applying others' ops, with what this replica had applied
+    /// before the op.
+    conflicts: Vec<(Conflict, VersionVector)>,
     /// Per origin, how many of its ops were delivered here.
     received: [usize; 3],
 }
@@ -97,6 +108,8 @@ impl Replica {
             vv: VersionVector::new(),
             state: KeyState::default(),
             log: Vec::new(),
+            seen: Vec::new(),
+            conflicts: Vec::new(),
             received: [0; 3],
         }
     }
@@ -129,17 +142,26 @@ impl Replica {
             key: Bytes::from_static(b"k"),
             body,
         };
-        self.apply(&op);
+        self.seen.push(self.vv.clone());
+        let conflict = self.apply(&op);
+        assert_eq!(conflict, None, "a local write met a conflict: {op:?}");
         self.log.push(op);
     }
 
-    fn apply(&mut self, op: &Op) {
+    fn apply(&mut self, op: &Op) -> Option<Conflict> {
         if self.vv.contains(op.origin, op.seq) {
-            return;
+            return None;
         }
         self.clock = self.clock.max(op.time);
-        self.state.apply(op.stamp(), &op.body, &self.vv);
+        let conflict = self.state.apply(op.stamp(), &op.body, &self.vv, self.id);
         self.vv.record(op.origin, op.seq, op.time);
+        conflict
+    }
+
+    /// What the writer of the op stamped `stamp` had applied when it wrote it.
+    fn seen_by_writer_of(&self, stamp: Stamp) -> &VersionVector {
+        let i = self.log.iter().position(|op| op.time == stamp.time).expect("a conflict names a write that was made");
+        &self.seen[i]
     }
 
     /// Merges another replica's whole state, as a full state transfer does.
@@ -157,6 +179,8 @@ impl Replica {
             vv: self.vv.clone(),
             state: self.state.clone(),
             log: Vec::new(),
+            seen: Vec::new(),
+            conflicts: Vec::new(),
             received: [0; 3],
         }
     }
@@ -168,13 +192,28 @@ impl Replica {
 
 fn deliver(replicas: &mut [Replica], to: usize, from: usize, duplicate: bool) {
     let next = replicas[to].received[from];
-    if duplicate && next > 0 {
-        let op = replicas[from].log[next - 1].clone();
-        replicas[to].apply(&op);
+    let op = if duplicate && next > 0 {
+        replicas[from].log[next - 1].clone()
     } else if let Some(op) = replicas[from].log.get(next).cloned() {
         replicas[to].received[from] += 1;
-        replicas[to].apply(&op);
+        op
+    } else {
+        return;
+    };
+    let before = replicas[to].vv.clone();
+    if let Some(conflict) = replicas[to].apply(&op) {
+        replicas[to].conflicts.push((conflict, before));
     }
+}
+
+/// Panics unless the two writes a conflict names were concurrent, or the reporting replica
+/// (which had applied `before`) was behind the op's writer.
+fn check_concurrent(replicas: &[Replica], conflict: &Conflict, before: &VersionVector) {
+    let writer = |stamp: Stamp| &replicas[stamp.node.0 as usize - 1];
+    let (op, other) = (conflict.op, conflict.other);
+    let op_writer_saw = writer(op).seen_by_writer_of(op);
+    let concurrent = !op_writer_saw.covers(other) && !writer(other).seen_by_writer_of(other).covers(op);
+    assert!(concurrent || !before.dominates(op_writer_saw), "reported conflict between causally ordered writes: {conflict:?}");
 }
 
 proptest! {
@@ -206,6 +245,9 @@ proptest! {
                     deliver(&mut replicas, to, from, false);
                 }
             }
+        }
+        for r in &replicas {
+            r.conflicts.iter().for_each(|(c, before)| check_concurrent(&replicas, c, before));
         }
         let first = replicas[0].observed();
         for r in &replicas[1..] {

@@ -124,7 +124,7 @@ impl Store for NodeState {
     fn apply(&mut self, op: Op) {
         self.clock = self.clock.max(op.time);
         let state = self.keys.entry(op.key.clone()).or_default();
-        state.apply(op.stamp(), &op.body, &self.applied);
+        state.apply(op.stamp(), &op.body, &self.applied, self.id);
         trace(self.id, &op.key, || format!("apply {}:{} t{} {:?} -> {:?}", op.origin.0, op.seq, op.time, op.body, state));
         self.applied.record(op.origin, op.seq, op.time);
         self.log.append(&op);

@@ -112,6 +112,8 @@ pub struct Config {
     /// Seconds a silent peer may pin garbage (tombstones, causal metadata) before it stops
     /// counting for stability and must resynchronise when it returns (`peer-gc-timeout`).
     pub peer_gc_timeout: u64,
+    /// Conflicts kept for CRDT.CONFLICTS, newest first (`conflict-log-max-len`).
+    pub conflict_log_max_len: u64,
     /// The config file this was read from, if any.
     pub config_file: Option<PathBuf>,
 }
@@ -145,6 +147,7 @@ impl Default for Config {
             tls_key: String::new(),
             tls_ca: String::new(),
             peer_gc_timeout: 3600,
+            conflict_log_max_len: 128,
             config_file: None,
         }
     }
@@ -444,6 +447,12 @@ const OPTIONS: &[OptionSpec] = &[
         mutable: true,
         set: |c, v| Ok(c.peer_gc_timeout = integer(v, 1, u32::MAX as u64)?),
         get: |c| c.peer_gc_timeout.to_string(),
+    },
+    OptionSpec {
+        name: "conflict-log-max-len",
+        mutable: true,
+        set: |c, v| Ok(c.conflict_log_max_len = integer(v, 0, 1_000_000)?),
+        get: |c| c.conflict_log_max_len.to_string(),
     },
     // Redis options that describe how Redis persists. Meridian writes no RDB or AOF files
     // (its durability is the flash tier), so only the values meaning "off" are accepted; tools

@@ -6,13 +6,14 @@ use crate::clock::now_us;
 use crate::keyspace::{Locked, ShardCounts};
 use crate::shared::Shared;
 use crate::stats::Stats;
+use meridian_crdt::Conflict;
 use std::fmt::Write;
 
 /// The Redis version Meridian reports (the command set and reply formats it follows).
 pub const REDIS_VERSION: &str = "7.2.4";
 
 /// Sections of a plain `INFO`, in Redis's order.
-const DEFAULT_SECTIONS: &[&str] = &["server", "clients", "memory", "persistence", "stats", "replication", "cpu", "cluster", "keyspace"];
+const DEFAULT_SECTIONS: &[&str] = &["server", "clients", "memory", "persistence", "stats", "replication", "conflicts", "cpu", "cluster", "keyspace"];
 
 /// Bytes in Redis's human form (`1.50M`).
 pub fn human_bytes(n: u64) -> String {
@@ -51,6 +52,7 @@ pub fn render(shared: &Shared, db: &mut Locked, requested: &[String]) -> String 
             "persistence" => out.push_str("# Persistence\r\nloading:0\r\nasync_loading:0\r\naof_enabled:0\r\n"),
             "stats" => stats(&mut out, shared, &counts),
             "replication" => replication(&mut out, shared),
+            "conflicts" => conflicts(&mut out, shared),
             "cpu" => cpu(&mut out),
             "cluster" => out.push_str("# Cluster\r\ncluster_enabled:0\r\n"),
             _ => keyspace(&mut out, &counts),
@@ -145,6 +147,20 @@ fn stats(out: &mut String, shared: &Shared, counts: &ShardCounts) {
         "pubsub_patterns" => 0,
         "total_error_replies" => totals.errors,
     );
+}
+
+/// Conflicts settled applying peers' ops: the total, then one `conflicts_<type>_<rule>` field
+/// per kind (every kind listed, zero or not, so dashboards find stable names).
+fn conflicts(out: &mut String, shared: &Shared) {
+    let counts = shared.conflicts.counts();
+    out.push_str("# Conflicts\r\n");
+    fields!(out,
+        "conflicts_total" => counts.iter().sum::<u64>(),
+        "conflict_log_len" => shared.conflicts.len(),
+    );
+    for ((data_type, rule), count) in Conflict::KINDS.iter().zip(counts) {
+        let _ = write!(out, "conflicts_{}_{}:{count}\r\n", data_type.name(), rule.name().replace('-', "_"));
+    }
 }
 
 fn replication(out: &mut String, shared: &Shared) {

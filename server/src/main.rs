@@ -8,6 +8,7 @@ mod clients;
 mod clock;
 mod commands;
 mod config;
+mod conflicts;
 mod glob;
 mod info;
 mod keyspace;

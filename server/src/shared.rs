@@ -1,6 +1,7 @@
 //! State shared by every connection and background task.
 
 use crate::clients::Clients;
+use crate::conflicts::Conflicts;
 use crate::config::{Config, LogLevel};
 use crate::keyspace::Keyspace;
 use crate::node::{Node, WriteStability};
@@ -66,6 +67,8 @@ pub struct Shared {
     pub log_control: LogControl,
     /// Geo replication, when peers or a geo port are configured.
     pub replication: Option<Replication>,
+    /// Conflicts settled applying peers' ops.
+    pub conflicts: Conflicts,
 }
 
 impl Shared {
@@ -80,7 +83,7 @@ impl Shared {
             Replication::new(config.cluster_id.clone(), name, config.topology, &config.peers, gc_timeout)
         });
         Shared {
-            keyspace: Keyspace::default(),
+            keyspace: Keyspace::new(node.id()),
             node,
             config: RwLock::new(config),
             hot,
@@ -91,6 +94,7 @@ impl Shared {
             shutdown: watch::channel(false).0,
             log_control,
             replication,
+            conflicts: Conflicts::default(),
         }
     }
 

@@ -250,7 +250,24 @@ impl Cluster {
 
     /// (Re)starts node `i` with its data dir.
     pub fn start_node(&mut self, i: usize) {
-        let args = self.node_args(i);
+        self.spawn_node(i, self.node_args(i));
+    }
+
+    /// (Re)starts node `i` without its peers: it accepts the others' ops but sends its own
+    /// nowhere, so everything it writes stays concurrent with what they write.
+    pub fn start_node_without_peers(&mut self, i: usize) {
+        let mut args = Vec::new();
+        let mut given = self.node_args(i).into_iter();
+        while let Some(arg) = given.next() {
+            match arg.as_str() {
+                "--peer" => drop(given.next()),
+                _ => args.push(arg),
+            }
+        }
+        self.spawn_node(i, args);
+    }
+
+    fn spawn_node(&mut self, i: usize, args: Vec<String>) {
         let mut all: Vec<&str> = vec!["--port", "0", "--dir", self.dirs[i].path().to_str().unwrap(), "--loglevel", "notice"];
         all.extend(args.iter().map(String::as_str));
         self.nodes[i] = Some(Server::spawn(&meridian_bin(), &all, "listening on 127.0.0.1:"));

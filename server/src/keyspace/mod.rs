@@ -11,7 +11,7 @@ pub use scan::{scan_shard, ScanCursor};
 
 use crate::watch::Watchers;
 use hashbrown::hash_table::{Entry as TableEntry, HashTable};
-use meridian_crdt::{Body, Frontier, KeyState, Liveness, Stamp, VersionVector};
+use meridian_crdt::{Body, Conflict, Frontier, KeyState, Liveness, NodeId, Stamp, VersionVector};
 use parking_lot::{Mutex, MutexGuard};
 use smallvec::SmallVec;
 use std::hash::BuildHasher;
@@ -107,22 +107,25 @@ impl Shard {
     }
 
     /// Applies one op's effect to `key`: the only way an op changes key state. `frontier` is
-    /// what this node had applied before the op; `stable` what may be collected at once.
+    /// what node `local` had applied before the op; `stable` what may be collected at once.
+    /// Returns the conflict the op met, if any.
     #[allow(clippy::too_many_arguments)]
     pub fn apply<B: AsRef<[u8]>>(
         &mut self,
-        hasher: &KeyHasher,
+        ks: &Keyspace,
         hash: u64,
         key: &[u8],
         stamp: Stamp,
         body: &Body<B>,
         frontier: &impl Frontier,
         stable: &impl Frontier,
-    ) {
-        self.update(hasher, hash, key, |state| {
-            state.apply(stamp, body, frontier);
+    ) -> Option<Conflict> {
+        let mut conflict = None;
+        self.update(&ks.hasher, hash, key, |state| {
+            conflict = state.apply(stamp, body, frontier, ks.local);
             state.collect(stable)
         });
+        conflict
     }
 
     /// Merges another node's state of `key` (a full state transfer): `mine` and `theirs` are
@@ -216,12 +219,9 @@ impl Shard {
 pub struct Keyspace {
     shards: Box<[Mutex<Shard>]>,
     hasher: KeyHasher,
-}
-
-impl Default for Keyspace {
-    fn default() -> Self {
-        Keyspace { shards: (0..SHARDS).map(|_| Mutex::default()).collect(), hasher: KeyHasher::default() }
-    }
+    /// The node (origin) applying ops here: its own writes tell which increments a remote
+    /// one cannot have seen (see [`KeyState::apply`]).
+    local: NodeId,
 }
 
 /// Shards locked for one command (or one transaction).
@@ -240,6 +240,11 @@ enum Guards<'a> {
 }
 
 impl Keyspace {
+    /// An empty keyspace of node `local`.
+    pub fn new(local: NodeId) -> Keyspace {
+        Keyspace { shards: (0..SHARDS).map(|_| Mutex::default()).collect(), hasher: KeyHasher::default(), local }
+    }
+
     /// The hasher used for all keys.
     pub fn hasher(&self) -> &KeyHasher {
         &self.hasher
@@ -319,10 +324,10 @@ impl<'a> Locked<'a> {
     }
 
     /// Applies an op's effect to `key` (see [`Shard::apply`]).
-    pub fn apply<B: AsRef<[u8]>>(&mut self, key: &[u8], stamp: Stamp, body: &Body<B>, frontier: &impl Frontier, stable: &impl Frontier) {
+    pub fn apply<B: AsRef<[u8]>>(&mut self, key: &[u8], stamp: Stamp, body: &Body<B>, frontier: &impl Frontier, stable: &impl Frontier) -> Option<Conflict> {
         let ks = self.ks;
         let at = self.at(key);
-        at.shard.apply(&ks.hasher, at.hash, key, stamp, body, frontier, stable);
+        at.shard.apply(ks, at.hash, key, stamp, body, frontier, stable)
     }
 
     /// The expiry time of `key` if its TTL has passed at `now` (it reads as absent).

@@ -14,7 +14,7 @@ pub use transport::{start, GeoStartError};
 use meridian_crdt::{ms_of_hlc_time, NodeId, VersionVector};
 use meridian_geo::{Stability, Topology};
 use parking_lot::{Mutex, RwLock};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 
@@ -72,6 +72,8 @@ pub struct Replication {
     /// The configured peers, in configuration order (a ring's successor first).
     pub peers: Vec<Mutex<PeerStatus>>,
     members: Mutex<BTreeMap<String, Member>>,
+    /// The name of every incarnation heard of (stamps in the conflict log name origins).
+    names: Mutex<HashMap<NodeId, String>>,
     stability: Mutex<Stability>,
     stable: RwLock<VersionVector>,
     gc_timeout: Mutex<Duration>,
@@ -104,6 +106,7 @@ impl Replication {
             topology,
             peers: peers.iter().map(status).collect(),
             members: Mutex::new(BTreeMap::new()),
+            names: Mutex::new(HashMap::new()),
             stability: Mutex::new(Stability::new(Vec::new())),
             stable: RwLock::new(VersionVector::new()),
             gc_timeout: Mutex::new(gc_timeout),
@@ -122,6 +125,7 @@ impl Replication {
 
     /// Learns (or re-learns) a member from a hello: its name and current incarnation.
     pub fn heard(&self, name: &str, origin: NodeId) {
+        self.names.lock().insert(origin, name.to_string());
         let changed = {
             let mut members = self.members.lock();
             let previous = members.insert(name.to_string(), Member { origin, heard: Instant::now() });
@@ -130,6 +134,11 @@ impl Replication {
         if changed {
             self.refresh_members();
         }
+    }
+
+    /// The name of the node whose incarnation is `origin`, if this node heard of it.
+    pub fn name_of(&self, origin: NodeId) -> Option<String> {
+        self.names.lock().get(&origin).cloned()
     }
 
     /// Keeps a member fresh (acks and ops from it).

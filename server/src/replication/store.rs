@@ -1,6 +1,7 @@
 //! What a replication session reads and changes on this node: the op log (as an
 //! [`OpSource`]) and the keyspace plus journal (as a [`Store`]).
 
+use crate::clock::now_us;
 use crate::shared::Shared;
 use bytes::Bytes;
 use meridian_crdt::{Frontier, KeyState, Op, Stamp, VersionVector};
@@ -43,9 +44,13 @@ impl Store for NodeStore<'_> {
         let mut db = shared.keyspace.lock_keys(std::iter::once(&op.key[..]));
         match shared.node.accept_remote(&op) {
             crate::node::Accepted::Fresh => {
-                db.apply(&op.key, op.stamp(), &op.body, &Applied(shared), &shared.write_stability());
+                let conflict = db.apply(&op.key, op.stamp(), &op.body, &Applied(shared), &shared.write_stability());
                 drop(db);
                 shared.log_grew();
+                if let Some(conflict) = conflict {
+                    let max_len = shared.config.read().conflict_log_max_len as usize;
+                    shared.conflicts.record(&op.key, conflict, now_us() / 1000, max_len);
+                }
             }
             crate::node::Accepted::Duplicate => {}
             crate::node::Accepted::Gap => self.gap = true,
