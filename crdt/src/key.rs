@@ -113,7 +113,7 @@ impl KeyState {
                 self.clear(seen, stamp, frontier);
                 // A run begun before the key expired belongs to the expired generation.
                 let epoch = Counter::epoch_of(stamp, inc);
-                if !self.meta.as_ref().is_some_and(|m| epoch < m.dead_before()) {
+                if self.meta.as_ref().is_none_or(|m| epoch >= m.dead_before()) {
                     self.value.increment(stamp, inc);
                 }
                 self.value.conflict_of_increment(stamp, inc, local)

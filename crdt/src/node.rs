@@ -69,7 +69,7 @@ pub const fn hlc_time_of_ms(ms: u64) -> u64 {
 
 /// The Unix millisecond of an HLC time (rounded down).
 pub const fn ms_of_hlc_time(time: u64) -> u64 {
-    (time >> 32) * 1000 + ((time & 0xffff_ffff) * 1000 >> 32)
+    (time >> 32) * 1000 + (((time & 0xffff_ffff) * 1000) >> 32)
 }
 
 #[cfg(test)]

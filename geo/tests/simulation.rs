@@ -277,7 +277,7 @@ impl Sim {
                 inc: state.string().next_increment(node.id, Number::from_i64(delta)),
             },
             5 => Body::Del { seen: state.seen(false) },
-            6 => Body::Expire { seen: state.seen_ttl(), at: if value % 2 == 0 { NO_EXPIRY } else { ttl } },
+            6 => Body::Expire { seen: state.seen_ttl(), at: if value.is_multiple_of(2) { NO_EXPIRY } else { ttl } },
             _ => Body::Expired { before: node.clock + 1 },
         };
         node.clock += 1;

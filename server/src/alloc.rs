@@ -28,7 +28,7 @@ const REFRESH_EVERY: u64 = 256;
 
 /// Bytes allocated, refreshed every [`REFRESH_EVERY`] calls: for checks on the write path.
 pub fn used_memory_recent() -> u64 {
-    if CALLS.fetch_add(1, Ordering::Relaxed) % REFRESH_EVERY == 0 {
+    if CALLS.fetch_add(1, Ordering::Relaxed).is_multiple_of(REFRESH_EVERY) {
         return used_memory();
     }
     CACHED.load(Ordering::Relaxed)

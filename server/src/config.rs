@@ -276,7 +276,10 @@ const OPTIONS: &[OptionSpec] = &[
     OptionSpec {
         name: "port",
         mutable: false,
-        set: |c, v| Ok(c.port = integer(v, 0, 65535)? as u16),
+        set: |c, v| {
+            c.port = integer(v, 0, 65535)? as u16;
+            Ok(())
+        },
         get: |c| c.port.to_string(),
     },
     OptionSpec {
@@ -294,97 +297,145 @@ const OPTIONS: &[OptionSpec] = &[
     OptionSpec {
         name: "requirepass",
         mutable: true,
-        set: |c, v| Ok(c.requirepass = one(v)?.to_string()),
+        set: |c, v| {
+            c.requirepass = one(v)?.to_string();
+            Ok(())
+        },
         get: |c| c.requirepass.clone(),
     },
     OptionSpec {
         name: "dir",
         mutable: false,
-        set: |c, v| Ok(c.dir = PathBuf::from(one(v)?)),
+        set: |c, v| {
+            c.dir = PathBuf::from(one(v)?);
+            Ok(())
+        },
         get: |c| c.dir.display().to_string(),
     },
     OptionSpec {
         name: "maxmemory",
         mutable: true,
-        set: |c, v| Ok(c.maxmemory = memory(v)?),
+        set: |c, v| {
+            c.maxmemory = memory(v)?;
+            Ok(())
+        },
         get: |c| c.maxmemory.to_string(),
     },
     OptionSpec {
         name: "maxmemory-policy",
         mutable: true,
-        set: |c, v| Ok(c.maxmemory_policy = choice(v, &MaxmemoryPolicy::NAMES)?),
+        set: |c, v| {
+            c.maxmemory_policy = choice(v, &MaxmemoryPolicy::NAMES)?;
+            Ok(())
+        },
         get: |c| name_of(c.maxmemory_policy, &MaxmemoryPolicy::NAMES),
     },
     OptionSpec {
         name: "loglevel",
         mutable: true,
-        set: |c, v| Ok(c.loglevel = choice(v, &LogLevel::NAMES)?),
+        set: |c, v| {
+            c.loglevel = choice(v, &LogLevel::NAMES)?;
+            Ok(())
+        },
         get: |c| name_of(c.loglevel, &LogLevel::NAMES),
     },
     OptionSpec {
         name: "logfile",
         mutable: false,
-        set: |c, v| Ok(c.logfile = one(v)?.to_string()),
+        set: |c, v| {
+            c.logfile = one(v)?.to_string();
+            Ok(())
+        },
         get: |c| c.logfile.clone(),
     },
     OptionSpec {
         name: "maxclients",
         mutable: true,
-        set: |c, v| Ok(c.maxclients = integer(v, 1, 1_000_000)?),
+        set: |c, v| {
+            c.maxclients = integer(v, 1, 1_000_000)?;
+            Ok(())
+        },
         get: |c| c.maxclients.to_string(),
     },
     OptionSpec {
         name: "timeout",
         mutable: true,
-        set: |c, v| Ok(c.timeout = integer(v, 0, i32::MAX as u64)?),
+        set: |c, v| {
+            c.timeout = integer(v, 0, i32::MAX as u64)?;
+            Ok(())
+        },
         get: |c| c.timeout.to_string(),
     },
     OptionSpec {
         name: "tcp-keepalive",
         mutable: true,
-        set: |c, v| Ok(c.tcp_keepalive = integer(v, 0, i32::MAX as u64)?),
+        set: |c, v| {
+            c.tcp_keepalive = integer(v, 0, i32::MAX as u64)?;
+            Ok(())
+        },
         get: |c| c.tcp_keepalive.to_string(),
     },
     OptionSpec {
         name: "tcp-backlog",
         mutable: false,
-        set: |c, v| Ok(c.tcp_backlog = integer(v, 1, 65535)?),
+        set: |c, v| {
+            c.tcp_backlog = integer(v, 1, 65535)?;
+            Ok(())
+        },
         get: |c| c.tcp_backlog.to_string(),
     },
     OptionSpec {
         name: "hz",
         mutable: true,
-        set: |c, v| Ok(c.hz = integer(v, 1, 500)?),
+        set: |c, v| {
+            c.hz = integer(v, 1, 500)?;
+            Ok(())
+        },
         get: |c| c.hz.to_string(),
     },
     OptionSpec {
         name: "proto-max-bulk-len",
         mutable: true,
-        set: |c, v| Ok(c.proto_max_bulk_len = memory_at_least(v, 1024 * 1024, "1mb")?),
+        set: |c, v| {
+            c.proto_max_bulk_len = memory_at_least(v, 1024 * 1024, "1mb")?;
+            Ok(())
+        },
         get: |c| c.proto_max_bulk_len.to_string(),
     },
     OptionSpec {
         name: "client-query-buffer-limit",
         mutable: true,
-        set: |c, v| Ok(c.client_query_buffer_limit = memory_at_least(v, 1024 * 1024, "1mb")?),
+        set: |c, v| {
+            c.client_query_buffer_limit = memory_at_least(v, 1024 * 1024, "1mb")?;
+            Ok(())
+        },
         get: |c| c.client_query_buffer_limit.to_string(),
     },
     OptionSpec {
         name: "repl-backlog-size",
         mutable: true,
-        set: |c, v| Ok(c.repl_backlog_size = memory_at_least(v, 16 * 1024, "16kb")?),
+        set: |c, v| {
+            c.repl_backlog_size = memory_at_least(v, 16 * 1024, "16kb")?;
+            Ok(())
+        },
         get: |c| c.repl_backlog_size.to_string(),
     },
     OptionSpec {
         name: "threads",
         mutable: false,
-        set: |c, v| Ok(c.threads = integer(v, 0, 256)?),
+        set: |c, v| {
+            c.threads = integer(v, 0, 256)?;
+            Ok(())
+        },
         get: |c| c.threads.to_string(),
     },
     OptionSpec {
         name: "geo-port",
         mutable: false,
-        set: |c, v| Ok(c.geo_port = integer(v, 0, 65535)? as u16),
+        set: |c, v| {
+            c.geo_port = integer(v, 0, 65535)? as u16;
+            Ok(())
+        },
         get: |c| c.geo_port.to_string(),
     },
     // Repeatable: every occurrence (in the file, the environment and flags) adds peers.
@@ -406,7 +457,10 @@ const OPTIONS: &[OptionSpec] = &[
     OptionSpec {
         name: "topology",
         mutable: false,
-        set: |c, v| Ok(c.topology = choice(v, &[("mesh", Topology::Mesh), ("ring", Topology::Ring)])?),
+        set: |c, v| {
+            c.topology = choice(v, &[("mesh", Topology::Mesh), ("ring", Topology::Ring)])?;
+            Ok(())
+        },
         get: |c| match c.topology {
             Topology::Mesh => "mesh".into(),
             Topology::Ring => "ring".into(),
@@ -415,43 +469,64 @@ const OPTIONS: &[OptionSpec] = &[
     OptionSpec {
         name: "cluster-id",
         mutable: false,
-        set: |c, v| Ok(c.cluster_id = one(v)?.to_string()),
+        set: |c, v| {
+            c.cluster_id = one(v)?.to_string();
+            Ok(())
+        },
         get: |c| c.cluster_id.clone(),
     },
     OptionSpec {
         name: "node-name",
         mutable: false,
-        set: |c, v| Ok(c.node_name = one(v)?.to_string()),
+        set: |c, v| {
+            c.node_name = one(v)?.to_string();
+            Ok(())
+        },
         get: |c| c.node_name.clone(),
     },
     OptionSpec {
         name: "tls-cert",
         mutable: false,
-        set: |c, v| Ok(c.tls_cert = one(v)?.to_string()),
+        set: |c, v| {
+            c.tls_cert = one(v)?.to_string();
+            Ok(())
+        },
         get: |c| c.tls_cert.clone(),
     },
     OptionSpec {
         name: "tls-key",
         mutable: false,
-        set: |c, v| Ok(c.tls_key = one(v)?.to_string()),
+        set: |c, v| {
+            c.tls_key = one(v)?.to_string();
+            Ok(())
+        },
         get: |c| c.tls_key.clone(),
     },
     OptionSpec {
         name: "tls-ca",
         mutable: false,
-        set: |c, v| Ok(c.tls_ca = one(v)?.to_string()),
+        set: |c, v| {
+            c.tls_ca = one(v)?.to_string();
+            Ok(())
+        },
         get: |c| c.tls_ca.clone(),
     },
     OptionSpec {
         name: "peer-gc-timeout",
         mutable: true,
-        set: |c, v| Ok(c.peer_gc_timeout = integer(v, 1, u32::MAX as u64)?),
+        set: |c, v| {
+            c.peer_gc_timeout = integer(v, 1, u32::MAX as u64)?;
+            Ok(())
+        },
         get: |c| c.peer_gc_timeout.to_string(),
     },
     OptionSpec {
         name: "conflict-log-max-len",
         mutable: true,
-        set: |c, v| Ok(c.conflict_log_max_len = integer(v, 0, 1_000_000)?),
+        set: |c, v| {
+            c.conflict_log_max_len = integer(v, 0, 1_000_000)?;
+            Ok(())
+        },
         get: |c| c.conflict_log_max_len.to_string(),
     },
     // Redis options that describe how Redis persists. Meridian writes no RDB or AOF files

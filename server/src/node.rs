@@ -182,7 +182,7 @@ impl Node {
         let stamp = uhlc::Timestamp::new(uhlc::NTP64(time), uhlc::ID::from(NonZeroU64::new(origin.0.max(1)).expect("nonzero")));
         if self.hlc.update_with_timestamp(&stamp).is_err() {
             skew.rejected += 1;
-            if skew.rejected == 1 || skew.rejected % 10_000 == 0 {
+            if skew.rejected == 1 || skew.rejected.is_multiple_of(10_000) {
                 tracing::warn!(origin = %origin, ahead_ms = skew.last_ms, rejected = skew.rejected, "op stamped beyond the clock-skew bound: applied, clock not moved past the bound");
             }
         }

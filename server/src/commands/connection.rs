@@ -28,7 +28,7 @@ fn ping(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 }
 
 fn echo(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
-    ctx.out.bulk(&args[1]);
+    ctx.out.bulk(args[1]);
     Ok(())
 }
 
@@ -63,7 +63,7 @@ fn hello(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
                 i += 3;
             }
             opt if is(opt, "setname") && more >= 1 => {
-                name = Some(valid_name(&args[i + 1], "Client names")?);
+                name = Some(valid_name(args[i + 1], "Client names")?);
                 i += 2;
             }
             opt => return Err(CmdError::new(format!("ERR Syntax error in HELLO option '{}'", String::from_utf8_lossy(opt)))),
@@ -122,7 +122,7 @@ fn auth(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 }
 
 fn select(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
-    match int_arg(&args[1])? {
+    match int_arg(args[1])? {
         0 => ctx.out.ok(),
         _ => return Err("ERR DB index is out of range".into()),
     }
@@ -183,13 +183,13 @@ const CLIENT_HELP: &[&str] = &[
 ];
 
 fn client(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
-    let sub = String::from_utf8_lossy(&args[1]).to_ascii_lowercase();
+    let sub = String::from_utf8_lossy(args[1]).to_ascii_lowercase();
     let arity_ok = match sub.as_str() {
         "id" | "getname" | "info" | "help" => args.len() == 2,
         "setname" => args.len() == 3,
         "setinfo" => args.len() == 4,
         "list" | "kill" => args.len() >= 2,
-        _ => return Err(CmdError::new(format!("ERR unknown subcommand '{}'. Try CLIENT HELP.", String::from_utf8_lossy(&args[1])))),
+        _ => return Err(CmdError::new(format!("ERR unknown subcommand '{}'. Try CLIENT HELP.", String::from_utf8_lossy(args[1])))),
     };
     if !arity_ok {
         return Err(super::arity_error(&format!("client|{sub}")));
@@ -201,7 +201,7 @@ fn client(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
             ctx.out.bulk_or_null((!name.is_empty()).then_some(name.as_bytes()));
         }
         "setname" => {
-            *ctx.session.info.name.lock() = valid_name(&args[2], "Client names")?;
+            *ctx.session.info.name.lock() = valid_name(args[2], "Client names")?;
             ctx.out.ok();
         }
         "setinfo" => {
@@ -269,6 +269,10 @@ fn client_list(ctx: &mut Ctx, opts: &[&[u8]]) -> CmdResult {
     Ok(())
 }
 
+
+/// One CLIENT KILL filter: true for the clients it selects.
+type ClientFilter = Box<dyn Fn(&ClientInfo) -> bool>;
+
 /// CLIENT KILL ip:port | CLIENT KILL <filter> <value> ...
 fn client_kill(ctx: &mut Ctx, opts: &[&[u8]]) -> CmdResult {
     if let [addr] = opts {
@@ -278,16 +282,16 @@ fn client_kill(ctx: &mut Ctx, opts: &[&[u8]]) -> CmdResult {
         ctx.out.ok();
         return Ok(());
     }
-    if opts.is_empty() || opts.len() % 2 != 0 {
+    if opts.is_empty() || !opts.len().is_multiple_of(2) {
         return Err(SYNTAX.into());
     }
-    let mut filters: Vec<Box<dyn Fn(&ClientInfo) -> bool>> = Vec::new();
+    let mut filters: Vec<ClientFilter> = Vec::new();
     let mut skip_me = true;
     for pair in opts.chunks(2) {
-        let value = String::from_utf8_lossy(&pair[1]).into_owned();
+        let value = String::from_utf8_lossy(pair[1]).into_owned();
         match &pair[0] {
             o if is(o, "id") => {
-                let id = int_arg(&pair[1]).ok().filter(|&id| id > 0).ok_or("ERR client-id should be greater than 0")?;
+                let id = int_arg(pair[1]).ok().filter(|&id| id > 0).ok_or("ERR client-id should be greater than 0")?;
                 filters.push(Box::new(move |c| c.id == id as u64));
             }
             o if is(o, "addr") => filters.push(Box::new(move |c| c.addr.to_string() == value)),
@@ -302,7 +306,7 @@ fn client_kill(ctx: &mut Ctx, opts: &[&[u8]]) -> CmdResult {
                 filters.push(Box::new(move |_| normal));
             }
             o if is(o, "maxage") => {
-                let age = int_arg(&pair[1]).map_err(|_| NOT_INTEGER)?;
+                let age = int_arg(pair[1]).map_err(|_| NOT_INTEGER)?;
                 let now = ctx.now;
                 filters.push(Box::new(move |c| (now.saturating_sub(c.created_ms) / 1000) as i64 >= age));
             }

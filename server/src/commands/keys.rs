@@ -58,7 +58,7 @@ fn type_name(_entry: &Entry) -> &'static str {
 }
 
 fn type_of(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
-    let name = ctx.db.get(&args[1], ctx.now).map(|e| type_name(e));
+    let name = ctx.db.get(args[1], ctx.now).map(|e| type_name(e));
     ctx.count_lookup(name.is_some());
     ctx.out.simple(name.unwrap_or("none"));
     Ok(())
@@ -67,7 +67,7 @@ fn type_of(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 /// The EXPIRE family: `amount` in `unit_ms`, relative to now unless `absolute`, with
 /// Redis 7's NX / XX / GT / LT conditions.
 fn expire_generic(ctx: &mut Ctx, args: &[&[u8]], unit_ms: i64, absolute: bool, name: &str) -> CmdResult {
-    let amount = int_arg(&args[2])?;
+    let amount = int_arg(args[2])?;
     let (mut nx, mut xx, mut gt, mut lt) = (false, false, false, false);
     for opt in &args[3..] {
         match opt {
@@ -138,19 +138,19 @@ fn ttl_reply(ctx: &mut Ctx, key: &[u8], f: impl Fn(u64, u64) -> i64) -> CmdResul
 }
 
 fn expiretime(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
-    ttl_reply(ctx, &args[1], |at, _| (at / 1000) as i64)
+    ttl_reply(ctx, args[1], |at, _| (at / 1000) as i64)
 }
 
 fn pexpiretime(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
-    ttl_reply(ctx, &args[1], |at, _| at as i64)
+    ttl_reply(ctx, args[1], |at, _| at as i64)
 }
 
 fn ttl(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
-    ttl_reply(ctx, &args[1], |at, now| ((at - now + 500) / 1000) as i64)
+    ttl_reply(ctx, args[1], |at, now| ((at - now + 500) / 1000) as i64)
 }
 
 fn pttl(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
-    ttl_reply(ctx, &args[1], |at, now| (at - now) as i64)
+    ttl_reply(ctx, args[1], |at, now| (at - now) as i64)
 }
 
 fn persist(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
@@ -180,7 +180,7 @@ fn keys(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 
 /// SCAN cursor [MATCH pattern] [COUNT count] [TYPE type]
 fn scan(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
-    let raw: u64 = std::str::from_utf8(&args[1]).ok().and_then(|s| s.parse().ok()).ok_or("ERR invalid cursor")?;
+    let raw: u64 = std::str::from_utf8(args[1]).ok().and_then(|s| s.parse().ok()).ok_or("ERR invalid cursor")?;
     let (mut pattern, mut count, mut type_filter): (Option<&[u8]>, usize, Option<&[u8]>) = (None, 10, None);
     let mut i = 2;
     while i < args.len() {

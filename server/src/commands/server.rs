@@ -34,7 +34,7 @@ fn config_error(e: ConfigError) -> CmdError {
 }
 
 fn config(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
-    let sub = String::from_utf8_lossy(&args[1]).to_ascii_lowercase();
+    let sub = String::from_utf8_lossy(args[1]).to_ascii_lowercase();
     match (sub.as_str(), args.len()) {
         ("get", n) if n >= 3 => {
             let config = ctx.shared.config.read();
@@ -57,8 +57,8 @@ fn config(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
             // All or nothing, as Redis 7: apply to a copy, then publish it.
             let mut updated = ctx.shared.config.read().clone();
             for pair in args[2..].chunks(2) {
-                let name = String::from_utf8_lossy(&pair[0]).into_owned();
-                let value = String::from_utf8_lossy(&pair[1]).into_owned();
+                let name = String::from_utf8_lossy(pair[0]).into_owned();
+                let value = String::from_utf8_lossy(pair[1]).into_owned();
                 let values = crate::resp::parse::split_args(value.as_bytes()).unwrap_or_default();
                 let values: Vec<String> = if values.is_empty() {
                     vec![String::new()]
@@ -80,7 +80,7 @@ fn config(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
             help.iter().for_each(|l| ctx.out.simple(l));
         }
         ("get" | "set" | "resetstat" | "help", _) => return Err(super::arity_error(&format!("config|{sub}"))),
-        _ => return Err(CmdError::new(format!("ERR unknown subcommand '{}'. Try CONFIG HELP.", String::from_utf8_lossy(&args[1])))),
+        _ => return Err(CmdError::new(format!("ERR unknown subcommand '{}'. Try CONFIG HELP.", String::from_utf8_lossy(args[1])))),
     }
     Ok(())
 }

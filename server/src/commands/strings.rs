@@ -99,7 +99,7 @@ fn expiry_option(ctx: &Ctx, args: &[&[u8]], i: usize, command: &str) -> Result<O
 }
 
 fn get(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
-    let value = read_value(ctx, &args[1]);
+    let value = read_value(ctx, args[1]);
     ctx.out.bulk_or_null(value.as_deref());
     Ok(())
 }
@@ -162,7 +162,7 @@ fn set_or_expire(ctx: &mut Ctx, key: &[u8], value: &[u8], ttl: TtlWrite) {
 }
 
 fn setnx(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
-    let exists = ctx.db.get(&args[1], ctx.now).is_some();
+    let exists = ctx.db.get(args[1], ctx.now).is_some();
     if !exists {
         write_string(ctx, args[1], args[2], TtlWrite::Clear);
     }
@@ -171,7 +171,7 @@ fn setnx(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 }
 
 fn setex_with(ctx: &mut Ctx, args: &[&[u8]], unit: i64, command: &str) -> CmdResult {
-    let at = expire_at(ctx.now, int_arg(&args[2])?, unit, false, command)?;
+    let at = expire_at(ctx.now, int_arg(args[2])?, unit, false, command)?;
     write_string(ctx, args[1], args[3], TtlWrite::At(at));
     ctx.out.ok();
     Ok(())
@@ -186,16 +186,16 @@ fn psetex(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 }
 
 fn getset(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
-    let old = read_value(ctx, &args[1]);
+    let old = read_value(ctx, args[1]);
     write_string(ctx, args[1], args[2], TtlWrite::Clear);
     ctx.out.bulk_or_null(old.as_deref());
     Ok(())
 }
 
 fn getdel(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
-    let old = read_value(ctx, &args[1]);
+    let old = read_value(ctx, args[1]);
     if old.is_some() {
-        ctx.delete(&args[1]);
+        ctx.delete(args[1]);
     }
     ctx.out.bulk_or_null(old.as_deref());
     Ok(())
@@ -212,7 +212,7 @@ fn getex(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
             }
             change = Some(at);
             i += used;
-        } else if is(&args[i], "persist") && change.is_none() {
+        } else if is(args[i], "persist") && change.is_none() {
             change = Some(NO_EXPIRY);
             i += 1;
         } else {
@@ -244,7 +244,7 @@ fn mget(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 }
 
 fn pairs(args: &[&[u8]], name: &str) -> Result<(), CmdError> {
-    if args.len() % 2 == 0 {
+    if args.len().is_multiple_of(2) {
         return Err(arity_error(name));
     }
     Ok(())
@@ -262,7 +262,7 @@ fn mset(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 fn msetnx(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     pairs(args, "msetnx")?;
     let now = ctx.now;
-    let any_exists = args[1..].chunks(2).any(|pair| ctx.db.get(&pair[0], now).is_some());
+    let any_exists = args[1..].chunks(2).any(|pair| ctx.db.get(pair[0], now).is_some());
     if !any_exists {
         for pair in args[1..].chunks(2) {
             write_string(ctx, pair[0], pair[1], TtlWrite::Clear);
@@ -306,37 +306,37 @@ fn incr_reply(ctx: &mut Ctx, key: &[u8], by: i64) -> CmdResult {
 }
 
 fn incr(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
-    incr_reply(ctx, &args[1], 1)
+    incr_reply(ctx, args[1], 1)
 }
 
 fn decr(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
-    incr_reply(ctx, &args[1], -1)
+    incr_reply(ctx, args[1], -1)
 }
 
 fn incrby(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
-    incr_reply(ctx, &args[1], int_arg(&args[2])?)
+    incr_reply(ctx, args[1], int_arg(args[2])?)
 }
 
 fn decrby(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
-    let by = int_arg(&args[2])?;
+    let by = int_arg(args[2])?;
     let negated = by.checked_neg().ok_or("ERR decrement would overflow")?;
-    incr_reply(ctx, &args[1], negated)
+    incr_reply(ctx, args[1], negated)
 }
 
 fn incrbyfloat(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
-    let by = Number::parse_float(&args[2]).map_err(|e| match e {
+    let by = Number::parse_float(args[2]).map_err(|e| match e {
         NumberError::NonFinite | NumberError::OutOfRange => number_error(e),
         _ => number_error(NumberError::NotFloat),
     })?;
-    let new = increment(ctx, &args[1], by, true)?;
+    let new = increment(ctx, args[1], by, true)?;
     ctx.out.bulk(new.to_string().as_bytes());
     Ok(())
 }
 
 fn append(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
-    let mut value = value_of(ctx, &args[1]).unwrap_or_default();
+    let mut value = value_of(ctx, args[1]).unwrap_or_default();
     check_size(ctx, (value.len() + args[2].len()) as u64)?;
-    value.extend_from_slice(&args[2]);
+    value.extend_from_slice(args[2]);
     let len = value.len();
     write_string(ctx, args[1], &value, TtlWrite::Keep);
     ctx.out.int(len as i64);
@@ -344,15 +344,15 @@ fn append(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 }
 
 fn strlen(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
-    let len = read_value(ctx, &args[1]).map_or(0, |v| v.len());
+    let len = read_value(ctx, args[1]).map_or(0, |v| v.len());
     ctx.out.int(len as i64);
     Ok(())
 }
 
 /// GETRANGE key start end, with Redis's clamping of negative and out-of-range indexes.
 fn getrange(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
-    let (start, end) = (int_arg(&args[2])?, int_arg(&args[3])?);
-    let value = read_value(ctx, &args[1]).unwrap_or_default();
+    let (start, end) = (int_arg(args[2])?, int_arg(args[3])?);
+    let value = read_value(ctx, args[1]).unwrap_or_default();
     let len = value.len() as i64;
     if len == 0 || (start < 0 && end < 0 && start > end) {
         ctx.out.bulk(b"");
@@ -370,12 +370,12 @@ fn getrange(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 
 /// SETRANGE key offset value: overwrite from `offset`, padding with zero bytes.
 fn setrange(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
-    let offset = int_arg(&args[2])?;
+    let offset = int_arg(args[2])?;
     if offset < 0 {
         return Err("ERR offset is out of range".into());
     }
     let patch = &args[3];
-    let current = value_of(ctx, &args[1]);
+    let current = value_of(ctx, args[1]);
     if patch.is_empty() {
         ctx.out.int(current.map_or(0, |v| v.len() as i64));
         return Ok(());

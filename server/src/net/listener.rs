@@ -177,9 +177,9 @@ fn expire_shard(shared: &Shared, index: usize, now: u64) {
     let due = db.with_shard(index, |shard| shard.expired(now));
     for (key, at) in &due {
         let (key, at) = (key, *at);
-        let op = shared.node.stamp(&key, Body::Expired { before: hlc_time_of_ms(at) });
-        db.apply(&key, op.stamp(), &op.body, &SeenLocally, &shared.write_stability());
-        db.at(&key).shard.count_expired();
+        let op = shared.node.stamp(key, Body::Expired { before: hlc_time_of_ms(at) });
+        db.apply(key, op.stamp(), &op.body, &SeenLocally, &shared.write_stability());
+        db.at(key).shard.count_expired();
     }
     if !due.is_empty() {
         shared.log_grew();
