@@ -269,7 +269,6 @@ fn client_list(ctx: &mut Ctx, opts: &[&[u8]]) -> CmdResult {
     Ok(())
 }
 
-
 /// One CLIENT KILL filter: true for the clients it selects.
 type ClientFilter = Box<dyn Fn(&ClientInfo) -> bool>;
 
