@@ -33,6 +33,11 @@ fn writes_on_every_node_appear_on_every_other_in_a_mesh() {
     assert_eq!(info_field(&mut con, "replication", "connected_peers").as_deref(), Some("2"));
     let peer = info_field(&mut con, "replication", "peer0").unwrap();
     assert!(peer.contains("name=n1") && peer.contains("state=connected"), "{peer}");
+    // Once every node has applied every op, no one needs them from a log any more.
+    cluster.wait_for("op logs trimmed to what some member lacks", CONVERGE, |c| match info_field(c, "replication", "oplog_ops").as_deref() {
+        Some("0") => Ok(()),
+        other => Err(format!("oplog_ops={other:?}")),
+    });
 }
 
 #[test]

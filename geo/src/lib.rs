@@ -31,11 +31,13 @@
 //! that restarted without its state), which no one else would send.
 
 mod message;
+mod oplog;
 mod receiver;
 mod sender;
 mod stability;
 
 pub use message::{decode_frame, encode_frame, FrameError, Message, MAX_FRAME};
+pub use oplog::OpLog;
 pub use receiver::{Receiver, ReceiverError, Store};
 pub use sender::{LoggedOp, OpSource, Relay, Sender, SenderError, SenderStats, Start, Topology};
 pub use stability::Stability;

@@ -21,8 +21,14 @@ pub struct LoggedOp {
 pub trait OpSource {
     /// The position after the newest op.
     fn end(&self) -> u64;
+    /// The position of the oldest op held.
+    fn first(&self) -> u64;
     /// Up to `max` ops from position `from`, oldest first; `None` if `from` was trimmed away.
     fn read(&self, from: u64, max: usize) -> Option<Vec<LoggedOp>>;
+    /// For a session at position `from` before [`OpSource::first`]: a vector covering every
+    /// op it missed, if they all went because every member had applied them (it may skip
+    /// them); `None` if some went for space.
+    fn stable_skip(&self, from: u64) -> Option<&VersionVector>;
     /// The position of op `after + 1` of `origin`, if the log holds every op of that origin
     /// from `after + 1` through `through`; `None` if some are not held (trimmed, or never
     /// logged because they arrived in a state transfer).
@@ -189,18 +195,12 @@ impl Sender {
         self.offered = applied.iter().map(|(origin, seq, _)| (origin, seq)).collect();
         if start == Start::Snapshot {
             // The snapshot carries everything this node has applied.
-            self.offer(applied_here);
+            offer(&mut self.offered, applied_here);
         }
         self.peer_applied = applied;
         Ok(start)
     }
 
-    fn offer(&mut self, vv: &VersionVector) {
-        for (origin, seq, _) in vv.iter() {
-            let offered = self.offered.entry(origin).or_default();
-            *offered = (*offered).max(seq);
-        }
-    }
 
     /// The next batch of at most `max` ops the peer lacks, if any. `applied_here` is what this
     /// node has applied.
@@ -213,6 +213,11 @@ impl Sender {
         let (State::Streaming { cursor }, Some(relay)) = (&mut self.state, &self.relay) else {
             return Ok(None);
         };
+        if *cursor < log.first() {
+            // Ops every member has applied left the log: the peer has them too.
+            offer(&mut self.offered, log.stable_skip(*cursor).ok_or(SenderError::Lagged)?);
+            *cursor = log.first();
+        }
         let mut batch = Vec::new();
         while batch.is_empty() && *cursor < log.end() {
             let ops = log.read(*cursor, max).ok_or(SenderError::Lagged)?;
@@ -245,13 +250,20 @@ impl Sender {
         match message {
             Message::Ack { ref applied, .. } => {
                 self.peer_applied.join(applied);
-                let acked = applied.clone();
-                self.offer(&acked);
+                offer(&mut self.offered, applied);
                 Ok(message)
             }
             Message::Refused(reason) => Err(SenderError::Refused(reason)),
             other => Err(SenderError::Protocol(format!("unexpected {} from a receiver", name(&other)))),
         }
+    }
+}
+
+/// Records that the peer has, or was sent, everything `vv` covers.
+fn offer(offered: &mut BTreeMap<NodeId, u64>, vv: &VersionVector) {
+    for (origin, seq, _) in vv.iter() {
+        let entry = offered.entry(origin).or_default();
+        *entry = (*entry).max(seq);
     }
 }
 
@@ -292,5 +304,45 @@ mod tests {
         assert!(mesh.sends(a) && !mesh.sends(b) && !mesh.sends(c) && mesh.sends(old));
         let ring = Relay { topology: Topology::Ring, ..mesh };
         assert!(ring.sends(a) && !ring.sends(b) && ring.sends(c) && ring.sends(old));
+    }
+
+    fn op(origin: NodeId, seq: u64) -> meridian_crdt::Op {
+        let body = meridian_crdt::Body::Del { seen: Default::default() };
+        meridian_crdt::Op { origin, seq, time: seq, key: Bytes::from_static(b"k"), body }
+    }
+
+    fn sent(batch: Option<Message>) -> Vec<(NodeId, u64)> {
+        let Some(Message::Ops(ops)) = batch else { return Vec::new() };
+        ops.iter().map(|b| meridian_crdt::Op::decode(b).map(|o| (o.origin, o.seq)).unwrap()).collect()
+    }
+
+    #[test]
+    fn a_session_skips_ops_every_member_applied_but_not_ops_lost_for_space() {
+        let (a, b) = (NodeId(1), NodeId(2));
+        let mut log = crate::OpLog::new(1 << 20);
+        let mut applied = VersionVector::new();
+        // A ring session from a to b: it will relay a's ops (b's own it skips).
+        let mut sender = Sender::new("c", a, "a", Topology::Ring);
+        let hello = Message::Hello { cluster: "c".into(), node: b, name: "b".into(), applied: VersionVector::new() };
+        assert_eq!(sender.on_hello(hello, &log, &applied, vec![a, b]), Ok(Start::Stream));
+        for seq in 1..=3 {
+            log.append(&op(b, seq));
+            applied.record(b, seq, seq);
+        }
+        log.append(&op(a, 1));
+        applied.record(a, 1, 1);
+        // Before the session reads, b's ops become stable and leave the log.
+        let mut stable = VersionVector::new();
+        (1..=3).for_each(|seq| stable.record(b, seq, seq));
+        log.trim_stable(&stable);
+        assert_eq!(sent(sender.next_batch(&log, &applied, 10).unwrap()), vec![(a, 1)]);
+        // Ops dropped for space are another matter: the peer lacks them.
+        let mut behind = Sender::new("c", a, "a", Topology::Ring);
+        let hello = Message::Hello { cluster: "c".into(), node: b, name: "b".into(), applied: VersionVector::new() };
+        let mut log = crate::OpLog::new(1 << 20);
+        assert_eq!(behind.on_hello(hello, &log, &VersionVector::new(), vec![a, b]), Ok(Start::Stream));
+        (1..=3).for_each(|seq| log.append(&op(a, seq)));
+        log.set_max_bytes(1);
+        assert_eq!(behind.next_batch(&log, &applied, 10), Err(SenderError::Lagged));
     }
 }

@@ -3,8 +3,8 @@
 //! 3 to 5 nodes, in a mesh or a ring, each with a real keyspace of `KeyState`s, a bounded op
 //! log and the protocol's own sessions. Links carry encoded frames with random delays, go
 //! down and come back (partitions), nodes restart without their state (a new incarnation),
-//! op logs overflow (forcing full state transfers), and garbage collection runs at the
-//! stability frontier the acks build. After the chaos every link heals, and every node must
+//! op logs overflow (forcing full state transfers), and garbage collection and op-log
+//! trimming run at the stability frontier the acks build. After the chaos every link heals, and every node must
 //! hold the same state.
 //!
 //! A failing schedule prints its seed; replay it with `SIM_SEED=<seed>`. `SIM_SCHEDULES`
@@ -13,65 +13,13 @@
 use bytes::Bytes;
 use meridian_crdt::{Body, KeyState, NodeId, Number, Op, VersionVector, NO_EXPIRY};
 use meridian_geo::{
-    decode_frame, encode_frame, LoggedOp, Message, OpSource, Receiver, Sender, Stability, Start, Store, Topology,
+    decode_frame, encode_frame, Message, OpLog, Receiver, Sender, Stability, Start, Store, Topology,
 };
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::collections::{BTreeMap, VecDeque};
 
 const KEYS: [&[u8]; 4] = [b"a", b"b", b"c", b"d"];
-
-/// One node's bounded op log, with what it holds of each origin contiguously.
-#[derive(Default)]
-struct Log {
-    ops: VecDeque<LoggedOp>,
-    /// Position of `ops[0]`.
-    start: u64,
-    capacity: usize,
-    /// Per origin: the lowest seq from which the log holds every op of it up to the newest.
-    contiguous_from: BTreeMap<NodeId, u64>,
-    last_logged: BTreeMap<NodeId, u64>,
-}
-
-impl Log {
-    fn append(&mut self, op: &Op) {
-        let mut bytes = Vec::new();
-        op.encode_into(&mut bytes);
-        if self.last_logged.get(&op.origin) != Some(&(op.seq - 1)) {
-            self.contiguous_from.insert(op.origin, op.seq);
-        }
-        self.last_logged.insert(op.origin, op.seq);
-        self.ops.push_back(LoggedOp { origin: op.origin, seq: op.seq, bytes: Bytes::from(bytes) });
-        while self.ops.len() > self.capacity {
-            let old = self.ops.pop_front().expect("non-empty");
-            self.start += 1;
-            let from = self.contiguous_from.entry(old.origin).or_insert(0);
-            *from = (*from).max(old.seq + 1);
-        }
-    }
-}
-
-impl OpSource for Log {
-    fn end(&self) -> u64 {
-        self.start + self.ops.len() as u64
-    }
-
-    fn read(&self, from: u64, max: usize) -> Option<Vec<LoggedOp>> {
-        let skip = from.checked_sub(self.start)? as usize;
-        Some(self.ops.iter().skip(skip).take(max).cloned().collect())
-    }
-
-    fn position_after(&self, origin: NodeId, after: u64, through: u64) -> Option<u64> {
-        let need = after + 1;
-        let held = self.contiguous_from.get(&origin).is_some_and(|&c| c <= need)
-            && self.last_logged.get(&origin).is_some_and(|&last| last >= through);
-        if !held {
-            return None;
-        }
-        let at = self.ops.iter().position(|o| o.origin == origin && o.seq == need)?;
-        Some(self.start + at as u64)
-    }
-}
 
 /// A node's keyspace, vector and log: what sessions read and write.
 struct NodeState {
@@ -81,7 +29,7 @@ struct NodeState {
     /// Keys received in the state transfer in progress.
     transferred: Vec<Bytes>,
     applied: VersionVector,
-    log: Log,
+    log: OpLog,
     stability: Stability,
     /// The stability frontier: the join of what the tracker reported stable over time.
     stable: VersionVector,
@@ -93,6 +41,7 @@ impl NodeState {
         if let Some(now_stable) = self.stability.stable_vector(&self.applied) {
             self.stable.join(&now_stable);
         }
+        self.log.trim_stable(&self.stable);
         let frontier = &self.stable;
         let id = self.id;
         let mut changed = 0;
@@ -188,7 +137,8 @@ impl Sim {
     fn new(seed: u64, topology: Topology) -> Sim {
         let mut rng = StdRng::seed_from_u64(seed);
         let n = rng.gen_range(3..=5);
-        let capacity = rng.gen_range(3..40);
+        // Room for 3 to 40 ops of about 40 bytes: small enough to overflow often.
+        let log_bytes = rng.gen_range(3..40) * 40;
         let nodes = (0..n)
             .map(|i| NodeState {
                 id: NodeId(i as u64 + 1),
@@ -196,7 +146,7 @@ impl Sim {
                 keys: BTreeMap::new(),
                 transferred: Vec::new(),
                 applied: VersionVector::new(),
-                log: Log { capacity, ..Log::default() },
+                log: OpLog::new(log_bytes),
                 stability: Stability::new(Vec::new()),
                 stable: VersionVector::new(),
             })
@@ -303,14 +253,14 @@ impl Sim {
     fn restart(&mut self) {
         let i = self.rng.gen_range(0..self.nodes.len());
         self.incarnation[i] += 1;
-        let capacity = self.nodes[i].log.capacity;
+        let log_bytes = self.nodes[i].log.max_bytes();
         self.nodes[i] = NodeState {
             id: NodeId(i as u64 + 1 + self.incarnation[i] * 1000),
             clock: 0,
             keys: BTreeMap::new(),
             transferred: Vec::new(),
             applied: VersionVector::new(),
-            log: Log { capacity, ..Log::default() },
+            log: OpLog::new(log_bytes),
             stability: Stability::new(Vec::new()),
             stable: VersionVector::new(),
         };

@@ -118,6 +118,20 @@ pub struct Config {
     pub config_file: Option<PathBuf>,
 }
 
+impl Config {
+    /// True if this node replicates (a geo port or peers are configured). A node that does
+    /// not keeps no op log: nothing would ever read it.
+    pub fn replicates(&self) -> bool {
+        self.geo_port > 0 || !self.peers.is_empty()
+    }
+
+    /// Bytes of op log to keep: `repl-backlog-size`, or none for a node that does not
+    /// replicate.
+    pub fn op_log_bytes(&self) -> usize {
+        if self.replicates() { self.repl_backlog_size as usize } else { 0 }
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Config {

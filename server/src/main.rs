@@ -15,7 +15,6 @@ mod keyspace;
 mod logging;
 mod net;
 mod node;
-mod oplog;
 mod replication;
 mod resp;
 mod session;
@@ -101,7 +100,7 @@ fn main() -> ExitCode {
 
 fn serve(config: Config) -> Result<(), StartupError> {
     let log_control = logging::init(config.loglevel, &config.logfile).map_err(StartupError::Log)?;
-    let node = Node::open(&config.dir, config.repl_backlog_size as usize)?;
+    let node = Node::open(&config.dir, config.op_log_bytes())?;
     raise_fd_limit(config.maxclients + 64);
     let runtime = runtime(worker_threads(config.threads)).map_err(StartupError::Runtime)?;
     let node_id = node.id();

@@ -1,6 +1,6 @@
 //! This node's identity, hybrid logical clock and op log: where local writes become ops.
 
-use crate::oplog::OpLog;
+use meridian_geo::OpLog;
 use meridian_crdt::{ms_of_hlc_time, Body, Frontier, NodeId, Op, Stamp, VersionVector};
 use std::collections::HashMap;
 use parking_lot::Mutex;
@@ -223,6 +223,11 @@ impl Node {
             max_bytes: journal.log.max_bytes(),
             first_position: journal.log.first_position(),
         }
+    }
+
+    /// Drops from the op log the ops every member has applied (`stable`).
+    pub fn trim_log(&self, stable: &VersionVector) {
+        self.journal.lock().log.trim_stable(stable);
     }
 
     /// Changes the op log's size bound.

@@ -77,7 +77,7 @@ impl Shared {
         let run_id = (0..40).map(|_| char::from_digit(rand::random::<u32>() % 16, 16).unwrap_or('0')).collect();
         let hot = HotConfig::default();
         hot.load_from(&config);
-        let replication = (config.geo_port > 0 || !config.peers.is_empty()).then(|| {
+        let replication = config.replicates().then(|| {
             let name = if config.node_name.is_empty() { node.node_id().to_string() } else { config.node_name.clone() };
             let gc_timeout = std::time::Duration::from_secs(config.peer_gc_timeout);
             Replication::new(config.cluster_id.clone(), name, config.topology, &config.peers, gc_timeout)
@@ -113,7 +113,7 @@ impl Shared {
     /// Replaces the configuration at runtime and applies what changed (CONFIG SET).
     pub fn set_config(&self, config: Config) {
         (self.log_control)(config.loglevel);
-        self.node.set_log_size(config.repl_backlog_size as usize);
+        self.node.set_log_size(config.op_log_bytes());
         if let Some(replication) = &self.replication {
             replication.set_gc_timeout(std::time::Duration::from_secs(config.peer_gc_timeout));
         }

@@ -187,10 +187,11 @@ fn expire_shard(shared: &Shared, index: usize, now: u64) {
 }
 
 /// With peers, garbage is collected here, at the stability frontier the acks establish, one
-/// slice of shards per tick.
+/// slice of shards per tick; the op log lets go of what every member has applied.
 fn collect_shards(shared: &Shared, from: usize, count: usize) {
     let Some(replication) = &shared.replication else { return };
     let stable = replication.stable();
+    shared.node.trim_log(&stable);
     let mut db = shared.keyspace.unlocked();
     for index in from..from + count {
         db.with_shard(index % SHARDS, |shard| shard.collect(&stable));

@@ -20,6 +20,8 @@ const DETOUR: Duration = Duration::from_secs(5);
 const CHUNK_KEYS: usize = 512;
 /// Ops per batch at most.
 const BATCH_OPS: usize = 1024;
+/// How often an idle receiver checks whether it has news for its sender's acks.
+const GOSSIP: Duration = Duration::from_millis(250);
 
 /// Why replication could not start (a startup error).
 #[derive(Debug, thiserror::Error)]
@@ -275,14 +277,28 @@ async fn receive_session(shared: &Shared, conn: &Connection) -> Result<(), Sessi
     if let Some((origin, name)) = receiver.peer() {
         replication.heard(name, origin);
     }
+    let mut gossip = tokio::time::interval(GOSSIP);
+    gossip.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_ack = None;
     loop {
-        let message = reader.next(&mut recv).await?;
-        let ack_due = receiver.on_message(message, &mut store)?;
-        if store.gap {
-            return Err(SessionError::Gap);
-        }
-        if ack_due {
-            write(&mut send, &receiver.ack(&store, replication.known(), shared.node.now())).await?;
+        let ack_due = tokio::select! {
+            message = reader.next(&mut recv) => {
+                let ack_due = receiver.on_message(message?, &mut store)?;
+                if store.gap {
+                    return Err(SessionError::Gap);
+                }
+                ack_due
+            }
+            // When idle, an ack still goes out if what it would say changed: stability (and so
+            // garbage collection and op-log trimming) must not wait for the next write.
+            _ = gossip.tick() => false,
+        };
+        let ack = receiver.ack(&store, replication.known(), shared.node.now());
+        let Message::Ack { applied, known, .. } = &ack else { unreachable!("receiver.ack returns an ack") };
+        let news = Some((applied.clone(), known.clone()));
+        if ack_due || news != last_ack {
+            write(&mut send, &ack).await?;
+            last_ack = news;
         }
     }
 }

@@ -1,6 +1,9 @@
 //! The op log: recent ops, encoded once, for peers to catch up from.
 //!
-//! Bounded by bytes (`repl-backlog-size`): appending past the bound drops the oldest ops. Ops
+//! Ops leave from the front in two ways: once every member of the cluster has applied them
+//! (trimming follows the slowest member, [`OpLog::trim_stable`]), and, whatever the members
+//! have applied, when the log exceeds its size bound (`repl-backlog-size`); a peer behind
+//! the second kind of trim needs a full state transfer. Ops
 //! are stored MessagePack-encoded in one ring of bytes, so the log costs no allocation per op
 //! and replication ships the bytes as they are. Positions count ops ever appended; the log
 //! also knows, per origin, from which sequence number it holds that origin's ops without a
@@ -8,8 +11,8 @@
 //! a partial resync and a full state transfer.
 
 use bytes::Bytes;
-use meridian_crdt::{NodeId, Op};
-use meridian_geo::{LoggedOp, OpSource};
+use meridian_crdt::{NodeId, Op, VersionVector};
+use crate::sender::{LoggedOp, OpSource};
 use std::collections::{HashMap, VecDeque};
 
 /// Where one op sits in the ring.
@@ -36,6 +39,10 @@ pub struct OpLog {
     /// Per origin: the lowest sequence from which every op up to `last_logged` is held.
     contiguous_from: HashMap<NodeId, u64>,
     last_logged: HashMap<NodeId, u64>,
+    /// Position after the last op dropped for space: sessions behind it have lost ops.
+    lost_before: u64,
+    /// Covers every op dropped because every member had applied it.
+    stable: VersionVector,
 }
 
 impl OpLog {
@@ -50,11 +57,19 @@ impl OpLog {
             scratch: Vec::new(),
             contiguous_from: HashMap::new(),
             last_logged: HashMap::new(),
+            lost_before: 0,
+            stable: VersionVector::new(),
         }
     }
 
-    /// Appends an op, dropping the oldest ops beyond the size bound.
+    /// Appends an op, dropping the oldest ops beyond the size bound. A log bounded to zero
+    /// bytes keeps nothing and does not even encode the op.
     pub fn append<B: AsRef<[u8]>>(&mut self, op: &Op<B>) {
+        if self.max_bytes == 0 {
+            self.start += 1;
+            self.lost_before = self.start;
+            return;
+        }
         self.scratch.clear();
         op.encode_into(&mut self.scratch);
         let offset = self.bytes_start + self.bytes.len() as u64;
@@ -74,14 +89,30 @@ impl OpLog {
     }
 
     fn trim(&mut self) {
-        while self.bytes.len() > self.max_bytes {
-            let Some(oldest) = self.slots.pop_front() else { break };
-            self.bytes.drain(..oldest.len as usize);
-            self.bytes_start += oldest.len as u64;
-            self.start += 1;
-            let from = self.contiguous_from.entry(oldest.origin).or_default();
-            *from = (*from).max(oldest.seq + 1);
+        while self.bytes.len() > self.max_bytes && self.drop_oldest() {
+            self.lost_before = self.start;
         }
+    }
+
+    /// Drops the oldest ops every member has applied (`stable`, the causal-stability
+    /// frontier): no peer can need them again. A peer that restarts without its state, or one
+    /// no longer counted as a member, gets a state transfer either way.
+    pub fn trim_stable(&mut self, stable: &VersionVector) {
+        while self.slots.front().is_some_and(|oldest| stable.contains(oldest.origin, oldest.seq)) {
+            self.drop_oldest();
+        }
+        self.stable.join(stable);
+    }
+
+    /// Drops the oldest op; false if the log is empty.
+    fn drop_oldest(&mut self) -> bool {
+        let Some(oldest) = self.slots.pop_front() else { return false };
+        self.bytes.drain(..oldest.len as usize);
+        self.bytes_start += oldest.len as u64;
+        self.start += 1;
+        let from = self.contiguous_from.entry(oldest.origin).or_default();
+        *from = (*from).max(oldest.seq + 1);
+        true
     }
 
     fn encoded(&self, slot: &Slot) -> Bytes {
@@ -135,6 +166,14 @@ impl OpSource for OpLog {
         Some(ops.map(|slot| LoggedOp { origin: slot.origin, seq: slot.seq, bytes: self.encoded(slot) }).collect())
     }
 
+    fn first(&self) -> u64 {
+        self.start
+    }
+
+    fn stable_skip(&self, from: u64) -> Option<&VersionVector> {
+        (from >= self.lost_before).then_some(&self.stable)
+    }
+
     fn position_after(&self, origin: NodeId, after: u64, through: u64) -> Option<u64> {
         let need = after + 1;
         let held = self.contiguous_from.get(&origin).is_some_and(|&c| c <= need)
@@ -177,6 +216,29 @@ mod tests {
         assert_eq!(log.read(0, 1), None, "trimmed away");
         log.set_max_bytes(100);
         assert!(log.len_bytes() <= 100 && log.len_ops() >= 1);
+    }
+
+    #[test]
+    fn trims_what_every_member_applied_and_tells_sessions_they_may_skip_it() {
+        let mut log = OpLog::new(1 << 20);
+        for seq in 1..=4 {
+            log.append(&op(1, seq, 1));
+            log.append(&op(2, seq, 1));
+        }
+        let mut stable = VersionVector::new();
+        stable.record(NodeId(1), 1, 1);
+        stable.record(NodeId(1), 2, 2);
+        stable.record(NodeId(2), 1, 1);
+        log.trim_stable(&stable);
+        // 1:1, 2:1, 1:2 went; 2:2 (not stable) stops the trim although 1:3 behind it is not.
+        assert_eq!((log.first(), log.len_ops()), (3, 5));
+        assert_eq!(log.read(0, 1), None);
+        assert_eq!(log.stable_skip(0), Some(&stable));
+        assert_eq!(log.position_after(NodeId(1), 0, 4), None, "1:1 is gone");
+        // Space trims are not skippable.
+        log.set_max_bytes(1);
+        assert_eq!(log.stable_skip(3), None);
+        assert!(log.stable_skip(log.first()).is_some());
     }
 
     #[test]
