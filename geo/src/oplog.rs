@@ -65,18 +65,27 @@ impl OpLog {
     /// Appends an op, dropping the oldest ops beyond the size bound. A log bounded to zero
     /// bytes keeps nothing and does not even encode the op.
     pub fn append<B: AsRef<[u8]>>(&mut self, op: &Op<B>) {
+        let mut scratch = std::mem::take(&mut self.scratch);
+        scratch.clear();
+        if self.max_bytes > 0 {
+            op.encode_into(&mut scratch);
+        }
+        self.append_encoded(op.origin, op.seq, &scratch);
+        self.scratch = scratch;
+    }
+
+    /// Appends an op already encoded (as received from a peer), as [`OpLog::append`] does.
+    pub fn append_encoded(&mut self, origin: NodeId, seq: u64, encoded: &[u8]) {
         if self.max_bytes == 0 {
             self.start += 1;
             self.lost_before = self.start;
             return;
         }
-        self.scratch.clear();
-        op.encode_into(&mut self.scratch);
         let offset = self.bytes_start + self.bytes.len() as u64;
-        self.bytes.extend(&self.scratch);
-        self.slots.push_back(Slot { origin: op.origin, seq: op.seq, offset, len: self.scratch.len() as u32 });
-        if self.last_logged.insert(op.origin, op.seq) != Some(op.seq - 1) {
-            self.contiguous_from.insert(op.origin, op.seq);
+        self.bytes.extend(encoded);
+        self.slots.push_back(Slot { origin, seq, offset, len: encoded.len() as u32 });
+        if self.last_logged.insert(origin, seq) != Some(seq - 1) {
+            self.contiguous_from.insert(origin, seq);
         }
         self.trim();
     }

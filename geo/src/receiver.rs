@@ -10,8 +10,8 @@ pub trait Store {
     /// What the node has applied.
     fn applied(&self) -> VersionVector;
     /// Applies a remote op (the next of its origin) through the node's one apply path, logs
-    /// it, and records it in the node's vector.
-    fn apply(&mut self, op: Op);
+    /// it (`encoded`, as received), and records it in the node's vector.
+    fn apply(&mut self, op: Op, encoded: &[u8]);
     /// Merges one key state of a state transfer; `theirs` is what the sender had applied.
     fn merge(&mut self, key: Bytes, state: KeyState, theirs: &VersionVector);
     /// A state transfer is complete. Every key this node holds that was not in the transfer
@@ -91,7 +91,7 @@ impl Receiver {
                         )));
                     }
                     applied.record(op.origin, op.seq, op.time);
-                    store.apply(op);
+                    store.apply(op, &bytes);
                     self.ops_applied += 1;
                 }
                 Ok(true)

@@ -70,13 +70,13 @@ impl Store for NodeState {
         self.applied.clone()
     }
 
-    fn apply(&mut self, op: Op) {
+    fn apply(&mut self, op: Op, encoded: &[u8]) {
         self.clock = self.clock.max(op.time);
         let state = self.keys.entry(op.key.clone()).or_default();
         state.apply(op.stamp(), &op.body, &self.applied, self.id);
         trace(self.id, &op.key, || format!("apply {}:{} t{} {:?} -> {:?}", op.origin.0, op.seq, op.time, op.body, state));
         self.applied.record(op.origin, op.seq, op.time);
-        self.log.append(&op);
+        self.log.append_encoded(op.origin, op.seq, encoded);
     }
 
     fn merge(&mut self, key: Bytes, theirs_state: KeyState, theirs: &VersionVector) {
@@ -232,7 +232,9 @@ impl Sim {
         };
         node.clock += 1;
         let op = Op { origin: node.id, seq: node.applied.seq(node.id) + 1, time: node.clock, key, body };
-        node.apply(op);
+        let mut encoded = Vec::new();
+        op.encode_into(&mut encoded);
+        node.apply(op, &encoded);
     }
 
     fn partition(&mut self) {

@@ -62,6 +62,8 @@ pub struct Session {
     pub last_command_ms: u64,
     /// Sequence number of this connection's last write (what WAIT waits for).
     pub last_write: u64,
+    /// `last_write` when replication was last told the op log grew.
+    pub announced_write: u64,
     /// A command waiting to reply.
     pub blocked: Option<Block>,
 }
@@ -80,6 +82,7 @@ impl Session {
             last_command: "NULL",
             last_command_ms: 0,
             last_write: 0,
+            announced_write: 0,
             blocked: None,
         }
     }

@@ -177,8 +177,9 @@ impl Ctx<'_> {
     pub fn write(&mut self, key: &[u8], body: Body<&[u8]>) {
         let op = self.shared.node.stamp(key, body);
         self.db.apply(key, op.stamp(), &op.body, &SeenLocally, &self.shared.write_stability());
+        // Replication hears of it when the replies are flushed (see `net::connection`): one
+        // wake-up per pipeline instead of one per write.
         self.session.last_write = op.seq;
-        self.shared.log_grew();
     }
 
     /// What a write replacing `key` removes: all of a visible key's state (its TTL only if

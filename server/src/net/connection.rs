@@ -60,7 +60,7 @@ pub async fn serve(shared: Arc<Shared>, mut stream: TcpStream, info: Arc<ClientI
             input.advance(len);
             if let Some(block) = session.blocked.take() {
                 // Replies so far go out now; this one when the block resolves.
-                if write(&mut stream, &mut output, &mut session).await.is_err() {
+                if write(&shared, &mut stream, &mut output, &mut session).await.is_err() {
                     break;
                 }
                 let reply = resolve(&shared, block).await;
@@ -69,11 +69,11 @@ pub async fn serve(shared: Arc<Shared>, mut stream: TcpStream, info: Arc<ClientI
             if session.close {
                 break;
             }
-            if output.len() >= FLUSH_AT && write(&mut stream, &mut output, &mut session).await.is_err() {
+            if output.len() >= FLUSH_AT && write(&shared, &mut stream, &mut output, &mut session).await.is_err() {
                 break;
             }
         }
-        if write(&mut stream, &mut output, &mut session).await.is_err() {
+        if write(&shared, &mut stream, &mut output, &mut session).await.is_err() {
             break "write error";
         }
         publish(&shared, &mut session);
@@ -133,7 +133,13 @@ async fn resolve(shared: &Shared, block: Block) -> i64 {
     }
 }
 
-async fn write(stream: &mut TcpStream, output: &mut Vec<u8>, session: &mut Session) -> std::io::Result<()> {
+/// Flushes the replies. Before a client hears that its writes are done, replication is told
+/// the op log grew (so a reply never precedes the wake-up that ships its write).
+async fn write(shared: &Shared, stream: &mut TcpStream, output: &mut Vec<u8>, session: &mut Session) -> std::io::Result<()> {
+    if session.last_write != session.announced_write {
+        session.announced_write = session.last_write;
+        shared.log_grew();
+    }
     if output.is_empty() {
         return Ok(());
     }

@@ -39,14 +39,13 @@ impl Store for NodeStore<'_> {
         self.shared.node.applied()
     }
 
-    fn apply(&mut self, op: Op) {
+    fn apply(&mut self, op: Op, encoded: &[u8]) {
         let shared = self.shared;
         let mut db = shared.keyspace.lock_keys(std::iter::once(&op.key[..]));
-        match shared.node.accept_remote(&op) {
+        match shared.node.accept_remote(&op, encoded) {
             crate::node::Accepted::Fresh => {
                 let conflict = db.apply(&op.key, op.stamp(), &op.body, &Applied(shared), &shared.write_stability());
                 drop(db);
-                shared.log_grew();
                 if let Some(conflict) = conflict {
                     let max_len = shared.config.read().conflict_log_max_len as usize;
                     shared.conflicts.record(&op.key, conflict, now_us() / 1000, max_len);

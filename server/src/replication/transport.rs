@@ -207,6 +207,8 @@ async fn send_session(shared: &Shared, link: usize, conn: &Connection, limit: Op
                 let (message, size) = (message?, reader.last_size);
                 if let Message::Ack { applied, known, .. } = sender.on_message(message)? {
                     replication.on_ack(link, &applied, &known, &node.applied(), size as u64);
+                    // UDP counters move as packets leave, after the writes: read them again.
+                    record(0);
                 }
             }
             _ = sleep_until(deadline) => return Ok(()),
@@ -283,7 +285,12 @@ async fn receive_session(shared: &Shared, conn: &Connection) -> Result<(), Sessi
     loop {
         let ack_due = tokio::select! {
             message = reader.next(&mut recv) => {
+                let before = receiver.ops_applied;
                 let ack_due = receiver.on_message(message?, &mut store)?;
+                if receiver.ops_applied != before {
+                    // Once per batch: senders relaying these ops wake up.
+                    shared.log_grew();
+                }
                 if store.gap {
                     return Err(SessionError::Gap);
                 }
