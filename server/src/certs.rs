@@ -2,8 +2,10 @@
 //! needs no openssl incantations (like `cockroach cert`).
 //!
 //! Files: `ca.pem` / `ca.key` (keep the key offline once the certificates exist), and
-//! `<node>.pem` / `<node>.key` for each node. A node certificate is valid for the node's name,
-//! `localhost`, `127.0.0.1` and `::1`, as a TLS server and client both (mutual TLS).
+//! `<node>.pem` / `<node>.key` for each node. A node certificate names the node (common name
+//! and DNS name) and carries the name every dialler asks for (`meridian-peer`, see
+//! `replication::tls::PEER_NAME`), so peers may be dialled by any address; it serves as TLS
+//! server and client both (mutual TLS). The cluster id is the certificates' organisational unit.
 
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair, KeyUsagePurpose};
 use std::path::Path;
@@ -71,7 +73,7 @@ pub fn generate(dir: &Path, nodes: &[String], cluster: &str) -> Result<(), CertE
     let ca = CertifiedIssuer::self_signed(ca_params, ca_key)?;
     write(dir, "ca.pem", &ca.pem(), false)?;
     for node in nodes {
-        let mut params = CertificateParams::new(vec![node.clone(), "localhost".into(), "127.0.0.1".into(), "::1".into()])?;
+        let mut params = CertificateParams::new(vec![node.clone(), crate::replication::tls::PEER_NAME.into()])?;
         params.distinguished_name.push(DnType::CommonName, node.as_str());
         params.distinguished_name.push(DnType::OrganizationalUnitName, cluster);
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth, ExtendedKeyUsagePurpose::ClientAuth];

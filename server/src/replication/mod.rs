@@ -211,7 +211,8 @@ impl Replication {
     }
 
     /// One INFO line per configured peer: `name=..,addr=..,state=..,ops_behind=..,lag_ms=..,
-    /// sent_bytes=..,wire_bytes=..,received_bytes=..,last_ack_ms=..,transfers=..,skew_ms=..`.
+    /// sent_bytes=..,wire_bytes=..,received_bytes=..,last_ack_ms=..,transfers=..,skew_ms=..,
+    /// skew_refused=..` (see docs/replication.md).
     pub fn peer_lines(&self, node: &crate::node::Node) -> Vec<String> {
         let own = node.applied();
         let me = node.id();
@@ -235,10 +236,10 @@ impl Replication {
                     LinkState::Connected => "connected",
                 };
                 let last_ack = p.last_ack.map_or(-1, |at| at.elapsed().as_millis() as i64);
-                let skew_ms = skew.iter().find(|(o, _)| *o == origin).map_or(0, |(_, s)| s.last_ms);
+                let skew = skew.iter().find(|(o, _)| *o == origin).map(|(_, s)| *s).unwrap_or_default();
                 format!(
-                    "name={name},addr={},state={state},ops_behind={behind},lag_ms={lag_ms},sent_bytes={},wire_bytes={},received_bytes={},last_ack_ms={last_ack},transfers={},skew_ms={skew_ms}",
-                    p.addr, p.bytes_sent, p.wire_sent, p.bytes_received, p.transfers
+                    "name={name},addr={},state={state},ops_behind={behind},lag_ms={lag_ms},sent_bytes={},wire_bytes={},received_bytes={},last_ack_ms={last_ack},transfers={},skew_ms={},skew_refused={}",
+                    p.addr, p.bytes_sent, p.wire_sent, p.bytes_received, p.transfers, skew.last_ms, skew.rejected
                 )
             })
             .collect()

@@ -12,6 +12,11 @@ use std::time::Duration;
 /// ALPN protocol id of Meridian's replication.
 const ALPN: &[u8] = b"meridian-geo/1";
 
+/// The name every node certificate carries and every dialler asks for (TLS server name).
+/// Peers are dialled by whatever address the operator wrote; what authenticates them is the
+/// cluster CA's signature, so the name checked is one the CA puts in every node certificate.
+pub const PEER_NAME: &str = "meridian-peer";
+
 /// Why the TLS setup failed (a startup error).
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {

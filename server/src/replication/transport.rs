@@ -141,15 +141,12 @@ async fn dial_loop(shared: Arc<Shared>, endpoint: Endpoint, candidates: Vec<usiz
     }
 }
 
-fn resolve(addr: &str) -> Result<(SocketAddr, String), SessionError> {
-    let socket = addr.to_socket_addrs().ok().and_then(|mut a| a.next()).ok_or_else(|| SessionError::Resolve(addr.to_string()))?;
-    let host = addr.rsplit_once(':').map_or(addr, |(h, _)| h).trim_start_matches('[').trim_end_matches(']');
-    Ok((socket, host.to_string()))
+fn resolve(addr: &str) -> Result<SocketAddr, SessionError> {
+    addr.to_socket_addrs().ok().and_then(|mut a| a.next()).ok_or_else(|| SessionError::Resolve(addr.to_string()))
 }
 
 async fn connect_and_send(shared: &Shared, endpoint: &Endpoint, link: usize, addr: &str, limit: Option<Duration>) -> Result<(), SessionError> {
-    let (socket, host) = resolve(addr)?;
-    let conn = endpoint.connect(socket, &host)?.await?;
+    let conn = endpoint.connect(resolve(addr)?, tls::PEER_NAME)?.await?;
     let result = send_session(shared, link, &conn, limit).await;
     conn.close(0u32.into(), b"session over");
     result
