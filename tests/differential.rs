@@ -298,7 +298,9 @@ fn random_command(rng: &mut StdRng) -> Vec<String> {
         15 => vec![s("MSETNX"), k1, v1, k2, v2],
         16 => vec![s("GETSET"), k1, v1],
         17 => vec![s("GETDEL"), k1],
-        18 => vec![s("EXPIRE"), k1, s("1000"), pick(&["NX", "XX", "GT", "LT"], choice)],
+        // Absolute, far-apart deadlines: NX/XX/GT/LT never compare two deadlines computed in
+        // the same millisecond on one server and in different ones on the other.
+        18 => vec![s("EXPIREAT"), k1, pick(&["4000000000", "4100000000"], choice / 4), pick(&["NX", "XX", "GT", "LT"], choice)],
         19 => vec![s("PERSIST"), k1],
         20 => vec![s("TTL"), k1],
         21 => vec![s("RENAME"), k1, k2],
