@@ -16,7 +16,7 @@ use smallvec::SmallVec;
 
 /// What a clearing writer (SET, DEL, ...) had seen of one run of increments: its running total
 /// up to the increment stamped `time`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CounterMark {
     /// The incrementing node.
     pub origin: NodeId,
@@ -29,7 +29,7 @@ pub struct CounterMark {
 }
 
 /// One increment as it travels: which run, how much, and the run's total after it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Increment {
     /// Epoch of the run this increment continues; `None` starts a new run at the op's stamp.
     pub epoch: Option<u64>,

@@ -27,6 +27,7 @@ mod number;
 mod op;
 mod register;
 mod string;
+mod wire;
 
 pub use causal::{Context, Frontier, VersionVector};
 pub use conflict::{Conflict, DataType, Kept, Rule};
@@ -35,6 +36,7 @@ pub use expiry::{Expiry, NO_EXPIRY};
 pub use key::{KeyState, Liveness};
 pub use node::{hlc_time_of_ms, ms_of_hlc_time, NodeId, ParseNodeIdError, Stamp};
 pub use number::{parse_redis_int, Number, NumberError};
-pub use op::{Body, DecodeError, Op, Seen, TtlWrite};
+pub use op::{Body, Op, Seen, TtlWrite};
+pub use wire::{push_run_entry, run_entries, DecodeError};
 pub use register::Register;
 pub use string::StrState;

@@ -50,6 +50,26 @@ impl Number {
         Number(i as i128 * SCALE)
     }
 
+    /// The integer `i`, if it is in range.
+    pub(crate) fn from_whole(i: i128) -> Option<Number> {
+        i.checked_mul(SCALE).map(Number)
+    }
+
+    /// The value as an integer, if it is one (any size).
+    pub(crate) fn integer_part_if_whole(self) -> Option<i128> {
+        (self.0 % SCALE == 0).then_some(self.0 / SCALE)
+    }
+
+    /// The fixed-point representation: the value times 10^17.
+    pub(crate) fn raw(self) -> i128 {
+        self.0
+    }
+
+    /// The number whose fixed-point representation is `raw`.
+    pub(crate) fn from_raw(raw: i128) -> Number {
+        Number(raw)
+    }
+
     /// The value as an `i64`, if it is integral and in range.
     pub fn to_i64(self) -> Option<i64> {
         if self.0 % SCALE != 0 {

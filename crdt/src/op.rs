@@ -4,7 +4,6 @@ use crate::causal::Context;
 use crate::counter::{CounterMark, Increment};
 use crate::node::{NodeId, Stamp};
 use bytes::Bytes;
-use serde::{Deserialize, Serialize};
 use smallvec::SmallVec;
 
 /// One write, as applied locally and shipped to peers.
@@ -16,9 +15,9 @@ use smallvec::SmallVec;
 /// `B` holds the key and value bytes: a local write borrows them from the client's request
 /// (`Op<&[u8]>`), so making, logging and applying it copies them only into the key's state and
 /// the log; an op decoded from the wire owns them (`Op<Bytes>`, the default). Both encode the
-/// same way.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(bound(serialize = "B: AsRef<[u8]>", deserialize = "B: Deserialize<'de>"))]
+/// same way (see `wire.rs`: the log and peers hold an op's tail, its origin, seq and time
+/// beside it).
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Op<B = Bytes> {
     /// The node where the client wrote.
     pub origin: NodeId,
@@ -27,27 +26,13 @@ pub struct Op<B = Bytes> {
     /// The origin's HLC time for this op (NTP64).
     pub time: u64,
     /// The key written.
-    #[serde(with = "bin")]
     pub key: B,
     /// The effect.
     pub body: Body<B>,
 }
 
-/// Byte fields as MessagePack `bin`, whatever holds them.
-mod bin {
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<B: AsRef<[u8]>, S: Serializer>(bytes: &B, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_bytes(bytes.as_ref())
-    }
-
-    pub fn deserialize<'de, B: Deserialize<'de>, D: Deserializer<'de>>(d: D) -> Result<B, D::Error> {
-        B::deserialize(d)
-    }
-}
-
 /// What a writer had seen of a key, and so removes: written versions, increments, TTLs.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Seen {
     /// Written string versions seen.
     pub value: Context,
@@ -70,15 +55,13 @@ pub enum TtlWrite {
 
 /// The effect of an op on its key. Preconditions (NX, XX, WRONGTYPE, ...) were checked at the
 /// origin; a body only says what to remove and what to add, so it applies anywhere.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(bound(serialize = "B: AsRef<[u8]>", deserialize = "B: Deserialize<'de>"))]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Body<B = Bytes> {
     /// Replace the key with a string: remove what was seen, write `value`, and give it a TTL.
     Set {
         /// What the writer removes.
         seen: Seen,
         /// The bytes written.
-        #[serde(with = "bin")]
         value: B,
         /// Unix millisecond of expiry, if the write sets one.
         expire_at: Option<u64>,
@@ -112,29 +95,10 @@ pub enum Body<B = Bytes> {
     },
 }
 
-/// Why bytes could not be decoded as an [`Op`].
-#[derive(Debug, thiserror::Error)]
-#[error("undecodable op: {0}")]
-pub struct DecodeError(#[from] rmp_serde::decode::Error);
-
 impl<B: AsRef<[u8]>> Op<B> {
     /// The stamp of everything this op creates.
     pub fn stamp(&self) -> Stamp {
         Stamp::new(self.time, self.origin)
-    }
-
-    /// MessagePack encoding of the op, appended to `out`.
-    pub fn encode_into(&self, out: &mut Vec<u8>) {
-        // Writing MessagePack into a Vec cannot fail for these plain types.
-        rmp_serde::encode::write(out, self).expect("op encodes");
-    }
-
-}
-
-impl Op {
-    /// Decodes an op encoded by [`Op::encode_into`].
-    pub fn decode(bytes: &[u8]) -> Result<Op, DecodeError> {
-        Ok(rmp_serde::from_slice(bytes)?)
     }
 }
 
@@ -143,21 +107,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn ops_round_trip_and_garbage_is_an_error() {
+    fn borrowed_and_owned_ops_encode_alike_and_garbage_is_an_error() {
         let op = Op {
             origin: NodeId(7),
             seq: 3,
             time: 99,
             key: Bytes::from_static(b"k"),
-            body: Body::Set {
-                seen: Seen::default(),
-                value: Bytes::from_static(b"v"),
-                expire_at: Some(5),
-            },
+            body: Body::Set { seen: Seen::default(), value: Bytes::from_static(b"v"), expire_at: Some(5) },
         };
         let mut buf = Vec::new();
-        op.encode_into(&mut buf);
-        assert_eq!(Op::decode(&buf).unwrap(), op);
+        op.encode_tail(&mut buf);
+        assert_eq!(Op::decode_tail(op.origin, op.seq, op.time, &buf).unwrap(), op);
         let borrowed = Op {
             origin: op.origin,
             seq: op.seq,
@@ -166,9 +126,9 @@ mod tests {
             body: Body::Set { seen: Seen::default(), value: &b"v"[..], expire_at: Some(5) },
         };
         let mut borrowed_buf = Vec::new();
-        borrowed.encode_into(&mut borrowed_buf);
-        assert_eq!(borrowed_buf, buf, "borrowed and owned ops encode alike");
-        assert!(Op::decode(&buf[..buf.len() - 1]).is_err());
-        assert!(Op::decode(b"\xff\x00garbage").is_err());
+        borrowed.encode_tail(&mut borrowed_buf);
+        assert_eq!(borrowed_buf, buf);
+        assert!(Op::decode_tail(op.origin, op.seq, op.time, &buf[..buf.len() - 1]).is_err());
+        assert!(Op::decode_tail(op.origin, op.seq, op.time, b"\xff\x00garbage").is_err());
     }
 }

@@ -22,8 +22,8 @@ pub enum Message {
         /// What the speaker has applied.
         applied: VersionVector,
     },
-    /// A batch of ops, each MessagePack-encoded as in the op log.
-    Ops(Vec<Bytes>),
+    /// A batch of ops, as runs of one origin's consecutive ops.
+    Ops(Vec<OpRun>),
     /// From the receiver: what it has applied, what it knows every node has applied, and its
     /// clock (HLC time) when it said so.
     Ack {
@@ -45,6 +45,24 @@ pub enum Message {
     SnapshotEnd,
     /// The session is refused; the reason is logged by both sides.
     Refused(String),
+}
+
+/// Consecutive ops of one origin (sequence numbers `first_seq ..= first_seq + count - 1`):
+/// their origin, sequence and first time once, then per op its time as a difference from the
+/// previous op's and its tail, as `meridian_crdt::push_run_entry` writes them. A SET of a new
+/// 16-byte key with a 32-byte value costs 53 to 55 bytes of a run under load.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OpRun {
+    /// The ops' origin.
+    pub origin: NodeId,
+    /// The first op's sequence number.
+    pub first_seq: u64,
+    /// The first op's HLC time.
+    pub first_time: u64,
+    /// How many ops.
+    pub count: u64,
+    /// The ops' times and tails.
+    pub entries: Bytes,
 }
 
 /// A frame that could not be read.

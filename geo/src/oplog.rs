@@ -20,6 +20,7 @@ use std::collections::{HashMap, VecDeque};
 struct Slot {
     origin: NodeId,
     seq: u64,
+    time: u64,
     /// Absolute byte offset of the encoding.
     offset: u64,
     len: u32,
@@ -68,22 +69,23 @@ impl OpLog {
         let mut scratch = std::mem::take(&mut self.scratch);
         scratch.clear();
         if self.max_bytes > 0 {
-            op.encode_into(&mut scratch);
+            op.encode_tail(&mut scratch);
         }
-        self.append_encoded(op.origin, op.seq, &scratch);
+        self.append_encoded(op.origin, op.seq, op.time, &scratch);
         self.scratch = scratch;
     }
 
-    /// Appends an op already encoded (as received from a peer), as [`OpLog::append`] does.
-    pub fn append_encoded(&mut self, origin: NodeId, seq: u64, encoded: &[u8]) {
+    /// Appends an op whose tail is already encoded (as received from a peer), as
+    /// [`OpLog::append`] does.
+    pub fn append_encoded(&mut self, origin: NodeId, seq: u64, time: u64, tail: &[u8]) {
         if self.max_bytes == 0 {
             self.start += 1;
             self.lost_before = self.start;
             return;
         }
         let offset = self.bytes_start + self.bytes.len() as u64;
-        self.bytes.extend(encoded);
-        self.slots.push_back(Slot { origin, seq, offset, len: encoded.len() as u32 });
+        self.bytes.extend(tail);
+        self.slots.push_back(Slot { origin, seq, time, offset, len: tail.len() as u32 });
         if self.last_logged.insert(origin, seq) != Some(seq - 1) {
             self.contiguous_from.insert(origin, seq);
         }
@@ -172,7 +174,7 @@ impl OpSource for OpLog {
     fn read(&self, from: u64, max: usize) -> Option<Vec<LoggedOp>> {
         let skip = usize::try_from(from.checked_sub(self.start)?).ok()?;
         let ops = self.slots.iter().skip(skip).take(max);
-        Some(ops.map(|slot| LoggedOp { origin: slot.origin, seq: slot.seq, bytes: self.encoded(slot) }).collect())
+        Some(ops.map(|slot| LoggedOp { origin: slot.origin, seq: slot.seq, time: slot.time, tail: self.encoded(slot) }).collect())
     }
 
     fn first(&self) -> u64 {
@@ -221,7 +223,8 @@ mod tests {
         let held = log.read(log.first_position(), usize::MAX).unwrap();
         assert!(held.windows(2).all(|w| w[1].seq == w[0].seq + 1));
         assert_eq!(held.last().map(|o| o.seq), Some(100));
-        assert_eq!(Op::decode(&held.last().unwrap().bytes).unwrap(), op(1, 100, 40));
+        let last = held.last().unwrap();
+        assert_eq!(Op::decode_tail(last.origin, last.seq, last.time, &last.tail).unwrap(), op(1, 100, 40));
         assert_eq!(log.read(0, 1), None, "trimmed away");
         log.set_max_bytes(100);
         assert!(log.len_bytes() <= 100 && log.len_ops() >= 1);

@@ -3,15 +3,15 @@
 use crate::message::Message;
 use crate::sender::name;
 use bytes::Bytes;
-use meridian_crdt::{KeyState, NodeId, Op, VersionVector};
+use meridian_crdt::{run_entries, KeyState, NodeId, Op, VersionVector};
 
 /// What a receiving session needs from its node.
 pub trait Store {
     /// What the node has applied.
     fn applied(&self) -> VersionVector;
     /// Applies a remote op (the next of its origin) through the node's one apply path, logs
-    /// it (`encoded`, as received), and records it in the node's vector.
-    fn apply(&mut self, op: Op, encoded: &[u8]);
+    /// it (its `tail` as received), and records it in the node's vector.
+    fn apply(&mut self, op: Op, tail: &[u8]);
     /// Merges one key state of a state transfer; `theirs` is what the sender had applied.
     fn merge(&mut self, key: Bytes, state: KeyState, theirs: &VersionVector);
     /// A state transfer is complete. Every key this node holds that was not in the transfer
@@ -76,23 +76,27 @@ impl Receiver {
     /// every batch and at the end of a state transfer).
     pub fn on_message(&mut self, message: Message, store: &mut impl Store) -> Result<bool, ReceiverError> {
         match message {
-            Message::Ops(ops) => {
+            Message::Ops(runs) => {
                 let mut applied = store.applied();
-                for bytes in ops {
-                    let op = Op::decode(&bytes).map_err(|e| ReceiverError::Protocol(e.to_string()))?;
-                    let have = applied.seq(op.origin);
-                    if op.seq <= have {
-                        continue;
+                for run in runs {
+                    let mut seq = run.first_seq;
+                    for entry in run_entries(run.first_time, &run.entries) {
+                        let (time, tail) = entry.map_err(|e| ReceiverError::Protocol(e.to_string()))?;
+                        let have = applied.seq(run.origin);
+                        if seq > have + 1 {
+                            return Err(ReceiverError::Protocol(format!("gap in ops of {}: have {have}, got {seq}", run.origin)));
+                        }
+                        if seq == have + 1 {
+                            let op = Op::decode_tail(run.origin, seq, time, tail).map_err(|e| ReceiverError::Protocol(e.to_string()))?;
+                            applied.record(op.origin, op.seq, op.time);
+                            store.apply(op, tail);
+                            self.ops_applied += 1;
+                        }
+                        seq += 1;
                     }
-                    if op.seq != have + 1 {
-                        return Err(ReceiverError::Protocol(format!(
-                            "gap in ops of {}: have {have}, got {}",
-                            op.origin, op.seq
-                        )));
+                    if seq != run.first_seq + run.count {
+                        return Err(ReceiverError::Protocol(format!("run of {} ops of {} held {}", run.count, run.origin, seq - run.first_seq)));
                     }
-                    applied.record(op.origin, op.seq, op.time);
-                    store.apply(op, &bytes);
-                    self.ops_applied += 1;
                 }
                 Ok(true)
             }

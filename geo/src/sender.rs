@@ -1,19 +1,22 @@
 //! The sending side of a session: handshake, catch-up or state transfer, live streaming.
 
-use crate::message::Message;
+use crate::message::{Message, OpRun};
 use bytes::Bytes;
-use meridian_crdt::{NodeId, VersionVector};
+use meridian_crdt::{push_run_entry, NodeId, VersionVector};
 use std::collections::BTreeMap;
 
-/// One op as a node's op log holds it: its identity and its encoding.
+/// One op as a node's op log holds it: its identity, its time and its encoded tail (key and
+/// body, see `meridian_crdt::Op::encode_tail`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LoggedOp {
     /// The op's origin.
     pub origin: NodeId,
     /// Its sequence number at the origin.
     pub seq: u64,
-    /// MessagePack encoding of the op.
-    pub bytes: Bytes,
+    /// Its HLC time.
+    pub time: u64,
+    /// The encoded tail.
+    pub tail: Bytes,
 }
 
 /// Read access to a node's op log. Positions count ops ever appended, so they only grow; the
@@ -218,8 +221,8 @@ impl Sender {
             offer(&mut self.offered, log.stable_skip(*cursor).ok_or(SenderError::Lagged)?);
             *cursor = log.first();
         }
-        let mut batch = Vec::new();
-        while batch.is_empty() && *cursor < log.end() {
+        let mut batch = Batch::default();
+        while batch.runs.is_empty() && *cursor < log.end() {
             let ops = log.read(*cursor, max).ok_or(SenderError::Lagged)?;
             *cursor += ops.len() as u64;
             for op in ops.into_iter().filter(|op| relay.sends(op.origin)) {
@@ -231,17 +234,17 @@ impl Sender {
                     return Err(SenderError::Lagged);
                 }
                 *offered = op.seq;
-                batch.push(op.bytes);
+                batch.push(&op);
             }
         }
-        if batch.is_empty() && *cursor >= log.end() {
+        if batch.runs.is_empty() && *cursor >= log.end() {
             let missing = applied_here.iter().any(|(origin, seq, _)| relay.sends(origin) && seq > self.offered.get(&origin).copied().unwrap_or(0));
             if missing {
                 return Err(SenderError::Lagged);
             }
         }
-        self.stats.ops_sent += batch.len() as u64;
-        Ok((!batch.is_empty()).then_some(Message::Ops(batch)))
+        self.stats.ops_sent += batch.ops;
+        Ok((!batch.runs.is_empty()).then(|| Message::Ops(batch.finish())))
     }
 
     /// Handles a message from the receiver after the hello: an ack (returned, for the
@@ -256,6 +259,44 @@ impl Sender {
             Message::Refused(reason) => Err(SenderError::Refused(reason)),
             other => Err(SenderError::Protocol(format!("unexpected {} from a receiver", name(&other)))),
         }
+    }
+}
+
+/// Ops being gathered into one frame: runs of one origin's consecutive ops.
+#[derive(Default)]
+struct Batch {
+    runs: Vec<OpRun>,
+    /// Entries of the last run, still growing.
+    open: Vec<u8>,
+    /// Time of the last op added (the next entry's time is relative to it).
+    last_time: u64,
+    ops: u64,
+}
+
+impl Batch {
+    fn push(&mut self, op: &LoggedOp) {
+        let continues = self.runs.last().is_some_and(|run| run.origin == op.origin && run.first_seq + run.count == op.seq);
+        if !continues {
+            self.close_run();
+            self.runs.push(OpRun { origin: op.origin, first_seq: op.seq, first_time: op.time, count: 0, entries: Bytes::new() });
+            self.last_time = op.time;
+        }
+        push_run_entry(&mut self.open, self.last_time, op.time, &op.tail);
+        self.runs.last_mut().expect("a run was just ensured").count += 1;
+        self.last_time = op.time;
+        self.ops += 1;
+    }
+
+    fn close_run(&mut self) {
+        if let Some(run) = self.runs.last_mut() {
+            run.entries = Bytes::from(std::mem::take(&mut self.open));
+        }
+    }
+
+    /// The runs, complete.
+    fn finish(mut self) -> Vec<OpRun> {
+        self.close_run();
+        self.runs
     }
 }
 
@@ -312,8 +353,8 @@ mod tests {
     }
 
     fn sent(batch: Option<Message>) -> Vec<(NodeId, u64)> {
-        let Some(Message::Ops(ops)) = batch else { return Vec::new() };
-        ops.iter().map(|b| meridian_crdt::Op::decode(b).map(|o| (o.origin, o.seq)).unwrap()).collect()
+        let Some(Message::Ops(runs)) = batch else { return Vec::new() };
+        runs.iter().flat_map(|run| (0..run.count).map(|i| (run.origin, run.first_seq + i))).collect()
     }
 
     #[test]

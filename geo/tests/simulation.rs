@@ -70,13 +70,13 @@ impl Store for NodeState {
         self.applied.clone()
     }
 
-    fn apply(&mut self, op: Op, encoded: &[u8]) {
+    fn apply(&mut self, op: Op, tail: &[u8]) {
         self.clock = self.clock.max(op.time);
         let state = self.keys.entry(op.key.clone()).or_default();
         state.apply(op.stamp(), &op.body, &self.applied, self.id);
         trace(self.id, &op.key, || format!("apply {}:{} t{} {:?} -> {:?}", op.origin.0, op.seq, op.time, op.body, state));
         self.applied.record(op.origin, op.seq, op.time);
-        self.log.append_encoded(op.origin, op.seq, encoded);
+        self.log.append_encoded(op.origin, op.seq, op.time, tail);
     }
 
     fn merge(&mut self, key: Bytes, theirs_state: KeyState, theirs: &VersionVector) {
@@ -232,9 +232,9 @@ impl Sim {
         };
         node.clock += 1;
         let op = Op { origin: node.id, seq: node.applied.seq(node.id) + 1, time: node.clock, key, body };
-        let mut encoded = Vec::new();
-        op.encode_into(&mut encoded);
-        node.apply(op, &encoded);
+        let mut tail = Vec::new();
+        op.encode_tail(&mut tail);
+        node.apply(op, &tail);
     }
 
     fn partition(&mut self) {

@@ -160,7 +160,7 @@ impl Node {
     /// Clock skew policy: a replication stream cannot drop ops, so an op stamped further ahead
     /// than the HLC accepts is applied anyway, but this node's clock does not jump past its
     /// bound; the event is counted per origin and logged (at most once a minute per origin).
-    pub fn accept_remote(&self, op: &Op, encoded: &[u8]) -> Accepted {
+    pub fn accept_remote(&self, op: &Op, tail: &[u8]) -> Accepted {
         let mut journal = self.journal.lock();
         let have = journal.applied.seq(op.origin);
         if op.seq <= have {
@@ -170,7 +170,7 @@ impl Node {
             return Accepted::Gap;
         }
         journal.applied.record(op.origin, op.seq, op.time);
-        journal.log.append_encoded(op.origin, op.seq, encoded);
+        journal.log.append_encoded(op.origin, op.seq, op.time, tail);
         self.observe_time(&mut journal, op.origin, op.time);
         Accepted::Fresh
     }
@@ -299,16 +299,16 @@ mod tests {
         let node = Node::new(NodeId(1), NodeId(7), 1 << 20);
         let remote = |seq| Op { origin: NodeId(9), seq, time: seq, key: bytes::Bytes::from_static(b"k"), body: Body::Del { seen: Default::default() } };
         let accept = |seq| {
-            let (op, mut encoded) = (remote(seq), Vec::new());
-            op.encode_into(&mut encoded);
-            node.accept_remote(&op, &encoded)
+            let (op, mut tail) = (remote(seq), Vec::new());
+            op.encode_tail(&mut tail);
+            node.accept_remote(&op, &tail)
         };
         assert_eq!(accept(1), Accepted::Fresh);
         assert_eq!(accept(1), Accepted::Duplicate);
         assert_eq!(accept(3), Accepted::Gap);
         assert_eq!(accept(2), Accepted::Fresh);
         assert_eq!(node.applied().seq(NodeId(9)), 2);
-        let logged: Vec<Op> = node.with_log(|log, _| log.read(0, 10).unwrap().iter().map(|o| Op::decode(&o.bytes).unwrap()).collect());
+        let logged: Vec<Op> = node.with_log(|log, _| log.read(0, 10).unwrap().iter().map(|o| Op::decode_tail(o.origin, o.seq, o.time, &o.tail).unwrap()).collect());
         assert_eq!(logged, vec![remote(1), remote(2)], "logged as received");
         assert!(node.skew()[0].1.last_ms < 0, "stamped in 1970: far behind");
     }

@@ -39,10 +39,10 @@ impl Store for NodeStore<'_> {
         self.shared.node.applied()
     }
 
-    fn apply(&mut self, op: Op, encoded: &[u8]) {
+    fn apply(&mut self, op: Op, tail: &[u8]) {
         let shared = self.shared;
         let mut db = shared.keyspace.lock_keys(std::iter::once(&op.key[..]));
-        match shared.node.accept_remote(&op, encoded) {
+        match shared.node.accept_remote(&op, tail) {
             crate::node::Accepted::Fresh => {
                 let conflict = db.apply(&op.key, op.stamp(), &op.body, &Applied(shared), &shared.write_stability());
                 drop(db);

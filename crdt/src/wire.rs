@@ -1,0 +1,464 @@
+//! The compact encoding of an op, as the op log holds it and peers receive it.
+//!
+//! An op's origin, sequence number and time are not part of it: the log keeps them beside
+//! the bytes, and a frame carries them once per run of one origin's consecutive ops (see
+//! `meridian-geo`). What is encoded is the *tail*: the key and the body, with every stamp the
+//! body names written relative to the op itself: its origin as one byte when it is the op's
+//! own, its time as a signed difference from the op's time (small: a writer names what it saw
+//! moments before). Integers are LEB128 varints. A 16-byte key and a 32-byte value written to
+//! a new key take 51 bytes, where MessagePack of the whole op took 87 (docs/benchmarks.md).
+//!
+//! ```text
+//! tail     = key body
+//! key      = len bytes
+//! body     = kind-byte fields           kind-byte: low 3 bits the kind, bit 3 "has seen",
+//!                                       bit 4 "has expiry" (Set) / "continues a run" (Incr)
+//!   Set      [seen] value [expire_at]
+//!   Incr     [seen] [epoch] delta total
+//!   Del      [seen]
+//!   Expire   context at
+//!   Expired  before
+//! seen     = parts-byte [context] [marks] [context]   (bit 0 values, bit 1 marks, bit 2 TTLs)
+//! context  = count (origin time)*
+//! marks    = count (origin epoch time total)*
+//! origin   = 0 (the op's own) | 1 u64-le
+//! time     = zigzag(op.time - time)
+//! number   = 0 zigzag(integer) | 1 zigzag(raw 17-decimal fixed point)
+//! ```
+
+use crate::causal::Context;
+use crate::counter::{CounterMark, Increment};
+use crate::node::{NodeId, Stamp};
+use crate::number::Number;
+use crate::op::{Body, Op, Seen};
+use bytes::Bytes;
+
+/// Why bytes could not be decoded as an op.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    /// The bytes end inside a field.
+    #[error("undecodable op: truncated")]
+    Truncated,
+    /// A kind, flag or marker this version does not know.
+    #[error("undecodable op: unknown {0} {1}")]
+    Unknown(&'static str, u8),
+    /// A varint longer than its type.
+    #[error("undecodable op: varint overflow")]
+    Overflow,
+    /// Bytes after the op.
+    #[error("undecodable op: {0} trailing bytes")]
+    Trailing(usize),
+}
+
+const SET: u8 = 0;
+const INCR: u8 = 1;
+const DEL: u8 = 2;
+const EXPIRE: u8 = 3;
+const EXPIRED: u8 = 4;
+const KIND: u8 = 0b111;
+const HAS_SEEN: u8 = 1 << 3;
+const HAS_EXTRA: u8 = 1 << 4;
+
+impl<B: AsRef<[u8]>> Op<B> {
+    /// Appends the op's tail (key and body; see the module docs) to `out`.
+    pub fn encode_tail(&self, out: &mut Vec<u8>) {
+        let mut w = Writer { out, origin: self.origin, time: self.time };
+        w.bytes(self.key.as_ref());
+        let seen_flag = |seen: &Seen| if seen.is_empty() { 0 } else { HAS_SEEN };
+        match &self.body {
+            Body::Set { seen, value, expire_at } => {
+                w.byte(SET | seen_flag(seen) | if expire_at.is_some() { HAS_EXTRA } else { 0 });
+                w.seen(seen);
+                w.bytes(value.as_ref());
+                if let Some(at) = expire_at {
+                    w.varint(*at);
+                }
+            }
+            Body::Incr { seen, inc } => {
+                w.byte(INCR | seen_flag(seen) | if inc.epoch.is_some() { HAS_EXTRA } else { 0 });
+                w.seen(seen);
+                if let Some(epoch) = inc.epoch {
+                    w.time(epoch);
+                }
+                w.number(inc.delta);
+                w.number(inc.total);
+            }
+            Body::Del { seen } => {
+                w.byte(DEL | seen_flag(seen));
+                w.seen(seen);
+            }
+            Body::Expire { seen, at } => {
+                w.byte(EXPIRE);
+                w.context(seen);
+                w.varint(*at);
+            }
+            Body::Expired { before } => {
+                w.byte(EXPIRED);
+                w.time(*before);
+            }
+        }
+    }
+}
+
+impl Op {
+    /// Decodes a tail made by [`Op::encode_tail`] of the op `(origin, seq)` stamped `time`.
+    pub fn decode_tail(origin: NodeId, seq: u64, time: u64, tail: &[u8]) -> Result<Op, DecodeError> {
+        let mut r = Reader { rest: tail, origin, time };
+        let key = r.bytes()?;
+        let tag = r.byte()?;
+        let (has_seen, extra) = (tag & HAS_SEEN != 0, tag & HAS_EXTRA != 0);
+        let mut seen = || if has_seen { r.seen() } else { Ok(Seen::default()) };
+        let body = match tag & KIND {
+            SET => {
+                let seen = seen()?;
+                let value = r.bytes()?;
+                let expire_at = if extra { Some(r.varint()?) } else { None };
+                Body::Set { seen, value, expire_at }
+            }
+            INCR => {
+                let seen = seen()?;
+                let epoch = if extra { Some(r.time()?) } else { None };
+                Body::Incr { seen, inc: Increment { epoch, delta: r.number()?, total: r.number()? } }
+            }
+            DEL => Body::Del { seen: seen()? },
+            EXPIRE => Body::Expire { seen: r.context()?, at: r.varint()? },
+            EXPIRED => Body::Expired { before: r.time()? },
+            other => return Err(DecodeError::Unknown("op kind", other)),
+        };
+        if !r.rest.is_empty() {
+            return Err(DecodeError::Trailing(r.rest.len()));
+        }
+        Ok(Op { origin, seq, time, key, body })
+    }
+}
+
+impl Seen {
+    fn is_empty(&self) -> bool {
+        self.value.is_empty() && self.counts.is_empty() && self.expiry.is_empty()
+    }
+}
+
+/// Encodes relative to one op's origin and time.
+struct Writer<'a> {
+    out: &'a mut Vec<u8>,
+    origin: NodeId,
+    time: u64,
+}
+
+impl Writer<'_> {
+    fn byte(&mut self, b: u8) {
+        self.out.push(b);
+    }
+
+    fn varint(&mut self, n: u64) {
+        self.varint128(n.into());
+    }
+
+    fn varint128(&mut self, mut n: u128) {
+        while n >= 0x80 {
+            self.out.push(n as u8 | 0x80);
+            n >>= 7;
+        }
+        self.out.push(n as u8);
+    }
+
+    fn bytes(&mut self, b: &[u8]) {
+        self.varint(b.len() as u64);
+        self.out.extend_from_slice(b);
+    }
+
+    fn time(&mut self, t: u64) {
+        self.varint(zigzag(self.time.wrapping_sub(t) as i64));
+    }
+
+    fn origin(&mut self, node: NodeId) {
+        if node == self.origin {
+            self.byte(0);
+        } else {
+            self.byte(1);
+            self.out.extend_from_slice(&node.0.to_le_bytes());
+        }
+    }
+
+    fn stamp(&mut self, stamp: Stamp) {
+        self.origin(stamp.node);
+        self.time(stamp.time);
+    }
+
+    fn context(&mut self, context: &Context) {
+        self.varint(context.iter().count() as u64);
+        context.iter().for_each(|stamp| self.stamp(stamp));
+    }
+
+    fn number(&mut self, n: Number) {
+        match n.integer_part_if_whole() {
+            Some(i) => {
+                self.byte(0);
+                self.varint128(zigzag128(i));
+            }
+            None => {
+                self.byte(1);
+                self.varint128(zigzag128(n.raw()));
+            }
+        }
+    }
+
+    fn seen(&mut self, seen: &Seen) {
+        if seen.is_empty() {
+            return;
+        }
+        let parts = u8::from(!seen.value.is_empty()) | u8::from(!seen.counts.is_empty()) << 1 | u8::from(!seen.expiry.is_empty()) << 2;
+        self.byte(parts);
+        if !seen.value.is_empty() {
+            self.context(&seen.value);
+        }
+        if !seen.counts.is_empty() {
+            self.varint(seen.counts.len() as u64);
+            for mark in &seen.counts {
+                self.origin(mark.origin);
+                self.time(mark.epoch);
+                self.time(mark.time);
+                self.number(mark.total);
+            }
+        }
+        if !seen.expiry.is_empty() {
+            self.context(&seen.expiry);
+        }
+    }
+}
+
+/// Decodes relative to one op's origin and time.
+struct Reader<'a> {
+    rest: &'a [u8],
+    origin: NodeId,
+    time: u64,
+}
+
+impl Reader<'_> {
+    fn byte(&mut self) -> Result<u8, DecodeError> {
+        let (&b, rest) = self.rest.split_first().ok_or(DecodeError::Truncated)?;
+        self.rest = rest;
+        Ok(b)
+    }
+
+    fn varint128(&mut self) -> Result<u128, DecodeError> {
+        let mut n: u128 = 0;
+        for shift in (0..128).step_by(7) {
+            let b = self.byte()?;
+            n |= u128::from(b & 0x7f).checked_shl(shift).filter(|v| v >> shift == u128::from(b & 0x7f)).ok_or(DecodeError::Overflow)?;
+            if b & 0x80 == 0 {
+                return Ok(n);
+            }
+        }
+        Err(DecodeError::Overflow)
+    }
+
+    fn varint(&mut self) -> Result<u64, DecodeError> {
+        u64::try_from(self.varint128()?).map_err(|_| DecodeError::Overflow)
+    }
+
+    fn len(&mut self) -> Result<usize, DecodeError> {
+        let len = usize::try_from(self.varint()?).map_err(|_| DecodeError::Overflow)?;
+        if len > self.rest.len() {
+            return Err(DecodeError::Truncated);
+        }
+        Ok(len)
+    }
+
+    fn bytes(&mut self) -> Result<Bytes, DecodeError> {
+        let len = self.len()?;
+        let (bytes, rest) = self.rest.split_at(len);
+        self.rest = rest;
+        Ok(Bytes::copy_from_slice(bytes))
+    }
+
+    fn time(&mut self) -> Result<u64, DecodeError> {
+        Ok(self.time.wrapping_sub(unzigzag(self.varint()?) as u64))
+    }
+
+    fn origin(&mut self) -> Result<NodeId, DecodeError> {
+        match self.byte()? {
+            0 => Ok(self.origin),
+            1 => {
+                let raw = self.rest.get(..8).ok_or(DecodeError::Truncated)?;
+                self.rest = &self.rest[8..];
+                Ok(NodeId(u64::from_le_bytes(raw.try_into().expect("eight bytes"))))
+            }
+            other => Err(DecodeError::Unknown("origin marker", other)),
+        }
+    }
+
+    fn count(&mut self) -> Result<usize, DecodeError> {
+        // Every entry takes at least two bytes: a count beyond that is corrupt, and must not
+        // reserve memory.
+        let n = usize::try_from(self.varint()?).map_err(|_| DecodeError::Overflow)?;
+        if n > self.rest.len() / 2 {
+            return Err(DecodeError::Truncated);
+        }
+        Ok(n)
+    }
+
+    fn context(&mut self) -> Result<Context, DecodeError> {
+        let n = self.count()?;
+        (0..n).map(|_| Ok(Stamp { node: self.origin()?, time: self.time()? })).collect::<Result<Vec<_>, _>>().map(|stamps| stamps.into_iter().collect())
+    }
+
+    fn number(&mut self) -> Result<Number, DecodeError> {
+        match self.byte()? {
+            0 => Number::from_whole(unzigzag128(self.varint128()?)).ok_or(DecodeError::Overflow),
+            1 => Ok(Number::from_raw(unzigzag128(self.varint128()?))),
+            other => Err(DecodeError::Unknown("number form", other)),
+        }
+    }
+
+    fn seen(&mut self) -> Result<Seen, DecodeError> {
+        let parts = self.byte()?;
+        if parts & !0b111 != 0 {
+            return Err(DecodeError::Unknown("seen parts", parts));
+        }
+        let mut seen = Seen::default();
+        if parts & 1 != 0 {
+            seen.value = self.context()?;
+        }
+        if parts & 2 != 0 {
+            let n = self.count()?;
+            for _ in 0..n {
+                let origin = self.origin()?;
+                let (epoch, time) = (self.time()?, self.time()?);
+                seen.counts.push(CounterMark { origin, epoch, time, total: self.number()? });
+            }
+        }
+        if parts & 4 != 0 {
+            seen.expiry = self.context()?;
+        }
+        Ok(seen)
+    }
+}
+
+/// Appends one op of a run of one origin's consecutive ops: its time, as the difference from
+/// the previous op's (`previous`; the run's first time for the first op), then its tail.
+pub fn push_run_entry(out: &mut Vec<u8>, previous: u64, time: u64, tail: &[u8]) {
+    let mut w = Writer { out, origin: NodeId(0), time: previous };
+    w.time(time);
+    w.bytes(tail);
+}
+
+/// The entries of a run made with [`push_run_entry`], whose first op is stamped `first_time`:
+/// each op's time and tail, in order.
+pub fn run_entries(first_time: u64, mut bytes: &[u8]) -> impl Iterator<Item = Result<(u64, &[u8]), DecodeError>> {
+    let mut previous = first_time;
+    std::iter::from_fn(move || {
+        if bytes.is_empty() {
+            return None;
+        }
+        let mut r = Reader { rest: bytes, origin: NodeId(0), time: previous };
+        let entry = r.time().and_then(|time| {
+            let len = r.len()?;
+            let (tail, rest) = r.rest.split_at(len);
+            Ok((time, tail, rest))
+        });
+        Some(match entry {
+            Ok((time, tail, rest)) => {
+                (previous, bytes) = (time, rest);
+                Ok((time, tail))
+            }
+            Err(e) => {
+                bytes = &[];
+                Err(e)
+            }
+        })
+    })
+}
+
+fn zigzag(n: i64) -> u64 {
+    ((n << 1) ^ (n >> 63)) as u64
+}
+
+fn unzigzag(n: u64) -> i64 {
+    (n >> 1) as i64 ^ -((n & 1) as i64)
+}
+
+fn zigzag128(n: i128) -> u128 {
+    ((n << 1) ^ (n >> 127)) as u128
+}
+
+fn unzigzag128(n: u128) -> i128 {
+    (n >> 1) as i128 ^ -((n & 1) as i128)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn stamp() -> impl Strategy<Value = Stamp> {
+        (prop_oneof![Just(7u64), any::<u64>()], prop_oneof![1_000u64..2_000, any::<u64>()]).prop_map(|(n, t)| Stamp::new(t, NodeId(n)))
+    }
+
+    fn context() -> impl Strategy<Value = Context> {
+        proptest::collection::vec(stamp(), 0..4).prop_map(|s| s.into_iter().collect())
+    }
+
+    fn number() -> impl Strategy<Value = Number> {
+        prop_oneof![(-1000i64..1000).prop_map(Number::from_i64), any::<i64>().prop_map(|r| Number::from_raw(r.into()))]
+    }
+
+    fn seen() -> impl Strategy<Value = Seen> {
+        let mark = (stamp(), any::<u64>(), number()).prop_map(|(s, epoch, total)| CounterMark { origin: s.node, epoch, time: s.time, total });
+        (context(), proptest::collection::vec(mark, 0..3), context()).prop_map(|(value, counts, expiry)| Seen { value, counts: counts.into(), expiry })
+    }
+
+    fn body() -> impl Strategy<Value = Body> {
+        let bytes = || proptest::collection::vec(any::<u8>(), 0..40).prop_map(Bytes::from);
+        prop_oneof![
+            (seen(), bytes(), proptest::option::of(any::<u64>())).prop_map(|(seen, value, expire_at)| Body::Set { seen, value, expire_at }),
+            (seen(), proptest::option::of(any::<u64>()), number(), number())
+                .prop_map(|(seen, epoch, delta, total)| Body::Incr { seen, inc: Increment { epoch, delta, total } }),
+            seen().prop_map(|seen| Body::Del { seen }),
+            (context(), any::<u64>()).prop_map(|(seen, at)| Body::Expire { seen, at }),
+            any::<u64>().prop_map(|before| Body::Expired { before }),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn tails_round_trip(key in proptest::collection::vec(any::<u8>(), 0..20), body in body(), time in prop_oneof![1_500u64..1_600, any::<u64>()], seq in 1u64..) {
+            let op = Op { origin: NodeId(7), seq, time, key: Bytes::from(key), body };
+            let mut tail = Vec::new();
+            op.encode_tail(&mut tail);
+            prop_assert_eq!(Op::decode_tail(op.origin, seq, time, &tail), Ok(op.clone()));
+            for cut in 0..tail.len() {
+                prop_assert!(Op::decode_tail(op.origin, seq, time, &tail[..cut]).is_err());
+            }
+        }
+
+        #[test]
+        fn garbage_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
+            let _ = Op::decode_tail(NodeId(1), 1, 1, &bytes);
+        }
+    }
+
+    #[test]
+    fn runs_carry_times_as_differences_and_tails_as_given() {
+        let entries: [(u64, &[u8]); 3] = [(1_000, b"a"), (1_004, b""), (990, b"ccc")];
+        let mut run = Vec::new();
+        let mut previous = 1_000;
+        for (time, tail) in entries {
+            push_run_entry(&mut run, previous, time, tail);
+            previous = time;
+        }
+        assert_eq!(run.len(), 3 * 2 + 4);
+        let decoded: Vec<(u64, &[u8])> = run_entries(1_000, &run).collect::<Result<_, _>>().unwrap();
+        assert_eq!(decoded, entries.to_vec());
+        let mut truncated = run_entries(1_000, &run[..run.len() - 1]);
+        assert!(truncated.nth(2).unwrap().is_err() && truncated.next().is_none());
+    }
+
+    #[test]
+    fn a_set_of_a_new_key_costs_three_bytes_beyond_its_key_and_value() {
+        let op = Op { origin: NodeId(7), seq: 1, time: 1 << 40, key: Bytes::from(vec![b'k'; 16]), body: Body::Set { seen: Seen::default(), value: Bytes::from(vec![b'v'; 32]), expire_at: None } };
+        let mut tail = Vec::new();
+        op.encode_tail(&mut tail);
+        assert_eq!(tail.len(), 16 + 32 + 3);
+    }
+}
