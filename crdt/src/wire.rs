@@ -18,10 +18,13 @@
 //!   Del      [seen]
 //!   Expire   context at
 //!   Expired  before
-//! seen     = parts-byte [context] [marks] [context]   (bit 0 values, bit 1 marks, bit 2 TTLs)
-//! context  = count (origin time)*
-//! marks    = count (origin epoch time total)*
-//! origin   = 0 (the op's own) | 1 u64-le
+//! seen     = parts-byte [values] [marks] [context]    parts: bit 0 values, bit 1 marks,
+//!                                                       bit 2 TTLs, bits 3-7 how many values
+//!                                                       (31: a count follows)
+//! values   = [count] stamp*
+//! context  = count stamp*
+//! marks    = count (stamp-of-epoch time total)*
+//! stamp    = (zigzag(op.time - time) << 1 | other-origin) [u64-le origin if other]
 //! time     = zigzag(op.time - time)
 //! number   = 0 zigzag(integer) | 1 zigzag(raw 17-decimal fixed point)
 //! ```
@@ -58,6 +61,8 @@ const EXPIRED: u8 = 4;
 const KIND: u8 = 0b111;
 const HAS_SEEN: u8 = 1 << 3;
 const HAS_EXTRA: u8 = 1 << 4;
+/// A seen-parts byte counts up to this many written versions itself; from it on, a count follows.
+const MANY_VALUES: usize = 31;
 
 impl<B: AsRef<[u8]>> Op<B> {
     /// Appends the op's tail (key and body; see the module docs) to `out`.
@@ -171,18 +176,14 @@ impl Writer<'_> {
         self.varint(zigzag(self.time.wrapping_sub(t) as i64));
     }
 
-    fn origin(&mut self, node: NodeId) {
-        if node == self.origin {
-            self.byte(0);
-        } else {
-            self.byte(1);
-            self.out.extend_from_slice(&node.0.to_le_bytes());
-        }
-    }
-
+    /// A stamp relative to the op: the time difference, its low bit set when the stamp's node
+    /// is not the op's origin (whose id then follows).
     fn stamp(&mut self, stamp: Stamp) {
-        self.origin(stamp.node);
-        self.time(stamp.time);
+        let other = stamp.node != self.origin;
+        self.varint128(u128::from(zigzag(self.time.wrapping_sub(stamp.time) as i64)) << 1 | u128::from(other));
+        if other {
+            self.out.extend_from_slice(&stamp.node.0.to_le_bytes());
+        }
     }
 
     fn context(&mut self, context: &Context) {
@@ -207,16 +208,17 @@ impl Writer<'_> {
         if seen.is_empty() {
             return;
         }
-        let parts = u8::from(!seen.value.is_empty()) | u8::from(!seen.counts.is_empty()) << 1 | u8::from(!seen.expiry.is_empty()) << 2;
-        self.byte(parts);
-        if !seen.value.is_empty() {
-            self.context(&seen.value);
+        let values = seen.value.iter().count();
+        let presence = u8::from(values > 0) | u8::from(!seen.counts.is_empty()) << 1 | u8::from(!seen.expiry.is_empty()) << 2;
+        self.byte(presence | (values.min(MANY_VALUES) as u8) << 3);
+        if values >= MANY_VALUES {
+            self.varint(values as u64);
         }
+        seen.value.iter().for_each(|stamp| self.stamp(stamp));
         if !seen.counts.is_empty() {
             self.varint(seen.counts.len() as u64);
             for mark in &seen.counts {
-                self.origin(mark.origin);
-                self.time(mark.epoch);
+                self.stamp(Stamp::new(mark.epoch, mark.origin));
                 self.time(mark.time);
                 self.number(mark.total);
             }
@@ -276,31 +278,38 @@ impl Reader<'_> {
         Ok(self.time.wrapping_sub(unzigzag(self.varint()?) as u64))
     }
 
-    fn origin(&mut self) -> Result<NodeId, DecodeError> {
-        match self.byte()? {
-            0 => Ok(self.origin),
-            1 => {
-                let raw = self.rest.get(..8).ok_or(DecodeError::Truncated)?;
-                self.rest = &self.rest[8..];
-                Ok(NodeId(u64::from_le_bytes(raw.try_into().expect("eight bytes"))))
-            }
-            other => Err(DecodeError::Unknown("origin marker", other)),
-        }
+    fn stamp(&mut self) -> Result<Stamp, DecodeError> {
+        let v = self.varint128()?;
+        let delta = u64::try_from(v >> 1).map_err(|_| DecodeError::Overflow)?;
+        let time = self.time.wrapping_sub(unzigzag(delta) as u64);
+        let node = if v & 1 == 0 {
+            self.origin
+        } else {
+            let raw = self.rest.get(..8).ok_or(DecodeError::Truncated)?;
+            self.rest = &self.rest[8..];
+            NodeId(u64::from_le_bytes(raw.try_into().expect("eight bytes")))
+        };
+        Ok(Stamp { node, time })
     }
 
     fn count(&mut self) -> Result<usize, DecodeError> {
-        // Every entry takes at least two bytes: a count beyond that is corrupt, and must not
+        // Every entry takes at least one byte: a count beyond that is corrupt, and must not
         // reserve memory.
         let n = usize::try_from(self.varint()?).map_err(|_| DecodeError::Overflow)?;
-        if n > self.rest.len() / 2 {
+        if n > self.rest.len() {
             return Err(DecodeError::Truncated);
         }
         Ok(n)
     }
 
+    fn stamps(&mut self, n: usize) -> Result<Context, DecodeError> {
+        let stamps = (0..n).map(|_| self.stamp()).collect::<Result<Vec<_>, _>>()?;
+        Ok(stamps.into_iter().collect())
+    }
+
     fn context(&mut self) -> Result<Context, DecodeError> {
         let n = self.count()?;
-        (0..n).map(|_| Ok(Stamp { node: self.origin()?, time: self.time()? })).collect::<Result<Vec<_>, _>>().map(|stamps| stamps.into_iter().collect())
+        self.stamps(n)
     }
 
     fn number(&mut self) -> Result<Number, DecodeError> {
@@ -313,18 +322,19 @@ impl Reader<'_> {
 
     fn seen(&mut self) -> Result<Seen, DecodeError> {
         let parts = self.byte()?;
-        if parts & !0b111 != 0 {
+        let mut values = usize::from(parts >> 3);
+        if values == MANY_VALUES {
+            values = self.count()?;
+        }
+        if (values > 0) != (parts & 1 != 0) {
             return Err(DecodeError::Unknown("seen parts", parts));
         }
-        let mut seen = Seen::default();
-        if parts & 1 != 0 {
-            seen.value = self.context()?;
-        }
+        let mut seen = Seen { value: self.stamps(values)?, ..Seen::default() };
         if parts & 2 != 0 {
             let n = self.count()?;
             for _ in 0..n {
-                let origin = self.origin()?;
-                let (epoch, time) = (self.time()?, self.time()?);
+                let Stamp { node: origin, time: epoch } = self.stamp()?;
+                let time = self.time()?;
                 seen.counts.push(CounterMark { origin, epoch, time, total: self.number()? });
             }
         }
@@ -396,7 +406,7 @@ mod tests {
     }
 
     fn context() -> impl Strategy<Value = Context> {
-        proptest::collection::vec(stamp(), 0..4).prop_map(|s| s.into_iter().collect())
+        prop_oneof![4 => proptest::collection::vec(stamp(), 0..4), 1 => proptest::collection::vec(stamp(), 28..40)].prop_map(|s| s.into_iter().collect())
     }
 
     fn number() -> impl Strategy<Value = Number> {

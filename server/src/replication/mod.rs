@@ -44,6 +44,8 @@ pub struct PeerStatus {
     pub bytes_sent: u64,
     /// UDP payload bytes sent on this link, QUIC overhead included (all sessions).
     pub wire_sent: u64,
+    /// Packets QUIC declared lost on this link and sent again (all sessions).
+    pub wire_lost: u64,
     /// Bytes received on this link (acks).
     pub bytes_received: u64,
     /// When the last ack arrived.
@@ -94,6 +96,7 @@ impl Replication {
                 acked: VersionVector::new(),
                 bytes_sent: 0,
                 wire_sent: 0,
+                wire_lost: 0,
                 bytes_received: 0,
                 last_ack: None,
                 transfers: 0,
@@ -211,7 +214,7 @@ impl Replication {
     }
 
     /// One INFO line per configured peer: `name=..,addr=..,state=..,ops_behind=..,lag_ms=..,
-    /// sent_bytes=..,wire_bytes=..,received_bytes=..,last_ack_ms=..,transfers=..,skew_ms=..,
+    /// sent_bytes=..,wire_bytes=..,lost_packets=..,received_bytes=..,last_ack_ms=..,transfers=..,skew_ms=..,
     /// skew_refused=..` (see docs/replication.md).
     pub fn peer_lines(&self, node: &crate::node::Node) -> Vec<String> {
         let own = node.applied();
@@ -238,8 +241,8 @@ impl Replication {
                 let last_ack = p.last_ack.map_or(-1, |at| at.elapsed().as_millis() as i64);
                 let skew = skew.iter().find(|(o, _)| *o == origin).map(|(_, s)| *s).unwrap_or_default();
                 format!(
-                    "name={name},addr={},state={state},ops_behind={behind},lag_ms={lag_ms},sent_bytes={},wire_bytes={},received_bytes={},last_ack_ms={last_ack},transfers={},skew_ms={},skew_refused={}",
-                    p.addr, p.bytes_sent, p.wire_sent, p.bytes_received, p.transfers, skew.last_ms, skew.rejected
+                    "name={name},addr={},state={state},ops_behind={behind},lag_ms={lag_ms},sent_bytes={},wire_bytes={},lost_packets={},received_bytes={},last_ack_ms={last_ack},transfers={},skew_ms={},skew_refused={}",
+                    p.addr, p.bytes_sent, p.wire_sent, p.wire_lost, p.bytes_received, p.transfers, skew.last_ms, skew.rejected
                 )
             })
             .collect()

@@ -8,7 +8,7 @@ use super::{tls, LinkState};
 use crate::shared::Shared;
 use bytes::{Buf, Bytes, BytesMut};
 use meridian_geo::{decode_frame, encode_frame, Message, Receiver, Sender, SenderError, Start, Topology};
-use quinn::{Connection, Endpoint, RecvStream, SendStream};
+use quinn::{Connection, Endpoint, EndpointConfig, RecvStream, SendStream};
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,6 +20,8 @@ const DETOUR: Duration = Duration::from_secs(5);
 const CHUNK_KEYS: usize = 512;
 /// Ops per batch at most.
 const BATCH_OPS: usize = 1024;
+/// UDP socket buffer size asked for (each direction).
+const UDP_BUFFER: usize = 4 * 1024 * 1024;
 /// How often an idle receiver checks whether it has news for its sender's acks.
 const GOSSIP: Duration = Duration::from_millis(250);
 
@@ -81,7 +83,9 @@ pub async fn start(shared: Arc<Shared>) -> Result<Option<SocketAddr>, GeoStartEr
     let (server, client) = tls::configs(&cert, &key, &ca)?;
     let host = if bind == "*" { "0.0.0.0".to_string() } else { bind };
     let addr: SocketAddr = format!("{host}:{port}").parse().or_else(|_| format!("[{host}]:{port}").parse()).unwrap_or(SocketAddr::from(([127, 0, 0, 1], port)));
-    let mut endpoint = Endpoint::server(server, addr).map_err(|source| GeoStartError::Bind { addr, source })?;
+    let socket = udp_socket(addr).map_err(|source| GeoStartError::Bind { addr, source })?;
+    let runtime = Arc::new(quinn::TokioRuntime);
+    let mut endpoint = Endpoint::new(EndpointConfig::default(), Some(server), socket, runtime).map_err(|source| GeoStartError::Bind { addr, source })?;
     endpoint.set_default_client_config(client);
     let local = endpoint.local_addr().map_err(|source| GeoStartError::Bind { addr, source })?;
     tracing::info!(name = %replication.name, cluster = %replication.cluster, topology = ?replication.topology, "replication listening on udp {local}");
@@ -99,6 +103,27 @@ pub async fn start(shared: Arc<Shared>) -> Result<Option<SocketAddr>, GeoStartEr
         Topology::Ring => {}
     }
     Ok(Some(local))
+}
+
+/// The geo port's socket, with buffers large enough for a burst of batches: with the
+/// kernel's default (208 KB on Linux) a peer busy applying a burst drops packets, which QUIC
+/// then sends again (`lost_packets` in INFO).
+fn udp_socket(addr: SocketAddr) -> std::io::Result<std::net::UdpSocket> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    for (name, set, get) in [
+        ("receive", Socket::set_recv_buffer_size as fn(&Socket, usize) -> std::io::Result<()>, Socket::recv_buffer_size as fn(&Socket) -> std::io::Result<usize>),
+        ("send", Socket::set_send_buffer_size, Socket::send_buffer_size),
+    ] {
+        // The kernel caps the size at net.core.[rw]mem_max; less is worth a warning, not a failure.
+        let _ = set(&socket, UDP_BUFFER);
+        let got = get(&socket)?;
+        if got < UDP_BUFFER {
+            tracing::warn!("UDP {name} buffer of the geo port is {got} bytes (asked {UDP_BUFFER}); raise net.core.{}mem_max to avoid packet loss under load", if name == "send" { "w" } else { "r" });
+        }
+    }
+    socket.bind(&addr.into())?;
+    Ok(socket.into())
 }
 
 /// Dials `candidates` in order (a ring: successor first, the next live member if it is down;
@@ -179,11 +204,16 @@ async fn send_session(shared: &Shared, link: usize, conn: &Connection, limit: Op
         sent += send_snapshot(shared, &mut send, snapshot_from).await?;
         replication.peers[link].lock().state = LinkState::Connected;
     }
-    let wire_base = replication.peers[link].lock().wire_sent;
+    let (wire_base, lost_base) = {
+        let peer = replication.peers[link].lock();
+        (peer.wire_sent, peer.wire_lost)
+    };
     let record = |sent: u64| {
+        let stats = conn.stats();
         let mut peer = replication.peers[link].lock();
         peer.bytes_sent += sent;
-        peer.wire_sent = wire_base + conn.stats().udp_tx.bytes;
+        peer.wire_sent = wire_base + stats.udp_tx.bytes;
+        peer.wire_lost = lost_base + stats.path.lost_packets;
     };
     record(sent);
     let deadline = limit.map(|l| tokio::time::Instant::now() + l);
