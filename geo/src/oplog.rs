@@ -100,7 +100,7 @@ impl OpLog {
     }
 
     fn trim(&mut self) {
-        while self.bytes.len() > self.max_bytes && self.drop_oldest() {
+        while self.bytes.len() > self.max_bytes && self.drop_oldest(1) {
             self.lost_before = self.start;
         }
     }
@@ -109,28 +109,32 @@ impl OpLog {
     /// frontier): no peer can need them again. A peer that restarts without its state, or one
     /// no longer counted as a member, gets a state transfer either way.
     pub fn trim_stable(&mut self, stable: &VersionVector) {
-        while self.slots.front().is_some_and(|oldest| stable.contains(oldest.origin, oldest.seq)) {
-            self.drop_oldest();
-        }
+        let stable_ops = self.slots.iter().take_while(|slot| stable.contains(slot.origin, slot.seq)).count();
+        self.drop_oldest(stable_ops);
         self.stable.join(stable);
     }
 
-    /// Drops the oldest op; false if the log is empty.
-    fn drop_oldest(&mut self) -> bool {
-        let Some(oldest) = self.slots.pop_front() else { return false };
-        self.bytes.drain(..oldest.len as usize);
-        self.bytes_start += oldest.len as u64;
-        self.start += 1;
-        let from = self.contiguous_from.entry(oldest.origin).or_default();
-        *from = (*from).max(oldest.seq + 1);
-        true
+    /// Drops the `n` oldest ops (fewer if the log holds fewer); false if it held none.
+    fn drop_oldest(&mut self, n: usize) -> bool {
+        let n = n.min(self.slots.len());
+        let mut freed = 0;
+        for oldest in self.slots.drain(..n) {
+            freed += oldest.len as usize;
+            let from = self.contiguous_from.entry(oldest.origin).or_default();
+            *from = (*from).max(oldest.seq + 1);
+        }
+        self.bytes.drain(..freed);
+        self.bytes_start += freed as u64;
+        self.start += n as u64;
+        n > 0
     }
 
-    fn encoded(&self, slot: &Slot) -> Bytes {
-        let at = (slot.offset - self.bytes_start) as usize;
-        let end = at + slot.len as usize;
+    /// The ring's bytes from absolute offset `from`, `len` of them, copied out in one piece.
+    fn copy_out(&self, from: u64, len: usize) -> Bytes {
+        let at = (from - self.bytes_start) as usize;
+        let mut out = Vec::with_capacity(len);
         let (front, back) = self.bytes.as_slices();
-        let mut out = Vec::with_capacity(slot.len as usize);
+        let end = at + len;
         if at < front.len() {
             out.extend_from_slice(&front[at..end.min(front.len())]);
         }
@@ -173,8 +177,15 @@ impl OpSource for OpLog {
 
     fn read(&self, from: u64, max: usize) -> Option<Vec<LoggedOp>> {
         let skip = usize::try_from(from.checked_sub(self.start)?).ok()?;
-        let ops = self.slots.iter().skip(skip).take(max);
-        Some(ops.map(|slot| LoggedOp { origin: slot.origin, seq: slot.seq, time: slot.time, tail: self.encoded(slot) }).collect())
+        let slots = self.slots.range(skip.min(self.slots.len())..(skip.saturating_add(max)).min(self.slots.len()));
+        let (Some(first), Some(last)) = (slots.clone().next(), slots.clone().next_back()) else { return Some(Vec::new()) };
+        // The ops' bytes are contiguous in the ring: one copy, then one shared slice per op.
+        let span = self.copy_out(first.offset, (last.offset + u64::from(last.len) - first.offset) as usize);
+        let tail = |slot: &Slot| {
+            let at = (slot.offset - first.offset) as usize;
+            span.slice(at..at + slot.len as usize)
+        };
+        Some(slots.map(|slot| LoggedOp { origin: slot.origin, seq: slot.seq, time: slot.time, tail: tail(slot) }).collect())
     }
 
     fn first(&self) -> u64 {
