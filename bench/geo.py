@@ -7,7 +7,11 @@ TLS, certificates from `meridian certs`) on loopback, and measures:
 - replication lag: under a steady write load on node A, probe writes on A are polled for on
   node B; the time until B serves them, p50 / p99;
 - throughput of SET on a node with two peers attached, as a ratio of the same node alone and
-  of redis-server alone (redis-benchmark -t set -c 50 -P 16 -d 32, median of rounds);
+  of redis-server alone (redis-benchmark -t set -c 50 -P 16 -d 32, median of rounds). On one
+  machine the two peers share its cores with the node and the load generator, so the
+  wall-clock ratio measures the machine; with `perf` available the run also reports the
+  node's own CPU cycles and instructions per request, alone and with peers, whose ratio is
+  the throughput ratio the node would show with its peers on other machines;
 - bytes per replicated SET of a 16-byte key and a 32-byte value: frame bytes and UDP bytes
   (QUIC overhead included) sent to one peer, per op, for new keys and for overwrites.
 
@@ -17,6 +21,7 @@ TLS, certificates from `meridian certs`) on loopback, and measures:
 
 import argparse
 import os
+import shutil
 import socket
 import statistics
 import subprocess
@@ -154,17 +159,29 @@ def main():
             rows.append((f"UDP bytes per replicated SET (16 B key, 32 B value, {label})", wire))
             rows.append((f"  ratio to key+value bytes (48), UDP, {label}", wire / 48))
 
+        use_perf = shutil.which("perf") is not None
         results = {"redis": [], "alone": [], "peered": []}
+        counters = {"alone": [], "peered": []}
         for _ in range(rounds):
             for name, server in (("redis", redis_server), ("alone", lone), ("peered", a)):
-                rps, _ = benchmark(server, "set", 16, n, 32, 1_000_000, False)
+                rps, counts = benchmark(server, "set", 16, n, 32, 1_000_000, use_perf and name != "redis")
                 results[name].append(rps)
+                if counts:
+                    counters[name].append(counts)
         r, alone, peered = (statistics.median(results[k]) for k in ("redis", "alone", "peered"))
         rows.append(("SET -c 50 -P 16 -d 32 req/s: redis-server alone", r))
         rows.append(("SET -c 50 -P 16 -d 32 req/s: meridian alone", alone))
-        rows.append(("SET -c 50 -P 16 -d 32 req/s: meridian with two peers", peered))
-        rows.append(("  with peers / alone", peered / alone))
-        rows.append(("  with peers / redis-server", peered / r))
+        rows.append(("SET -c 50 -P 16 -d 32 req/s: meridian with two peers (same machine)", peered))
+        rows.append(("  with peers / alone, wall clock", peered / alone))
+        rows.append(("  with peers / redis-server, wall clock", peered / r))
+        if counters["alone"] and counters["peered"]:
+            per = {k: {e: statistics.median(c[e] for c in counters[k]) for e in ("cycles", "instructions")} for k in counters}
+            rows.append(("node cycles per SET: alone", per["alone"]["cycles"]))
+            rows.append(("node cycles per SET: with two peers", per["peered"]["cycles"]))
+            rows.append(("node instructions per SET: alone", per["alone"]["instructions"]))
+            rows.append(("node instructions per SET: with two peers", per["peered"]["instructions"]))
+            rows.append(("  with peers / alone, by the node's cycles (peers on other machines)", per["alone"]["cycles"] / per["peered"]["cycles"]))
+            rows.append(("  with peers / redis-server, by the node's cycles (estimate)", per["alone"]["cycles"] / per["peered"]["cycles"] * alone / r))
     finally:
         for server in mesh + [redis_server, lone]:
             server.stop()
