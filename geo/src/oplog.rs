@@ -3,19 +3,23 @@
 //! Ops leave from the front in two ways: once every member of the cluster has applied them
 //! (trimming follows the slowest member, [`OpLog::trim_stable`]), and, whatever the members
 //! have applied, when the log exceeds its size bound (`repl-backlog-size`); a peer behind
-//! the second kind of trim needs a full state transfer. Ops
-//! are stored MessagePack-encoded in one ring of bytes, so the log costs no allocation per op
-//! and replication ships the bytes as they are. Positions count ops ever appended; the log
+//! the second kind of trim needs a full state transfer. Ops are stored encoded (their tails,
+//! see `meridian_crdt::Op::encode_tail`) back to back in one buffer that slides forward, so the
+//! log costs no allocation per op and every op is one contiguous slice that replication copies
+//! straight into its frames. Positions count ops ever appended; the log
 //! also knows, per origin, from which sequence number it holds that origin's ops without a
 //! gap (ops that arrived in a state transfer are never logged), which is what decides between
 //! a partial resync and a full state transfer.
 
-use bytes::Bytes;
-use meridian_crdt::{NodeId, Op, VersionVector};
 use crate::sender::{LoggedOp, OpSource};
+use meridian_crdt::{NodeId, Op, VersionVector};
 use std::collections::{HashMap, VecDeque};
 
-/// Where one op sits in the ring.
+/// Dropped bytes at the front of the buffer are reclaimed (the live ones moved down) once
+/// there are at least this many and they outnumber the live ones: amortised O(1) per byte.
+const COMPACT_AT: usize = 64 * 1024;
+
+/// Where one op sits in the buffer.
 #[derive(Clone, Copy, Debug)]
 struct Slot {
     origin: NodeId,
@@ -29,7 +33,9 @@ struct Slot {
 /// A bounded log of encoded ops, oldest first.
 #[derive(Debug)]
 pub struct OpLog {
-    bytes: VecDeque<u8>,
+    /// Encoded ops; `bytes[..head]` were dropped and await compaction.
+    bytes: Vec<u8>,
+    head: usize,
     /// Absolute byte offset of `bytes[0]`.
     bytes_start: u64,
     slots: VecDeque<Slot>,
@@ -50,7 +56,8 @@ impl OpLog {
     /// An empty log holding at most `max_bytes` of encoded ops.
     pub fn new(max_bytes: usize) -> Self {
         OpLog {
-            bytes: VecDeque::new(),
+            bytes: Vec::new(),
+            head: 0,
             bytes_start: 0,
             slots: VecDeque::new(),
             start: 0,
@@ -84,7 +91,7 @@ impl OpLog {
             return;
         }
         let offset = self.bytes_start + self.bytes.len() as u64;
-        self.bytes.extend(tail);
+        self.bytes.extend_from_slice(tail);
         self.slots.push_back(Slot { origin, seq, time, offset, len: tail.len() as u32 });
         if self.last_logged.insert(origin, seq) != Some(seq - 1) {
             self.contiguous_from.insert(origin, seq);
@@ -96,11 +103,12 @@ impl OpLog {
     pub fn set_max_bytes(&mut self, max_bytes: usize) {
         self.max_bytes = max_bytes;
         self.trim();
+        self.compact(0);
         self.bytes.shrink_to(max_bytes);
     }
 
     fn trim(&mut self) {
-        while self.bytes.len() > self.max_bytes && self.drop_oldest(1) {
+        while self.len_bytes() > self.max_bytes && self.drop_oldest(1) {
             self.lost_before = self.start;
         }
     }
@@ -123,30 +131,31 @@ impl OpLog {
             let from = self.contiguous_from.entry(oldest.origin).or_default();
             *from = (*from).max(oldest.seq + 1);
         }
-        self.bytes.drain(..freed);
-        self.bytes_start += freed as u64;
+        self.head += freed;
         self.start += n as u64;
+        self.compact(COMPACT_AT);
         n > 0
     }
 
-    /// The ring's bytes from absolute offset `from`, `len` of them, copied out in one piece.
-    fn copy_out(&self, from: u64, len: usize) -> Bytes {
-        let at = (from - self.bytes_start) as usize;
-        let mut out = Vec::with_capacity(len);
-        let (front, back) = self.bytes.as_slices();
-        let end = at + len;
-        if at < front.len() {
-            out.extend_from_slice(&front[at..end.min(front.len())]);
+    /// Reclaims the dropped front of the buffer if it is at least `min` bytes and no smaller
+    /// than what is live.
+    fn compact(&mut self, min: usize) {
+        if self.head >= min && self.head >= self.bytes.len() - self.head {
+            self.bytes.drain(..self.head);
+            self.bytes_start += self.head as u64;
+            self.head = 0;
         }
-        if end > front.len() {
-            out.extend_from_slice(&back[at.saturating_sub(front.len())..end - front.len()]);
-        }
-        Bytes::from(out)
+    }
+
+    /// The encoded tail of the op in `slot`.
+    fn tail(&self, slot: &Slot) -> &[u8] {
+        let at = (slot.offset - self.bytes_start) as usize;
+        &self.bytes[at..at + slot.len as usize]
     }
 
     /// Bytes of encoded ops held.
     pub fn len_bytes(&self) -> usize {
-        self.bytes.len()
+        self.bytes.len() - self.head
     }
 
     /// Ops held.
@@ -175,17 +184,10 @@ impl OpSource for OpLog {
         self.appended()
     }
 
-    fn read(&self, from: u64, max: usize) -> Option<Vec<LoggedOp>> {
+    fn read(&self, from: u64, max: usize) -> Option<Vec<LoggedOp<'_>>> {
         let skip = usize::try_from(from.checked_sub(self.start)?).ok()?;
-        let slots = self.slots.range(skip.min(self.slots.len())..(skip.saturating_add(max)).min(self.slots.len()));
-        let (Some(first), Some(last)) = (slots.clone().next(), slots.clone().next_back()) else { return Some(Vec::new()) };
-        // The ops' bytes are contiguous in the ring: one copy, then one shared slice per op.
-        let span = self.copy_out(first.offset, (last.offset + u64::from(last.len) - first.offset) as usize);
-        let tail = |slot: &Slot| {
-            let at = (slot.offset - first.offset) as usize;
-            span.slice(at..at + slot.len as usize)
-        };
-        Some(slots.map(|slot| LoggedOp { origin: slot.origin, seq: slot.seq, time: slot.time, tail: tail(slot) }).collect())
+        let slots = self.slots.range(skip.min(self.slots.len())..skip.saturating_add(max).min(self.slots.len()));
+        Some(slots.map(|slot| LoggedOp { origin: slot.origin, seq: slot.seq, time: slot.time, tail: self.tail(slot) }).collect())
     }
 
     fn first(&self) -> u64 {
@@ -211,6 +213,7 @@ impl OpSource for OpLog {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bytes::Bytes;
     use meridian_crdt::Body;
 
     fn op(origin: u64, seq: u64, value_len: usize) -> Op {
@@ -262,6 +265,24 @@ mod tests {
         log.set_max_bytes(1);
         assert_eq!(log.stable_skip(3), None);
         assert!(log.stable_skip(log.first()).is_some());
+    }
+
+    #[test]
+    fn the_buffer_slides_forward_without_losing_or_moving_ops() {
+        let mut log = OpLog::new(1 << 20);
+        let mut stable = VersionVector::new();
+        for seq in 1..=20_000 {
+            log.append(&op(1, seq, 10));
+            if seq % 1000 == 0 {
+                (stable.seq(NodeId(1)) + 1..=seq - 10).for_each(|s| stable.record(NodeId(1), s, s));
+                log.trim_stable(&stable);
+            }
+        }
+        assert_eq!((log.len_ops(), log.first()), (10, 19_990));
+        assert!(log.bytes.len() < 2 * COMPACT_AT, "dropped bytes were reclaimed: {}", log.bytes.len());
+        let held = log.read(log.first(), usize::MAX).unwrap();
+        let decoded: Vec<Op> = held.iter().map(|o| Op::decode_tail(o.origin, o.seq, o.time, o.tail).unwrap()).collect();
+        assert_eq!(decoded, (19_991..=20_000).map(|seq| op(1, seq, 10)).collect::<Vec<_>>());
     }
 
     #[test]

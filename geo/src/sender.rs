@@ -7,16 +7,16 @@ use std::collections::BTreeMap;
 
 /// One op as a node's op log holds it: its identity, its time and its encoded tail (key and
 /// body, see `meridian_crdt::Op::encode_tail`).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct LoggedOp {
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LoggedOp<'a> {
     /// The op's origin.
     pub origin: NodeId,
     /// Its sequence number at the origin.
     pub seq: u64,
     /// Its HLC time.
     pub time: u64,
-    /// The encoded tail.
-    pub tail: Bytes,
+    /// The encoded tail, where the log holds it.
+    pub tail: &'a [u8],
 }
 
 /// Read access to a node's op log. Positions count ops ever appended, so they only grow; the
@@ -27,7 +27,7 @@ pub trait OpSource {
     /// The position of the oldest op held.
     fn first(&self) -> u64;
     /// Up to `max` ops from position `from`, oldest first; `None` if `from` was trimmed away.
-    fn read(&self, from: u64, max: usize) -> Option<Vec<LoggedOp>>;
+    fn read(&self, from: u64, max: usize) -> Option<Vec<LoggedOp<'_>>>;
     /// For a session at position `from` before [`OpSource::first`]: a vector covering every
     /// op it missed, if they all went because every member had applied them (it may skip
     /// them); `None` if some went for space.
@@ -274,14 +274,14 @@ struct Batch {
 }
 
 impl Batch {
-    fn push(&mut self, op: &LoggedOp) {
+    fn push(&mut self, op: &LoggedOp<'_>) {
         let continues = self.runs.last().is_some_and(|run| run.origin == op.origin && run.first_seq + run.count == op.seq);
         if !continues {
             self.close_run();
             self.runs.push(OpRun { origin: op.origin, first_seq: op.seq, first_time: op.time, count: 0, entries: Bytes::new() });
             self.last_time = op.time;
         }
-        push_run_entry(&mut self.open, self.last_time, op.time, &op.tail);
+        push_run_entry(&mut self.open, self.last_time, op.time, op.tail);
         self.runs.last_mut().expect("a run was just ensured").count += 1;
         self.last_time = op.time;
         self.ops += 1;
