@@ -238,7 +238,7 @@ mod tests {
         assert!(held.windows(2).all(|w| w[1].seq == w[0].seq + 1));
         assert_eq!(held.last().map(|o| o.seq), Some(100));
         let last = held.last().unwrap();
-        assert_eq!(Op::decode_tail(last.origin, last.seq, last.time, &last.tail).unwrap(), op(1, 100, 40));
+        assert_eq!(Op::decode_tail(last.origin, last.seq, last.time, last.tail).unwrap(), op(1, 100, 40));
         assert_eq!(log.read(0, 1), None, "trimmed away");
         log.set_max_bytes(100);
         assert!(log.len_bytes() <= 100 && log.len_ops() >= 1);

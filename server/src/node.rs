@@ -308,7 +308,7 @@ mod tests {
         assert_eq!(accept(3), Accepted::Gap);
         assert_eq!(accept(2), Accepted::Fresh);
         assert_eq!(node.applied().seq(NodeId(9)), 2);
-        let logged: Vec<Op> = node.with_log(|log, _| log.read(0, 10).unwrap().iter().map(|o| Op::decode_tail(o.origin, o.seq, o.time, &o.tail).unwrap()).collect());
+        let logged: Vec<Op> = node.with_log(|log, _| log.read(0, 10).unwrap().iter().map(|o| Op::decode_tail(o.origin, o.seq, o.time, o.tail).unwrap()).collect());
         assert_eq!(logged, vec![remote(1), remote(2)], "logged as received");
         assert!(node.skew()[0].1.last_ms < 0, "stamped in 1970: far behind");
     }
