@@ -13,7 +13,7 @@
 
 use crate::sender::{LoggedOp, OpSource};
 use meridian_crdt::{NodeId, Op, VersionVector};
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 
 /// Dropped bytes at the front of the buffer are reclaimed (the live ones moved down) once
 /// there are at least this many and they outnumber the live ones: amortised O(1) per byte.
@@ -44,8 +44,8 @@ pub struct OpLog {
     max_bytes: usize,
     scratch: Vec<u8>,
     /// Per origin: the lowest sequence from which every op up to `last_logged` is held.
-    contiguous_from: HashMap<NodeId, u64>,
-    last_logged: HashMap<NodeId, u64>,
+    contiguous_from: BTreeMap<NodeId, u64>,
+    last_logged: BTreeMap<NodeId, u64>,
     /// Position after the last op dropped for space: sessions behind it have lost ops.
     lost_before: u64,
     /// Covers every op dropped because every member had applied it.
@@ -63,8 +63,8 @@ impl OpLog {
             start: 0,
             max_bytes,
             scratch: Vec::new(),
-            contiguous_from: HashMap::new(),
-            last_logged: HashMap::new(),
+            contiguous_from: BTreeMap::new(),
+            last_logged: BTreeMap::new(),
             lost_before: 0,
             stable: VersionVector::new(),
         }
