@@ -155,8 +155,13 @@ impl Writer<'_> {
         self.out.push(b);
     }
 
-    fn varint(&mut self, n: u64) {
-        self.varint128(n.into());
+    fn varint(&mut self, mut n: u64) {
+        // The common case stays in 64-bit arithmetic (most values are one to five bytes).
+        while n >= 0x80 {
+            self.out.push(n as u8 | 0x80);
+            n >>= 7;
+        }
+        self.out.push(n as u8);
     }
 
     fn varint128(&mut self, mut n: u128) {
@@ -256,7 +261,19 @@ impl Reader<'_> {
     }
 
     fn varint(&mut self) -> Result<u64, DecodeError> {
-        u64::try_from(self.varint128()?).map_err(|_| DecodeError::Overflow)
+        let mut n: u64 = 0;
+        for shift in (0..64).step_by(7) {
+            let b = self.byte()?;
+            let bits = u64::from(b & 0x7f);
+            if shift == 63 && bits > 1 {
+                return Err(DecodeError::Overflow);
+            }
+            n |= bits << shift;
+            if b & 0x80 == 0 {
+                return Ok(n);
+            }
+        }
+        Err(DecodeError::Overflow)
     }
 
     fn len(&mut self) -> Result<usize, DecodeError> {

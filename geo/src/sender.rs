@@ -225,16 +225,31 @@ impl Sender {
         while batch.runs.is_empty() && *cursor < log.end() {
             let ops = log.read(*cursor, max).ok_or(SenderError::Lagged)?;
             *cursor += ops.len() as u64;
-            for op in ops.into_iter().filter(|op| relay.sends(op.origin)) {
-                let offered = self.offered.entry(op.origin).or_default();
-                if op.seq <= *offered {
+            // Ops come in runs of one origin: its relay rule and offered seq are looked up
+            // once per run, not per op.
+            let mut current: Option<(NodeId, bool, u64)> = None;
+            for op in ops {
+                let (origin, sends, offered) = match current {
+                    Some(c) if c.0 == op.origin => c,
+                    _ => {
+                        if let Some((origin, _, seq)) = current {
+                            self.offered.insert(origin, seq);
+                        }
+                        (op.origin, relay.sends(op.origin), self.offered.get(&op.origin).copied().unwrap_or(0))
+                    }
+                };
+                current = Some((origin, sends, offered));
+                if !sends || op.seq <= offered {
                     continue;
                 }
-                if op.seq != *offered + 1 {
+                if op.seq != offered + 1 {
                     return Err(SenderError::Lagged);
                 }
-                *offered = op.seq;
+                current = Some((origin, sends, op.seq));
                 batch.push(&op);
+            }
+            if let Some((origin, _, seq)) = current {
+                self.offered.insert(origin, seq);
             }
         }
         if batch.runs.is_empty() && *cursor >= log.end() {
