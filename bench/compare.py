@@ -75,6 +75,12 @@ class Server:
                     return int(line.split()[1]) * 1024
         raise KeyError("VmRSS")
 
+    def cpu_seconds(self):
+        """User plus system CPU time the process has used so far (from /proc, no perf needed)."""
+        with open(f"/proc/{self.proc.pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def stop(self):
         self.proc.terminate()
         try:
@@ -92,15 +98,19 @@ def perf_works():
 
 
 def benchmark(server, test, pipeline, requests, data_size, keyspace, use_perf, clients=50):
-    """Runs one redis-benchmark workload; returns (requests/s, {event: per request} from perf)."""
+    """Runs one redis-benchmark workload; returns (requests/s, {event: per request}).
+
+    The events are the server's CPU microseconds per request (`cpu_us`, from /proc, always) and,
+    with `use_perf`, its instructions and cycles per request from perf stat."""
     argv = ["redis-benchmark", "-p", str(server.port), "-t", test, "-c", str(clients), "-P", str(pipeline),
             "-n", str(requests), "-d", str(data_size), "-r", str(keyspace), "--csv"]
     stat_file = None
     if use_perf:
         stat_file = tempfile.mktemp(prefix="bench-perf-")
         argv = ["perf", "stat", "-x,", "-e", "instructions,cycles", "-p", str(server.proc.pid), "-o", stat_file, "--"] + argv
+    cpu_before = server.cpu_seconds()
     out = subprocess.run(argv, capture_output=True, text=True, timeout=900).stdout
-    counts = {}
+    counts = {"cpu_us": (server.cpu_seconds() - cpu_before) * 1e6 / requests}
     if stat_file:
         with open(stat_file) as f:
             for line in f:
@@ -173,7 +183,7 @@ def main():
                 name = f"{test.upper()} -c 50 -P {pipeline} -d 100 -r 1000000"
                 rows.append((f"{name} (req/s)", r, m))
                 print(f"  {name}: redis {sorted(results['redis'])} meridian {sorted(results['meridian'])} ratio {m / r:.2f}", file=sys.stderr)
-                for event in ("instructions", "cycles"):
+                for event in ("instructions", "cycles", "cpu_us"):
                     if event in events["redis"] and event in events["meridian"]:
                         cycle_rows.append((f"{name} (server {event} per request)",
                                            statistics.median(events["redis"][event]), statistics.median(events["meridian"][event])))

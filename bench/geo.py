@@ -9,9 +9,10 @@ TLS, certificates from `meridian certs`) on loopback, and measures:
 - throughput of SET on a node with two peers attached, as a ratio of the same node alone and
   of redis-server alone (redis-benchmark -t set -c 50 -P 16 -d 32, median of rounds). On one
   machine the two peers share its cores with the node and the load generator, so the
-  wall-clock ratio measures the machine; with `perf` available the run also reports the
-  node's own CPU cycles and instructions per request, alone and with peers, whose ratio is
-  the throughput ratio the node would show with its peers on other machines;
+  wall-clock ratio measures the machine; the run also reports the node's own CPU time per
+  request (from /proc), and with `perf` working its cycles and instructions, alone and with
+  peers, whose ratio is the throughput ratio the node would show with its peers on other
+  machines;
 - bytes per replicated SET of a 16-byte key and a 32-byte value: frame bytes and UDP bytes
   (QUIC overhead included) sent to one peer, per op, for new keys and for overwrites.
 
@@ -21,7 +22,6 @@ TLS, certificates from `meridian certs`) on loopback, and measures:
 
 import argparse
 import os
-import shutil
 import socket
 import statistics
 import subprocess
@@ -33,7 +33,7 @@ import time
 import redis
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from compare import MERIDIAN, ROOT, Server, benchmark, free_port  # noqa: E402
+from compare import MERIDIAN, ROOT, Server, benchmark, free_port, perf_works  # noqa: E402
 
 
 def free_udp_port():
@@ -159,14 +159,14 @@ def main():
             rows.append((f"UDP bytes per replicated SET (16 B key, 32 B value, {label})", wire))
             rows.append((f"  ratio to key+value bytes (48), UDP, {label}", wire / 48))
 
-        use_perf = shutil.which("perf") is not None
+        use_perf = perf_works()
         results = {"redis": [], "alone": [], "peered": []}
         counters = {"alone": [], "peered": []}
         for _ in range(rounds):
             for name, server in (("redis", redis_server), ("alone", lone), ("peered", a)):
                 rps, counts = benchmark(server, "set", 16, n, 32, 1_000_000, use_perf and name != "redis")
                 results[name].append(rps)
-                if counts:
+                if name != "redis":
                     counters[name].append(counts)
         r, alone, peered = (statistics.median(results[k]) for k in ("redis", "alone", "peered"))
         rows.append(("SET -c 50 -P 16 -d 32 req/s: redis-server alone", r))
@@ -174,7 +174,12 @@ def main():
         rows.append(("SET -c 50 -P 16 -d 32 req/s: meridian with two peers (same machine)", peered))
         rows.append(("  with peers / alone, wall clock", peered / alone))
         rows.append(("  with peers / redis-server, wall clock", peered / r))
-        if counters["alone"] and counters["peered"]:
+        cpu = {k: statistics.median(c["cpu_us"] for c in counters[k]) for k in counters}
+        rows.append(("node CPU us per SET: alone", cpu["alone"]))
+        rows.append(("node CPU us per SET: with two peers", cpu["peered"]))
+        rows.append(("  with peers / alone, by the node's CPU time (peers on other machines)", cpu["alone"] / cpu["peered"]))
+        rows.append(("  with peers / redis-server, by the node's CPU time (estimate)", cpu["alone"] / cpu["peered"] * alone / r))
+        if all("cycles" in c for k in counters for c in counters[k]):
             per = {k: {e: statistics.median(c[e] for c in counters[k]) for e in ("cycles", "instructions")} for k in counters}
             rows.append(("node cycles per SET: alone", per["alone"]["cycles"]))
             rows.append(("node cycles per SET: with two peers", per["peered"]["cycles"]))
