@@ -114,6 +114,9 @@ pub struct Config {
     pub peer_gc_timeout: u64,
     /// Conflicts kept for CRDT.CONFLICTS, newest first (`conflict-log-max-len`).
     pub conflict_log_max_len: u64,
+    /// Shifts this node's wall clock (HLC and expiry) by this many milliseconds, to test and
+    /// demonstrate clock skew (`test-clock-offset-ms`); never set it in production.
+    pub test_clock_offset_ms: i64,
     /// The config file this was read from, if any.
     pub config_file: Option<PathBuf>,
 }
@@ -162,6 +165,7 @@ impl Default for Config {
             tls_ca: String::new(),
             peer_gc_timeout: 3600,
             conflict_log_max_len: 128,
+            test_clock_offset_ms: 0,
             config_file: None,
         }
     }
@@ -542,6 +546,19 @@ const OPTIONS: &[OptionSpec] = &[
             Ok(())
         },
         get: |c| c.conflict_log_max_len.to_string(),
+    },
+    OptionSpec {
+        name: "test-clock-offset-ms",
+        mutable: false,
+        set: |c, v| {
+            let ms = one(v)?.parse::<i64>().map_err(|_| "argument couldn't be parsed into an integer".to_string())?;
+            if ms.unsigned_abs() > 365 * 24 * 3600 * 1000 {
+                return Err("argument must be within a year (31536000000 ms) either way".into());
+            }
+            c.test_clock_offset_ms = ms;
+            Ok(())
+        },
+        get: |c| c.test_clock_offset_ms.to_string(),
     },
     // Redis options that describe how Redis persists. Meridian writes no RDB or AOF files
     // (its durability is the flash tier), so only the values meaning "off" are accepted; tools

@@ -12,6 +12,7 @@ mod conflicts;
 mod glob;
 mod info;
 mod keyspace;
+mod lab;
 mod logging;
 mod net;
 mod node;
@@ -33,6 +34,7 @@ static GLOBAL: alloc::Allocator = alloc::Allocator {};
 
 const USAGE: &str = "Usage: meridian [/path/to/meridian.conf] [--option value ...]
        meridian certs DIR --nodes a,b,c [--cluster-id ID]
+       meridian lab [--dir DIR] [--port 7001] [--rtt-ms 40,80,120] [--jitter-ms 0] [--loss 0] [--topology mesh|ring]
        meridian --version
 
 Options are redis.conf names (port, bind, requirepass, dir, maxmemory, loglevel, ...), read
@@ -80,6 +82,15 @@ fn main() -> ExitCode {
                 }
             };
         }
+        Some("lab") => {
+            return match lab::run(&args[1..]) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("meridian lab: {e}");
+                    ExitCode::from(1)
+                }
+            };
+        }
         _ => {}
     }
     let config = match Config::from_args(&args, std::env::vars()) {
@@ -100,6 +111,10 @@ fn main() -> ExitCode {
 
 fn serve(config: Config) -> Result<(), StartupError> {
     let log_control = logging::init(config.loglevel, &config.logfile).map_err(StartupError::Log)?;
+    if config.test_clock_offset_ms != 0 {
+        clock::set_offset_ms(config.test_clock_offset_ms);
+        tracing::warn!(offset_ms = config.test_clock_offset_ms, "test-clock-offset-ms: this node's clock is shifted on purpose");
+    }
     let node = Node::open(&config.dir, config.op_log_bytes())?;
     raise_fd_limit(config.maxclients + 64);
     let runtime = runtime(worker_threads(config.threads)).map_err(StartupError::Runtime)?;

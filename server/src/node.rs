@@ -127,7 +127,8 @@ impl Node {
     pub fn new(node_id: NodeId, origin: NodeId, log_bytes: usize) -> Node {
         let hlc_id = uhlc::ID::from(NonZeroU64::new(origin.0).expect("origins are never zero"));
         let journal = Journal { next_seq: 1, log: OpLog::new(log_bytes), applied: VersionVector::new(), skew: HashMap::new() };
-        Node { node_id, origin, hlc: uhlc::HLCBuilder::new().with_id(hlc_id).build(), journal: Mutex::new(journal) }
+        let hlc = uhlc::HLCBuilder::new().with_id(hlc_id).with_clock(crate::clock::hlc_now).build();
+        Node { node_id, origin, hlc, journal: Mutex::new(journal) }
     }
 
     /// The origin this incarnation's ops carry.
@@ -176,7 +177,7 @@ impl Node {
     }
 
     fn observe_time(&self, journal: &mut Journal, origin: NodeId, time: u64) {
-        let now = uhlc::system_time_clock().as_u64();
+        let now = crate::clock::hlc_now().as_u64();
         let skew = journal.skew.entry(origin).or_default();
         skew.last_ms = ms_of_hlc_time(time) as i64 - ms_of_hlc_time(now) as i64;
         let stamp = uhlc::Timestamp::new(uhlc::NTP64(time), uhlc::ID::from(NonZeroU64::new(origin.0.max(1)).expect("nonzero")));

@@ -6,11 +6,13 @@
 //! is bounded.
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+pub use meridian_wan::{LinkModel, Wan};
 
 /// How long a server may take to start.
 const START_TIMEOUT: Duration = Duration::from_secs(20);
@@ -184,7 +186,8 @@ impl Drop for Server {
 }
 
 /// A cluster of meridian nodes on loopback, replicating over QUIC with mutual TLS, with
-/// certificates from `meridian certs`.
+/// certificates from `meridian certs`; optionally behind a WAN emulator (a UDP proxy per
+/// directed link, with delay, jitter, loss and cuts).
 pub struct Cluster {
     /// The nodes, in order; `None` while a node is stopped.
     pub nodes: Vec<Option<Server>>,
@@ -196,11 +199,47 @@ pub struct Cluster {
     dirs: Vec<TempDir>,
     topology: String,
     extra: Vec<String>,
+    node_extra: Vec<Vec<String>>,
+    wan: Option<(tokio::runtime::Runtime, Wan)>,
 }
 
-impl Cluster {
-    /// Starts `n` nodes in `topology` (`mesh` or `ring`), each with `extra` flags.
-    pub fn start(n: usize, topology: &str, extra: &[&str]) -> Cluster {
+/// How to start a [`Cluster`]: `Cluster::build(3).wan(LinkModel::delay_ms(10)).start()`.
+pub struct ClusterBuilder {
+    n: usize,
+    topology: String,
+    extra: Vec<String>,
+    node_extra: Vec<Vec<String>>,
+    wan: Option<LinkModel>,
+}
+
+impl ClusterBuilder {
+    /// `mesh` (the default) or `ring`.
+    pub fn topology(mut self, topology: &str) -> Self {
+        self.topology = topology.to_string();
+        self
+    }
+
+    /// Flags every node starts with.
+    pub fn flags(mut self, flags: &[&str]) -> Self {
+        self.extra.extend(flags.iter().map(|s| s.to_string()));
+        self
+    }
+
+    /// Flags node `i` alone starts with (after the common ones).
+    pub fn node_flags(mut self, i: usize, flags: &[&str]) -> Self {
+        self.node_extra[i].extend(flags.iter().map(|s| s.to_string()));
+        self
+    }
+
+    /// Puts every link behind the WAN emulator, behaving as `model` each way.
+    pub fn wan(mut self, model: LinkModel) -> Self {
+        self.wan = Some(model);
+        self
+    }
+
+    /// Creates certificates, starts the emulator if asked, and starts every node.
+    pub fn start(self) -> Cluster {
+        let n = self.n;
         let certs = TempDir::new("certs");
         let names: Vec<String> = (0..n).map(|i| format!("n{i}")).collect();
         let status = Command::new(meridian_bin())
@@ -209,19 +248,45 @@ impl Cluster {
             .expect("meridian certs");
         assert!(status.status.success(), "meridian certs failed: {}", String::from_utf8_lossy(&status.stderr));
         let geo_ports: Vec<u16> = (0..n).map(|_| free_udp_port()).collect();
+        let wan = self.wan.map(|model| {
+            let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("runtime");
+            let targets: Vec<SocketAddr> = geo_ports.iter().map(|p| SocketAddr::from(([127, 0, 0, 1], *p))).collect();
+            let wan = runtime.block_on(Wan::mesh(&targets, |_, _| model, rand::random())).expect("start the WAN emulator");
+            (runtime, wan)
+        });
         let mut cluster = Cluster {
             nodes: (0..n).map(|_| None).collect(),
             geo_ports,
             names,
             certs,
             dirs: (0..n).map(|i| TempDir::new(&format!("geo{i}"))).collect(),
-            topology: topology.to_string(),
-            extra: extra.iter().map(|s| s.to_string()).collect(),
+            topology: self.topology,
+            extra: self.extra,
+            node_extra: self.node_extra,
+            wan,
         };
         for i in 0..n {
             cluster.start_node(i);
         }
         cluster
+    }
+}
+
+impl Cluster {
+    /// Starts `n` nodes in `topology` (`mesh` or `ring`), each with `extra` flags, linked
+    /// directly.
+    pub fn start(n: usize, topology: &str, extra: &[&str]) -> Cluster {
+        Cluster::build(n).topology(topology).flags(extra).start()
+    }
+
+    /// A builder for `n` nodes in a mesh, linked directly unless told otherwise.
+    pub fn build(n: usize) -> ClusterBuilder {
+        ClusterBuilder { n, topology: "mesh".into(), extra: Vec::new(), node_extra: vec![Vec::new(); n], wan: None }
+    }
+
+    /// The WAN emulator between the nodes (the cluster must have been built with one).
+    pub fn wan(&self) -> &Wan {
+        &self.wan.as_ref().expect("this cluster was started without the WAN emulator").1
     }
 
     /// The flags node `i` starts with.
@@ -242,9 +307,15 @@ impl Cluster {
         .collect();
         // Peers in ring order after this node (a mesh dials them all).
         for k in 1..n {
-            args.extend(["--peer".to_string(), format!("127.0.0.1:{}", self.geo_ports[(i + k) % n])]);
+            let j = (i + k) % n;
+            let addr = match &self.wan {
+                Some((_, wan)) => wan.addr(i, j),
+                None => SocketAddr::from(([127, 0, 0, 1], self.geo_ports[j])),
+            };
+            args.extend(["--peer".to_string(), addr.to_string()]);
         }
         args.extend(self.extra.iter().cloned());
+        args.extend(self.node_extra[i].iter().cloned());
         args
     }
 
@@ -500,4 +571,49 @@ pub fn strings(con: &mut redis::Connection, args: &[&str]) -> Vec<Option<String>
 pub fn info_field(con: &mut redis::Connection, section: &str, field: &str) -> Option<String> {
     let info = text(con, &["INFO", section]).unwrap_or_default();
     info.lines().find_map(|l| l.strip_prefix(&format!("{field}:")).map(|v| v.trim().to_string()))
+}
+
+/// One key as the convergence checks compare it: name, type, value (strings) and absolute
+/// expiry in Unix ms (-1: none), the same on every node once they have converged.
+pub type KeyDump = (String, String, Option<String>, i64);
+
+/// A node's whole keyspace, sorted by key.
+pub fn dump(con: &mut redis::Connection) -> Vec<KeyDump> {
+    let mut keys: Vec<String> = strings(con, &["KEYS", "*"]).into_iter().flatten().collect();
+    keys.sort();
+    keys.into_iter()
+        .filter_map(|key| {
+            let kind = text(con, &["TYPE", &key])?;
+            let value = match kind.as_str() {
+                "none" => return None,
+                "string" => text(con, &["GET", &key]),
+                _ => None,
+            };
+            let expiry = int(con, &["PEXPIRETIME", &key]);
+            Some((key, kind, value, expiry))
+        })
+        .collect()
+}
+
+impl Cluster {
+    /// Waits (bounded) until every running node holds the same keyspace, and returns it.
+    pub fn wait_identical(&self, what: &str, limit: Duration) -> Vec<KeyDump> {
+        let deadline = Instant::now() + limit;
+        let mut clients: Vec<redis::Connection> = self.nodes.iter().flatten().map(Server::client).collect();
+        loop {
+            let dumps: Vec<Vec<KeyDump>> = clients.iter_mut().map(dump).collect();
+            if dumps.windows(2).all(|w| w[0] == w[1]) {
+                return dumps.into_iter().next().unwrap_or_default();
+            }
+            if Instant::now() > deadline {
+                let differing: Vec<String> = dumps
+                    .iter()
+                    .enumerate()
+                    .map(|(i, d)| format!("node {i}: {} keys, not on node 0: {:?}", d.len(), d.iter().filter(|k| !dumps[0].contains(k)).take(5).collect::<Vec<_>>()))
+                    .collect();
+                panic!("{what}: nodes did not converge within {limit:?}: {differing:?}");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
 }

@@ -1,0 +1,227 @@
+//! The conflict-resolution suite: three real nodes behind the WAN emulator, driven by a real
+//! Redis client. Each case makes regions write conflicting things concurrently (every link cut
+//! while they write, then healed), waits until every region holds the same keyspace, and checks
+//! the winner docs/semantics.md documents.
+
+use meridian_tests::{int, text, Cluster, KeyDump, LinkModel};
+use std::time::Duration;
+
+/// Long enough for QUIC to notice a healed link and for catch-up over 10 ms links.
+const CONVERGE: Duration = Duration::from_secs(30);
+
+/// A 3-region mesh with 10 ms ± 2 ms one-way delay on every link.
+fn regions() -> Cluster {
+    Cluster::build(3).wan(LinkModel { delay: Duration::from_millis(10), jitter: Duration::from_millis(2), loss: 0.0 }).start()
+}
+
+/// Runs `writes` (node, command) with every link cut, so no region sees another's write
+/// before making its own, then heals every link.
+fn concurrently(cluster: &Cluster, writes: &[(usize, &[&str])]) {
+    cluster.wan().cut_all();
+    for (node, command) in writes {
+        let reply = meridian_tests::query(&mut cluster.node(*node).client(), command);
+        assert!(reply.error().is_none(), "{command:?} on node {node}: {reply:?}");
+        // Later in real time is later in HLC time on one machine's clock.
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    cluster.wan().heal_all();
+}
+
+/// Writes `command` on `node` and waits until every region has `key` = `value`.
+fn everywhere(cluster: &Cluster, node: usize, command: &[&str], key: &str, value: &str) {
+    meridian_tests::query(&mut cluster.node(node).client(), command);
+    let (key, value) = (key.to_string(), value.to_string());
+    cluster.wait_for("the setup write replicated", CONVERGE, move |c| match text(c, &["GET", &key]) {
+        Some(v) if v == value => Ok(()),
+        other => Err(format!("{other:?}")),
+    });
+}
+
+fn value_of<'a>(state: &'a [KeyDump], key: &str) -> Option<&'a KeyDump> {
+    state.iter().find(|k| k.0 == key)
+}
+
+fn string_of(state: &[KeyDump], key: &str) -> Option<String> {
+    value_of(state, key).and_then(|k| k.2.clone())
+}
+
+#[test]
+fn set_vs_set_the_larger_stamp_wins_in_every_region() {
+    let cluster = regions();
+    concurrently(&cluster, &[(0, &["SET", "k", "from-a"]), (1, &["SET", "k", "from-b"]), (2, &["SET", "other", "c"])]);
+    let state = cluster.wait_identical("SET || SET", CONVERGE);
+    assert_eq!(string_of(&state, "k").as_deref(), Some("from-b"), "B wrote last: {state:?}");
+    assert_eq!(string_of(&state, "other").as_deref(), Some("c"));
+}
+
+#[test]
+fn incr_vs_incr_adds_up_in_every_region() {
+    let cluster = regions();
+    everywhere(&cluster, 0, &["SET", "hits", "100"], "hits", "100");
+    concurrently(
+        &cluster,
+        &[
+            (0, &["INCRBY", "hits", "7"]),
+            (1, &["INCRBY", "hits", "3"]),
+            (2, &["DECRBY", "hits", "5"]),
+            (0, &["INCRBYFLOAT", "price", "0.1"]),
+            (1, &["INCRBYFLOAT", "price", "0.2"]),
+            (2, &["INCRBYFLOAT", "price", "0.3"]),
+        ],
+    );
+    let state = cluster.wait_identical("INCR || INCR", CONVERGE);
+    assert_eq!(string_of(&state, "hits").as_deref(), Some("105"));
+    assert_eq!(string_of(&state, "price").as_deref(), Some("0.6"), "decimal increments add up exactly");
+}
+
+#[test]
+fn incr_vs_set_keeps_the_set_plus_the_increments_it_had_not_seen() {
+    let cluster = regions();
+    everywhere(&cluster, 0, &["SET", "k", "5"], "k", "5");
+    concurrently(&cluster, &[(0, &["SET", "k", "100"]), (1, &["INCR", "k"]), (2, &["INCRBY", "k", "10"])]);
+    let state = cluster.wait_identical("SET || INCR", CONVERGE);
+    assert_eq!(string_of(&state, "k").as_deref(), Some("111"));
+}
+
+#[test]
+fn del_vs_write_keeps_what_the_delete_had_not_seen() {
+    let cluster = regions();
+    everywhere(&cluster, 0, &["MSET", "s", "old", "n", "5"], "n", "5");
+    concurrently(&cluster, &[(0, &["DEL", "s", "n"]), (1, &["SET", "s", "new"]), (2, &["INCRBY", "n", "2"])]);
+    let state = cluster.wait_identical("DEL || SET, DEL || INCR", CONVERGE);
+    assert_eq!(string_of(&state, "s").as_deref(), Some("new"), "the concurrent SET survives the DEL");
+    assert_eq!(string_of(&state, "n").as_deref(), Some("2"), "only the unseen increment survives the DEL");
+}
+
+#[test]
+fn expire_vs_set_and_expire_vs_expire() {
+    let cluster = regions();
+    everywhere(&cluster, 0, &["MSET", "a", "1", "b", "1"], "b", "1");
+    // PERSIST changes only a key with a TTL (on one without, it is a no-op, as in Redis).
+    everywhere(&cluster, 0, &["SET", "c", "1", "EX", "500"], "c", "1");
+    concurrently(
+        &cluster,
+        &[
+            // SET without KEEPTTL || EXPIRE: the SET removed only the TTL it had seen (none).
+            (0, &["EXPIRE", "a", "1000"]),
+            (1, &["SET", "a", "2"]),
+            // EXPIRE || EXPIRE: the longer TTL wins, whoever wrote last.
+            (0, &["EXPIRE", "b", "5000"]),
+            (1, &["EXPIRE", "b", "1000"]),
+            // PERSIST || EXPIRE: PERSIST wins.
+            (0, &["EXPIRE", "c", "100"]),
+            (1, &["PERSIST", "c"]),
+        ],
+    );
+    let state = cluster.wait_identical("TTL conflicts", CONVERGE);
+    let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+    let a = value_of(&state, "a").expect("a exists");
+    assert_eq!(a.2.as_deref(), Some("2"));
+    assert!((990_000..=1_000_000).contains(&(a.3 - now_ms)), "a keeps the EXPIRE's TTL: {a:?}");
+    let b = value_of(&state, "b").expect("b exists");
+    assert!((4_990_000..=5_000_000).contains(&(b.3 - now_ms)), "the longer TTL wins: {b:?}");
+    assert_eq!(value_of(&state, "c").expect("c exists").3, -1, "PERSIST beats EXPIRE");
+}
+
+#[test]
+fn a_partitioned_region_writes_on_and_converges_when_healed() {
+    let cluster = regions();
+    let wan = cluster.wan();
+    wan.isolate(2);
+    let mut expected_total = 0;
+    for round in 0..30 {
+        for node in 0..3 {
+            let mut con = cluster.node(node).client();
+            int(&mut con, &["INCRBY", "total", &(node + 1).to_string()]);
+            expected_total += node as i64 + 1;
+            text(&mut con, &["SET", &format!("r{round}:n{node}"), "x"]);
+            text(&mut con, &["SET", "last", &format!("{round}:{node}")]);
+            if round % 7 == node {
+                int(&mut con, &["DEL", &format!("r{}:n{}", round / 2, (node + 1) % 3)]);
+            }
+        }
+    }
+    // The isolated region holds only its own writes meanwhile.
+    assert_eq!(text(&mut cluster.node(2).client(), &["GET", "r0:n0"]), None);
+    wan.heal_all();
+    let state = cluster.wait_identical("after the partition healed", CONVERGE);
+    assert_eq!(string_of(&state, "total"), Some(expected_total.to_string()), "no increment lost in the partition");
+    // Node 2 wrote "last" last in real time (29:2), so its stamp is the largest.
+    assert_eq!(string_of(&state, "last").as_deref(), Some("29:2"));
+    assert!(value_of(&state, "r29:n2").is_some() && value_of(&state, "r29:n0").is_some());
+}
+
+#[test]
+fn a_region_killed_mid_load_restarts_and_converges() {
+    let mut cluster = regions();
+    let ports: Vec<u16> = cluster.nodes.iter().flatten().map(|s| s.port).collect();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // Regions 0 and 1 increment a shared counter and count what was acknowledged.
+    let loaders: Vec<_> = (0..2)
+        .map(|node| {
+            let (port, stop) = (ports[node], stop.clone());
+            std::thread::spawn(move || {
+                let client = redis::Client::open(format!("redis://127.0.0.1:{port}/")).unwrap();
+                let mut con = client.get_connection().unwrap();
+                let mut acked = 0i64;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    if redis::cmd("INCR").arg("load").query::<i64>(&mut con).is_ok() {
+                        acked += 1;
+                    }
+                }
+                acked
+            })
+        })
+        .collect();
+    // Region 2 writes keys and confirms with WAIT which of them its peers hold.
+    let mut con = cluster.node(2).client();
+    let mut confirmed = None;
+    for i in 0..300 {
+        text(&mut con, &["SET", &format!("c:{i}"), "v"]);
+        if i % 50 == 49 && int(&mut con, &["WAIT", "2", "2000"]) == 2 {
+            confirmed = Some(i);
+        }
+    }
+    cluster.kill(2);
+    std::thread::sleep(Duration::from_millis(500));
+    cluster.start_node(2);
+    std::thread::sleep(Duration::from_millis(500));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let acked: i64 = loaders.into_iter().map(|t| t.join().unwrap()).sum();
+    let state = cluster.wait_identical("after the SIGKILL and restart", CONVERGE);
+    assert_eq!(string_of(&state, "load"), Some(acked.to_string()), "every acknowledged increment of the live regions counts");
+    let confirmed = confirmed.expect("WAIT confirmed some of region 2's writes");
+    for i in 0..=confirmed {
+        assert!(value_of(&state, &format!("c:{i}")).is_some(), "c:{i} was acknowledged by both peers before the kill");
+    }
+}
+
+/// Regions 1 and 2 run with clocks 30 s behind and ahead. A write made after seeing another
+/// replaces it, whatever the stamps say: the HLC refuses to jump 30 s, so the later write's
+/// stamp can be the smaller one, and causal context, not time, decides.
+#[test]
+fn causally_later_writes_win_across_skewed_clocks() {
+    let cluster = Cluster::build(3)
+        .wan(LinkModel::delay_ms(5))
+        .node_flags(1, &["--test-clock-offset-ms", "-30000"])
+        .node_flags(2, &["--test-clock-offset-ms", "30000"])
+        .start();
+    // Ahead writes first, then a region that has seen it overwrites it.
+    everywhere(&cluster, 2, &["SET", "k", "from-the-future"], "k", "from-the-future");
+    everywhere(&cluster, 0, &["SET", "k", "seen-and-replaced"], "k", "seen-and-replaced");
+    // A normal region writes, the region behind sees it and overwrites it.
+    everywhere(&cluster, 0, &["SET", "j", "first"], "j", "first");
+    everywhere(&cluster, 1, &["SET", "j", "from-the-past"], "j", "from-the-past");
+    // And a DEL from the region behind removes what it had seen.
+    everywhere(&cluster, 2, &["SET", "gone", "x"], "gone", "x");
+    int(&mut cluster.node(1).client(), &["DEL", "gone"]);
+    let state = cluster.wait_identical("writes across skewed clocks", CONVERGE);
+    assert_eq!(string_of(&state, "k").as_deref(), Some("seen-and-replaced"));
+    assert_eq!(string_of(&state, "j").as_deref(), Some("from-the-past"));
+    assert!(value_of(&state, "gone").is_none(), "{state:?}");
+    // The skew is visible per peer.
+    let info = text(&mut cluster.node(0).client(), &["INFO", "replication"]).unwrap();
+    let ahead = info.lines().find(|l| l.contains("name=n2")).expect("peer n2 listed");
+    let skew: i64 = ahead.split("skew_ms=").nth(1).and_then(|v| v.split(',').next()).and_then(|v| v.parse().ok()).expect("skew_ms");
+    assert!((25_000..35_000).contains(&skew), "n2 is 30 s ahead: {ahead}");
+}
