@@ -37,6 +37,19 @@ fn everywhere(cluster: &Cluster, node: usize, command: &[&str], key: &str, value
     });
 }
 
+/// Writes `command` on `node` and waits until every region but `except` has `key` = `value`.
+fn everywhere_but(cluster: &Cluster, except: usize, node: usize, command: &[&str], key: &str, value: &str) {
+    meridian_tests::query(&mut cluster.node(node).client(), command);
+    for i in (0..cluster.nodes.len()).filter(|&i| i != except) {
+        let mut con = cluster.node(i).client();
+        let deadline = std::time::Instant::now() + CONVERGE;
+        while text(&mut con, &["GET", key]).as_deref() != Some(value) {
+            assert!(std::time::Instant::now() < deadline, "{key} did not reach region {i}");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
 fn value_of<'a>(state: &'a [KeyDump], key: &str) -> Option<&'a KeyDump> {
     state.iter().find(|k| k.0 == key)
 }
@@ -224,4 +237,26 @@ fn causally_later_writes_win_across_skewed_clocks() {
     let ahead = info.lines().find(|l| l.contains("name=n2")).expect("peer n2 listed");
     let skew: i64 = ahead.split("skew_ms=").nth(1).and_then(|v| v.split(',').next()).and_then(|v| v.parse().ok()).expect("skew_ms");
     assert!((25_000..35_000).contains(&skew), "n2 is 30 s ahead: {ahead}");
+}
+
+/// A removal can reach a region before the write it removed (A's SET reaches C only after
+/// B's DEL of it). The region remembers what the DEL named until the SET arrives, and a local
+/// write to the key in between must not make it forget.
+#[test]
+fn a_delete_that_overtakes_its_write_holds_through_local_writes() {
+    let cluster = regions();
+    cluster.wan().cut(0, 2);
+    everywhere_but(&cluster, 2, 0, &["SET", "k", "a"], "k", "a");
+    meridian_tests::int(&mut cluster.node(1).client(), &["DEL", "k"]);
+    // Region 2 holds the DEL's trace (a hidden entry) once it has applied it.
+    let mut c2 = cluster.node(2).client();
+    let deadline = std::time::Instant::now() + CONVERGE;
+    while meridian_tests::query(&mut c2, &["CRDT.STATE", "k"]) == meridian_tests::Reply::Nil {
+        assert!(std::time::Instant::now() < deadline, "region 2 never applied the DEL");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(int(&mut c2, &["INCR", "k"]), 1);
+    cluster.wan().heal_all();
+    let state = cluster.wait_identical("after the SET reached region 2", CONVERGE);
+    assert_eq!(string_of(&state, "k").as_deref(), Some("1"), "the SET was deleted before region 2's INCR: {state:?}");
 }

@@ -188,10 +188,19 @@ fn replication(out: &mut String, shared: &Shared) {
         "repl_backlog_first_byte_offset" => log.first_position,
         "repl_backlog_histlen" => log.bytes,
         "oplog_ops" => log.ops,
+        "applied_vector" => vector_text(&shared.node.applied()),
     );
+    if let Some(r) = &shared.replication {
+        fields!(out, "stable_vector" => vector_text(&r.stable()));
+    }
     for (i, line) in peers.iter().enumerate() {
         let _ = write!(out, "peer{i}:{line}\r\n");
     }
+}
+
+/// A version vector as `origin:seq` pairs, comma-separated, for operators comparing nodes.
+fn vector_text(vector: &meridian_crdt::VersionVector) -> String {
+    vector.iter().map(|(origin, seq, _)| format!("{origin}:{seq}")).collect::<Vec<_>>().join(",")
 }
 
 fn cpu(out: &mut String) {

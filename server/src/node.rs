@@ -31,12 +31,16 @@ pub enum NodeError {
     },
 }
 
-/// What a local write has seen is, by construction, applied here.
-pub struct SeenLocally;
+/// What this node has applied, read live from its journal: the frontier every op, local or
+/// remote, and every merge is applied against. A local write's own `seen` is applied by
+/// construction, but the key may hold removals that an earlier remote op named and this node
+/// has not yet received; they must stay until those writes arrive, so local writes need the
+/// real frontier too.
+pub struct Applied<'a>(pub &'a Node);
 
-impl Frontier for SeenLocally {
-    fn covers(&self, _: Stamp) -> bool {
-        true
+impl Frontier for Applied<'_> {
+    fn covers(&self, stamp: Stamp) -> bool {
+        self.0.with_log(|_, applied| applied.covers(stamp))
     }
 }
 

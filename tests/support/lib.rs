@@ -606,12 +606,31 @@ impl Cluster {
                 return dumps.into_iter().next().unwrap_or_default();
             }
             if Instant::now() > deadline {
-                let differing: Vec<String> = dumps
+                let mut differing: Vec<String> = dumps
                     .iter()
                     .enumerate()
                     .map(|(i, d)| format!("node {i}: {} keys, not on node 0: {:?}", d.len(), d.iter().filter(|k| !dumps[0].contains(k)).take(5).collect::<Vec<_>>()))
                     .collect();
-                panic!("{what}: nodes did not converge within {limit:?}: {differing:?}");
+                // Each node's full state of the keys that differ, to see why.
+                let mut keys: Vec<&String> = dumps.iter().flatten().filter(|k| !dumps.iter().all(|d| d.contains(k))).map(|k| &k.0).collect();
+                keys.dedup();
+                for key in keys.into_iter().take(3) {
+                    for (i, c) in clients.iter_mut().enumerate() {
+                        differing.push(format!("node {i} CRDT.STATE {key}: {:?}", query(c, &["CRDT.STATE", key])));
+                    }
+                }
+                // The nodes' logs (with --loglevel verbose, every op applied) for a closer look.
+                let logs = std::env::temp_dir().join(format!("meridian-divergence-{}-{}", std::process::id(), rand::random::<u32>()));
+                if std::fs::create_dir_all(&logs).is_ok() {
+                    for (i, node) in self.nodes.iter().flatten().enumerate() {
+                        let _ = std::fs::write(logs.join(format!("node{i}.log")), node.log());
+                    }
+                    differing.push(format!("node logs: {}", logs.display()));
+                }
+                for (i, c) in clients.iter_mut().enumerate() {
+                    differing.push(format!("node {i} INFO replication: {}", text(c, &["INFO", "replication"]).unwrap_or_default().replace("\r\n", " | ")));
+                }
+                panic!("{what}: nodes did not converge within {limit:?}: {differing:#?}");
             }
             std::thread::sleep(Duration::from_millis(100));
         }

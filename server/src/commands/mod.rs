@@ -14,7 +14,7 @@ pub use transactions::release_watches;
 
 use crate::clock::now_ms;
 use crate::keyspace::Locked;
-use crate::node::SeenLocally;
+use crate::node::Applied;
 use crate::resp::Reply;
 use crate::session::{Multi, Session};
 use crate::shared::{HotConfig, Shared};
@@ -176,7 +176,7 @@ impl Ctx<'_> {
     /// every command ends here.
     pub fn write(&mut self, key: &[u8], body: Body<&[u8]>) {
         let op = self.shared.node.stamp(key, body);
-        self.db.apply(key, op.stamp(), &op.body, &SeenLocally, &self.shared.write_stability());
+        self.db.apply(key, op.stamp(), &op.body, &Applied(&self.shared.node), &self.shared.write_stability());
         // Replication hears of it when the replies are flushed (see `net::connection`): one
         // wake-up per pipeline instead of one per write.
         self.session.last_write = op.seq;

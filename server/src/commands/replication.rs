@@ -1,7 +1,8 @@
-//! Replication commands: WAIT (a write waits for peers, as Redis's WAIT waits for replicas)
-//! and CRDT.CONFLICTS (the conflicts this node settled).
+//! Replication commands: WAIT (a write waits for peers, as Redis's WAIT waits for replicas),
+//! CRDT.CONFLICTS (the conflicts this node settled) and CRDT.STATE (a key's replicated state,
+//! for diagnosing a divergence).
 
-use super::{arity_error, flags, int_arg, is, CmdError, CmdResult, Ctx, Spec, NO_KEYS};
+use super::{arity_error, flags, int_arg, is, CmdError, CmdResult, Ctx, Spec, NO_KEYS, ONE_KEY};
 use crate::conflicts::Entry;
 use crate::session::Block;
 use meridian_crdt::NodeId;
@@ -26,7 +27,26 @@ pub const COMMANDS: &[Spec] = &[
         summary: "Returns, counts or clears the log of conflicts between concurrent writes this node settled.",
         run: conflicts,
     },
+    Spec {
+        name: "crdt.state",
+        arity: 2,
+        flags: flags::ADMIN | flags::READONLY,
+        keys: ONE_KEY,
+        group: "server",
+        summary: "Returns the full replicated state of a key (versions, stamps, TTLs, removals), visible or not.",
+        run: state,
+    },
 ];
+
+/// CRDT.STATE key: the key's whole CRDT state as text (every version with its stamp, counter
+/// runs, TTL versions, pending removals, expiry floor), or nil if this node holds nothing for
+/// it. Like DEBUG OBJECT, for people comparing nodes; the format is not an interface.
+fn state(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
+    let at = ctx.db.at(args[1]);
+    let text = at.shard.raw(at.hash, args[1]).map(|entry| format!("{:?}", entry.state));
+    ctx.out.bulk_or_null(text.as_deref().map(str::as_bytes));
+    Ok(())
+}
 
 /// Entries CRDT.CONFLICTS GET returns without a count (SLOWLOG GET's default).
 const DEFAULT_COUNT: usize = 10;

@@ -323,11 +323,17 @@ impl<'a> Locked<'a> {
         at.shard.get(at.hash, key, now)
     }
 
-    /// Applies an op's effect to `key` (see [`Shard::apply`]).
-    pub fn apply<B: AsRef<[u8]>>(&mut self, key: &[u8], stamp: Stamp, body: &Body<B>, frontier: &impl Frontier, stable: &impl Frontier) -> Option<Conflict> {
+    /// Applies an op's effect to `key` (see [`Shard::apply`]). At `loglevel debug` every op
+    /// applied is logged with the key's state after it, for tracing a divergence.
+    pub fn apply<B: AsRef<[u8]> + std::fmt::Debug>(&mut self, key: &[u8], stamp: Stamp, body: &Body<B>, frontier: &impl Frontier, stable: &impl Frontier) -> Option<Conflict> {
         let ks = self.ks;
         let at = self.at(key);
-        at.shard.apply(ks, at.hash, key, stamp, body, frontier, stable)
+        let conflict = at.shard.apply(ks, at.hash, key, stamp, body, frontier, stable);
+        if tracing::enabled!(target: "meridian::apply", tracing::Level::DEBUG) {
+            let state = at.shard.raw(at.hash, key).map(|e| format!("{:?}", e.state));
+            tracing::debug!(target: "meridian::apply", key = %String::from_utf8_lossy(key), time = stamp.time, node = %stamp.node, ?body, ?state, "op applied");
+        }
+        conflict
     }
 
     /// The expiry time of `key` if its TTL has passed at `now` (it reads as absent).

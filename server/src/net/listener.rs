@@ -3,7 +3,7 @@
 use super::connection;
 use crate::alloc::used_memory;
 use crate::keyspace::SHARDS;
-use crate::node::SeenLocally;
+use crate::node::Applied;
 use meridian_crdt::{hlc_time_of_ms, Body};
 use crate::shared::Shared;
 use std::net::SocketAddr;
@@ -178,7 +178,7 @@ fn expire_shard(shared: &Shared, index: usize, now: u64) {
     for (key, at) in &due {
         let (key, at) = (key, *at);
         let op = shared.node.stamp(key, Body::Expired { before: hlc_time_of_ms(at) });
-        db.apply(key, op.stamp(), &op.body, &SeenLocally, &shared.write_stability());
+        db.apply(key, op.stamp(), &op.body, &Applied(&shared.node), &shared.write_stability());
         db.at(key).shard.count_expired();
     }
     if !due.is_empty() {

@@ -4,19 +4,10 @@
 use crate::clock::now_us;
 use crate::shared::Shared;
 use bytes::Bytes;
-use meridian_crdt::{Frontier, KeyState, Op, Stamp, VersionVector};
+use crate::node::Applied;
+use meridian_crdt::{KeyState, Op, VersionVector};
 use meridian_geo::Store;
 use std::collections::HashSet;
-
-/// What this node has applied, read live from its journal: the frontier remote ops and
-/// merges are applied against.
-pub struct Applied<'a>(pub &'a Shared);
-
-impl Frontier for Applied<'_> {
-    fn covers(&self, stamp: Stamp) -> bool {
-        self.0.node.with_log(|_, applied| applied.covers(stamp))
-    }
-}
 
 /// The node, as a receiving session sees it.
 pub struct NodeStore<'a> {
@@ -44,7 +35,7 @@ impl Store for NodeStore<'_> {
         let mut db = shared.keyspace.lock_keys(std::iter::once(&op.key[..]));
         match shared.node.accept_remote(&op, tail) {
             crate::node::Accepted::Fresh => {
-                let conflict = db.apply(&op.key, op.stamp(), &op.body, &Applied(shared), &shared.write_stability());
+                let conflict = db.apply(&op.key, op.stamp(), &op.body, &Applied(&shared.node), &shared.write_stability());
                 drop(db);
                 if let Some(conflict) = conflict {
                     let max_len = shared.config.read().conflict_log_max_len as usize;
@@ -60,7 +51,7 @@ impl Store for NodeStore<'_> {
         let mut db = self.shared.keyspace.lock_keys(std::iter::once(&key[..]));
         let ks = db.keyspace();
         let at = db.at(&key);
-        at.shard.merge(ks.hasher(), at.hash, &key, &state, &Applied(self.shared), theirs);
+        at.shard.merge(ks.hasher(), at.hash, &key, &state, &Applied(&self.shared.node), theirs);
         self.transferred.insert(key.to_vec().into_boxed_slice());
     }
 
@@ -68,7 +59,7 @@ impl Store for NodeStore<'_> {
         let transferred = std::mem::take(&mut self.transferred);
         let mut db = self.shared.keyspace.unlocked();
         for index in 0..crate::keyspace::SHARDS {
-            db.with_shard(index, |shard| shard.merge_absent(|key| transferred.contains(key), &Applied(self.shared), theirs));
+            db.with_shard(index, |shard| shard.merge_absent(|key| transferred.contains(key), &Applied(&self.shared.node), theirs));
         }
         drop(db);
         self.shared.node.join_applied(theirs);
