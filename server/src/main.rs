@@ -35,6 +35,8 @@ static GLOBAL: alloc::Allocator = alloc::Allocator {};
 const USAGE: &str = "Usage: meridian [/path/to/meridian.conf] [--option value ...]
        meridian certs DIR --nodes a,b,c [--cluster-id ID]
        meridian lab [--dir DIR] [--port 7001] [--rtt-ms 40,80,120] [--jitter-ms 0] [--loss 0] [--topology mesh|ring]
+       meridian wan --listen ADDR --target HOST:PORT [--delay-ms 0] [--jitter-ms 0] [--loss 0]
+       meridian check-config [/path/to/meridian.conf] [--option value ...]
        meridian --version
 
 Options are redis.conf names (port, bind, requirepass, dir, maxmemory, loglevel, ...), read
@@ -82,11 +84,16 @@ fn main() -> ExitCode {
                 }
             };
         }
-        Some("lab") => {
-            return match lab::run(&args[1..]) {
-                Ok(()) => ExitCode::SUCCESS,
+        Some("lab") => return report("lab", lab::run(&args[1..])),
+        Some("wan") => return report("wan", lab::wan::run(&args[1..])),
+        Some("check-config") => {
+            return match Config::from_args(&args[1..], std::env::vars()) {
+                Ok(_) => {
+                    println!("configuration OK");
+                    ExitCode::SUCCESS
+                }
                 Err(e) => {
-                    eprintln!("meridian lab: {e}");
+                    eprintln!("meridian: configuration error: {e}");
                     ExitCode::from(1)
                 }
             };
@@ -104,6 +111,17 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("meridian: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// The exit of a subcommand: success, or its error on standard error and status 1.
+fn report(command: &str, outcome: Result<(), lab::LabError>) -> ExitCode {
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("meridian {command}: {e}");
             ExitCode::from(1)
         }
     }

@@ -6,6 +6,7 @@
 //! restarts regions; Ctrl-C (or SIGTERM) stops everything.
 
 mod options;
+pub mod wan;
 
 use crate::certs::{self, CertError};
 use meridian_wan::Wan;
@@ -28,6 +29,9 @@ pub enum LabError {
     /// Bad arguments.
     #[error("{0}\nusage: meridian lab [--dir DIR] [--port 7001] [--rtt-ms 40,80,120] [--jitter-ms 0] [--loss 0] [--topology mesh|ring]")]
     Usage(#[from] LabUsage),
+    /// Bad arguments to `meridian wan`.
+    #[error("{0}\nusage: meridian wan --listen ADDR --target HOST:PORT [--delay-ms 0] [--jitter-ms 0] [--loss 0]")]
+    WanUsage(LabUsage),
     /// The cluster's certificates could not be made.
     #[error(transparent)]
     Certs(#[from] CertError),
