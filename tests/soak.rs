@@ -11,7 +11,9 @@
 //! Bounded in time: `MERIDIAN_SOAK_SECS` (20 s by default, as CI runs it; 600 for the long
 //! soak). `MERIDIAN_SOAK_SEED` replays a run; the seed is printed either way.
 //! `MERIDIAN_SOAK_FAULTS` (e.g. `cut,delay`) narrows the faults to some of `cut`, `isolate`,
-//! `delay` and `kill` (all by default) when hunting a failure.
+//! `delay` and `kill` (all by default) when hunting a failure. Runs of up to a minute log every
+//! op applied (`loglevel verbose`), which a divergence report saves; longer ones only with
+//! `MERIDIAN_SOAK_TRACE=1`, as the logs would grow by gigabytes.
 
 use meridian_tests::{query, Cluster, LinkModel, Reply};
 use rand::rngs::StdRng;
@@ -59,8 +61,9 @@ fn random_commands_and_faults_converge() {
     let allows = |fault: &str| allowed.split(',').any(|f| f.trim() == fault);
     let mut rng = StdRng::seed_from_u64(seed);
     let base = LinkModel { delay: Duration::from_millis(5), jitter: Duration::from_millis(3), loss: 0.01 };
-    // Verbose logs name every op applied, which a divergence report shows per key.
-    let mut cluster = Cluster::build(REGIONS).wan(base).flags(&["--loglevel", "verbose"]).start();
+    let trace = secs <= 60 || std::env::var("MERIDIAN_SOAK_TRACE").is_ok_and(|v| v == "1");
+    let level = if trace { "verbose" } else { "notice" };
+    let mut cluster = Cluster::build(REGIONS).wan(base).flags(&["--loglevel", level]).start();
     let mut clients: Vec<Option<redis::Connection>> = (0..REGIONS).map(|i| Some(cluster.node(i).client())).collect();
     let mut acknowledged = [0i64; COUNTERS];
     let (mut commands, mut faults) = (0u64, Vec::new());

@@ -83,6 +83,10 @@ pub struct Replication {
     pub log_grew: Notify,
     /// Signalled whenever a peer acknowledges (WAIT wakes up).
     pub acked: Notify,
+    /// Per configured peer: signalled when that peer says hello as a new incarnation (it
+    /// restarted), so a session still sending to the old one stops at once instead of after
+    /// QUIC's idle timeout, and redials.
+    pub restarted: Vec<Notify>,
 }
 
 impl Replication {
@@ -115,6 +119,7 @@ impl Replication {
             gc_timeout: Mutex::new(gc_timeout),
             log_grew: Notify::new(),
             acked: Notify::new(),
+            restarted: peers.iter().map(|_| Notify::new()).collect(),
         };
         replication.refresh_members();
         replication
@@ -129,14 +134,26 @@ impl Replication {
     /// Learns (or re-learns) a member from a hello: its name and current incarnation.
     pub fn heard(&self, name: &str, origin: NodeId) {
         self.names.lock().insert(origin, name.to_string());
-        let changed = {
+        let (changed, restarted) = {
             let mut members = self.members.lock();
             let previous = members.insert(name.to_string(), Member { origin, heard: Instant::now() });
-            previous.is_none_or(|m| m.origin != origin)
+            (previous.is_none_or(|m| m.origin != origin), previous.is_some_and(|m| m.origin != origin))
         };
         if changed {
             self.refresh_members();
         }
+        if restarted {
+            for (link, peer) in self.peers.iter().enumerate() {
+                if peer.lock().node.as_ref().is_some_and(|(n, o)| n == name && *o != origin) {
+                    self.restarted[link].notify_one();
+                }
+            }
+        }
+    }
+
+    /// The incarnation `name` said hello with most recently, if it ever did.
+    pub fn current_origin(&self, name: &str) -> Option<NodeId> {
+        self.members.lock().get(name).map(|m| m.origin)
     }
 
     /// The name of the node whose incarnation is `origin`, if this node heard of it.

@@ -25,6 +25,9 @@ const UDP_BUFFER: usize = 4 * 1024 * 1024;
 /// How often an idle receiver checks whether it has news for its sender's acks.
 const GOSSIP: Duration = Duration::from_millis(250);
 
+/// Most frequent acks on one session: WAIT and lag figures wait at most this long for one.
+const ACK_EVERY: Duration = Duration::from_millis(5);
+
 /// Why replication could not start (a startup error).
 #[derive(Debug, thiserror::Error)]
 pub enum GeoStartError {
@@ -67,6 +70,8 @@ enum SessionError {
     Gap,
     #[error("cannot resolve {0}")]
     Resolve(String),
+    #[error("peer restarted: redialling its new incarnation")]
+    PeerRestarted,
 }
 
 /// Binds the geo port and starts the dialling and accepting tasks. Returns the bound address.
@@ -148,6 +153,11 @@ async fn dial_loop(shared: Arc<Shared>, endpoint: Endpoint, candidates: Vec<usiz
                     // The next session transfers the state; no need to wait.
                     backoff = Duration::from_millis(100);
                     peer.last_error = "peer fell behind the op log: transferring state".into();
+                    break;
+                }
+                Err(SessionError::PeerRestarted) => {
+                    backoff = Duration::from_millis(100);
+                    peer.last_error = SessionError::PeerRestarted.to_string();
                     break;
                 }
                 Err(e) => {
@@ -239,6 +249,14 @@ async fn send_session(shared: &Shared, link: usize, conn: &Connection, limit: Op
                 }
             }
             _ = sleep_until(deadline) => return Ok(()),
+            _ = replication.restarted[link].notified() => {
+                // A signal left over from before this session is about an incarnation this
+                // session does not talk to; only a newer one than this session's peer counts.
+                let current = replication.current_origin(sender.peer_name());
+                if current.is_some() && current != sender.peer() {
+                    return Err(SessionError::PeerRestarted);
+                }
+            }
         }
     }
 }
@@ -309,7 +327,11 @@ async fn receive_session(shared: &Shared, conn: &Connection) -> Result<(), Sessi
     let mut gossip = tokio::time::interval(GOSSIP);
     gossip.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_ack = None;
+    let mut last_sent = tokio::time::Instant::now() - ACK_EVERY;
+    // Set while something may have changed since the last ack sent.
+    let mut unacked = false;
     loop {
+        let flush_at = unacked.then_some(last_sent + ACK_EVERY);
         let ack_due = tokio::select! {
             message = reader.next(&mut recv) => {
                 let before = receiver.ops_applied;
@@ -321,19 +343,31 @@ async fn receive_session(shared: &Shared, conn: &Connection) -> Result<(), Sessi
                 if store.gap {
                     return Err(SessionError::Gap);
                 }
+                unacked = true;
                 ack_due
             }
+            _ = sleep_until(flush_at) => false,
             // When idle, an ack still goes out if what it would say changed: stability (and so
             // garbage collection and op-log trimming) must not wait for the next write.
-            _ = gossip.tick() => false,
+            _ = gossip.tick() => {
+                unacked = true;
+                false
+            }
         };
+        // Acks carry whole vectors (and what this node knows of others'), so under a stream
+        // of small batches one goes out at most every ACK_EVERY, not one per batch.
+        if !ack_due && last_sent.elapsed() < ACK_EVERY {
+            continue;
+        }
         let ack = receiver.ack(&store, replication.known(), shared.node.now());
         let Message::Ack { applied, known, .. } = &ack else { unreachable!("receiver.ack returns an ack") };
         let news = Some((applied.clone(), known.clone()));
         if ack_due || news != last_ack {
             write(&mut send, &ack).await?;
             last_ack = news;
+            last_sent = tokio::time::Instant::now();
         }
+        unacked = false;
     }
 }
 
