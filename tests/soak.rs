@@ -129,17 +129,17 @@ fn random_commands_and_faults_converge() {
         std::thread::sleep(Duration::from_millis(1));
     }
     cluster.wan().heal_all();
-    for i in 0..REGIONS {
-        if clients[i].is_none() {
+    for (i, client) in clients.iter().enumerate() {
+        if client.is_none() {
             cluster.start_node(i);
         }
     }
     println!("{commands} commands, faults: {faults:?}");
     let state = cluster.wait_identical(&format!("soak seed {seed}"), Duration::from_secs(90));
-    for c in 0..COUNTERS {
+    for (c, expected) in acknowledged.iter().enumerate() {
         let key = format!("ctr{c}");
         let value: i64 = state.iter().find(|k| k.0 == key).and_then(|k| k.2.as_deref()).map_or(0, |v| v.parse().expect("a counter"));
-        assert_eq!(value, acknowledged[c], "{key}: every acknowledged increment counts, once (seed {seed})");
+        assert_eq!(value, *expected, "{key}: every acknowledged increment counts, once (seed {seed})");
     }
     assert!(commands >= secs * 20, "the soak ran only {commands} commands (seed {seed})");
 }

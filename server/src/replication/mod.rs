@@ -52,6 +52,8 @@ pub struct PeerStatus {
     pub last_ack: Option<Instant>,
     /// Full state transfers sent to this peer.
     pub transfers: u64,
+    /// Sessions established on this link (each reconnect adds one).
+    pub sessions: u64,
     /// Why the link last failed.
     pub last_error: String,
 }
@@ -104,6 +106,7 @@ impl Replication {
                 bytes_received: 0,
                 last_ack: None,
                 transfers: 0,
+                sessions: 0,
                 last_error: String::new(),
             })
         };
@@ -231,7 +234,7 @@ impl Replication {
     }
 
     /// One INFO line per configured peer: `name=..,addr=..,state=..,ops_behind=..,lag_ms=..,
-    /// sent_bytes=..,wire_bytes=..,lost_packets=..,received_bytes=..,last_ack_ms=..,transfers=..,skew_ms=..,
+    /// sent_bytes=..,wire_bytes=..,lost_packets=..,received_bytes=..,last_ack_ms=..,transfers=..,sessions=..,skew_ms=..,
     /// skew_refused=..` (see docs/replication.md).
     pub fn peer_lines(&self, node: &crate::node::Node) -> Vec<String> {
         let own = node.applied();
@@ -258,8 +261,8 @@ impl Replication {
                 let last_ack = p.last_ack.map_or(-1, |at| at.elapsed().as_millis() as i64);
                 let skew = skew.iter().find(|(o, _)| *o == origin).map(|(_, s)| *s).unwrap_or_default();
                 format!(
-                    "name={name},addr={},state={state},ops_behind={behind},lag_ms={lag_ms},sent_bytes={},wire_bytes={},lost_packets={},received_bytes={},last_ack_ms={last_ack},transfers={},skew_ms={},skew_refused={}",
-                    p.addr, p.bytes_sent, p.wire_sent, p.wire_lost, p.bytes_received, p.transfers, skew.last_ms, skew.rejected
+                    "name={name},addr={},state={state},ops_behind={behind},lag_ms={lag_ms},sent_bytes={},wire_bytes={},lost_packets={},received_bytes={},last_ack_ms={last_ack},transfers={},sessions={},skew_ms={},skew_refused={}",
+                    p.addr, p.bytes_sent, p.wire_sent, p.wire_lost, p.bytes_received, p.transfers, p.sessions, skew.last_ms, skew.rejected
                 )
             })
             .collect()

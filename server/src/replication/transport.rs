@@ -206,6 +206,7 @@ async fn send_session(shared: &Shared, link: usize, conn: &Connection, limit: Op
         let mut peer = replication.peers[link].lock();
         peer.node = sender.peer().map(|id| (sender.peer_name().to_string(), id));
         peer.last_error.clear();
+        peer.sessions += 1;
         peer.state = if start == Start::Snapshot { LinkState::Transferring } else { LinkState::Connected };
     }
     tracing::info!(peer = %sender.peer_name(), start = ?start, "replication link up");
