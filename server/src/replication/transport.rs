@@ -336,7 +336,11 @@ async fn receive_session(shared: &Shared, conn: &Connection) -> Result<(), Sessi
         let ack_due = tokio::select! {
             message = reader.next(&mut recv) => {
                 let before = receiver.ops_applied;
-                let ack_due = receiver.on_message(message?, &mut store)?;
+                let message = message?;
+                // Batches of ops are acknowledged at the pace below; the end of a state
+                // transfer at once.
+                let paced = matches!(message, Message::Ops(_));
+                let ack_due = receiver.on_message(message, &mut store)? && !paced;
                 if receiver.ops_applied != before {
                     // Once per batch: senders relaying these ops wake up.
                     shared.log_grew();
