@@ -218,7 +218,9 @@ def main():
     print("| workload | redis | meridian | meridian / redis |")
     print("|---|---:|---:|---:|")
     for name, r, m in rows + cycle_rows:
-        print(f"| {name} | {r:,.0f} | {m:,.0f} | {m / r:.2f} |")
+        # Per-request CPU microseconds are small numbers: keep their decimals.
+        digits = 2 if max(r, m) < 100 else 0
+        print(f"| {name} | {r:,.{digits}f} | {m:,.{digits}f} | {m / r:.2f} |")
     if cycle_rows:
         print("\n(Per-request instructions and cycles: lower is better; a ratio below 1 means Meridian does less work.)")
 
