@@ -29,24 +29,23 @@ fn concurrently(cluster: &Cluster, writes: &[(usize, &[&str])]) {
 
 /// Writes `command` on `node` and waits until every region has `key` = `value`.
 fn everywhere(cluster: &Cluster, node: usize, command: &[&str], key: &str, value: &str) {
-    meridian_tests::query(&mut cluster.node(node).client(), command);
-    let (key, value) = (key.to_string(), value.to_string());
-    cluster.wait_for("the setup write replicated", CONVERGE, move |c| match text(c, &["GET", &key]) {
-        Some(v) if v == value => Ok(()),
-        other => Err(format!("{other:?}")),
-    });
+    everywhere_but(cluster, None, node, command, key, value);
 }
 
 /// Writes `command` on `node` and waits until every region but `except` has `key` = `value`.
-fn everywhere_but(cluster: &Cluster, except: usize, node: usize, command: &[&str], key: &str, value: &str) {
+fn everywhere_but(cluster: &Cluster, except: Option<usize>, node: usize, command: &[&str], key: &str, value: &str) {
     meridian_tests::query(&mut cluster.node(node).client(), command);
-    for i in (0..cluster.nodes.len()).filter(|&i| i != except) {
-        let mut con = cluster.node(i).client();
-        let deadline = std::time::Instant::now() + CONVERGE;
-        while text(&mut con, &["GET", key]).as_deref() != Some(value) {
-            assert!(std::time::Instant::now() < deadline, "{key} did not reach region {i}");
-            std::thread::sleep(Duration::from_millis(10));
-        }
+    for i in (0..cluster.nodes.len()).filter(|&i| Some(i) != except) {
+        poll(&mut cluster.node(i).client(), &format!("{key} reaching region {i}"), |c| text(c, &["GET", key]).as_deref() == Some(value));
+    }
+}
+
+/// Polls `check` until it holds; panics naming `what` after CONVERGE.
+fn poll(con: &mut redis::Connection, what: &str, check: impl Fn(&mut redis::Connection) -> bool) {
+    let deadline = std::time::Instant::now() + CONVERGE;
+    while !check(con) {
+        assert!(std::time::Instant::now() < deadline, "no {what} within {CONVERGE:?}");
+        std::thread::sleep(Duration::from_millis(10));
     }
 }
 
@@ -246,15 +245,11 @@ fn causally_later_writes_win_across_skewed_clocks() {
 fn a_delete_that_overtakes_its_write_holds_through_local_writes() {
     let cluster = regions();
     cluster.wan().cut(0, 2);
-    everywhere_but(&cluster, 2, 0, &["SET", "k", "a"], "k", "a");
+    everywhere_but(&cluster, Some(2), 0, &["SET", "k", "a"], "k", "a");
     meridian_tests::int(&mut cluster.node(1).client(), &["DEL", "k"]);
     // Region 2 holds the DEL's trace (a hidden entry) once it has applied it.
     let mut c2 = cluster.node(2).client();
-    let deadline = std::time::Instant::now() + CONVERGE;
-    while meridian_tests::query(&mut c2, &["CRDT.STATE", "k"]) == meridian_tests::Reply::Nil {
-        assert!(std::time::Instant::now() < deadline, "region 2 never applied the DEL");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    poll(&mut c2, "DEL applied on region 2", |c| meridian_tests::query(c, &["CRDT.STATE", "k"]) != meridian_tests::Reply::Nil);
     assert_eq!(int(&mut c2, &["INCR", "k"]), 1);
     cluster.wan().heal_all();
     let state = cluster.wait_identical("after the SET reached region 2", CONVERGE);

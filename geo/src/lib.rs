@@ -38,6 +38,6 @@ mod stability;
 
 pub use message::{decode_frame, encode_frame, FrameError, Message, MAX_FRAME};
 pub use oplog::OpLog;
-pub use receiver::{Receiver, ReceiverError, Store};
+pub use receiver::{AckDue, Receiver, ReceiverError, Store};
 pub use sender::{LoggedOp, OpSource, Relay, Sender, SenderError, SenderStats, Start, Topology};
 pub use stability::Stability;

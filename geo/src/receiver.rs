@@ -32,6 +32,18 @@ pub enum ReceiverError {
     Protocol(String),
 }
 
+/// When the sender is owed an ack after a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AckDue {
+    /// Nothing changed that the sender waits to hear of.
+    No,
+    /// Ops were applied: ack them, but a driver may fold the acks of a quick run of batches
+    /// into one (an ack carries whole vectors; WAIT and lag figures wait for it).
+    Soon,
+    /// A state transfer ended: ack at once, the sender's next step depends on it.
+    Now,
+}
+
 /// The receiving side of one session.
 #[derive(Debug)]
 pub struct Receiver {
@@ -72,9 +84,9 @@ impl Receiver {
         Ok(Message::Hello { cluster: self.cluster.clone(), node: self.me, name: self.name.clone(), applied: store.applied() })
     }
 
-    /// Handles ops or a state transfer from the sender. Returns true when an ack is due (after
-    /// every batch and at the end of a state transfer).
-    pub fn on_message(&mut self, message: Message, store: &mut impl Store) -> Result<bool, ReceiverError> {
+    /// Handles ops or a state transfer from the sender, and says when the sender is owed an
+    /// ack (see [`AckDue`]).
+    pub fn on_message(&mut self, message: Message, store: &mut impl Store) -> Result<AckDue, ReceiverError> {
         match message {
             Message::Ops(runs) => {
                 let mut applied = store.applied();
@@ -98,23 +110,23 @@ impl Receiver {
                         return Err(ReceiverError::Protocol(format!("run of {} ops of {} held {}", run.count, run.origin, seq - run.first_seq)));
                     }
                 }
-                Ok(true)
+                Ok(AckDue::Soon)
             }
             Message::SnapshotStart { applied } => {
                 self.snapshot = Some(applied);
-                Ok(false)
+                Ok(AckDue::No)
             }
             Message::SnapshotChunk(entries) => {
                 let theirs = self.snapshot.as_ref().ok_or_else(|| ReceiverError::Protocol("snapshot chunk outside a snapshot".into()))?;
                 for (key, state) in entries {
                     store.merge(key, state, theirs);
                 }
-                Ok(false)
+                Ok(AckDue::No)
             }
             Message::SnapshotEnd => {
                 let theirs = self.snapshot.take().ok_or_else(|| ReceiverError::Protocol("snapshot end outside a snapshot".into()))?;
                 store.snapshot_complete(&theirs);
-                Ok(true)
+                Ok(AckDue::Now)
             }
             Message::Refused(reason) => Err(ReceiverError::Refused(reason)),
             other => Err(ReceiverError::Protocol(format!("unexpected {} from a sender", name(&other)))),

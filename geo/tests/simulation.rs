@@ -13,7 +13,7 @@
 use bytes::Bytes;
 use meridian_crdt::{Body, KeyState, NodeId, Number, Op, VersionVector, NO_EXPIRY};
 use meridian_geo::{
-    decode_frame, encode_frame, Message, OpLog, Receiver, Sender, Stability, Start, Store, Topology,
+    decode_frame, encode_frame, AckDue, Message, OpLog, Receiver, Sender, Stability, Start, Store, Topology,
 };
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -381,7 +381,8 @@ fn drive(
             push(&mut conn.backward, now + rng.gen_range(1..=max_delay), &reply);
             continue;
         }
-        if conn.receiver.on_message(message, node).map_err(|e| e.to_string())? {
+        // The simulator acks every batch at once: pacing is the driver's choice.
+        if conn.receiver.on_message(message, node).map_err(|e| e.to_string())? != AckDue::No {
             let ack = conn.receiver.ack(node, node.stability.known(), node.clock);
             push(&mut conn.backward, now + rng.gen_range(1..=max_delay), &ack);
         }

@@ -34,16 +34,6 @@ impl Wan {
         Ok(Wan { n, proxies })
     }
 
-    /// How many nodes the links join.
-    pub fn len(&self) -> usize {
-        self.n
-    }
-
-    /// True for a cluster of no nodes.
-    pub fn is_empty(&self) -> bool {
-        self.n == 0
-    }
-
     /// The address node `from` dials to reach node `to`.
     pub fn addr(&self, from: usize, to: usize) -> SocketAddr {
         self.proxy(from, to).addr()

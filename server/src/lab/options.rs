@@ -50,8 +50,18 @@ fn bad(message: impl Into<String>) -> LabUsage {
     LabUsage::Bad(message.into())
 }
 
-fn number<T: std::str::FromStr>(flag: &str, value: &str) -> Result<T, LabUsage> {
+/// `value` of `flag` as a number.
+pub(super) fn number<T: std::str::FromStr>(flag: &str, value: &str) -> Result<T, LabUsage> {
     value.parse().map_err(|_| bad(format!("{flag}: '{value}' is not a number")))
+}
+
+/// A `--loss` value: a share of datagrams between 0 and 1.
+pub(super) fn loss(value: &str) -> Result<f64, LabUsage> {
+    let loss: f64 = number("--loss", value)?;
+    if !(0.0..=1.0).contains(&loss) {
+        return Err(bad("--loss is a share between 0 and 1"));
+    }
+    Ok(loss)
 }
 
 impl LabOptions {
@@ -76,13 +86,7 @@ impl LabOptions {
                     options.rtt = [ab, ac, bc].map(Duration::from_millis);
                 }
                 "--jitter-ms" => options.jitter = Duration::from_millis(number(flag, value()?)?),
-                "--loss" => {
-                    let loss: f64 = number(flag, value()?)?;
-                    if !(0.0..=1.0).contains(&loss) {
-                        return Err(bad("--loss is a share between 0 and 1"));
-                    }
-                    options.loss = loss;
-                }
+                "--loss" => options.loss = loss(value()?)?,
                 "--topology" => {
                     let topology = value()?;
                     if topology != "mesh" && topology != "ring" {
@@ -173,13 +177,16 @@ impl Console {
     }
 }
 
+/// A command line split into words, for the parsers' tests.
+#[cfg(test)]
+pub(super) fn words(s: &str) -> Vec<String> {
+    s.split_whitespace().map(String::from).collect()
+}
+
 #[cfg(test)]
 mod tests {
+    use super::words as args;
     use super::*;
-
-    fn args(s: &str) -> Vec<String> {
-        s.split_whitespace().map(String::from).collect()
-    }
 
     #[test]
     fn defaults_and_flags() {

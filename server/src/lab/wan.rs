@@ -1,6 +1,7 @@
 //! `meridian wan`: one emulated WAN link as a standalone process, for the docker-compose lab
 //! (a proxy container between two regions' geo ports, with the delay, jitter and loss given).
 
+use super::options::{loss, number};
 use super::{io, LabError, LabUsage};
 use meridian_wan::{LinkModel, Proxy};
 use std::net::SocketAddr;
@@ -29,15 +30,12 @@ impl WanOptions {
         let mut rest = args.iter();
         while let Some(flag) = rest.next() {
             let value = rest.next().ok_or_else(|| LabUsage::Bad(format!("{flag} needs a value")))?;
-            let number = |v: &str| v.parse::<u64>().map_err(|_| LabUsage::Bad(format!("{flag}: '{v}' is not a number")));
             match flag.as_str() {
                 "--listen" => listen = Some(value.parse().map_err(|_| LabUsage::Bad(format!("--listen: '{value}' is not an address like 0.0.0.0:7100")))?),
                 "--target" => target = Some(value.clone()),
-                "--delay-ms" => model.delay = Duration::from_millis(number(value)?),
-                "--jitter-ms" => model.jitter = Duration::from_millis(number(value)?),
-                "--loss" => {
-                    model.loss = value.parse().ok().filter(|l| (0.0..=1.0).contains(l)).ok_or_else(|| LabUsage::Bad("--loss is a share between 0 and 1".into()))?;
-                }
+                "--delay-ms" => model.delay = Duration::from_millis(number(flag, value)?),
+                "--jitter-ms" => model.jitter = Duration::from_millis(number(flag, value)?),
+                "--loss" => model.loss = loss(value)?,
                 other => return Err(LabUsage::Bad(format!("unknown argument '{other}'"))),
             }
         }
@@ -84,11 +82,8 @@ async fn resolve(target: &str) -> Result<SocketAddr, LabError> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::options::words as args;
     use super::*;
-
-    fn args(s: &str) -> Vec<String> {
-        s.split_whitespace().map(String::from).collect()
-    }
 
     #[test]
     fn flags_and_their_errors() {

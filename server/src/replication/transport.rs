@@ -7,7 +7,7 @@ use super::store::NodeStore;
 use super::{tls, LinkState};
 use crate::shared::Shared;
 use bytes::{Buf, Bytes, BytesMut};
-use meridian_geo::{decode_frame, encode_frame, Message, Receiver, Sender, SenderError, Start, Topology};
+use meridian_geo::{decode_frame, encode_frame, AckDue, Message, Receiver, Sender, SenderError, Start, Topology};
 use quinn::{Connection, Endpoint, EndpointConfig, RecvStream, SendStream};
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::Arc;
@@ -336,11 +336,7 @@ async fn receive_session(shared: &Shared, conn: &Connection) -> Result<(), Sessi
         let ack_due = tokio::select! {
             message = reader.next(&mut recv) => {
                 let before = receiver.ops_applied;
-                let message = message?;
-                // Batches of ops are acknowledged at the pace below; the end of a state
-                // transfer at once.
-                let paced = matches!(message, Message::Ops(_));
-                let ack_due = receiver.on_message(message, &mut store)? && !paced;
+                let due = receiver.on_message(message?, &mut store)?;
                 if receiver.ops_applied != before {
                     // Once per batch: senders relaying these ops wake up.
                     shared.log_grew();
@@ -348,8 +344,8 @@ async fn receive_session(shared: &Shared, conn: &Connection) -> Result<(), Sessi
                 if store.gap {
                     return Err(SessionError::Gap);
                 }
-                unacked = true;
-                ack_due
+                unacked |= due == AckDue::Soon;
+                due == AckDue::Now
             }
             _ = sleep_until(flush_at) => false,
             // When idle, an ack still goes out if what it would say changed: stability (and so
