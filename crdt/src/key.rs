@@ -5,7 +5,8 @@ use crate::conflict::{Conflict, DataType, Kept, Rule};
 use crate::counter::Counter;
 use crate::expiry::{Expiry, NO_EXPIRY};
 use crate::node::{NodeId, Stamp};
-use crate::op::{Body, Seen};
+use crate::members::{Dots, Members};
+use crate::op::{Body, Change, Collection, Edit, Seen};
 use crate::string::StrState;
 use serde::{Deserialize, Serialize};
 
@@ -20,12 +21,79 @@ pub enum Liveness {
     Gone,
 }
 
+/// The Redis type a key reads as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A string (or counter).
+    String,
+    /// A hash.
+    Hash,
+    /// A set.
+    Set,
+}
+
+impl Kind {
+    /// Redis's name for the type (TYPE, SCAN TYPE).
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::String => "string",
+            Kind::Hash => "hash",
+            Kind::Set => "set",
+        }
+    }
+}
+
 /// The full replicated state of one key: its value and, when it has any, its time to live and
 /// the removals that are waiting for the ops they named.
+///
+/// A key holds one part per type. Normally one is live; after a type conflict (SET in one
+/// region, SADD to the same key in another, concurrently) several can be, and the key reads as
+/// the type of the part holding the newest write ([`KeyState::kind`]). The losing parts stay
+/// hidden until a write that saw them (DEL, SET, or the removal of the winner's last member,
+/// which removes the whole key) takes them away.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KeyState {
     value: StrState,
+    collections: Option<Box<Collections>>,
     meta: Option<Box<Meta>>,
+}
+
+/// The collection parts of a key.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+struct Collections {
+    hash: Members<StrState>,
+    set: Members<Dots>,
+}
+
+impl Collections {
+    fn is_empty(&self) -> bool {
+        self.hash.is_empty() && self.set.is_empty()
+    }
+
+    fn remove_seen(&mut self, seen: &Seen, by: Stamp, frontier: &impl Frontier) {
+        self.hash.remove_seen(seen, by, frontier);
+        self.set.remove_seen(seen, by, frontier);
+    }
+
+    fn kill_before(&mut self, time: u64, by: Stamp) {
+        self.hash.kill_before(time, by);
+        self.set.kill_before(time, by);
+    }
+
+    fn settle(&mut self, frontier: &impl Frontier) {
+        self.hash.settle(frontier);
+        self.set.settle(frontier);
+    }
+
+    fn collect(&mut self, stable: &impl Frontier) {
+        self.hash.collect(stable);
+        self.set.collect(stable);
+    }
+
+    fn merge(&mut self, other: &Collections, mine: &impl Frontier, theirs: &impl Frontier, removed: &Context) {
+        self.hash.merge(&other.hash, mine, theirs, removed);
+        self.set.merge(&other.set, mine, theirs, removed);
+    }
 }
 
 /// Rarely present parts of a key, boxed so that a plain string key stays small.
@@ -71,19 +139,98 @@ impl KeyState {
 
     /// True if the key has a value (ignoring expiry, which the caller checks against its clock).
     pub fn is_live(&self) -> bool {
-        self.value.is_live()
+        self.value.is_live() || self.collections.as_ref().is_some_and(|c| c.hash.is_live() || c.set.is_live())
+    }
+
+    /// The type the key reads as, if it has a value: the only live part, or after a type
+    /// conflict the part holding the newest write (HLC time, then node id), the same on every
+    /// node.
+    pub fn kind(&self) -> Option<Kind> {
+        let string = self.value.is_live().then(|| (self.value.newest(), Kind::String));
+        let (hash, set) = match &self.collections {
+            Some(c) => (c.hash.is_live().then(|| (c.hash.newest(), Kind::Hash)), c.set.is_live().then(|| (c.set.newest(), Kind::Set))),
+            None => (None, None),
+        };
+        match (string, hash, set) {
+            (Some((_, k)), None, None) | (None, Some((_, k)), None) | (None, None, Some((_, k))) => Some(k),
+            (a, b, c) => [a, b, c].into_iter().flatten().max_by_key(|(newest, _)| *newest).map(|(_, k)| k),
+        }
+    }
+
+    /// The hash part (read it only when [`KeyState::kind`] says the key is a hash).
+    pub fn hash(&self) -> Option<&Members<StrState>> {
+        self.collections.as_ref().map(|c| &c.hash)
+    }
+
+    /// The set part (read it only when [`KeyState::kind`] says the key is a set).
+    pub fn set(&self) -> Option<&Members<Dots>> {
+        self.collections.as_ref().map(|c| &c.set)
+    }
+
+    /// The op a command makes to change members of `collection`, built from this node's view:
+    /// each change removes what was seen of its member (a member named twice keeps its last
+    /// change, as Redis applies them in order). When the changes remove every live member and
+    /// add none, the key is gone in Redis: the op is then a whole-key removal, which also takes
+    /// away any hidden part left by a type conflict.
+    pub fn edit_op<B: AsRef<[u8]>>(&self, collection: Collection, changes: impl IntoIterator<Item = (B, Change<B>)>) -> Body<B> {
+        let mut edits: Vec<Edit<B>> = Vec::new();
+        for (member, change) in changes {
+            edits.retain(|e| e.member.as_ref() != member.as_ref());
+            let seen = match &change {
+                Change::Incr(_) if self.member_is_live(collection, member.as_ref()) => Seen::default(),
+                _ => self.seen_member(collection, member.as_ref()),
+            };
+            edits.push(Edit { member, seen, change });
+        }
+        let removes_all = edits.iter().all(|e| matches!(e.change, Change::Remove))
+            && edits.iter().filter(|e| self.member_is_live(collection, e.member.as_ref())).count() == self.len_of(collection);
+        if removes_all && self.is_live() {
+            return Body::Del { seen: self.seen(false) };
+        }
+        Body::Edit { collection, edits }
+    }
+
+    fn member_is_live(&self, collection: Collection, member: &[u8]) -> bool {
+        match (&self.collections, collection) {
+            (Some(c), Collection::Hash) => c.hash.get(member).is_some(),
+            (Some(c), Collection::Set) => c.set.get(member).is_some(),
+            (None, _) => false,
+        }
+    }
+
+    fn len_of(&self, collection: Collection) -> usize {
+        match (&self.collections, collection) {
+            (Some(c), Collection::Hash) => c.hash.len(),
+            (Some(c), Collection::Set) => c.set.len(),
+            (None, _) => 0,
+        }
+    }
+
+    /// What a writer editing `member` of `collection` has seen of it.
+    pub fn seen_member(&self, collection: Collection, member: &[u8]) -> Seen {
+        match (&self.collections, collection) {
+            (Some(c), Collection::Hash) => c.hash.seen(member),
+            (Some(c), Collection::Set) => c.set.seen(member),
+            (None, _) => Seen::default(),
+        }
     }
 
     /// Everything a writer replacing the whole key has seen; with `keep_ttl`, the TTL is not
     /// seen and so survives the write. A key without a value keeps no TTL: whatever TTL
     /// versions are left on it (from an EXPIRE concurrent with a DEL) are seen and removed.
     pub fn seen(&self, keep_ttl: bool) -> Seen {
-        let (value, counts) = self.value.seen();
+        let (mut value, counts) = self.value.seen();
         let expiry = match &self.meta {
             Some(meta) if !keep_ttl || !self.is_live() => meta.expiry.context(),
             _ => Context::new(),
         };
-        Seen { value, counts, expiry }
+        let mut fields = Vec::new();
+        if let Some(c) = &self.collections {
+            c.hash.join_context(&mut value);
+            c.set.join_context(&mut value);
+            c.hash.field_marks(&mut fields);
+        }
+        Seen { value, counts, expiry, fields }
     }
 
     /// The TTL versions a writer changing only the TTL has seen.
@@ -128,6 +275,10 @@ impl KeyState {
                 self.add_ttl(stamp, *at);
                 self.ttl_conflict(stamp, *at)
             }
+            Body::Edit { collection, edits } => {
+                self.edit(stamp, *collection, edits, frontier);
+                None
+            }
             Body::Expired { before } => {
                 self.expire_before(*before, stamp);
                 None
@@ -147,7 +298,28 @@ impl KeyState {
         Some(Conflict { data_type: DataType::Ttl, rule: Rule::LongerTtl, op: stamp, other, kept })
     }
 
+    /// Applies a collection edit: each member's removal and addition (see [`Members::edit`]).
+    fn edit<B: AsRef<[u8]>>(&mut self, stamp: Stamp, collection: Collection, edits: &[Edit<B>], frontier: &impl Frontier) {
+        let key_removed = self.is_born_removed(stamp, false);
+        let dead_before = self.meta.as_ref().map_or(0, |m| m.dead_before());
+        let collections = self.collections.get_or_insert_with(Default::default);
+        for edit in edits {
+            let member = edit.member.as_ref();
+            match collection {
+                Collection::Hash => collections.hash.edit(member, &edit.seen, &edit.change, stamp, frontier, key_removed, dead_before),
+                Collection::Set => collections.set.edit(member, &edit.seen, &edit.change, stamp, frontier, key_removed, dead_before),
+            }
+        }
+    }
+
     fn clear(&mut self, seen: &Seen, by: Stamp, frontier: &impl Frontier) {
+        // Field marks may name increments still on their way: they need a place to wait.
+        if !seen.fields.is_empty() {
+            self.collections.get_or_insert_with(Default::default);
+        }
+        if let Some(collections) = &mut self.collections {
+            collections.remove_seen(seen, by, frontier);
+        }
         let pending = self.value.clear(&seen.value, &seen.counts, by, frontier);
         if !pending.is_empty() {
             self.meta().pending_value.join(&pending);
@@ -163,6 +335,9 @@ impl KeyState {
         meta.expired = meta.expired.max(Some((before, by)));
         meta.expiry.remove_before(before);
         self.value.kill_before(before, by);
+        if let Some(collections) = &mut self.collections {
+            collections.kill_before(before, by);
+        }
     }
 
     fn add_ttl(&mut self, stamp: Stamp, at: u64) {
@@ -179,8 +354,14 @@ impl KeyState {
         self.meta.get_or_insert_with(Default::default)
     }
 
-    /// Forgets pending removals this node has caught up with.
+    /// Forgets pending removals this node has caught up with, and empty collections.
     fn settle(&mut self, frontier: &impl Frontier) {
+        if let Some(collections) = &mut self.collections {
+            collections.settle(frontier);
+            if collections.is_empty() {
+                self.collections = None;
+            }
+        }
         if let Some(meta) = &mut self.meta {
             meta.pending_value.retain(|s| !frontier.covers(s));
             meta.pending_expiry.retain(|s| !frontier.covers(s));
@@ -193,7 +374,7 @@ impl KeyState {
     fn liveness(&self) -> Liveness {
         if self.value.is_live() {
             Liveness::Live
-        } else if self.meta.is_none() && self.value.is_empty() {
+        } else if self.meta.is_none() && self.value.is_empty() && self.collections.is_none() {
             Liveness::Gone
         } else {
             Liveness::Hidden
@@ -204,6 +385,12 @@ impl KeyState {
     /// the expiry floor. `stable` is the causal-stability frontier (see [`Frontier`]).
     pub fn collect(&mut self, stable: &impl Frontier) -> Liveness {
         self.value.collect(stable);
+        if let Some(collections) = &mut self.collections {
+            collections.collect(stable);
+            if collections.is_empty() {
+                self.collections = None;
+            }
+        }
         if let Some(meta) = &mut self.meta {
             // Once the expiry is stable, every write still to come was made after its writer
             // applied the expiry: it is stamped after it and continues no expired run.
@@ -230,6 +417,15 @@ impl KeyState {
             meta.expired = meta.expired.max(their_meta.expired);
         } else if let Some(meta) = &mut self.meta {
             meta.expiry.merge(&Expiry::default(), mine, theirs);
+        }
+        if self.collections.is_some() || other.collections.is_some() {
+            let removed = self.meta.as_ref().map(|m| m.pending_value.clone()).unwrap_or_default();
+            let empty = Collections::default();
+            let collections = self.collections.get_or_insert_with(Default::default);
+            collections.merge(other.collections.as_deref().unwrap_or(&empty), mine, theirs, &removed);
+            if collections.is_empty() {
+                self.collections = None;
+            }
         }
         if let Some(meta) = self.meta.as_deref_mut() {
             // Removals either side knew of apply to what the other side brought.

@@ -4,6 +4,7 @@ use crate::causal::Context;
 use crate::counter::{CounterMark, Increment};
 use crate::node::{NodeId, Stamp};
 use bytes::Bytes;
+use serde::{Deserialize, Serialize};
 use smallvec::SmallVec;
 
 /// One write, as applied locally and shipped to peers.
@@ -40,6 +41,42 @@ pub struct Seen {
     pub counts: SmallVec<[CounterMark; 1]>,
     /// TTL versions seen (empty when the write keeps the TTL).
     pub expiry: Context,
+    /// For a whole-key removal of a hash: per field with increments, the increments seen
+    /// (written versions of every member are covered by `value`).
+    pub fields: Vec<(Box<[u8]>, SmallVec<[CounterMark; 1]>)>,
+}
+
+/// Which collection an [`Body::Edit`] changes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Collection {
+    /// A hash: fields with string values or counters.
+    Hash,
+    /// A set of members.
+    Set,
+}
+
+/// What an edit does to one member after removing what its writer had seen of it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Change<B = Bytes> {
+    /// Add the member (SADD, SMOVE's destination).
+    Add,
+    /// Write the field's value (HSET and friends).
+    Write(B),
+    /// Add to the field's counter (HINCRBY, HINCRBYFLOAT).
+    Incr(Increment),
+    /// Only remove (SREM, HDEL, SPOP).
+    Remove,
+}
+
+/// One member's edit inside a [`Body::Edit`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Edit<B = Bytes> {
+    /// The set member or hash field.
+    pub member: B,
+    /// What the writer had seen of the member, and so removes.
+    pub seen: Seen,
+    /// What it adds.
+    pub change: Change<B>,
 }
 
 /// How a write changes a key's time to live.
@@ -85,6 +122,13 @@ pub enum Body<B = Bytes> {
         seen: Context,
         /// Unix millisecond of expiry.
         at: u64,
+    },
+    /// Edits of a collection's members (one command's worth, all stamped by the op).
+    Edit {
+        /// The collection changed.
+        collection: Collection,
+        /// The members edited, in command order.
+        edits: Vec<Edit<B>>,
     },
     /// The key expired at HLC time `before`: everything written before it (values, increment
     /// runs begun before it, TTLs) is gone, including writes still on their way; writes made

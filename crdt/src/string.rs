@@ -178,6 +178,17 @@ impl StrState {
         Some(Conflict { data_type: DataType::Counter, rule: Rule::CountersMerged, op: stamp, other, kept: Kept::Both })
     }
 
+    /// The largest stamp of what reads: the newest written version or live increment.
+    pub fn newest(&self) -> Option<Stamp> {
+        let counted = self.counter.as_ref().and_then(|c| c.live_stamps().max());
+        self.value.winner().map(|(stamp, _)| stamp).max(counted)
+    }
+
+    /// Stamps of the written versions held.
+    pub fn version_stamps(&self) -> impl Iterator<Item = Stamp> + '_ {
+        self.value.versions().map(|(stamp, _)| stamp)
+    }
+
     /// Adds the bytes written at `stamp`.
     pub fn write(&mut self, stamp: Stamp, bytes: &[u8]) {
         self.value.insert(stamp, bytes.into());

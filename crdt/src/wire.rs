@@ -12,12 +12,18 @@
 //! tail     = key body
 //! key      = len bytes
 //! body     = kind-byte fields           kind-byte: low 3 bits the kind, bit 3 "has seen",
-//!                                       bit 4 "has expiry" (Set) / "continues a run" (Incr)
-//!   Set      [seen] value [expire_at]
-//!   Incr     [seen] [epoch] delta total
-//!   Del      [seen]
+//!                                       bit 4 "has expiry" (Set) / "continues a run" (Incr),
+//!                                       bit 5 "has field marks"
+//!   Set      [seen [fields]] value [expire_at]
+//!   Incr     [seen [fields]] [epoch] delta total
+//!   Del      [seen [fields]]
 //!   Expire   context at
 //!   Expired  before
+//!   Edit     collection-byte count edit*          collection: 0 hash, 1 set
+//! edit     = member change-byte [seen] payload    change: low 2 bits Add/Write/Incr/Remove,
+//!                                                 bit 2 "has seen", bit 3 "continues a run"
+//!   payload: Write value | Incr [epoch] delta total | nothing
+//! fields   = count (member marks)*
 //! seen     = parts-byte [values] [marks] [context]    parts: bit 0 values, bit 1 marks,
 //!                                                       bit 2 TTLs, bits 3-7 how many values
 //!                                                       (31: a count follows)
@@ -33,7 +39,7 @@ use crate::causal::Context;
 use crate::counter::{CounterMark, Increment};
 use crate::node::{NodeId, Stamp};
 use crate::number::Number;
-use crate::op::{Body, Op, Seen};
+use crate::op::{Body, Change, Collection, Edit, Op, Seen};
 use bytes::Bytes;
 
 /// Why bytes could not be decoded as an op.
@@ -58,9 +64,18 @@ const INCR: u8 = 1;
 const DEL: u8 = 2;
 const EXPIRE: u8 = 3;
 const EXPIRED: u8 = 4;
+const EDIT: u8 = 5;
 const KIND: u8 = 0b111;
 const HAS_SEEN: u8 = 1 << 3;
 const HAS_EXTRA: u8 = 1 << 4;
+const HAS_FIELDS: u8 = 1 << 5;
+const ADD: u8 = 0;
+const WRITE: u8 = 1;
+const ADD_TO: u8 = 2;
+const REMOVE: u8 = 3;
+const CHANGE: u8 = 0b11;
+const EDIT_HAS_SEEN: u8 = 1 << 2;
+const EDIT_CONTINUES: u8 = 1 << 3;
 /// A seen-parts byte counts up to this many written versions itself; from it on, a count follows.
 const MANY_VALUES: usize = 31;
 
@@ -69,11 +84,14 @@ impl<B: AsRef<[u8]>> Op<B> {
     pub fn encode_tail(&self, out: &mut Vec<u8>) {
         let mut w = Writer { out, origin: self.origin, time: self.time };
         w.bytes(self.key.as_ref());
-        let seen_flag = |seen: &Seen| if seen.is_empty() { 0 } else { HAS_SEEN };
+        let seen_flag = |seen: &Seen| {
+            let fields = if seen.fields.is_empty() { 0 } else { HAS_FIELDS };
+            if seen.is_empty() { 0 } else { HAS_SEEN | fields }
+        };
         match &self.body {
             Body::Set { seen, value, expire_at } => {
                 w.byte(SET | seen_flag(seen) | if expire_at.is_some() { HAS_EXTRA } else { 0 });
-                w.seen(seen);
+                w.whole_seen(seen);
                 w.bytes(value.as_ref());
                 if let Some(at) = expire_at {
                     w.varint(*at);
@@ -81,16 +99,12 @@ impl<B: AsRef<[u8]>> Op<B> {
             }
             Body::Incr { seen, inc } => {
                 w.byte(INCR | seen_flag(seen) | if inc.epoch.is_some() { HAS_EXTRA } else { 0 });
-                w.seen(seen);
-                if let Some(epoch) = inc.epoch {
-                    w.time(epoch);
-                }
-                w.number(inc.delta);
-                w.number(inc.total);
+                w.whole_seen(seen);
+                w.increment(inc);
             }
             Body::Del { seen } => {
                 w.byte(DEL | seen_flag(seen));
-                w.seen(seen);
+                w.whole_seen(seen);
             }
             Body::Expire { seen, at } => {
                 w.byte(EXPIRE);
@@ -100,6 +114,15 @@ impl<B: AsRef<[u8]>> Op<B> {
             Body::Expired { before } => {
                 w.byte(EXPIRED);
                 w.time(*before);
+            }
+            Body::Edit { collection, edits } => {
+                w.byte(EDIT);
+                w.byte(match collection {
+                    Collection::Hash => 0,
+                    Collection::Set => 1,
+                });
+                w.varint(edits.len() as u64);
+                edits.iter().for_each(|edit| w.edit(edit));
             }
         }
     }
@@ -112,7 +135,8 @@ impl Op {
         let key = r.bytes()?;
         let tag = r.byte()?;
         let (has_seen, extra) = (tag & HAS_SEEN != 0, tag & HAS_EXTRA != 0);
-        let mut seen = || if has_seen { r.seen() } else { Ok(Seen::default()) };
+        let has_fields = tag & HAS_FIELDS != 0;
+        let mut seen = || if has_seen { r.whole_seen(has_fields) } else { Ok(Seen::default()) };
         let body = match tag & KIND {
             SET => {
                 let seen = seen()?;
@@ -122,12 +146,21 @@ impl Op {
             }
             INCR => {
                 let seen = seen()?;
-                let epoch = if extra { Some(r.time()?) } else { None };
-                Body::Incr { seen, inc: Increment { epoch, delta: r.number()?, total: r.number()? } }
+                Body::Incr { seen, inc: r.increment(extra)? }
             }
             DEL => Body::Del { seen: seen()? },
             EXPIRE => Body::Expire { seen: r.context()?, at: r.varint()? },
             EXPIRED => Body::Expired { before: r.time()? },
+            EDIT => {
+                let collection = match r.byte()? {
+                    0 => Collection::Hash,
+                    1 => Collection::Set,
+                    other => return Err(DecodeError::Unknown("collection", other)),
+                };
+                let n = r.count()?;
+                let edits = (0..n).map(|_| r.edit()).collect::<Result<_, _>>()?;
+                Body::Edit { collection, edits }
+            }
             other => return Err(DecodeError::Unknown("op kind", other)),
         };
         if !r.rest.is_empty() {
@@ -138,8 +171,9 @@ impl Op {
 }
 
 impl Seen {
-    fn is_empty(&self) -> bool {
-        self.value.is_empty() && self.counts.is_empty() && self.expiry.is_empty()
+    /// True if the writer had seen nothing.
+    pub fn is_empty(&self) -> bool {
+        self.value.is_empty() && self.counts.is_empty() && self.expiry.is_empty() && self.fields.is_empty()
     }
 }
 
@@ -221,16 +255,57 @@ impl Writer<'_> {
         }
         seen.value.iter().for_each(|stamp| self.stamp(stamp));
         if !seen.counts.is_empty() {
-            self.varint(seen.counts.len() as u64);
-            for mark in &seen.counts {
-                self.stamp(Stamp::new(mark.epoch, mark.origin));
-                self.time(mark.time);
-                self.number(mark.total);
-            }
+            self.marks(&seen.counts);
         }
         if !seen.expiry.is_empty() {
             self.context(&seen.expiry);
         }
+    }
+
+    /// A whole-key seen: [`Writer::seen`], then the field marks (flagged in the kind byte).
+    fn whole_seen(&mut self, seen: &Seen) {
+        self.seen(seen);
+        if !seen.fields.is_empty() {
+            self.varint(seen.fields.len() as u64);
+            for (member, marks) in &seen.fields {
+                self.bytes(member);
+                self.marks(marks);
+            }
+        }
+    }
+
+    fn marks(&mut self, marks: &[CounterMark]) {
+        self.varint(marks.len() as u64);
+        for mark in marks {
+            self.stamp(Stamp::new(mark.epoch, mark.origin));
+            self.time(mark.time);
+            self.number(mark.total);
+        }
+    }
+
+    fn edit<B: AsRef<[u8]>>(&mut self, edit: &Edit<B>) {
+        self.bytes(edit.member.as_ref());
+        let seen = if edit.seen.is_empty() { 0 } else { EDIT_HAS_SEEN };
+        match &edit.change {
+            Change::Add => self.byte(ADD | seen),
+            Change::Write(_) => self.byte(WRITE | seen),
+            Change::Incr(inc) => self.byte(ADD_TO | seen | if inc.epoch.is_some() { EDIT_CONTINUES } else { 0 }),
+            Change::Remove => self.byte(REMOVE | seen),
+        }
+        self.seen(&edit.seen);
+        match &edit.change {
+            Change::Write(value) => self.bytes(value.as_ref()),
+            Change::Incr(inc) => self.increment(inc),
+            Change::Add | Change::Remove => {}
+        }
+    }
+
+    fn increment(&mut self, inc: &Increment) {
+        if let Some(epoch) = inc.epoch {
+            self.time(epoch);
+        }
+        self.number(inc.delta);
+        self.number(inc.total);
     }
 }
 
@@ -348,17 +423,57 @@ impl Reader<'_> {
         }
         let mut seen = Seen { value: self.stamps(values)?, ..Seen::default() };
         if parts & 2 != 0 {
-            let n = self.count()?;
-            for _ in 0..n {
-                let Stamp { node: origin, time: epoch } = self.stamp()?;
-                let time = self.time()?;
-                seen.counts.push(CounterMark { origin, epoch, time, total: self.number()? });
-            }
+            seen.counts = self.marks()?.into();
         }
         if parts & 4 != 0 {
             seen.expiry = self.context()?;
         }
         Ok(seen)
+    }
+
+    /// A whole-key seen: [`Reader::seen`], then the field marks if the kind byte says so.
+    fn whole_seen(&mut self, has_fields: bool) -> Result<Seen, DecodeError> {
+        let mut seen = self.seen()?;
+        if has_fields {
+            let n = self.count()?;
+            for _ in 0..n {
+                let member = self.bytes()?;
+                seen.fields.push((member.as_ref().into(), self.marks()?.into()));
+            }
+        }
+        Ok(seen)
+    }
+
+    fn marks(&mut self) -> Result<Vec<CounterMark>, DecodeError> {
+        let n = self.count()?;
+        (0..n)
+            .map(|_| {
+                let Stamp { node: origin, time: epoch } = self.stamp()?;
+                let time = self.time()?;
+                Ok(CounterMark { origin, epoch, time, total: self.number()? })
+            })
+            .collect()
+    }
+
+    fn increment(&mut self, continues: bool) -> Result<Increment, DecodeError> {
+        let epoch = if continues { Some(self.time()?) } else { None };
+        Ok(Increment { epoch, delta: self.number()?, total: self.number()? })
+    }
+
+    fn edit(&mut self) -> Result<Edit, DecodeError> {
+        let member = self.bytes()?;
+        let tag = self.byte()?;
+        if tag >> 4 != 0 || (tag & EDIT_CONTINUES != 0 && tag & CHANGE != ADD_TO) {
+            return Err(DecodeError::Unknown("edit flags", tag));
+        }
+        let seen = if tag & EDIT_HAS_SEEN != 0 { self.seen()? } else { Seen::default() };
+        let change = match tag & CHANGE {
+            ADD => Change::Add,
+            WRITE => Change::Write(self.bytes()?),
+            ADD_TO => Change::Incr(self.increment(tag & EDIT_CONTINUES != 0)?),
+            _ => Change::Remove,
+        };
+        Ok(Edit { member, seen, change })
     }
 }
 
@@ -431,17 +546,41 @@ mod tests {
     }
 
     fn seen() -> impl Strategy<Value = Seen> {
-        let mark = (stamp(), any::<u64>(), number()).prop_map(|(s, epoch, total)| CounterMark { origin: s.node, epoch, time: s.time, total });
-        (context(), proptest::collection::vec(mark, 0..3), context()).prop_map(|(value, counts, expiry)| Seen { value, counts: counts.into(), expiry })
+        (context(), proptest::collection::vec(mark(), 0..3), context()).prop_map(|(value, counts, expiry)| Seen { value, counts: counts.into(), expiry, fields: Vec::new() })
+    }
+
+    fn mark() -> impl Strategy<Value = CounterMark> {
+        (stamp(), any::<u64>(), number()).prop_map(|(s, epoch, total)| CounterMark { origin: s.node, epoch, time: s.time, total })
+    }
+
+    /// A whole-key seen, with field marks as a DEL of a hash of counters has them.
+    fn whole_seen() -> impl Strategy<Value = Seen> {
+        let field = (proptest::collection::vec(any::<u8>(), 0..8), proptest::collection::vec(mark(), 1..3));
+        (seen(), proptest::collection::vec(field, 0..3)).prop_map(|(mut seen, fields)| {
+            seen.fields = fields.into_iter().map(|(m, marks)| (m.into(), marks.into())).collect();
+            seen
+        })
+    }
+
+    fn edit() -> impl Strategy<Value = Edit> {
+        let bytes = || proptest::collection::vec(any::<u8>(), 0..12).prop_map(Bytes::from);
+        let change = prop_oneof![
+            Just(Change::Add),
+            bytes().prop_map(Change::Write),
+            (proptest::option::of(any::<u64>()), number(), number()).prop_map(|(epoch, delta, total)| Change::Incr(Increment { epoch, delta, total })),
+            Just(Change::Remove),
+        ];
+        (bytes(), seen(), change).prop_map(|(member, seen, change)| Edit { member, seen, change })
     }
 
     fn body() -> impl Strategy<Value = Body> {
         let bytes = || proptest::collection::vec(any::<u8>(), 0..40).prop_map(Bytes::from);
         prop_oneof![
-            (seen(), bytes(), proptest::option::of(any::<u64>())).prop_map(|(seen, value, expire_at)| Body::Set { seen, value, expire_at }),
-            (seen(), proptest::option::of(any::<u64>()), number(), number())
+            (whole_seen(), bytes(), proptest::option::of(any::<u64>())).prop_map(|(seen, value, expire_at)| Body::Set { seen, value, expire_at }),
+            (whole_seen(), proptest::option::of(any::<u64>()), number(), number())
                 .prop_map(|(seen, epoch, delta, total)| Body::Incr { seen, inc: Increment { epoch, delta, total } }),
-            seen().prop_map(|seen| Body::Del { seen }),
+            whole_seen().prop_map(|seen| Body::Del { seen }),
+            (any::<bool>(), proptest::collection::vec(edit(), 0..4)).prop_map(|(hash, edits)| Body::Edit { collection: if hash { Collection::Hash } else { Collection::Set }, edits }),
             (context(), any::<u64>()).prop_map(|(seen, at)| Body::Expire { seen, at }),
             any::<u64>().prop_map(|before| Body::Expired { before }),
         ]

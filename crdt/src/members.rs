@@ -1,0 +1,310 @@
+//! Collections: observed-remove maps from members (set members, hash fields) to element states.
+//!
+//! A set is a map from member to the dots of the adds that made it (an add-wins OR-set); a hash
+//! is a map from field to a string state (register plus counter), so HSET and HINCRBY behave on
+//! a field exactly as SET and INCRBY do on a key. Both share [`Members`]: what an edit removes
+//! is what its writer had seen of that member ([`Seen`]), so a concurrent add or update of the
+//! same member survives a remove; a remove naming versions this node has not applied yet is
+//! remembered per member until they arrive, so they arrive removed.
+
+use crate::causal::{Context, Frontier};
+use crate::counter::CounterMark;
+use crate::node::Stamp;
+use crate::op::{Change, Seen};
+use crate::register::Register;
+use crate::string::StrState;
+use hashbrown::HashMap;
+use serde::{Deserialize, Serialize};
+use smallvec::SmallVec;
+use std::fmt::Debug;
+
+/// One member's replicated state inside a collection.
+pub trait Element: Default + Clone + Debug + PartialEq {
+    /// True if a reader sees the member.
+    fn is_live(&self) -> bool;
+    /// True if nothing is held (the member can be dropped).
+    fn is_empty(&self) -> bool;
+    /// What a writer replacing or removing this member has seen.
+    fn seen(&self) -> Seen;
+    /// Removes what `seen` names (the op `by` removes it); returns the version stamps it named
+    /// that are not applied here.
+    fn clear(&mut self, seen: &Seen, by: Stamp, frontier: &impl Frontier) -> Context;
+    /// Removes the versions a whole-key context covers (a DEL or overwrite of the key).
+    fn remove_versions(&mut self, seen: &Context, frontier: &impl Frontier);
+    /// Applies what `change` adds, stamped `by`. `born_removed` says whether a version with
+    /// that stamp was already removed by a writer ahead of this node.
+    fn add<B: AsRef<[u8]>>(&mut self, by: Stamp, change: &Change<B>, born_removed: bool, dead_before: u64);
+    /// Removes what was written (and increment runs begun) before `time`: the key expired.
+    fn kill_before(&mut self, time: u64, by: Stamp);
+    /// Drops what the stability frontier says no later op can need.
+    fn collect(&mut self, stable: &impl Frontier);
+    /// Joins another replica's state of the member (see [`Register::merge`]).
+    fn merge(&mut self, other: &Self, mine: &impl Frontier, theirs: &impl Frontier);
+    /// The largest stamp of what reads (decides the key's type after a type conflict).
+    fn newest(&self) -> Option<Stamp>;
+    /// Stamps of the written versions held, live or not.
+    fn stamps(&self) -> impl Iterator<Item = Stamp> + '_;
+    /// Counter marks of the member's increments (hash fields), for a whole-key removal.
+    fn marks(&self) -> SmallVec<[CounterMark; 1]>;
+}
+
+/// A set member: the dots of the adds that made it.
+pub type Dots = Register<()>;
+
+impl Element for Dots {
+    fn is_live(&self) -> bool {
+        !Register::is_empty(self)
+    }
+
+    fn is_empty(&self) -> bool {
+        Register::is_empty(self)
+    }
+
+    fn seen(&self) -> Seen {
+        Seen { value: self.context(), ..Seen::default() }
+    }
+
+    fn clear(&mut self, seen: &Seen, _by: Stamp, frontier: &impl Frontier) -> Context {
+        self.remove(&seen.value, frontier)
+    }
+
+    fn remove_versions(&mut self, seen: &Context, frontier: &impl Frontier) {
+        self.remove(seen, frontier);
+    }
+
+    fn add<B: AsRef<[u8]>>(&mut self, by: Stamp, change: &Change<B>, born_removed: bool, _dead_before: u64) {
+        if matches!(change, Change::Add) && !born_removed {
+            self.insert(by, ());
+        }
+    }
+
+    fn kill_before(&mut self, time: u64, _by: Stamp) {
+        self.remove_before(time);
+    }
+
+    fn collect(&mut self, _stable: &impl Frontier) {}
+
+    fn merge(&mut self, other: &Self, mine: &impl Frontier, theirs: &impl Frontier) {
+        Register::merge(self, other, mine, theirs);
+    }
+
+    fn newest(&self) -> Option<Stamp> {
+        self.winner().map(|(stamp, _)| stamp)
+    }
+
+    fn stamps(&self) -> impl Iterator<Item = Stamp> + '_ {
+        self.versions().map(|(stamp, _)| stamp)
+    }
+
+    fn marks(&self) -> SmallVec<[CounterMark; 1]> {
+        SmallVec::new()
+    }
+}
+
+impl Element for StrState {
+    fn is_live(&self) -> bool {
+        StrState::is_live(self)
+    }
+
+    fn is_empty(&self) -> bool {
+        StrState::is_empty(self)
+    }
+
+    fn seen(&self) -> Seen {
+        let (value, counts) = StrState::seen(self);
+        Seen { value, counts, ..Seen::default() }
+    }
+
+    fn clear(&mut self, seen: &Seen, by: Stamp, frontier: &impl Frontier) -> Context {
+        StrState::clear(self, &seen.value, &seen.counts, by, frontier)
+    }
+
+    fn remove_versions(&mut self, seen: &Context, frontier: &impl Frontier) {
+        StrState::remove_versions(self, seen, frontier);
+    }
+
+    fn add<B: AsRef<[u8]>>(&mut self, by: Stamp, change: &Change<B>, born_removed: bool, dead_before: u64) {
+        match change {
+            Change::Write(value) if !born_removed => self.write(by, value.as_ref()),
+            Change::Incr(inc) if crate::counter::Counter::epoch_of(by, inc) >= dead_before => self.increment(by, inc),
+            _ => {}
+        }
+    }
+
+    fn kill_before(&mut self, time: u64, by: Stamp) {
+        StrState::kill_before(self, time, by);
+    }
+
+    fn collect(&mut self, stable: &impl Frontier) {
+        StrState::collect(self, stable);
+    }
+
+    fn merge(&mut self, other: &Self, mine: &impl Frontier, theirs: &impl Frontier) {
+        StrState::merge(self, other, mine, theirs);
+    }
+
+    fn newest(&self) -> Option<Stamp> {
+        StrState::newest(self)
+    }
+
+    fn stamps(&self) -> impl Iterator<Item = Stamp> + '_ {
+        self.version_stamps()
+    }
+
+    fn marks(&self) -> SmallVec<[CounterMark; 1]> {
+        StrState::seen(self).1
+    }
+}
+
+/// An observed-remove map of members to element states, with the count of live members kept
+/// so that SCARD/HLEN are O(1).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Members<V> {
+    items: HashMap<Box<[u8]>, V>,
+    live: usize,
+    /// Per member, the stamps removed by writers ahead of this node: they arrive removed.
+    pending: HashMap<Box<[u8]>, Context>,
+}
+
+impl<V: Element> Members<V> {
+    /// Number of live members.
+    pub fn len(&self) -> usize {
+        self.live
+    }
+
+    /// True if no member is live.
+    pub fn is_live(&self) -> bool {
+        self.live > 0
+    }
+
+    /// True if nothing is held, live or waiting.
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty() && self.pending.is_empty()
+    }
+
+    /// The live member `member`, if any.
+    pub fn get(&self, member: &[u8]) -> Option<&V> {
+        self.items.get(member).filter(|v| v.is_live())
+    }
+
+    /// Every live member, in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = (&[u8], &V)> {
+        self.items.iter().filter(|(_, v)| v.is_live()).map(|(k, v)| (&**k, v))
+    }
+
+    /// What a writer replacing or removing `member` has seen.
+    pub fn seen(&self, member: &[u8]) -> Seen {
+        self.items.get(member).map(Element::seen).unwrap_or_default()
+    }
+
+    /// Applies one edit stamped `by`: removes what its writer had seen of the member, then adds
+    /// what it adds. `key_removed` says whether the whole key's removals (a DEL ahead of this
+    /// node, an expiry) already cover `by`.
+    pub fn edit<B: AsRef<[u8]>>(&mut self, member: &[u8], seen: &Seen, change: &Change<B>, by: Stamp, frontier: &impl Frontier, key_removed: bool, dead_before: u64) {
+        let item = self.items.entry_ref(member).or_default();
+        let was_live = item.is_live();
+        let unapplied = item.clear(seen, by, frontier);
+        let born_removed = key_removed || self.pending.get(member).is_some_and(|p| p.covers(by));
+        item.add(by, change, born_removed, dead_before);
+        let (now_live, empty) = (item.is_live(), item.is_empty());
+        self.live = self.live + now_live as usize - was_live as usize;
+        if empty {
+            self.items.remove(member);
+        }
+        if !unapplied.is_empty() {
+            self.pending.entry_ref(member).or_default().join(&unapplied);
+        }
+    }
+
+    /// Whole-key removal: removes every version `seen` covers and the increments it marks.
+    pub fn remove_seen(&mut self, seen: &Seen, by: Stamp, frontier: &impl Frontier) {
+        for (member, marks) in &seen.fields {
+            let counts = Seen { counts: marks.clone(), ..Seen::default() };
+            self.items.entry_ref(&**member).or_default().clear(&counts, by, frontier);
+        }
+        if !seen.value.is_empty() {
+            self.items.values_mut().for_each(|item| item.remove_versions(&seen.value, frontier));
+        }
+        self.tidy();
+    }
+
+    /// Removes everything written before `time` (the key expired).
+    pub fn kill_before(&mut self, time: u64, by: Stamp) {
+        self.items.values_mut().for_each(|item| item.kill_before(time, by));
+        self.tidy();
+    }
+
+    /// Forgets per-member removals this node has caught up with.
+    pub fn settle(&mut self, frontier: &impl Frontier) {
+        if !self.pending.is_empty() {
+            self.pending.retain(|_, ctx| {
+                ctx.retain(|s| !frontier.covers(s));
+                !ctx.is_empty()
+            });
+        }
+    }
+
+    /// Drops what the stability frontier allows.
+    pub fn collect(&mut self, stable: &impl Frontier) {
+        self.items.values_mut().for_each(|item| item.collect(stable));
+        self.tidy();
+    }
+
+    /// Joins another replica's members (full state transfer). `removed` is the whole-key
+    /// removals either side knew of; they apply to what the other side brought.
+    pub fn merge(&mut self, other: &Members<V>, mine: &impl Frontier, theirs: &impl Frontier, removed: &Context) {
+        for (member, theirs_item) in &other.items {
+            self.items.entry_ref(&**member).or_default().merge(theirs_item, mine, theirs);
+        }
+        let empty = V::default();
+        for (member, item) in self.items.iter_mut() {
+            if !other.items.contains_key(member) {
+                item.merge(&empty, mine, theirs);
+            }
+        }
+        for (member, ctx) in &other.pending {
+            self.pending.entry_ref(&**member).or_default().join(ctx);
+        }
+        for (member, item) in self.items.iter_mut() {
+            if let Some(ctx) = self.pending.get(member) {
+                item.remove_versions(ctx, mine);
+            }
+            if !removed.is_empty() {
+                item.remove_versions(removed, mine);
+            }
+        }
+        self.pending.retain(|_, ctx| {
+            ctx.retain(|s| !mine.covers(s) && !theirs.covers(s));
+            !ctx.is_empty()
+        });
+        self.tidy();
+    }
+
+    /// Per origin, the latest stamp of any version held: what a whole-key remover has seen.
+    pub fn join_context(&self, into: &mut Context) {
+        for item in self.items.values() {
+            item.stamps().for_each(|s| into.observe(s));
+        }
+    }
+
+    /// The counter marks of members with increments, for a whole-key remover.
+    pub fn field_marks(&self, into: &mut Vec<(Box<[u8]>, SmallVec<[CounterMark; 1]>)>) {
+        for (member, item) in &self.items {
+            let marks = item.marks();
+            if !marks.is_empty() {
+                into.push((member.clone(), marks));
+            }
+        }
+    }
+
+    /// The largest stamp of anything that reads.
+    pub fn newest(&self) -> Option<Stamp> {
+        self.items.values().filter_map(Element::newest).max()
+    }
+
+    /// Drops empty members and recounts the live ones.
+    fn tidy(&mut self) {
+        self.items.retain(|_, item| !item.is_empty());
+        self.live = self.items.values().filter(|item| item.is_live()).count();
+    }
+}
