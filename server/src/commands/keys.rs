@@ -2,10 +2,12 @@
 //! RENAME, DBSIZE, FLUSHDB/FLUSHALL.
 
 use super::strings::{deadline, invalid_expire};
+use super::scan_options::{ScanKind, ScanOptions};
 use super::{flags, int_arg, is, CmdError, CmdResult, Ctx, Spec, ALL_KEYS, NO_KEYS, ONE_KEY, SYNTAX};
 use crate::glob::glob_match;
 use crate::keyspace::{scan_shard, Entry, ScanCursor, SHARDS};
-use meridian_crdt::{Body, NO_EXPIRY};
+use super::values::{replace, Value};
+use meridian_crdt::{Body, Kind, NO_EXPIRY};
 use rand::Rng;
 
 const TWO_KEYS: super::KeySpec = super::KeySpec { first: 1, last: 2, step: 1 };
@@ -53,8 +55,8 @@ fn exists(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 }
 
 /// Redis's type name of a visible entry.
-fn type_name(_entry: &Entry) -> &'static str {
-    "string"
+fn type_name(entry: &Entry) -> &'static str {
+    entry.state.kind().map_or("none", Kind::name)
 }
 
 fn type_of(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
@@ -180,31 +182,17 @@ fn keys(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 
 /// SCAN cursor [MATCH pattern] [COUNT count] [TYPE type]
 fn scan(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
-    let raw: u64 = std::str::from_utf8(args[1]).ok().and_then(|s| s.parse().ok()).ok_or("ERR invalid cursor")?;
-    let (mut pattern, mut count, mut type_filter): (Option<&[u8]>, usize, Option<&[u8]>) = (None, 10, None);
-    let mut i = 2;
-    while i < args.len() {
-        let value = *args.get(i + 1).ok_or(CmdError::from(SYNTAX))?;
-        match &args[i] {
-            a if is(a, "match") => pattern = Some(value),
-            a if is(a, "count") => {
-                count = usize::try_from(int_arg(value)?).ok().filter(|&c| c >= 1).ok_or(CmdError::from(SYNTAX))?;
-            }
-            a if is(a, "type") => type_filter = Some(value),
-            _ => return Err(SYNTAX.into()),
-        }
-        i += 2;
-    }
-    let now = ctx.now;
+    let options = ScanOptions::parse(&args[1..], ScanKind::Keys)?;
+    let (count, now) = (options.count, ctx.now);
     let hasher = ctx.shared.keyspace.hasher().clone();
     let mut found: Vec<Box<[u8]>> = Vec::new();
-    let mut cursor = ScanCursor::decode(raw);
+    let mut cursor = ScanCursor::decode(options.cursor);
     while let Some(at) = cursor {
         cursor = ctx.db.with_shard(at.shard, |shard| {
             scan_shard(shard, at, count, |k| hasher.hash(k), |entry| {
                 let wanted = entry.is_visible(now)
-                    && pattern.is_none_or(|p| glob_match(p, &entry.key, false))
-                    && type_filter.is_none_or(|t| t.eq_ignore_ascii_case(type_name(entry).as_bytes()));
+                    && options.matches(&entry.key)
+                    && options.type_filter.is_none_or(|t| t.eq_ignore_ascii_case(type_name(entry).as_bytes()));
                 if wanted {
                     found.push(entry.key.clone());
                 }
@@ -241,12 +229,12 @@ fn randomkey(ctx: &mut Ctx, _: &[&[u8]]) -> CmdResult {
     Ok(())
 }
 
-/// Moves `src` to `dst` (value and TTL); false if `nx` and `dst` exists.
+/// Moves `src` to `dst` (value of any type, and TTL); false if `nx` and `dst` exists.
 fn rename_generic(ctx: &mut Ctx, args: &[&[u8]], nx: bool) -> Result<bool, CmdError> {
     let (src, dst) = (args[1], args[2]);
     let now = ctx.now;
     let (value, ttl) = match ctx.db.get(src, now) {
-        Some(entry) => (entry.state.string().get().map(|v| v.into_owned()), entry.state.expires_at()),
+        Some(entry) => (Value::of(&entry.state), entry.state.expires_at()),
         None => return Err("ERR no such key".into()),
     };
     if src == dst {
@@ -255,9 +243,7 @@ fn rename_generic(ctx: &mut Ctx, args: &[&[u8]], nx: bool) -> Result<bool, CmdEr
     if nx && ctx.db.get(dst, now).is_some() {
         return Ok(false);
     }
-    let value = value.unwrap_or_default();
-    let seen = ctx.seen(dst, false);
-    ctx.write(dst, Body::Set { seen, value: &value[..], expire_at: ttl });
+    replace(ctx, dst, &value.unwrap_or(Value::String(Vec::new())), ttl);
     ctx.delete(src);
     Ok(true)
 }

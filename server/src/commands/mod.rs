@@ -4,11 +4,15 @@
 //! table only.
 
 mod connection;
+mod hashes;
 mod keys;
 mod replication;
+mod scan_options;
 mod server;
+mod sets;
 mod strings;
 mod transactions;
+mod values;
 
 pub use transactions::release_watches;
 
@@ -18,7 +22,7 @@ use crate::node::Applied;
 use crate::resp::Reply;
 use crate::session::{Multi, Session};
 use crate::shared::{HotConfig, Shared};
-use meridian_crdt::{hlc_time_of_ms, parse_redis_int, Body, Context, Seen};
+use meridian_crdt::{hlc_time_of_ms, parse_redis_int, Body, Change, Collection, Context, KeyState, Kind, Seen};
 use hashbrown::HashMap;
 use std::borrow::Cow;
 use std::sync::OnceLock;
@@ -142,6 +146,17 @@ pub const SYNTAX: &str = "ERR syntax error";
 /// `ERR value is not an integer or out of range`.
 pub const NOT_INTEGER: &str = "ERR value is not an integer or out of range";
 
+/// `WRONGTYPE Operation against a key holding the wrong kind of value`.
+pub const WRONGTYPE: &str = "WRONGTYPE Operation against a key holding the wrong kind of value";
+
+/// WRONGTYPE unless a visible key reads as `kind`.
+pub fn check_kind(state: &KeyState, kind: Kind) -> CmdResult {
+    match state.kind() {
+        Some(k) if k != kind => Err(WRONGTYPE.into()),
+        _ => Ok(()),
+    }
+}
+
 /// Parses argument `arg` as a Redis integer.
 pub fn int_arg(arg: &[u8]) -> Result<i64, CmdError> {
     parse_redis_int(arg).ok_or(CmdError::from(NOT_INTEGER))
@@ -220,6 +235,28 @@ impl Ctx<'_> {
         true
     }
 
+    /// The state of `key` if a reader sees it, WRONGTYPE if it is of another kind than `kind`.
+    pub fn typed(&mut self, key: &[u8], kind: Kind) -> Result<Option<&KeyState>, CmdError> {
+        match self.db.get(key, self.now) {
+            Some(entry) => {
+                check_kind(&entry.state, kind)?;
+                Ok(Some(&entry.state))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// Changes members of the collection at `key` (see [`KeyState::edit_op`]): a key whose
+    /// TTL has passed is expired first, so the edit starts a new generation.
+    pub fn edit<'b>(&mut self, key: &[u8], collection: Collection, changes: impl IntoIterator<Item = (&'b [u8], Change<&'b [u8]>)>) {
+        self.expire_if_due(key);
+        let at = self.db.at(key);
+        let empty = KeyState::default();
+        let state = at.shard.raw(at.hash, key).map_or(&empty, |e| &e.state);
+        let body = state.edit_op(collection, changes);
+        self.write(key, body);
+    }
+
     /// Counts a key lookup for INFO's keyspace_hits / keyspace_misses.
     pub fn count_lookup(&mut self, hit: bool) {
         if hit {
@@ -233,7 +270,7 @@ impl Ctx<'_> {
 fn table() -> &'static HashMap<&'static str, &'static Spec> {
     static TABLE: OnceLock<HashMap<&'static str, &'static Spec>> = OnceLock::new();
     TABLE.get_or_init(|| {
-        [strings::COMMANDS, keys::COMMANDS, connection::COMMANDS, server::COMMANDS, transactions::COMMANDS, replication::COMMANDS]
+        [strings::COMMANDS, hashes::COMMANDS, sets::COMMANDS, keys::COMMANDS, connection::COMMANDS, server::COMMANDS, transactions::COMMANDS, replication::COMMANDS]
             .into_iter()
             .flatten()
             .map(|spec| (spec.name, spec))

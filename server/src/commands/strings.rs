@@ -3,9 +3,10 @@
 //! Each command checks Redis's preconditions against the local view, then describes its
 //! effect as an op (`Body::Set`, `Body::Incr`, ...) through [`Ctx::write`].
 
-use super::{arity_error, flags, int_arg, is, CmdError, CmdResult, Ctx, KeySpec, Spec, ALL_KEYS, ONE_KEY, SYNTAX};
+use super::{arity_error, check_kind, flags, int_arg, is, CmdError, CmdResult, Ctx, KeySpec, Spec, ALL_KEYS, ONE_KEY, SYNTAX};
+use super::values::expiry_of;
 use crate::shared::HotConfig;
-use meridian_crdt::{Body, Number, NumberError, TtlWrite, NO_EXPIRY};
+use meridian_crdt::{Body, Increment, Kind, NodeId, Number, NumberError, StrState, TtlWrite, NO_EXPIRY};
 
 const W: u32 = flags::WRITE | flags::DENYOOM;
 const PAIRS: KeySpec = KeySpec { first: 1, last: -1, step: 2 };
@@ -34,27 +35,29 @@ pub const COMMANDS: &[Spec] = &[
     Spec { name: "setrange", arity: 4, flags: W, keys: ONE_KEY, group: "string", summary: "Overwrites a part of a string value with another by an offset. Creates the key if it doesn't exist.", run: setrange },
 ];
 
-/// The current value of `key` as a reader sees it, copied out.
-fn value_of(ctx: &mut Ctx, key: &[u8]) -> Option<Vec<u8>> {
-    ctx.db.get(key, ctx.now).and_then(|e| e.state.string().get().map(|v| v.into_owned()))
+/// The current value of `key` as a reader sees it, copied out; WRONGTYPE if it is not a string.
+fn value_of(ctx: &mut Ctx, key: &[u8]) -> Result<Option<Vec<u8>>, CmdError> {
+    match ctx.db.get(key, ctx.now) {
+        Some(e) => {
+            check_kind(&e.state, Kind::String)?;
+            Ok(e.state.string().get().map(|v| v.into_owned()))
+        }
+        None => Ok(None),
+    }
 }
 
 /// [`value_of`] for commands that read the value for the client, counted in INFO's
 /// keyspace_hits / keyspace_misses as Redis counts its read lookups.
-fn read_value(ctx: &mut Ctx, key: &[u8]) -> Option<Vec<u8>> {
+fn read_value(ctx: &mut Ctx, key: &[u8]) -> Result<Option<Vec<u8>>, CmdError> {
     let found = value_of(ctx, key);
-    ctx.count_lookup(found.is_some());
+    ctx.count_lookup(!matches!(found, Ok(None)));
     found
 }
 
 /// Replaces `key` with the string `value` (SET and everything that rewrites a whole string).
 fn write_string(ctx: &mut Ctx, key: &[u8], value: &[u8], ttl: TtlWrite) {
     let seen = ctx.seen(key, ttl == TtlWrite::Keep);
-    let expire_at = match ttl {
-        TtlWrite::At(at) => Some(at),
-        TtlWrite::Keep | TtlWrite::Clear => None,
-    };
-    ctx.write(key, Body::Set { seen, value, expire_at });
+    ctx.write(key, Body::Set { seen, value, expire_at: expiry_of(ttl) });
 }
 
 /// Checks a string's size against `proto-max-bulk-len`, as Redis does for APPEND/SETRANGE.
@@ -99,7 +102,7 @@ fn expiry_option(ctx: &Ctx, args: &[&[u8]], i: usize, command: &str) -> Result<O
 }
 
 fn get(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
-    let value = read_value(ctx, args[1]);
+    let value = read_value(ctx, args[1])?;
     ctx.out.bulk_or_null(value.as_deref());
     Ok(())
 }
@@ -130,12 +133,8 @@ fn set(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     }
     let (key, value) = (args[1], args[2]);
     // A plain SET needs no lookup of the old value: its context is all it removes.
-    let old = match (get, nx || xx) {
-        (true, _) => read_value(ctx, key),
-        (false, true) => value_of(ctx, key),
-        (false, false) => None,
-    };
-    let exists = old.is_some();
+    let old = if get { read_value(ctx, key)? } else { None };
+    let exists = old.is_some() || ((nx || xx) && ctx.db.get(key, ctx.now).is_some());
     if (nx && exists) || (xx && !exists) {
         match get {
             true => ctx.out.bulk_or_null(old.as_deref()),
@@ -186,14 +185,14 @@ fn psetex(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 }
 
 fn getset(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
-    let old = read_value(ctx, args[1]);
+    let old = read_value(ctx, args[1])?;
     write_string(ctx, args[1], args[2], TtlWrite::Clear);
     ctx.out.bulk_or_null(old.as_deref());
     Ok(())
 }
 
 fn getdel(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
-    let old = read_value(ctx, args[1]);
+    let old = read_value(ctx, args[1])?;
     if old.is_some() {
         ctx.delete(args[1]);
     }
@@ -220,7 +219,7 @@ fn getex(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         }
     }
     let key = args[1];
-    let value = read_value(ctx, key);
+    let value = read_value(ctx, key)?;
     if let (Some(_), Some(at)) = (&value, change) {
         let has_ttl = ctx.db.get(key, ctx.now).is_some_and(|e| e.state.expires_at().is_some());
         if at != NO_EXPIRY && at <= ctx.now {
@@ -237,7 +236,8 @@ fn getex(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 fn mget(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     ctx.out.array(args.len() - 1);
     for key in &args[1..] {
-        let value = read_value(ctx, key);
+        // MGET answers nil for a key of another type, as Redis does.
+        let value = read_value(ctx, key).unwrap_or(None);
         ctx.out.bulk_or_null(value.as_deref());
     }
     Ok(())
@@ -273,30 +273,45 @@ fn msetnx(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 }
 
 /// Maps a numeric error to Redis's reply.
-fn number_error(e: NumberError) -> CmdError {
+pub fn number_error(e: NumberError) -> CmdError {
     CmdError::new(format!("ERR {e}"))
+}
+
+/// The increment `origin` makes to add `delta` to the counter `current` (absent: zero), and
+/// the value it yields; `float` picks INCRBYFLOAT's rules over INCRBY's. `stored_error` maps a
+/// stored value that is not a number to the command's error (strings and hash fields differ).
+pub fn next_count(current: Option<&StrState>, origin: NodeId, delta: Number, float: bool, stored_error: fn(NumberError) -> CmdError) -> Result<(Number, Increment), CmdError> {
+    let (value, inc) = match current {
+        Some(string) => (string.number(float).map_err(stored_error)?, string.next_increment(origin, delta)),
+        None => (Number::ZERO, StrState::default().next_increment(origin, delta)),
+    };
+    let new = match float {
+        true => value.incr_float(delta),
+        false => value.incr_int(delta.to_i64().unwrap_or(0)),
+    }
+    .map_err(number_error)?;
+    Ok((new, inc))
 }
 
 /// Adds `delta` to `key` as a counter increment; returns the new value. `float` picks
 /// INCRBYFLOAT's rules over INCRBY's.
 fn increment(ctx: &mut Ctx, key: &[u8], delta: Number, float: bool) -> Result<Number, CmdError> {
     let origin = ctx.shared.node.id();
-    let (current, inc, live) = match ctx.db.get(key, ctx.now) {
-        Some(entry) => {
-            let string = entry.state.string();
-            (string.number(float).map_err(number_error)?, string.next_increment(origin, delta), true)
-        }
-        None => (Number::ZERO, meridian_crdt::StrState::default().next_increment(origin, delta), false),
-    };
-    let new = match float {
-        true => current.incr_float(delta),
-        false => current.incr_int(delta.to_i64().unwrap_or(0)),
-    }
-    .map_err(number_error)?;
+    let current = ctx.typed(key, Kind::String)?.map(|s| s.string());
+    let live = current.is_some();
+    let (new, inc) = next_count(current, origin, delta, float, number_error)?;
     // An absent key starts from zero: whatever a hidden entry still holds is cleared first.
     let seen = if live { Default::default() } else { ctx.seen(key, false) };
     ctx.write(key, Body::Incr { seen, inc });
     Ok(new)
+}
+
+/// Parses an INCRBYFLOAT-style increment argument.
+pub fn float_arg(arg: &[u8]) -> Result<Number, CmdError> {
+    Number::parse_float(arg).map_err(|e| match e {
+        NumberError::NonFinite | NumberError::OutOfRange => number_error(e),
+        _ => number_error(NumberError::NotFloat),
+    })
 }
 
 fn incr_reply(ctx: &mut Ctx, key: &[u8], by: i64) -> CmdResult {
@@ -324,17 +339,14 @@ fn decrby(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 }
 
 fn incrbyfloat(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
-    let by = Number::parse_float(args[2]).map_err(|e| match e {
-        NumberError::NonFinite | NumberError::OutOfRange => number_error(e),
-        _ => number_error(NumberError::NotFloat),
-    })?;
+    let by = float_arg(args[2])?;
     let new = increment(ctx, args[1], by, true)?;
     ctx.out.bulk(new.to_string().as_bytes());
     Ok(())
 }
 
 fn append(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
-    let mut value = value_of(ctx, args[1]).unwrap_or_default();
+    let mut value = value_of(ctx, args[1])?.unwrap_or_default();
     check_size(ctx, (value.len() + args[2].len()) as u64)?;
     value.extend_from_slice(args[2]);
     let len = value.len();
@@ -344,7 +356,7 @@ fn append(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 }
 
 fn strlen(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
-    let len = read_value(ctx, args[1]).map_or(0, |v| v.len());
+    let len = read_value(ctx, args[1])?.map_or(0, |v| v.len());
     ctx.out.int(len as i64);
     Ok(())
 }
@@ -352,7 +364,7 @@ fn strlen(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 /// GETRANGE key start end, with Redis's clamping of negative and out-of-range indexes.
 fn getrange(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let (start, end) = (int_arg(args[2])?, int_arg(args[3])?);
-    let value = read_value(ctx, args[1]).unwrap_or_default();
+    let value = read_value(ctx, args[1])?.unwrap_or_default();
     let len = value.len() as i64;
     if len == 0 || (start < 0 && end < 0 && start > end) {
         ctx.out.bulk(b"");
@@ -375,7 +387,7 @@ fn setrange(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         return Err("ERR offset is out of range".into());
     }
     let patch = &args[3];
-    let current = value_of(ctx, args[1]);
+    let current = value_of(ctx, args[1])?;
     if patch.is_empty() {
         ctx.out.int(current.map_or(0, |v| v.len() as i64));
         return Ok(());

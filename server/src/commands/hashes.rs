@@ -1,0 +1,252 @@
+//! Hash commands. A hash is an observed-remove map of fields, each field a string register
+//! plus counter exactly like a string key (see `meridian_crdt::Members`): HSET on a field is
+//! SET, HINCRBY is INCRBY, HDEL is DEL.
+
+use super::scan_options::{ScanKind, ScanOptions};
+use super::strings::{float_arg, next_count};
+use super::{arity_error, flags, int_arg, is, CmdError, CmdResult, Ctx, Spec, ONE_KEY, SYNTAX};
+use crate::resp::Protocol;
+use hashbrown::HashSet;
+use meridian_crdt::{Change, Collection, Kind, Members, Number, NumberError, StrState};
+use rand::seq::SliceRandom;
+use rand::Rng;
+
+const W: u32 = flags::WRITE | flags::DENYOOM | flags::FAST;
+const R: u32 = flags::READONLY;
+
+pub const COMMANDS: &[Spec] = &[
+    Spec { name: "hset", arity: -4, flags: W, keys: ONE_KEY, group: "hash", summary: "Creates or modifies the value of a field in a hash.", run: hset },
+    Spec { name: "hmset", arity: -4, flags: W, keys: ONE_KEY, group: "hash", summary: "Sets the values of multiple fields.", run: hmset },
+    Spec { name: "hsetnx", arity: 4, flags: W, keys: ONE_KEY, group: "hash", summary: "Sets the value of a field in a hash only when the field doesn't exist.", run: hsetnx },
+    Spec { name: "hget", arity: 3, flags: R | flags::FAST, keys: ONE_KEY, group: "hash", summary: "Returns the value of a field in a hash.", run: hget },
+    Spec { name: "hmget", arity: -3, flags: R | flags::FAST, keys: ONE_KEY, group: "hash", summary: "Returns the values of all fields in a hash.", run: hmget },
+    Spec { name: "hgetall", arity: 2, flags: R, keys: ONE_KEY, group: "hash", summary: "Returns all fields and values in a hash.", run: hgetall },
+    Spec { name: "hdel", arity: -3, flags: flags::WRITE | flags::FAST, keys: ONE_KEY, group: "hash", summary: "Deletes one or more fields and their values from a hash. Deletes the hash if no fields remain.", run: hdel },
+    Spec { name: "hexists", arity: 3, flags: R | flags::FAST, keys: ONE_KEY, group: "hash", summary: "Determines whether a field exists in a hash.", run: hexists },
+    Spec { name: "hlen", arity: 2, flags: R | flags::FAST, keys: ONE_KEY, group: "hash", summary: "Returns the number of fields in a hash.", run: hlen },
+    Spec { name: "hstrlen", arity: 3, flags: R | flags::FAST, keys: ONE_KEY, group: "hash", summary: "Returns the length of the value of a field.", run: hstrlen },
+    Spec { name: "hkeys", arity: 2, flags: R, keys: ONE_KEY, group: "hash", summary: "Returns all fields in a hash.", run: hkeys },
+    Spec { name: "hvals", arity: 2, flags: R, keys: ONE_KEY, group: "hash", summary: "Returns all values in a hash.", run: hvals },
+    Spec { name: "hincrby", arity: 4, flags: W, keys: ONE_KEY, group: "hash", summary: "Increments the integer value of a field in a hash by a number. Uses 0 as initial value if the field doesn't exist.", run: hincrby },
+    Spec { name: "hincrbyfloat", arity: 4, flags: W, keys: ONE_KEY, group: "hash", summary: "Increments the floating point value of a field by a number. Uses 0 as initial value if the field doesn't exist.", run: hincrbyfloat },
+    Spec { name: "hrandfield", arity: -2, flags: R, keys: ONE_KEY, group: "hash", summary: "Returns one or more random fields from a hash.", run: hrandfield },
+    Spec { name: "hscan", arity: -3, flags: R, keys: ONE_KEY, group: "hash", summary: "Iterates over fields and values of a hash.", run: hscan },
+];
+
+/// The fields of a hash, in no particular order.
+type Fields = Members<StrState>;
+
+/// Runs `f` on the hash at `key` (`None` if absent); WRONGTYPE for another type.
+fn with_hash<R>(ctx: &mut Ctx, key: &[u8], f: impl FnOnce(Option<&Fields>) -> R) -> Result<R, CmdError> {
+    let state = ctx.typed(key, Kind::Hash)?;
+    Ok(f(state.and_then(|s| s.hash())))
+}
+
+/// The value of a live field, copied out.
+fn value(field: &StrState) -> Vec<u8> {
+    field.get().map(|v| v.into_owned()).unwrap_or_default()
+}
+
+/// Every field and value, copied out.
+fn all_fields(ctx: &mut Ctx, key: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, CmdError> {
+    with_hash(ctx, key, |hash| hash.map(|h| h.iter().map(|(f, v)| (f.to_vec(), value(v))).collect()).unwrap_or_default())
+}
+
+/// Writes the field/value pairs of `pairs`; returns how many fields were new.
+fn set_fields(ctx: &mut Ctx, key: &[u8], pairs: &[&[u8]], name: &str) -> Result<usize, CmdError> {
+    if !pairs.len().is_multiple_of(2) {
+        return Err(arity_error(name));
+    }
+    let new = with_hash(ctx, key, |hash| {
+        let mut fresh: HashSet<&[u8]> = HashSet::new();
+        pairs.chunks(2).filter(|p| hash.is_none_or(|h| h.get(p[0]).is_none()) && fresh.insert(p[0])).count()
+    })?;
+    ctx.edit(key, Collection::Hash, pairs.chunks(2).map(|p| (p[0], Change::Write(p[1]))));
+    Ok(new)
+}
+
+fn hset(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
+    let new = set_fields(ctx, args[1], &args[2..], "hset")?;
+    ctx.out.int(new as i64);
+    Ok(())
+}
+
+fn hmset(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
+    set_fields(ctx, args[1], &args[2..], "hmset")?;
+    ctx.out.ok();
+    Ok(())
+}
+
+fn hsetnx(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
+    let exists = with_hash(ctx, args[1], |hash| hash.is_some_and(|h| h.get(args[2]).is_some()))?;
+    if !exists {
+        ctx.edit(args[1], Collection::Hash, [(args[2], Change::Write(args[3]))]);
+    }
+    ctx.out.int(!exists as i64);
+    Ok(())
+}
+
+fn hget(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
+    let found = with_hash(ctx, args[1], |hash| hash.and_then(|h| h.get(args[2])).map(value))?;
+    ctx.out.bulk_or_null(found.as_deref());
+    Ok(())
+}
+
+fn hmget(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
+    let found: Vec<Option<Vec<u8>>> = with_hash(ctx, args[1], |hash| args[2..].iter().map(|f| hash.and_then(|h| h.get(f)).map(value)).collect())?;
+    ctx.out.array(found.len());
+    found.iter().for_each(|v| ctx.out.bulk_or_null(v.as_deref()));
+    Ok(())
+}
+
+fn reply_pairs(ctx: &mut Ctx, pairs: &[(Vec<u8>, Vec<u8>)]) {
+    ctx.out.map(pairs.len());
+    for (f, v) in pairs {
+        ctx.out.bulk(f);
+        ctx.out.bulk(v);
+    }
+}
+
+fn hgetall(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
+    let pairs = all_fields(ctx, args[1])?;
+    reply_pairs(ctx, &pairs);
+    Ok(())
+}
+
+fn hdel(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
+    let key = args[1];
+    let present: Vec<&[u8]> = with_hash(ctx, key, |hash| {
+        let mut seen: HashSet<&[u8]> = HashSet::new();
+        args[2..].iter().copied().filter(|f| hash.is_some_and(|h| h.get(f).is_some()) && seen.insert(f)).collect()
+    })?;
+    if !present.is_empty() {
+        ctx.edit(key, Collection::Hash, present.iter().map(|f| (*f, Change::Remove)));
+    }
+    ctx.out.int(present.len() as i64);
+    Ok(())
+}
+
+fn hexists(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
+    let found = with_hash(ctx, args[1], |hash| hash.is_some_and(|h| h.get(args[2]).is_some()))?;
+    ctx.out.int(found as i64);
+    Ok(())
+}
+
+fn hlen(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
+    let len = with_hash(ctx, args[1], |hash| hash.map_or(0, |h| h.len()))?;
+    ctx.out.int(len as i64);
+    Ok(())
+}
+
+fn hstrlen(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
+    let len = with_hash(ctx, args[1], |hash| hash.and_then(|h| h.get(args[2])).map_or(0, |v| value(v).len()))?;
+    ctx.out.int(len as i64);
+    Ok(())
+}
+
+fn hkeys(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
+    let pairs = all_fields(ctx, args[1])?;
+    ctx.out.array(pairs.len());
+    pairs.iter().for_each(|(f, _)| ctx.out.bulk(f));
+    Ok(())
+}
+
+fn hvals(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
+    let pairs = all_fields(ctx, args[1])?;
+    ctx.out.array(pairs.len());
+    pairs.iter().for_each(|(_, v)| ctx.out.bulk(v));
+    Ok(())
+}
+
+/// Adds `delta` to a field's counter; returns the new value.
+fn increment_field(ctx: &mut Ctx, key: &[u8], field: &[u8], delta: Number, float: bool) -> Result<Number, CmdError> {
+    let origin = ctx.shared.node.id();
+    let stored_error: fn(NumberError) -> CmdError = match float {
+        true => |_| "ERR hash value is not a float".into(),
+        false => |_| "ERR hash value is not an integer".into(),
+    };
+    let (new, inc) = with_hash(ctx, key, |hash| next_count(hash.and_then(|h| h.get(field)), origin, delta, float, stored_error))??;
+    ctx.edit(key, Collection::Hash, [(field, Change::Incr(inc))]);
+    Ok(new)
+}
+
+fn hincrby(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
+    let by = int_arg(args[3])?;
+    let new = increment_field(ctx, args[1], args[2], Number::from_i64(by), false)?;
+    ctx.out.int(new.to_i64().expect("integer increments stay in i64"));
+    Ok(())
+}
+
+fn hincrbyfloat(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
+    let by = float_arg(args[3])?;
+    let new = increment_field(ctx, args[1], args[2], by, true)?;
+    ctx.out.bulk(new.to_string().as_bytes());
+    Ok(())
+}
+
+/// HRANDFIELD key [count [WITHVALUES]]
+fn hrandfield(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
+    let (count, with_values) = match args.len() {
+        2 => (None, false),
+        3 => (Some(int_arg(args[2])?), false),
+        4 if is(args[3], "withvalues") => (Some(int_arg(args[2])?), true),
+        _ => return Err(SYNTAX.into()),
+    };
+    let mut pairs = all_fields(ctx, args[1])?;
+    let mut rng = rand::thread_rng();
+    let Some(count) = count else {
+        let one = pairs.choose(&mut rng).map(|(f, _)| f.clone());
+        ctx.out.bulk_or_null(one.as_deref());
+        return Ok(());
+    };
+    let chosen: Vec<(Vec<u8>, Vec<u8>)> = if count >= 0 {
+        let n = (count as usize).min(pairs.len());
+        pairs.partial_shuffle(&mut rng, n).0.to_vec()
+    } else if pairs.is_empty() {
+        Vec::new()
+    } else {
+        let n = count.checked_neg().filter(|&n| n <= i64::MAX / 2).ok_or(CmdError::from("ERR value is out of range"))? as usize;
+        (0..n).map(|_| pairs[rng.gen_range(0..pairs.len())].clone()).collect()
+    };
+    match (with_values, ctx.session.protocol) {
+        (false, _) => {
+            ctx.out.array(chosen.len());
+            chosen.iter().for_each(|(f, _)| ctx.out.bulk(f));
+        }
+        (true, Protocol::Resp2) => {
+            ctx.out.array(chosen.len() * 2);
+            chosen.iter().for_each(|(f, v)| {
+                ctx.out.bulk(f);
+                ctx.out.bulk(v);
+            });
+        }
+        (true, Protocol::Resp3) => {
+            ctx.out.array(chosen.len());
+            chosen.iter().for_each(|(f, v)| {
+                ctx.out.array(2);
+                ctx.out.bulk(f);
+                ctx.out.bulk(v);
+            });
+        }
+    }
+    Ok(())
+}
+
+fn hscan(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
+    let options = ScanOptions::parse(&args[2..], ScanKind::Hash)?;
+    let hasher = ctx.shared.keyspace.hasher().clone();
+    let (cursor, found) = with_hash(ctx, args[1], |hash| match hash {
+        Some(h) => options.scan_members(h.len(), h.iter(), &hasher).map(|(c, f)| (c, f.into_iter().map(|(f, v)| (f.to_vec(), value(v))).collect::<Vec<_>>())),
+        None => Ok((0, Vec::new())),
+    })??;
+    ctx.out.array(2);
+    ctx.out.bulk(cursor.to_string().as_bytes());
+    ctx.out.array(found.len() * if options.novalues { 1 } else { 2 });
+    for (f, v) in &found {
+        ctx.out.bulk(f);
+        if !options.novalues {
+            ctx.out.bulk(v);
+        }
+    }
+    Ok(())
+}

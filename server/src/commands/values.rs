@@ -1,0 +1,60 @@
+//! Whole values copied out of a key and written whole into another: RENAME and the STORE
+//! variants of set commands replace a destination key with a value of any type.
+
+use super::Ctx;
+use meridian_crdt::{Body, Change, Collection, KeyState, Kind, TtlWrite};
+
+/// A key's value as a reader sees it, owned.
+pub enum Value {
+    /// A string's bytes.
+    String(Vec<u8>),
+    /// A set's members.
+    Set(Vec<Vec<u8>>),
+    /// A hash's fields and values.
+    Hash(Vec<(Vec<u8>, Vec<u8>)>),
+}
+
+impl Value {
+    /// The value a reader of `state` sees, if any.
+    pub fn of(state: &KeyState) -> Option<Value> {
+        Some(match state.kind()? {
+            Kind::String => Value::String(state.string().get()?.into_owned()),
+            Kind::Set => Value::Set(state.set()?.iter().map(|(m, _)| m.to_vec()).collect()),
+            Kind::Hash => Value::Hash(state.hash()?.iter().filter_map(|(f, v)| Some((f.to_vec(), v.get()?.into_owned()))).collect()),
+        })
+    }
+}
+
+/// Replaces `key` with `value` (removing all the key held, of any type) and gives it the TTL
+/// `expire_at`. An empty collection deletes the key, as Redis does.
+pub fn replace(ctx: &mut Ctx, key: &[u8], value: &Value, expire_at: Option<u64>) {
+    let (collection, changes): (Collection, Vec<(&[u8], Change<&[u8]>)>) = match value {
+        Value::String(bytes) => {
+            let seen = ctx.seen(key, false);
+            ctx.write(key, Body::Set { seen, value: bytes, expire_at });
+            return;
+        }
+        Value::Set(members) => (Collection::Set, members.iter().map(|m| (&m[..], Change::Add)).collect()),
+        Value::Hash(fields) => (Collection::Hash, fields.iter().map(|(f, v)| (&f[..], Change::Write(&v[..]))).collect()),
+    };
+    let seen = ctx.seen(key, false);
+    if !seen.is_empty() {
+        ctx.write(key, Body::Del { seen });
+    }
+    if changes.is_empty() {
+        return;
+    }
+    ctx.edit(key, collection, changes);
+    if let Some(at) = expire_at {
+        let seen = ctx.seen_ttl(key);
+        ctx.write(key, Body::Expire { seen, at });
+    }
+}
+
+/// The TTL a write of `ttl` leaves, for [`replace`].
+pub fn expiry_of(ttl: TtlWrite) -> Option<u64> {
+    match ttl {
+        TtlWrite::At(at) => Some(at),
+        TtlWrite::Keep | TtlWrite::Clear => None,
+    }
+}
