@@ -7,13 +7,33 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 /// Commands whose replies are sets in no particular order; compared sorted.
-const UNORDERED: &[&str] = &["KEYS"];
+const UNORDERED: &[&str] = &["KEYS", "SMEMBERS", "SINTER", "SUNION", "SDIFF", "HKEYS", "HVALS"];
+/// Commands whose replies are field/value pairs in no particular order; compared sorted by pair.
+const UNORDERED_PAIRS: &[&str] = &["HGETALL"];
+
+fn sorted(mut items: Vec<Reply>) -> Vec<Reply> {
+    items.sort_by_key(|r| format!("{r:?}"));
+    items
+}
+
+fn sorted_pairs(items: Vec<Reply>) -> Vec<Reply> {
+    let mut pairs: Vec<Vec<Reply>> = items.chunks(2).map(|p| p.to_vec()).collect();
+    pairs.sort_by_key(|p| format!("{p:?}"));
+    pairs.into_iter().flatten().collect()
+}
 
 fn normalize(command: &str, reply: Reply) -> Reply {
+    let command = command.to_ascii_uppercase();
     match reply {
-        Reply::Array(mut items) if UNORDERED.contains(&command.to_ascii_uppercase().as_str()) => {
-            items.sort_by_key(|r| format!("{r:?}"));
-            Reply::Array(items)
+        Reply::Array(items) if UNORDERED.contains(&command.as_str()) => Reply::Array(sorted(items)),
+        Reply::Array(items) if UNORDERED_PAIRS.contains(&command.as_str()) => Reply::Array(sorted_pairs(items)),
+        // SCAN with a COUNT past the keyspace, and SSCAN/HSCAN of a small collection: the whole
+        // of it at cursor 0, in no particular order.
+        Reply::Array(mut parts) if ["SCAN", "SSCAN", "HSCAN"].contains(&command.as_str()) && parts.len() == 2 => {
+            if let Reply::Array(items) = parts.pop().unwrap() {
+                parts.push(Reply::Array(if command == "HSCAN" { sorted_pairs(items) } else { sorted(items) }));
+            }
+            Reply::Array(parts)
         }
         other => other,
     }
@@ -257,6 +277,145 @@ const SCRIPT: &[&[&str]] = &[
     &["FLUSHALL"],
     &["DBSIZE"],
     &["KEYS", "*"],
+    // Sets.
+    &["SADD", "s", "a", "b", "c", "a"],
+    &["SADD", "s", "a"],
+    &["SADD", "s"],
+    &["SMEMBERS", "s"],
+    &["SCARD", "s"],
+    &["SCARD", "nokey"],
+    &["SISMEMBER", "s", "a"],
+    &["SISMEMBER", "s", "z"],
+    &["SMISMEMBER", "s", "a", "z", "c"],
+    &["SMISMEMBER", "s"],
+    &["SREM", "s", "a", "z", "a"],
+    &["SREM", "nokey", "a"],
+    &["TYPE", "s"],
+    &["SET", "str", "v"],
+    &["SADD", "str", "a"],
+    &["SMEMBERS", "str"],
+    &["SCARD", "str"],
+    &["GET", "s"],
+    &["INCR", "s"],
+    &["APPEND", "s", "x"],
+    &["MGET", "s", "str"],
+    &["SET", "s", "x", "GET"],
+    &["SET", "s", "x", "NX"],
+    &["SADD", "t", "b", "c", "d"],
+    &["SADD", "u", "c", "e"],
+    &["SINTER", "s", "t"],
+    &["SINTER", "s", "t", "u"],
+    &["SINTER", "s", "nokey"],
+    &["SINTER", "s", "str"],
+    &["SUNION", "s", "t", "u", "nokey"],
+    &["SDIFF", "t", "s"],
+    &["SDIFF", "t", "nokey", "u"],
+    &["SINTERSTORE", "dst", "s", "t"],
+    &["SMEMBERS", "dst"],
+    &["SINTERSTORE", "dst", "s", "nokey"],
+    &["EXISTS", "dst"],
+    &["SUNIONSTORE", "dst", "s", "t"],
+    &["SCARD", "dst"],
+    &["SDIFFSTORE", "str", "t", "s"],
+    &["TYPE", "str"],
+    &["SMEMBERS", "str"],
+    &["SINTERCARD", "2", "s", "t"],
+    &["SINTERCARD", "2", "s", "t", "LIMIT", "1"],
+    &["SINTERCARD", "0", "s"],
+    &["SINTERCARD", "5", "s"],
+    &["SINTERCARD", "1", "s", "LIMIT", "-1"],
+    &["SINTERCARD", "1", "s", "BOGUS", "1"],
+    &["SINTERCARD", "x", "s"],
+    &["SMOVE", "t", "s", "d"],
+    &["SMOVE", "t", "s", "zz"],
+    &["SMOVE", "nokey", "s", "a"],
+    &["SMOVE", "t", "s", "d"],
+    &["SMOVE", "s", "s", "d"],
+    &["SET", "plain", "1"],
+    &["SMOVE", "s", "plain", "b"],
+    &["SMOVE", "plain", "s", "b"],
+    &["SMEMBERS", "s"],
+    &["SSCAN", "s", "0"],
+    &["SSCAN", "s", "0", "MATCH", "b*", "COUNT", "100"],
+    &["SSCAN", "s", "abc"],
+    &["SSCAN", "s", "0", "COUNT", "0"],
+    &["SSCAN", "nokey", "0"],
+    &["SPOP", "s", "-1"],
+    &["SPOP", "s", "0"],
+    &["SPOP", "nokey"],
+    &["SPOP", "nokey", "3"],
+    &["SRANDMEMBER", "nokey"],
+    &["SRANDMEMBER", "nokey", "3"],
+    &["SRANDMEMBER", "s", "0"],
+    &["SRANDMEMBER", "s", "a"],
+    &["SREM", "s", "b", "c", "d"],
+    &["EXISTS", "s"],
+    &["SADD", "ren", "x"],
+    &["RENAME", "ren", "ren2"],
+    &["SMEMBERS", "ren2"],
+    &["TYPE", "ren2"],
+    // Hashes.
+    &["HSET", "h", "f", "1", "g", "x", "f", "2"],
+    &["HSET", "h", "f", "3"],
+    &["HSET", "h", "f"],
+    &["HSET", "h"],
+    &["HMSET", "h", "a", "1", "b"],
+    &["HMSET", "h", "a", "1", "b", "2"],
+    &["HGET", "h", "f"],
+    &["HGET", "h", "nofield"],
+    &["HGET", "nokey", "f"],
+    &["HMGET", "h", "f", "nofield", "g"],
+    &["HMGET", "nokey", "f"],
+    &["HGETALL", "h"],
+    &["HGETALL", "nokey"],
+    &["HLEN", "h"],
+    &["HLEN", "nokey"],
+    &["HEXISTS", "h", "f"],
+    &["HEXISTS", "h", "zz"],
+    &["HSTRLEN", "h", "g"],
+    &["HSTRLEN", "h", "zz"],
+    &["HKEYS", "h"],
+    &["HVALS", "h"],
+    &["HSETNX", "h", "f", "9"],
+    &["HSETNX", "h", "new", "9"],
+    &["HINCRBY", "h", "f", "10"],
+    &["HINCRBY", "h", "g", "1"],
+    &["HINCRBY", "h", "f", "x"],
+    &["HINCRBY", "h", "fresh", "-4"],
+    &["HINCRBY", "h", "f", "9223372036854775807"],
+    &["HINCRBYFLOAT", "h", "f", "0.5"],
+    &["HINCRBYFLOAT", "h", "g", "1"],
+    &["HINCRBYFLOAT", "h", "f", "abc"],
+    &["HINCRBYFLOAT", "h", "f", "inf"],
+    &["HINCRBYFLOAT", "h", "ff", "2.25"],
+    &["HINCRBY", "h", "ff", "1"],
+    &["HGETALL", "h"],
+    &["HDEL", "h", "f", "zz", "f"],
+    &["HDEL", "nokey", "f"],
+    &["HDEL", "h"],
+    &["HSCAN", "h", "0"],
+    &["HSCAN", "h", "0", "MATCH", "f*"],
+    &["HSCAN", "h", "x"],
+    &["HSCAN", "nokey", "0"],
+    &["HRANDFIELD", "nokey"],
+    &["HRANDFIELD", "nokey", "2"],
+    &["HRANDFIELD", "h", "0"],
+    &["HRANDFIELD", "h", "x"],
+    &["HRANDFIELD", "h", "1", "BOGUS"],
+    &["HGET", "s2", "f"],
+    &["SADD", "s2", "m"],
+    &["HGET", "s2", "f"],
+    &["HSET", "s2", "f", "v"],
+    &["HINCRBY", "s2", "f", "1"],
+    &["SADD", "h", "m"],
+    &["GET", "h"],
+    &["TYPE", "h"],
+    &["RENAME", "h", "h2"],
+    &["HGETALL", "h2"],
+    &["HDEL", "h2", "g", "a", "b", "new", "fresh", "ff"],
+    &["EXISTS", "h2"],
+    &["SCAN", "0", "TYPE", "set", "COUNT", "1000"],
+    &["FLUSHALL"],
 ];
 
 #[test]
@@ -279,6 +438,11 @@ fn random_command(rng: &mut StdRng) -> Vec<String> {
     let pick = |options: &[&str], i: usize| options[i % options.len()].to_string();
     let choice = rng.gen_range(0..1000usize);
     let s = |x: &str| x.to_string();
+    const MEMBERS: [&str; 5] = ["a", "b", "c", "1", "2"];
+    let [m1, m2] = [0; 2].map(|_| MEMBERS[rng.gen_range(0..MEMBERS.len())].to_string());
+    if rng.gen_bool(0.5) {
+        return collection_command(rng, [k1, k2, k3], [m1, m2], [v1, v2], n);
+    }
     match rng.gen_range(0..26) {
         0 => vec![s("SET"), k1, v1],
         1 => vec![s("GET"), k1],
@@ -312,10 +476,41 @@ fn random_command(rng: &mut StdRng) -> Vec<String> {
     }
 }
 
+/// A random set or hash command over the same keys as the string commands, so types meet.
+fn collection_command(rng: &mut StdRng, [k1, k2, k3]: [String; 3], [m1, m2]: [String; 2], [v1, v2]: [String; 2], n: String) -> Vec<String> {
+    let s = |x: &str| x.to_string();
+    match rng.gen_range(0..30) {
+        0..=2 => vec![s("SADD"), k1, m1, m2],
+        3 | 4 => vec![s("SREM"), k1, m1, m2],
+        5 => vec![s("SISMEMBER"), k1, m1],
+        6 => vec![s("SMISMEMBER"), k1, m1, m2],
+        7 => vec![s("SCARD"), k1],
+        8 => vec![s("SMEMBERS"), k1],
+        9 => vec![s(["SINTER", "SUNION", "SDIFF"][rng.gen_range(0..3)]), k1, k2, k3],
+        10 => vec![s(["SINTERSTORE", "SUNIONSTORE", "SDIFFSTORE"][rng.gen_range(0..3)]), k1, k2, k3],
+        11 => vec![s("SINTERCARD"), s("2"), k1, k2],
+        12 => vec![s("SMOVE"), k1, k2, m1],
+        13 => vec![s("SSCAN"), k1, s("0")],
+        14..=16 => vec![s("HSET"), k1, m1, v1, m2, v2],
+        17 => vec![s("HSETNX"), k1, m1, v1],
+        18 => vec![s("HGET"), k1, m1],
+        19 => vec![s("HMGET"), k1, m1, m2],
+        20 => vec![s("HDEL"), k1, m1, m2],
+        21 => vec![s("HEXISTS"), k1, m1],
+        22 => vec![s("HLEN"), k1],
+        23 => vec![s("HSTRLEN"), k1, m1],
+        24 => vec![s(["HKEYS", "HVALS", "HGETALL"][rng.gen_range(0..3)]), k1],
+        25 | 26 => vec![s("HINCRBY"), k1, m1, n],
+        27 => vec![s("HINCRBYFLOAT"), k1, m1, s(["0.5", "-2.5", "3", "x"][rng.gen_range(0..4)])],
+        28 => vec![s("HSCAN"), k1, s("0")],
+        _ => vec![s("TYPE"), k1],
+    }
+}
+
 /// True if `key`'s value in Redis is absent, not a number, or a multiple of 1/4 of moderate
 /// size: a value every INCRBYFLOAT of the generator keeps exact in binary floating point.
-fn exact_in_binary(redis: &mut redis::Connection, key: &str) -> bool {
-    match query(redis, &["GET", key]) {
+fn exact_in_binary(redis: &mut redis::Connection, read: &[&str]) -> bool {
+    match query(redis, read) {
         Reply::Bulk(bytes) => match String::from_utf8_lossy(&bytes).trim().parse::<f64>() {
             Ok(v) => v.is_finite() && (v * 4.0).fract() == 0.0 && v.abs() < 1e12,
             Err(_) => true,
@@ -331,10 +526,15 @@ fn random_sequences_match_redis() {
     let mut pair = Pair::start();
     for step in 0..3000 {
         let mut cmd = random_command(&mut rng);
-        if cmd[0] == "INCRBYFLOAT" && !exact_in_binary(&mut pair.redis, &cmd[1]) {
+        let read: Vec<String> = match cmd[0].as_str() {
+            "INCRBYFLOAT" => vec!["GET".into(), cmd[1].clone()],
+            "HINCRBYFLOAT" => vec!["HGET".into(), cmd[1].clone(), cmd[2].clone()],
+            _ => Vec::new(),
+        };
+        if !read.is_empty() && !exact_in_binary(&mut pair.redis, &read.iter().map(String::as_str).collect::<Vec<_>>()) {
             // APPEND and SETRANGE can build decimals like 101.2512 that a long double cannot
             // hold exactly: there the two differ by design (docs/compatibility.md).
-            cmd = vec!["GET".into(), cmd[1].clone()];
+            cmd = read;
         }
         let args: Vec<&str> = cmd.iter().map(String::as_str).collect();
         pair.check(&args, &format!("seed {seed} step {step} (replay: MERIDIAN_DIFF_SEED={seed})"));

@@ -178,7 +178,11 @@ fn hincrby(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 }
 
 fn hincrbyfloat(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
-    let by = float_arg(args[3])?;
+    // Redis words a non-finite increment differently for hash fields.
+    let by = match float_arg(args[3]) {
+        Err(_) if Number::parse_float(args[3]) == Err(NumberError::NonFinite) => return Err("ERR value is NaN or Infinity".into()),
+        other => other?,
+    };
     let new = increment_field(ctx, args[1], args[2], by, true)?;
     ctx.out.bulk(new.to_string().as_bytes());
     Ok(())

@@ -166,7 +166,11 @@ fn srandmember(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 
 fn smove(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let (src, dst, member) = (args[1], args[2], args[3]);
-    let present = with_set(ctx, src, |set| set.is_some_and(|s| s.get(member).is_some()))?;
+    // As Redis: a missing source answers 0 before the destination's type is checked.
+    let Some(present) = with_set(ctx, src, |set| set.map(|s| s.get(member).is_some()))? else {
+        ctx.out.int(0);
+        return Ok(());
+    };
     with_set(ctx, dst, |_| ())?;
     if present && src != dst {
         remove_members(ctx, src, std::iter::once(member))?;

@@ -339,6 +339,8 @@ fn decrby(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 }
 
 fn incrbyfloat(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
+    // Redis checks the key's type before it parses the increment (INCRBY does the reverse).
+    ctx.typed(args[1], Kind::String)?;
     let by = float_arg(args[2])?;
     let new = increment(ctx, args[1], by, true)?;
     ctx.out.bulk(new.to_string().as_bytes());
