@@ -255,3 +255,65 @@ fn a_delete_that_overtakes_its_write_holds_through_local_writes() {
     let state = cluster.wait_identical("after the SET reached region 2", CONVERGE);
     assert_eq!(string_of(&state, "k").as_deref(), Some("1"), "the SET was deleted before region 2's INCR: {state:?}");
 }
+
+/// Writes `commands` on region 0 and waits until every region holds the same keyspace.
+fn seeded(cluster: &Cluster, commands: &[&[&str]]) {
+    let mut c0 = cluster.node(0).client();
+    for command in commands {
+        meridian_tests::query(&mut c0, command);
+    }
+    let state = cluster.wait_identical("seed", CONVERGE);
+    assert!(!state.is_empty(), "the seed reached every region");
+}
+
+/// Redis Enterprise's example: `SREM a` then `SREM c` ‖ `SADD c` ends as {b, c}; and an add
+/// concurrent with a DEL of the whole set survives it (observed remove, add wins).
+#[test]
+fn sadd_vs_srem_and_del_the_add_wins() {
+    let cluster = regions();
+    seeded(&cluster, &[&["SADD", "s", "a", "b", "c"], &["SADD", "t", "x"]]);
+    concurrently(&cluster, &[(0, &["SREM", "s", "a", "c"]), (1, &["SADD", "s", "c"]), (2, &["DEL", "t"]), (1, &["SADD", "t", "y"])]);
+    let state = cluster.wait_identical("SREM || SADD", CONVERGE);
+    assert_eq!(string_of(&state, "s").as_deref(), Some("b,c"), "{state:?}");
+    assert_eq!(string_of(&state, "t").as_deref(), Some("y"), "{state:?}");
+}
+
+/// Hash fields merge one by one: concurrent HINCRBYs add up, an HSET concurrent with an HDEL
+/// of its field keeps the field, and an HSET concurrent with an HINCRBY keeps the written
+/// value plus the increment it had not seen.
+#[test]
+fn hash_fields_merge_field_by_field() {
+    let cluster = regions();
+    seeded(&cluster, &[&["HSET", "h", "hits", "100", "name", "x", "score", "1"]]);
+    concurrently(
+        &cluster,
+        &[
+            (0, &["HINCRBY", "h", "hits", "7"]),
+            (1, &["HINCRBY", "h", "hits", "3"]),
+            (2, &["HDEL", "h", "name"]),
+            (0, &["HSET", "h", "name", "y"]),
+            (1, &["HSET", "h", "score", "10"]),
+            (2, &["HINCRBY", "h", "score", "5"]),
+        ],
+    );
+    let state = cluster.wait_identical("hash field conflicts", CONVERGE);
+    assert_eq!(string_of(&state, "h").as_deref(), Some("hits=110,name=y,score=15"), "{state:?}");
+}
+
+/// SET on one region and SADD on the same key in another, concurrently: every region reads the
+/// type of the later write (HLC time, then node id), with its contents.
+#[test]
+fn a_type_conflict_resolves_to_the_later_write_everywhere() {
+    let cluster = regions();
+    concurrently(&cluster, &[(0, &["SET", "k", "text"]), (1, &["SADD", "k", "m"]), (2, &["SADD", "j", "m"]), (0, &["HSET", "j", "f", "v"])]);
+    let state = cluster.wait_identical("SET || SADD", CONVERGE);
+    let k = value_of(&state, "k").expect("k exists");
+    assert_eq!((k.1.as_str(), k.2.as_deref()), ("set", Some("m")), "{state:?}");
+    let j = value_of(&state, "j").expect("j exists");
+    assert_eq!((j.1.as_str(), j.2.as_deref()), ("hash", Some("f=v")), "{state:?}");
+    // The losing string stays hidden: a write that saw the whole key takes it away with it.
+    let mut c2 = cluster.node(2).client();
+    assert_eq!(int(&mut c2, &["SREM", "k", "m"]), 1);
+    let state = cluster.wait_identical("after the last member went", CONVERGE);
+    assert!(value_of(&state, "k").is_none(), "removing the last member removes the key: {state:?}");
+}

@@ -573,7 +573,8 @@ pub fn info_field(con: &mut redis::Connection, section: &str, field: &str) -> Op
     info.lines().find_map(|l| l.strip_prefix(&format!("{field}:")).map(|v| v.trim().to_string()))
 }
 
-/// One key as the convergence checks compare it: name, type, value (strings) and absolute
+/// One key as the convergence checks compare it: name, type, value (strings as read, sets as
+/// sorted members `a,b`, hashes as sorted pairs `f=v,g=w`) and absolute
 /// expiry in Unix ms (-1: none), the same on every node once they have converged.
 pub type KeyDump = (String, String, Option<String>, i64);
 
@@ -587,6 +588,17 @@ pub fn dump(con: &mut redis::Connection) -> Vec<KeyDump> {
             let value = match kind.as_str() {
                 "none" => return None,
                 "string" => text(con, &["GET", &key]),
+                "set" => {
+                    let mut members: Vec<String> = strings(con, &["SMEMBERS", &key]).into_iter().flatten().collect();
+                    members.sort();
+                    Some(members.join(","))
+                }
+                "hash" => {
+                    let flat: Vec<String> = strings(con, &["HGETALL", &key]).into_iter().flatten().collect();
+                    let mut pairs: Vec<String> = flat.chunks(2).map(|p| p.join("=")).collect();
+                    pairs.sort();
+                    Some(pairs.join(","))
+                }
                 _ => None,
             };
             let expiry = int(con, &["PEXPIRETIME", &key]);
