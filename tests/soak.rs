@@ -30,12 +30,19 @@ fn env_u64(name: &str) -> Option<u64> {
     std::env::var(name).ok().and_then(|v| v.parse().ok())
 }
 
-/// A random command of the string, counter, TTL and whole-key families.
+/// A random command of the string, counter, TTL, whole-key, set and hash families (over the
+/// same keys, so types conflict too).
 fn random_command(rng: &mut StdRng) -> Vec<String> {
     let key = format!("k{}", rng.gen_range(0..KEYS));
     let other = format!("k{}", rng.gen_range(0..KEYS));
     let value = format!("v{}", rng.gen_range(0..1000));
-    let words: Vec<String> = match rng.gen_range(0..14) {
+    let member = format!("m{}", rng.gen_range(0..6));
+    let words: Vec<String> = match rng.gen_range(0..20) {
+        14 | 15 => vec!["SADD".into(), key, member, value],
+        16 => vec!["SREM".into(), key, member],
+        17 => vec!["HSET".into(), key, member, value],
+        18 => vec!["HINCRBY".into(), key, member, rng.gen_range(-50..50).to_string()],
+        19 => vec!["HDEL".into(), key, member],
         0 | 1 => vec!["SET".into(), key, value],
         2 => vec!["SET".into(), key, value, "EX".into(), rng.gen_range(1..6).to_string()],
         3 => vec!["APPEND".into(), key, value],
