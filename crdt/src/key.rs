@@ -384,12 +384,32 @@ impl KeyState {
     /// Drops what every node has applied and no later op can need: settled counter runs, and
     /// the expiry floor. `stable` is the causal-stability frontier (see [`Frontier`]).
     pub fn collect(&mut self, stable: &impl Frontier) -> Liveness {
-        self.value.collect(stable);
         if let Some(collections) = &mut self.collections {
             collections.collect(stable);
-            if collections.is_empty() {
-                self.collections = None;
+        }
+        self.collect_key(stable)
+    }
+
+    /// [`KeyState::collect`] after applying `body`: of a collection, only the members the op
+    /// edited are visited, so an edit of a large set or hash stays O(edited members).
+    pub fn collect_after<B: AsRef<[u8]>>(&mut self, body: &Body<B>, stable: &impl Frontier) -> Liveness {
+        match (body, &mut self.collections) {
+            (Body::Edit { collection, edits }, Some(collections)) => {
+                let members = edits.iter().map(|e| e.member.as_ref());
+                match collection {
+                    Collection::Hash => collections.hash.collect_members(members, stable),
+                    Collection::Set => collections.set.collect_members(members, stable),
+                }
+                self.collect_key(stable)
             }
+            _ => self.collect(stable),
+        }
+    }
+
+    fn collect_key(&mut self, stable: &impl Frontier) -> Liveness {
+        self.value.collect(stable);
+        if self.collections.as_ref().is_some_and(|c| c.is_empty()) {
+            self.collections = None;
         }
         if let Some(meta) = &mut self.meta {
             // Once the expiry is stable, every write still to come was made after its writer

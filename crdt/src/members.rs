@@ -250,6 +250,20 @@ impl<V: Element> Members<V> {
         self.tidy();
     }
 
+    /// [`Members::collect`] for the named members only.
+    pub fn collect_members<'m>(&mut self, members: impl Iterator<Item = &'m [u8]>, stable: &impl Frontier) {
+        for member in members {
+            if let Some(item) = self.items.get_mut(member) {
+                let was_live = item.is_live();
+                item.collect(stable);
+                self.live = self.live + item.is_live() as usize - was_live as usize;
+                if item.is_empty() {
+                    self.items.remove(member);
+                }
+            }
+        }
+    }
+
     /// Joins another replica's members (full state transfer). `removed` is the whole-key
     /// removals either side knew of; they apply to what the other side brought.
     pub fn merge(&mut self, other: &Members<V>, mine: &impl Frontier, theirs: &impl Frontier, removed: &Context) {

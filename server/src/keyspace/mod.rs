@@ -123,7 +123,7 @@ impl Shard {
         let mut conflict = None;
         self.update(&ks.hasher, hash, key, |state| {
             conflict = state.apply(stamp, body, frontier, ks.local);
-            state.collect(stable)
+            state.collect_after(body, stable)
         });
         conflict
     }

@@ -1,0 +1,116 @@
+#!/usr/bin/env python3
+"""Meridian vs Redis for hashes and sets, in one run on one machine.
+
+Starts Debian's redis-server and a release-built meridian side by side (the same way as
+bench/compare.py, whose helpers this script uses), then:
+
+- loads a 1,000,000-member set and a 1,000,000-field hash into each (fresh processes, members
+  `member:000000000000`, hash values of 8 bytes) and compares memory per element
+  (`used_memory` and RSS growth);
+- runs redis-benchmark's HSET and SADD workloads (-c 50, -P 1 and -P 16, alternating servers
+  round by round, median kept) and compares requests/s and server CPU per request.
+
+    python3 bench/collections.py            # full run (a few minutes)
+    python3 bench/collections.py --quick    # smaller counts, one round
+
+Needs what bench/compare.py needs.
+"""
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from compare import MERIDIAN, ROOT, benchmark, start_pair  # noqa: E402
+
+
+def load(server, command, key, count, with_value):
+    """Adds `count` members to `key` with one `command` each, through redis-cli --pipe."""
+    chunks = []
+    for i in range(count):
+        member = b"member:%012d" % i
+        words = [command, key, member] + ([b"v%07d" % (i % 10_000_000)] if with_value else [])
+        chunks.append(b"*%d\r\n" % len(words) + b"".join(b"$%d\r\n%s\r\n" % (len(w), w) for w in words))
+    out = subprocess.run(["redis-cli", "-p", str(server.port), "--pipe"], input=b"".join(chunks), capture_output=True, timeout=900)
+    if b"errors: 0" not in out.stdout:
+        raise SystemExit(f"loading into {server.name} failed: {out.stdout!r} {out.stderr!r}")
+
+
+def memory_rows(elements):
+    rows = []
+    for label, command, key, card, with_value in (
+        ("set", b"SADD", b"bigset", "SCARD", False),
+        ("hash", b"HSET", b"bighash", "HLEN", True),
+    ):
+        # Fresh processes per type: an allocator holding freed pages would hide growth.
+        redis, meridian = start_pair([])
+        try:
+            base = {s.name: (s.info("used_memory"), s.rss()) for s in (redis, meridian)}
+            for server in (redis, meridian):
+                load(server, command, key, elements, with_value)
+            time.sleep(1)
+            for server in (redis, meridian):
+                n = int(server.cli(card, key.decode()).strip())
+                if n != elements:
+                    raise SystemExit(f"{server.name} holds {n} elements in {key!r}, expected {elements}")
+            per = {s.name: ((s.info("used_memory") - base[s.name][0]) / elements, (s.rss() - base[s.name][1]) / elements) for s in (redis, meridian)}
+            what = f"{elements:,}-{'member set' if label == 'set' else 'field hash (8 B values)'}"
+            rows.append((f"used_memory per element, {what} (bytes)", per["redis"][0], per["meridian"][0]))
+            rows.append((f"RSS per element, {what} (bytes)", per["redis"][1], per["meridian"][1]))
+        finally:
+            redis.stop()
+            meridian.stop()
+    return rows
+
+
+def throughput_rows(requests, rounds):
+    rows, cpu_rows = [], []
+    redis, meridian = start_pair([])
+    try:
+        for test in ("hset", "sadd"):
+            for pipeline in (1, 16):
+                n = requests * (4 if pipeline > 1 else 1)
+                results = {"redis": [], "meridian": []}
+                cpu = {"redis": [], "meridian": []}
+                for round_no in range(rounds):
+                    order = (redis, meridian) if round_no % 2 == 0 else (meridian, redis)
+                    for server in order:
+                        rps, counts = benchmark(server, test, pipeline, n, 100, 1_000_000, False)
+                        results[server.name].append(rps)
+                        cpu[server.name].append(counts["cpu_us"])
+                r, m = statistics.median(results["redis"]), statistics.median(results["meridian"])
+                name = f"{test.upper()} -c 50 -P {pipeline} -r 1000000"
+                print(f"  {name}: redis {sorted(results['redis'])} meridian {sorted(results['meridian'])} ratio {m / r:.2f}", file=sys.stderr)
+                rows.append((f"{name} (req/s)", r, m))
+                cpu_rows.append((f"{name} (server CPU us per request)", statistics.median(cpu["redis"]), statistics.median(cpu["meridian"])))
+    finally:
+        redis.stop()
+        meridian.stop()
+    return rows + cpu_rows
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true", help="smaller counts, one round")
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args()
+    if not os.path.exists(MERIDIAN):
+        subprocess.run(["cargo", "build", "--release", "-p", "meridian"], cwd=ROOT, check=True)
+    elements = 100_000 if args.quick else 1_000_000
+    requests = 100_000 if args.quick else 300_000
+    rounds = 1 if args.quick else args.rounds
+    version = subprocess.run(["redis-server", "--version"], capture_output=True, text=True).stdout.split()[2]
+    rows = memory_rows(elements) + throughput_rows(requests, rounds)
+    print(f"\nredis-server {version} vs meridian, {os.cpu_count()} cores, median of {rounds} round(s)\n")
+    print("| workload | redis | meridian | meridian / redis |")
+    print("|---|---:|---:|---:|")
+    for name, r, m in rows:
+        digits = 2 if max(r, m) < 100 else 0
+        print(f"| {name} | {r:,.{digits}f} | {m:,.{digits}f} | {m / r:.2f} |")
+
+
+if __name__ == "__main__":
+    main()
