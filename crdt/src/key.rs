@@ -146,15 +146,21 @@ impl KeyState {
     /// conflict the part holding the newest write (HLC time, then node id), the same on every
     /// node.
     pub fn kind(&self) -> Option<Kind> {
-        let string = self.value.is_live().then(|| (self.value.newest(), Kind::String));
-        let (hash, set) = match &self.collections {
-            Some(c) => (c.hash.is_live().then(|| (c.hash.newest(), Kind::Hash)), c.set.is_live().then(|| (c.set.newest(), Kind::Set))),
-            None => (None, None),
-        };
-        match (string, hash, set) {
-            (Some((_, k)), None, None) | (None, Some((_, k)), None) | (None, None, Some((_, k))) => Some(k),
-            (a, b, c) => [a, b, c].into_iter().flatten().max_by_key(|(newest, _)| *newest).map(|(_, k)| k),
+        let (hash, set) = self.collections.as_ref().map_or((false, false), |c| (c.hash.is_live(), c.set.is_live()));
+        let live = [(self.value.is_live(), Kind::String), (hash, Kind::Hash), (set, Kind::Set)];
+        let mut kinds = live.into_iter().filter(|(is, _)| *is).map(|(_, k)| k);
+        let first = kinds.next()?;
+        if kinds.next().is_none() {
+            return Some(first);
         }
+        // A type conflict: the newest write decides (O(members), and rare).
+        let newest = |kind: Kind| match (kind, &self.collections) {
+            (Kind::String, _) => self.value.newest(),
+            (Kind::Hash, Some(c)) => c.hash.newest(),
+            (Kind::Set, Some(c)) => c.set.newest(),
+            (_, None) => None,
+        };
+        live.into_iter().filter(|(is, _)| *is).map(|(_, k)| k).max_by_key(|&k| newest(k))
     }
 
     /// The hash part (read it only when [`KeyState::kind`] says the key is a hash).
