@@ -5,7 +5,7 @@ use crate::conflict::{Conflict, DataType, Kept, Rule};
 use crate::counter::Counter;
 use crate::expiry::{Expiry, NO_EXPIRY};
 use crate::node::{NodeId, Stamp};
-use crate::members::{Dots, Members};
+use crate::members::{Dots, KeyRemovals, Members};
 use crate::op::{Body, Change, Collection, Edit, Seen};
 use crate::string::StrState;
 use serde::{Deserialize, Serialize};
@@ -306,14 +306,13 @@ impl KeyState {
 
     /// Applies a collection edit: each member's removal and addition (see [`Members::edit`]).
     fn edit<B: AsRef<[u8]>>(&mut self, stamp: Stamp, collection: Collection, edits: &[Edit<B>], frontier: &impl Frontier) {
-        let key_removed = self.is_born_removed(stamp, false);
-        let dead_before = self.meta.as_ref().map_or(0, |m| m.dead_before());
+        let removals = KeyRemovals { covers_op: self.is_born_removed(stamp, false), dead_before: self.meta.as_ref().map_or(0, |m| m.dead_before()) };
         let collections = self.collections.get_or_insert_with(Default::default);
         for edit in edits {
             let member = edit.member.as_ref();
             match collection {
-                Collection::Hash => collections.hash.edit(member, &edit.seen, &edit.change, stamp, frontier, key_removed, dead_before),
-                Collection::Set => collections.set.edit(member, &edit.seen, &edit.change, stamp, frontier, key_removed, dead_before),
+                Collection::Hash => collections.hash.edit(member, &edit.seen, &edit.change, stamp, frontier, removals),
+                Collection::Set => collections.set.edit(member, &edit.seen, &edit.change, stamp, frontier, removals),
             }
         }
     }

@@ -10,7 +10,7 @@
 use crate::causal::{Context, Frontier};
 use crate::counter::CounterMark;
 use crate::node::Stamp;
-use crate::op::{Change, Seen};
+use crate::op::{Change, FieldMarks, Seen};
 use crate::register::Register;
 use crate::string::StrState;
 use hashbrown::HashMap;
@@ -156,6 +156,15 @@ impl Element for StrState {
     }
 }
 
+/// What the whole key's removals say about an edit being applied.
+#[derive(Clone, Copy, Debug)]
+pub struct KeyRemovals {
+    /// A DEL ahead of this node, or an expiry, already removed what the edit writes.
+    pub covers_op: bool,
+    /// Increment runs begun before this HLC time belong to an expired generation.
+    pub dead_before: u64,
+}
+
 /// An observed-remove map of members to element states, with the count of live members kept
 /// so that SCARD/HLEN are O(1).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -198,14 +207,13 @@ impl<V: Element> Members<V> {
     }
 
     /// Applies one edit stamped `by`: removes what its writer had seen of the member, then adds
-    /// what it adds. `key_removed` says whether the whole key's removals (a DEL ahead of this
-    /// node, an expiry) already cover `by`.
-    pub fn edit<B: AsRef<[u8]>>(&mut self, member: &[u8], seen: &Seen, change: &Change<B>, by: Stamp, frontier: &impl Frontier, key_removed: bool, dead_before: u64) {
+    /// what it adds, unless the whole key's removals already cover it.
+    pub fn edit<B: AsRef<[u8]>>(&mut self, member: &[u8], seen: &Seen, change: &Change<B>, by: Stamp, frontier: &impl Frontier, removals: KeyRemovals) {
         let item = self.items.entry_ref(member).or_default();
         let was_live = item.is_live();
         let unapplied = item.clear(seen, by, frontier);
-        let born_removed = key_removed || self.pending.get(member).is_some_and(|p| p.covers(by));
-        item.add(by, change, born_removed, dead_before);
+        let born_removed = removals.covers_op || self.pending.get(member).is_some_and(|p| p.covers(by));
+        item.add(by, change, born_removed, removals.dead_before);
         let (now_live, empty) = (item.is_live(), item.is_empty());
         self.live = self.live + now_live as usize - was_live as usize;
         if empty {
@@ -302,7 +310,7 @@ impl<V: Element> Members<V> {
     }
 
     /// The counter marks of members with increments, for a whole-key remover.
-    pub fn field_marks(&self, into: &mut Vec<(Box<[u8]>, SmallVec<[CounterMark; 1]>)>) {
+    pub fn field_marks(&self, into: &mut FieldMarks) {
         for (member, item) in &self.items {
             let marks = item.marks();
             if !marks.is_empty() {

@@ -43,8 +43,11 @@ pub struct Seen {
     pub expiry: Context,
     /// For a whole-key removal of a hash: per field with increments, the increments seen
     /// (written versions of every member are covered by `value`).
-    pub fields: Vec<(Box<[u8]>, SmallVec<[CounterMark; 1]>)>,
+    pub fields: FieldMarks,
 }
+
+/// Per hash field, the counter marks a whole-key remover had seen.
+pub type FieldMarks = Vec<(Box<[u8]>, SmallVec<[CounterMark; 1]>)>;
 
 /// Which collection an [`Body::Edit`] changes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]

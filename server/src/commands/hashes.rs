@@ -4,6 +4,7 @@
 
 use super::scan_options::{ScanKind, ScanOptions};
 use super::strings::{float_arg, next_count};
+use super::values::Pairs;
 use super::{arity_error, flags, int_arg, is, CmdError, CmdResult, Ctx, Spec, ONE_KEY, SYNTAX};
 use crate::resp::Protocol;
 use hashbrown::HashSet;
@@ -48,7 +49,7 @@ fn value(field: &StrState) -> Vec<u8> {
 }
 
 /// Every field and value, copied out.
-fn all_fields(ctx: &mut Ctx, key: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, CmdError> {
+fn all_fields(ctx: &mut Ctx, key: &[u8]) -> Result<Pairs, CmdError> {
     with_hash(ctx, key, |hash| hash.map(|h| h.iter().map(|(f, v)| (f.to_vec(), value(v))).collect()).unwrap_or_default())
 }
 
@@ -99,7 +100,7 @@ fn hmget(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     Ok(())
 }
 
-fn reply_pairs(ctx: &mut Ctx, pairs: &[(Vec<u8>, Vec<u8>)]) {
+fn reply_pairs(ctx: &mut Ctx, pairs: &Pairs) {
     ctx.out.map(pairs.len());
     for (f, v) in pairs {
         ctx.out.bulk(f);
@@ -203,7 +204,7 @@ fn hrandfield(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         ctx.out.bulk_or_null(one.as_deref());
         return Ok(());
     };
-    let chosen: Vec<(Vec<u8>, Vec<u8>)> = if count >= 0 {
+    let chosen: Pairs = if count >= 0 {
         let n = (count as usize).min(pairs.len());
         pairs.partial_shuffle(&mut rng, n).0.to_vec()
     } else if pairs.is_empty() {

@@ -16,6 +16,9 @@ const MAX_LEVEL: u32 = 10;
 /// Hash bits used for a member's part.
 const PART_SHIFT: u32 = 20;
 
+/// The members one scan step returns, with their states.
+pub type Found<'m, V> = Vec<(&'m [u8], V)>;
+
 /// Parsed `cursor [MATCH pattern] [COUNT count] [TYPE type] [NOVALUES]`.
 #[derive(Debug, Clone, Copy)]
 pub struct ScanOptions<'a> {
@@ -76,7 +79,7 @@ impl<'a> ScanOptions<'a> {
     /// One step of a member scan over a collection of `len` live members: the members of the
     /// part the cursor names that pass MATCH, and the next cursor (0: done). A cursor this
     /// scan cannot have returned is an error.
-    pub fn scan_members<'m, V>(&self, len: usize, members: impl Iterator<Item = (&'m [u8], V)>, hasher: &KeyHasher) -> Result<(u64, Vec<(&'m [u8], V)>), CmdError> {
+    pub fn scan_members<'m, V>(&self, len: usize, members: impl Iterator<Item = (&'m [u8], V)>, hasher: &KeyHasher) -> Result<(u64, Found<'m, V>), CmdError> {
         let (mut level, part) = ((self.cursor & 0x1f) as u32, self.cursor >> 5);
         if self.cursor == 0 {
             let parts = if len <= WHOLE_UP_TO { 1 } else { len.div_ceil(self.count.max(1)) };

@@ -11,8 +11,14 @@ pub enum Value {
     /// A set's members.
     Set(Vec<Vec<u8>>),
     /// A hash's fields and values.
-    Hash(Vec<(Vec<u8>, Vec<u8>)>),
+    Hash(Pairs),
 }
+
+/// One member's change, borrowing the member and value.
+type MemberChange<'a> = (&'a [u8], Change<&'a [u8]>);
+
+/// A hash's fields and values, owned.
+pub type Pairs = Vec<(Vec<u8>, Vec<u8>)>;
 
 impl Value {
     /// The value a reader of `state` sees, if any.
@@ -28,7 +34,7 @@ impl Value {
 /// Replaces `key` with `value` (removing all the key held, of any type) and gives it the TTL
 /// `expire_at`. An empty collection deletes the key, as Redis does.
 pub fn replace(ctx: &mut Ctx, key: &[u8], value: &Value, expire_at: Option<u64>) {
-    let (collection, changes): (Collection, Vec<(&[u8], Change<&[u8]>)>) = match value {
+    let (collection, changes): (Collection, Vec<MemberChange>) = match value {
         Value::String(bytes) => {
             let seen = ctx.seen(key, false);
             ctx.write(key, Body::Set { seen, value: bytes, expire_at });
