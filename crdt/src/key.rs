@@ -43,6 +43,38 @@ impl Kind {
     }
 }
 
+/// A collection command's op, and the counts Redis's replies are made of.
+#[derive(Debug)]
+pub struct EditOp<B> {
+    /// The op to make; `None` if the command changes nothing (it only removed absent members).
+    pub body: Option<Body<B>>,
+    /// Distinct members the command named.
+    pub named: usize,
+    /// Of those, how many were live before it (for an add: not new; for a remove: removed).
+    pub were_live: usize,
+}
+
+/// For each change, whether it is the last one naming its member (one pass, however many).
+fn last_occurrences<B: AsRef<[u8]>>(changes: &[(B, Change<B>)]) -> Vec<bool> {
+    if changes.len() == 1 {
+        return vec![true];
+    }
+    let mut seen: hashbrown::HashSet<&[u8]> = hashbrown::HashSet::with_capacity(changes.len());
+    let mut last: Vec<bool> = changes.iter().rev().map(|(member, _)| seen.insert(member.as_ref())).collect();
+    last.reverse();
+    last
+}
+
+impl Collection {
+    /// The type a key holding this collection reads as.
+    pub fn kind(self) -> Kind {
+        match self {
+            Collection::Hash => Kind::Hash,
+            Collection::Set => Kind::Set,
+        }
+    }
+}
+
 /// The full replicated state of one key: its value and, when it has any, its time to live and
 /// the removals that are waiting for the ops they named.
 ///
@@ -173,27 +205,37 @@ impl KeyState {
         self.collections.as_ref().map(|c| &c.set)
     }
 
-    /// The op a command makes to change members of `collection`, built from this node's view:
-    /// each change removes what was seen of its member (a member named twice keeps its last
-    /// change, as Redis applies them in order). When the changes remove every live member and
-    /// add none, the key is gone in Redis: the op is then a whole-key removal, which also takes
-    /// away any hidden part left by a type conflict.
-    pub fn edit_op<B: AsRef<[u8]>>(&self, collection: Collection, changes: impl IntoIterator<Item = (B, Change<B>)>) -> Body<B> {
-        let mut edits: Vec<Edit<B>> = Vec::new();
-        for (member, change) in changes {
-            edits.retain(|e| e.member.as_ref() != member.as_ref());
+    /// The op a command makes to change members of `collection`, built from this node's view,
+    /// and the counts its reply needs. Each change removes what was seen of its member; a
+    /// member named twice keeps its last change, as Redis applies them in order; removing a
+    /// member that is not there changes nothing and makes no edit. When the changes remove
+    /// every live member and add none, the key is gone in Redis: the op is then a whole-key
+    /// removal, which also takes away any hidden part left by a type conflict.
+    pub fn edit_op<B: AsRef<[u8]>>(&self, collection: Collection, changes: impl IntoIterator<Item = (B, Change<B>)>) -> EditOp<B> {
+        let changes: Vec<(B, Change<B>)> = changes.into_iter().collect();
+        let last = last_occurrences(&changes);
+        let (mut named, mut were_live) = (0, 0);
+        let mut edits: Vec<Edit<B>> = Vec::with_capacity(changes.len());
+        for ((member, change), last) in changes.into_iter().zip(last) {
+            if !last {
+                continue;
+            }
+            let live = self.member_is_live(collection, member.as_ref());
+            (named, were_live) = (named + 1, were_live + live as usize);
             let seen = match &change {
-                Change::Incr(_) if self.member_is_live(collection, member.as_ref()) => Seen::default(),
+                Change::Remove if !live => continue,
+                Change::Incr(_) if live => Seen::default(),
                 _ => self.seen_member(collection, member.as_ref()),
             };
             edits.push(Edit { member, seen, change });
         }
-        let removes_all = edits.iter().all(|e| matches!(e.change, Change::Remove))
-            && edits.iter().filter(|e| self.member_is_live(collection, e.member.as_ref())).count() == self.len_of(collection);
-        if removes_all && self.is_live() {
-            return Body::Del { seen: self.seen(false) };
-        }
-        Body::Edit { collection, edits }
+        let removes_all = edits.iter().all(|e| matches!(e.change, Change::Remove)) && were_live == self.len_of(collection);
+        let body = match (edits.is_empty(), removes_all && self.is_live()) {
+            (true, _) => None,
+            (false, true) => Some(Body::Del { seen: self.seen(false) }),
+            (false, false) => Some(Body::Edit { collection, edits }),
+        };
+        EditOp { body, named, were_live }
     }
 
     fn member_is_live(&self, collection: Collection, member: &[u8]) -> bool {

@@ -34,7 +34,7 @@ pub use causal::{Context, Frontier, VersionVector};
 pub use conflict::{Conflict, DataType, Kept, Rule};
 pub use counter::{Counter, CounterMark, Increment};
 pub use expiry::{Expiry, NO_EXPIRY};
-pub use key::{KeyState, Kind, Liveness};
+pub use key::{EditOp, KeyState, Kind, Liveness};
 pub use members::{Dots, Element, KeyRemovals, Members};
 pub use node::{hlc_time_of_ms, ms_of_hlc_time, NodeId, ParseNodeIdError, Stamp};
 pub use number::{parse_redis_int, Number, NumberError};

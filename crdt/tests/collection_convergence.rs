@@ -48,7 +48,7 @@ fn fits(state: &KeyState, kind: Kind) -> bool {
 
 impl Write for CollectionWrite {
     fn body(&self, state: &KeyState, id: NodeId, clock: u64) -> Option<Body> {
-        let edit = |collection, changes: Vec<(Bytes, Change)>| Some(state.edit_op(collection, changes));
+        let edit = |collection, changes: Vec<(Bytes, Change)>| state.edit_op(collection, changes).body;
         match self {
             CollectionWrite::Other(write) => write.body(state, id, clock),
             CollectionWrite::SAdd(m) if fits(state, Kind::Set) => edit(Collection::Set, m.iter().map(|&n| (name(n), Change::Add)).collect()),

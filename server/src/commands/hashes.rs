@@ -3,14 +3,12 @@
 //! SET, HINCRBY is INCRBY, HDEL is DEL.
 
 use super::scan_options::{ScanKind, ScanOptions};
-use super::strings::{float_arg, next_count};
+use super::strings::{float_arg, next_count, number_error};
 use super::values::Pairs;
 use super::{arity_error, flags, int_arg, is, CmdError, CmdResult, Ctx, Spec, ONE_KEY, SYNTAX};
 use crate::resp::Protocol;
-use hashbrown::HashSet;
 use meridian_crdt::{Change, Collection, Kind, Members, Number, NumberError, StrState};
-use rand::seq::SliceRandom;
-use rand::Rng;
+use super::random_pick::pick_random;
 
 const W: u32 = flags::WRITE | flags::DENYOOM | flags::FAST;
 const R: u32 = flags::READONLY;
@@ -58,12 +56,7 @@ fn set_fields(ctx: &mut Ctx, key: &[u8], pairs: &[&[u8]], name: &str) -> Result<
     if !pairs.len().is_multiple_of(2) {
         return Err(arity_error(name));
     }
-    let new = with_hash(ctx, key, |hash| {
-        let mut fresh: HashSet<&[u8]> = HashSet::new();
-        pairs.chunks(2).filter(|p| hash.is_none_or(|h| h.get(p[0]).is_none()) && fresh.insert(p[0])).count()
-    })?;
-    ctx.edit(key, Collection::Hash, pairs.chunks(2).map(|p| (p[0], Change::Write(p[1]))));
-    Ok(new)
+    Ok(ctx.edit(key, Collection::Hash, pairs.chunks(2).map(|p| (p[0], Change::Write(p[1]))))?.added())
 }
 
 fn hset(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
@@ -81,7 +74,7 @@ fn hmset(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 fn hsetnx(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let exists = with_hash(ctx, args[1], |hash| hash.is_some_and(|h| h.get(args[2]).is_some()))?;
     if !exists {
-        ctx.edit(args[1], Collection::Hash, [(args[2], Change::Write(args[3]))]);
+        ctx.edit(args[1], Collection::Hash, [(args[2], Change::Write(args[3]))])?;
     }
     ctx.out.int(!exists as i64);
     Ok(())
@@ -115,15 +108,8 @@ fn hgetall(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 }
 
 fn hdel(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
-    let key = args[1];
-    let present: Vec<&[u8]> = with_hash(ctx, key, |hash| {
-        let mut seen: HashSet<&[u8]> = HashSet::new();
-        args[2..].iter().copied().filter(|f| hash.is_some_and(|h| h.get(f).is_some()) && seen.insert(f)).collect()
-    })?;
-    if !present.is_empty() {
-        ctx.edit(key, Collection::Hash, present.iter().map(|f| (*f, Change::Remove)));
-    }
-    ctx.out.int(present.len() as i64);
+    let edited = ctx.edit(args[1], Collection::Hash, args[2..].iter().map(|f| (*f, Change::Remove)))?;
+    ctx.out.int(edited.were_live as i64);
     Ok(())
 }
 
@@ -167,7 +153,7 @@ fn increment_field(ctx: &mut Ctx, key: &[u8], field: &[u8], delta: Number, float
         false => |_| "ERR hash value is not an integer".into(),
     };
     let (new, inc) = with_hash(ctx, key, |hash| next_count(hash.and_then(|h| h.get(field)), origin, delta, float, stored_error))??;
-    ctx.edit(key, Collection::Hash, [(field, Change::Incr(inc))]);
+    ctx.edit(key, Collection::Hash, [(field, Change::Incr(inc))])?;
     Ok(new)
 }
 
@@ -180,10 +166,7 @@ fn hincrby(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 
 fn hincrbyfloat(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     // Redis words a non-finite increment differently for hash fields.
-    let by = match float_arg(args[3]) {
-        Err(_) if Number::parse_float(args[3]) == Err(NumberError::NonFinite) => return Err("ERR value is NaN or Infinity".into()),
-        other => other?,
-    };
+    let by = float_arg(args[3]).map_err(|e| if e == number_error(NumberError::NonFinite) { "ERR value is NaN or Infinity".into() } else { e })?;
     let new = increment_field(ctx, args[1], args[2], by, true)?;
     ctx.out.bulk(new.to_string().as_bytes());
     Ok(())
@@ -197,22 +180,13 @@ fn hrandfield(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         4 if is(args[3], "withvalues") => (Some(int_arg(args[2])?), true),
         _ => return Err(SYNTAX.into()),
     };
-    let mut pairs = all_fields(ctx, args[1])?;
-    let mut rng = rand::thread_rng();
+    let pairs = all_fields(ctx, args[1])?;
     let Some(count) = count else {
-        let one = pairs.choose(&mut rng).map(|(f, _)| f.clone());
-        ctx.out.bulk_or_null(one.as_deref());
+        let one = pick_random(pairs, 1)?;
+        ctx.out.bulk_or_null(one.first().map(|(f, _)| &f[..]));
         return Ok(());
     };
-    let chosen: Pairs = if count >= 0 {
-        let n = (count as usize).min(pairs.len());
-        pairs.partial_shuffle(&mut rng, n).0.to_vec()
-    } else if pairs.is_empty() {
-        Vec::new()
-    } else {
-        let n = count.checked_neg().filter(|&n| n <= i64::MAX / 2).ok_or(CmdError::from("ERR value is out of range"))? as usize;
-        (0..n).map(|_| pairs[rng.gen_range(0..pairs.len())].clone()).collect()
-    };
+    let chosen = pick_random(pairs, count)?;
     match (with_values, ctx.session.protocol) {
         (false, _) => {
             ctx.out.array(chosen.len());

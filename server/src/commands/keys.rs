@@ -243,7 +243,7 @@ fn rename_generic(ctx: &mut Ctx, args: &[&[u8]], nx: bool) -> Result<bool, CmdEr
     if nx && ctx.db.get(dst, now).is_some() {
         return Ok(false);
     }
-    replace(ctx, dst, &value.unwrap_or(Value::String(Vec::new())), ttl);
+    replace(ctx, dst, &value.unwrap_or(Value::String(Vec::new())), ttl)?;
     ctx.delete(src);
     Ok(true)
 }

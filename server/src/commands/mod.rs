@@ -6,6 +6,7 @@
 mod connection;
 mod hashes;
 mod keys;
+mod random_pick;
 mod replication;
 mod scan_options;
 mod server;
@@ -172,6 +173,22 @@ pub fn arity_error(name: &str) -> CmdError {
     CmdError::new(format!("ERR wrong number of arguments for '{name}' command"))
 }
 
+/// What a collection edit found (see [`Ctx::edit`]).
+#[derive(Clone, Copy, Debug)]
+pub struct Edited {
+    /// Distinct members the command named.
+    pub named: usize,
+    /// Of those, how many were there before (for an add: not new; for a remove: removed).
+    pub were_live: usize,
+}
+
+impl Edited {
+    /// How many of the members named were new.
+    pub fn added(self) -> usize {
+        self.named - self.were_live
+    }
+}
+
 /// Everything a handler works with.
 pub struct Ctx<'a> {
     /// Server-wide state.
@@ -246,15 +263,20 @@ impl Ctx<'_> {
         }
     }
 
-    /// Changes members of the collection at `key` (see [`KeyState::edit_op`]): a key whose
-    /// TTL has passed is expired first, so the edit starts a new generation.
-    pub fn edit<'b>(&mut self, key: &[u8], collection: Collection, changes: impl IntoIterator<Item = (&'b [u8], Change<&'b [u8]>)>) {
+    /// Changes members of the collection at `key` (see [`KeyState::edit_op`]), WRONGTYPE if
+    /// the key holds another type. A key whose TTL has passed is expired first, so the edit
+    /// starts a new generation. Returns the counts the command's reply is made of.
+    pub fn edit<'b>(&mut self, key: &[u8], collection: Collection, changes: impl IntoIterator<Item = (&'b [u8], Change<&'b [u8]>)>) -> Result<Edited, CmdError> {
         self.expire_if_due(key);
         let at = self.db.at(key);
         let empty = KeyState::default();
         let state = at.shard.raw(at.hash, key).map_or(&empty, |e| &e.state);
-        let body = state.edit_op(collection, changes);
-        self.write(key, body);
+        check_kind(state, collection.kind())?;
+        let op = state.edit_op(collection, changes);
+        if let Some(body) = op.body {
+            self.write(key, body);
+        }
+        Ok(Edited { named: op.named, were_live: op.were_live })
     }
 
     /// Counts a key lookup for INFO's keyspace_hits / keyspace_misses.

@@ -7,8 +7,7 @@ use super::values::{replace, Value};
 use super::{flags, int_arg, CmdError, CmdResult, Ctx, KeySpec, Spec, ALL_KEYS, NOT_INTEGER, ONE_KEY, SYNTAX};
 use hashbrown::HashSet;
 use meridian_crdt::{Change, Collection, Kind};
-use rand::seq::SliceRandom;
-use rand::Rng;
+use super::random_pick::pick_random;
 
 const W: u32 = flags::WRITE | flags::DENYOOM | flags::FAST;
 const R: u32 = flags::READONLY;
@@ -53,26 +52,14 @@ fn reply_members(ctx: &mut Ctx, members: &[Vec<u8>]) {
 }
 
 fn sadd(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
-    let key = args[1];
-    let added = with_set(ctx, key, |set| {
-        let mut fresh: HashSet<&[u8]> = HashSet::new();
-        args[2..].iter().filter(|m| set.is_none_or(|s| s.get(m).is_none()) && fresh.insert(m)).count()
-    })?;
-    ctx.edit(key, Collection::Set, args[2..].iter().map(|m| (*m, Change::Add)));
-    ctx.out.int(added as i64);
+    let edited = ctx.edit(args[1], Collection::Set, args[2..].iter().map(|m| (*m, Change::Add)))?;
+    ctx.out.int(edited.added() as i64);
     Ok(())
 }
 
 /// Removes `members` from the set at `key`; how many were there.
-fn remove_members<'a>(ctx: &mut Ctx, key: &[u8], members: impl Iterator<Item = &'a [u8]> + Clone) -> Result<usize, CmdError> {
-    let present: Vec<&[u8]> = with_set(ctx, key, |set| {
-        let mut seen: HashSet<&[u8]> = HashSet::new();
-        members.filter(|m| set.is_some_and(|s| s.get(m).is_some()) && seen.insert(m)).collect()
-    })?;
-    if !present.is_empty() {
-        ctx.edit(key, Collection::Set, present.iter().map(|m| (*m, Change::Remove)));
-    }
-    Ok(present.len())
+fn remove_members<'a>(ctx: &mut Ctx, key: &[u8], members: impl Iterator<Item = &'a [u8]>) -> Result<usize, CmdError> {
+    Ok(ctx.edit(key, Collection::Set, members.map(|m| (m, Change::Remove)))?.were_live)
 }
 
 fn srem(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
@@ -112,14 +99,6 @@ fn positive_count(arg: &[u8]) -> Result<usize, CmdError> {
     usize::try_from(n).map_err(|_| "ERR value is out of range, must be positive".into())
 }
 
-/// `n` distinct random members of `members` (all of them if fewer).
-fn sample(mut members: Vec<Vec<u8>>, n: usize) -> Vec<Vec<u8>> {
-    let mut rng = rand::thread_rng();
-    let n = n.min(members.len());
-    let (chosen, _) = members.partial_shuffle(&mut rng, n);
-    chosen.to_vec()
-}
-
 fn spop(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let key = args[1];
     let count = match args.len() {
@@ -127,7 +106,7 @@ fn spop(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         3 => Some(positive_count(args[2])?),
         _ => return Err(SYNTAX.into()),
     };
-    let popped = sample(members(ctx, key)?, count.unwrap_or(1));
+    let popped = pick_random(members(ctx, key)?, count.unwrap_or(1) as i64)?;
     if !popped.is_empty() {
         remove_members(ctx, key, popped.iter().map(|m| &m[..]))?;
     }
@@ -142,23 +121,14 @@ fn srandmember(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let all = members(ctx, args[1])?;
     let count = match args.len() {
         2 => {
-            let one = sample(all, 1);
+            let one = pick_random(all, 1)?;
             ctx.out.bulk_or_null(one.first().map(|m| &m[..]));
             return Ok(());
         }
         3 => int_arg(args[2])?,
         _ => return Err(SYNTAX.into()),
     };
-    let chosen = if count >= 0 {
-        sample(all, count as usize)
-    } else if all.is_empty() {
-        Vec::new()
-    } else {
-        // A negative count may repeat members.
-        let n = count.checked_neg().filter(|&n| n <= i64::MAX / 2).ok_or(CmdError::from("ERR value is out of range"))? as usize;
-        let mut rng = rand::thread_rng();
-        (0..n).map(|_| all[rng.gen_range(0..all.len())].clone()).collect()
-    };
+    let chosen = pick_random(all, count)?;
     ctx.out.array(chosen.len());
     chosen.iter().for_each(|m| ctx.out.bulk(m));
     Ok(())
@@ -174,7 +144,7 @@ fn smove(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     with_set(ctx, dst, |_| ())?;
     if present && src != dst {
         remove_members(ctx, src, std::iter::once(member))?;
-        ctx.edit(dst, Collection::Set, [(member, Change::Add)]);
+        ctx.edit(dst, Collection::Set, [(member, Change::Add)])?;
     }
     ctx.out.int(present as i64);
     Ok(())
@@ -216,7 +186,7 @@ fn combine_store(ctx: &mut Ctx, args: &[&[u8]], how: Combine) -> CmdResult {
     if len == 0 {
         ctx.delete(args[1]);
     } else {
-        replace(ctx, args[1], &Value::Set(result), None);
+        replace(ctx, args[1], &Value::Set(result), None)?;
     }
     ctx.out.int(len as i64);
     Ok(())

@@ -1,7 +1,7 @@
 //! Whole values copied out of a key and written whole into another: RENAME and the STORE
 //! variants of set commands replace a destination key with a value of any type.
 
-use super::Ctx;
+use super::{CmdResult, Ctx};
 use meridian_crdt::{Body, Change, Collection, KeyState, Kind, TtlWrite};
 
 /// A key's value as a reader sees it, owned.
@@ -33,12 +33,12 @@ impl Value {
 
 /// Replaces `key` with `value` (removing all the key held, of any type) and gives it the TTL
 /// `expire_at`. An empty collection deletes the key, as Redis does.
-pub fn replace(ctx: &mut Ctx, key: &[u8], value: &Value, expire_at: Option<u64>) {
+pub fn replace(ctx: &mut Ctx, key: &[u8], value: &Value, expire_at: Option<u64>) -> CmdResult {
     let (collection, changes): (Collection, Vec<MemberChange>) = match value {
         Value::String(bytes) => {
             let seen = ctx.seen(key, false);
             ctx.write(key, Body::Set { seen, value: bytes, expire_at });
-            return;
+            return Ok(());
         }
         Value::Set(members) => (Collection::Set, members.iter().map(|m| (&m[..], Change::Add)).collect()),
         Value::Hash(fields) => (Collection::Hash, fields.iter().map(|(f, v)| (&f[..], Change::Write(&v[..]))).collect()),
@@ -48,13 +48,14 @@ pub fn replace(ctx: &mut Ctx, key: &[u8], value: &Value, expire_at: Option<u64>)
         ctx.write(key, Body::Del { seen });
     }
     if changes.is_empty() {
-        return;
+        return Ok(());
     }
-    ctx.edit(key, collection, changes);
+    ctx.edit(key, collection, changes)?;
     if let Some(at) = expire_at {
         let seen = ctx.seen_ttl(key);
         ctx.write(key, Body::Expire { seen, at });
     }
+    Ok(())
 }
 
 /// The TTL a write of `ttl` leaves, for [`replace`].
