@@ -8,6 +8,8 @@ use rand::{Rng, SeedableRng};
 
 /// Commands whose replies are sets in no particular order; compared sorted.
 const UNORDERED: &[&str] = &["KEYS", "SMEMBERS", "SINTER", "SUNION", "SDIFF", "HKEYS", "HVALS"];
+/// Scan commands, and whether their items are pairs.
+const SCANS: &[(&str, bool)] = &[("SCAN", false), ("SSCAN", false), ("HSCAN", true), ("ZSCAN", true)];
 /// Commands whose replies are field/value pairs in no particular order; compared sorted by pair.
 const UNORDERED_PAIRS: &[&str] = &["HGETALL"];
 
@@ -27,11 +29,12 @@ fn normalize(command: &str, reply: Reply) -> Reply {
     match reply {
         Reply::Array(items) if UNORDERED.contains(&command.as_str()) => Reply::Array(sorted(items)),
         Reply::Array(items) if UNORDERED_PAIRS.contains(&command.as_str()) => Reply::Array(sorted_pairs(items)),
-        // SCAN with a COUNT past the keyspace, and SSCAN/HSCAN of a small collection: the whole
+        // SCAN with a COUNT past the keyspace, and a member scan of a small collection: the whole
         // of it at cursor 0, in no particular order.
-        Reply::Array(mut parts) if ["SCAN", "SSCAN", "HSCAN"].contains(&command.as_str()) && parts.len() == 2 => {
+        Reply::Array(mut parts) if parts.len() == 2 && SCANS.iter().any(|(c, _)| *c == command) => {
+            let pairs = SCANS.iter().any(|(c, pairs)| *c == command && *pairs);
             if let Reply::Array(items) = parts.pop().unwrap() {
-                parts.push(Reply::Array(if command == "HSCAN" { sorted_pairs(items) } else { sorted(items) }));
+                parts.push(Reply::Array(if pairs { sorted_pairs(items) } else { sorted(items) }));
             }
             Reply::Array(parts)
         }
@@ -416,6 +419,221 @@ const SCRIPT: &[&[&str]] = &[
     &["EXISTS", "h2"],
     &["SCAN", "0", "TYPE", "set", "COUNT", "1000"],
     &["FLUSHALL"],
+    // Sorted sets.
+    &["ZADD", "z", "1", "a", "2", "b", "3", "c"],
+    &["ZADD", "z", "1", "a"],
+    &["ZADD", "z", "CH", "5", "a", "2", "b"],
+    &["ZADD", "z", "NX", "10", "a", "4", "d"],
+    &["ZADD", "z", "XX", "10", "a", "4", "e"],
+    &["ZADD", "z", "xx", "ch", "11", "a", "4", "e"],
+    &["ZADD", "z", "GT", "CH", "1", "a", "20", "b"],
+    &["ZADD", "z", "LT", "CH", "1", "a", "30", "b"],
+    &["ZADD", "z", "GT", "XX", "CH", "12", "a"],
+    &["ZADD", "z", "1", "dup", "2", "dup", "3", "dup"],
+    &["ZADD", "z", "CH", "1", "dup2", "1", "dup2"],
+    &["ZADD", "z", "GT", "CH", "9", "dup", "1", "dup"],
+    &["ZADD", "z", "NX", "XX", "1", "a"],
+    &["ZADD", "z", "NX", "GT", "1", "a"],
+    &["ZADD", "z", "GT", "LT", "1", "a"],
+    &["ZADD", "z", "INCR", "1", "a", "2", "b"],
+    &["ZADD", "z", "INCR", "2.5", "a"],
+    &["ZADD", "z", "INCR", "NX", "1", "a"],
+    &["ZADD", "z", "INCR", "XX", "1", "zz"],
+    &["ZADD", "z", "INCR", "GT", "-1", "a"],
+    &["ZADD", "z", "1"],
+    &["ZADD", "z", "1", "a", "2"],
+    &["ZADD", "z", "abc", "a"],
+    &["ZADD", "z", "nan", "a"],
+    &["ZADD", "z", "1e400", "a"],
+    &["ZADD", "z", " 1", "a"],
+    &["ZADD", "z", "1", "a", "x", "b"],
+    &["ZADD", "nokey", "XX", "1", "a"],
+    &["EXISTS", "nokey"],
+    &["ZADD", "z", "inf", "x", "-inf", "y", "-0", "negzero", "0.1", "p", "1e20", "big"],
+    &["ZSCORE", "z", "a"],
+    &["ZSCORE", "z", "x"],
+    &["ZSCORE", "z", "y"],
+    &["ZSCORE", "z", "negzero"],
+    &["ZSCORE", "z", "p"],
+    &["ZSCORE", "z", "big"],
+    &["ZSCORE", "z", "nomember"],
+    &["ZSCORE", "nokey", "a"],
+    &["ZMSCORE", "z", "a", "nomember", "b"],
+    &["ZMSCORE", "nokey", "a"],
+    &["ZCARD", "z"],
+    &["ZCARD", "nokey"],
+    &["ZINCRBY", "z", "0.2", "p"],
+    &["ZINCRBY", "z", "1e-20", "p"],
+    &["ZINCRBY", "z", "1.5", "a"],
+    &["ZINCRBY", "z", "-4", "newmember"],
+    &["ZINCRBY", "z", "abc", "a"],
+    &["ZINCRBY", "z", "inf", "q"],
+    &["ZINCRBY", "z", "5", "q"],
+    &["ZINCRBY", "z", "-inf", "q"],
+    &["ZSCORE", "z", "q"],
+    &["ZINCRBY", "z", "1e30", "huge"],
+    &["ZINCRBY", "z", "1e30", "huge"],
+    &["ZRANK", "z", "a"],
+    &["ZREVRANK", "z", "a"],
+    &["ZRANK", "z", "y"],
+    &["ZREVRANK", "z", "y"],
+    &["ZRANK", "z", "nomember"],
+    &["ZRANK", "nokey", "a"],
+    &["ZRANGE", "z", "0", "-1"],
+    &["ZRANGE", "z", "0", "-1", "WITHSCORES"],
+    &["ZRANGE", "z", "1", "2"],
+    &["ZRANGE", "z", "-2", "-1"],
+    &["ZRANGE", "z", "5", "1"],
+    &["ZRANGE", "z", "0", "100"],
+    &["ZRANGE", "z", "-100", "1"],
+    &["ZRANGE", "z", "100", "200"],
+    &["ZRANGE", "z", "0", "-1", "REV", "WITHSCORES"],
+    &["ZRANGE", "z", "(1", "5", "BYSCORE", "WITHSCORES"],
+    &["ZRANGE", "z", "-inf", "+inf", "BYSCORE"],
+    &["ZRANGE", "z", "5", "(1", "BYSCORE", "REV"],
+    &["ZRANGE", "z", "0", "10", "BYSCORE", "LIMIT", "1", "2"],
+    &["ZRANGE", "z", "0", "10", "BYSCORE", "LIMIT", "-1", "2"],
+    &["ZRANGE", "z", "0", "10", "BYSCORE", "LIMIT", "0", "-1"],
+    &["ZRANGE", "z", "0", "10", "BYSCORE", "LIMIT", "100", "1"],
+    &["ZRANGE", "z", "3", "3", "BYSCORE"],
+    &["ZRANGE", "z", "(3", "3", "BYSCORE"],
+    &["ZRANGE", "z", "4", "3", "BYSCORE"],
+    &["ZRANGE", "z", "0", "-1", "LIMIT", "0", "1"],
+    &["ZRANGE", "z", "-", "+", "BYLEX", "WITHSCORES"],
+    &["ZRANGE", "z", "a", "b", "BYSCORE"],
+    &["ZRANGE", "z", "a", "b"],
+    &["ZRANGE", "z", "0", "-1", "BOGUS"],
+    &["ZRANGE", "z", "0", "-1", "LIMIT", "1"],
+    &["ZRANGE", "z", "0", "-1", "BYSCORE", "BYLEX"],
+    &["ZRANGE", "z", "0", "-1", "REV", "REV"],
+    &["ZRANGE", "nokey", "0", "-1"],
+    &["ZRANGEBYSCORE", "z", "1", "5"],
+    &["ZRANGEBYSCORE", "z", "-inf", "inf", "WITHSCORES", "LIMIT", "1", "1"],
+    &["ZRANGEBYSCORE", "z", "1", "5", "REV"],
+    &["ZRANGEBYSCORE", "z", "1", "x"],
+    &["ZREVRANGEBYSCORE", "z", "5", "1", "WITHSCORES"],
+    &["ZREVRANGEBYSCORE", "z", "(5", "(1"],
+    &["ZREVRANGEBYSCORE", "z", "+inf", "-inf", "LIMIT", "2", "3"],
+    &["ZREVRANGE", "z", "0", "1", "WITHSCORES"],
+    &["ZREVRANGE", "z", "0", "1", "LIMIT", "0", "1"],
+    &["ZADD", "lex", "0", "a", "0", "b", "0", "c", "0", "d", "0", "e", "0", "f"],
+    &["ZRANGEBYLEX", "lex", "-", "+"],
+    &["ZRANGEBYLEX", "lex", "[b", "(e"],
+    &["ZRANGEBYLEX", "lex", "(b", "[e", "LIMIT", "1", "2"],
+    &["ZRANGEBYLEX", "lex", "+", "-"],
+    &["ZRANGEBYLEX", "lex", "[c", "[c"],
+    &["ZRANGEBYLEX", "lex", "(c", "[c"],
+    &["ZRANGEBYLEX", "lex", "[e", "[b"],
+    &["ZRANGEBYLEX", "lex", "b", "e"],
+    &["ZRANGEBYLEX", "lex", "-", "+", "WITHSCORES"],
+    &["ZREVRANGEBYLEX", "lex", "+", "-"],
+    &["ZREVRANGEBYLEX", "lex", "[e", "(b"],
+    &["ZREVRANGEBYLEX", "lex", "+", "-", "LIMIT", "1", "3"],
+    &["ZRANGE", "lex", "[e", "[b", "BYLEX", "REV"],
+    &["ZRANGE", "lex", "[b", "[e", "BYLEX", "LIMIT", "0", "2"],
+    &["ZLEXCOUNT", "lex", "-", "+"],
+    &["ZLEXCOUNT", "lex", "[b", "(d"],
+    &["ZLEXCOUNT", "lex", "x", "y"],
+    &["ZLEXCOUNT", "nokey", "-", "+"],
+    &["ZCOUNT", "z", "-inf", "+inf"],
+    &["ZCOUNT", "z", "(1", "3"],
+    &["ZCOUNT", "z", "x", "1"],
+    &["ZCOUNT", "nokey", "0", "1"],
+    &["ZRANGESTORE", "dst", "z", "0", "-1"],
+    &["ZRANGE", "dst", "0", "-1", "WITHSCORES"],
+    &["ZRANGESTORE", "dst", "z", "0", "2", "BYSCORE"],
+    &["ZRANGE", "dst", "0", "-1", "WITHSCORES"],
+    &["ZRANGESTORE", "dst", "lex", "[b", "[d", "BYLEX", "REV", "LIMIT", "0", "2"],
+    &["ZRANGE", "dst", "0", "-1"],
+    &["ZRANGESTORE", "dst", "z", "0", "-1", "WITHSCORES"],
+    &["ZRANGESTORE", "dst", "nokey", "0", "-1"],
+    &["EXISTS", "dst"],
+    &["ZPOPMIN", "z"],
+    &["ZPOPMAX", "z"],
+    &["ZPOPMIN", "z", "2"],
+    &["ZPOPMAX", "z", "0"],
+    &["ZPOPMIN", "z", "-1"],
+    &["ZPOPMIN", "z", "x"],
+    &["SPOP", "nokey", "x"],
+    &["ZPOPMIN", "nokey"],
+    &["ZPOPMIN", "nokey", "2"],
+    &["ZPOPMIN", "z", "1", "2"],
+    &["ZREM", "z", "a", "nomember"],
+    &["ZREM", "nokey", "a"],
+    &["ZREMRANGEBYRANK", "z", "0", "0"],
+    &["ZREMRANGEBYRANK", "z", "-1", "-1"],
+    &["ZREMRANGEBYRANK", "z", "5", "1"],
+    &["ZREMRANGEBYRANK", "z", "a", "b"],
+    &["ZREMRANGEBYSCORE", "z", "(1", "5"],
+    &["ZREMRANGEBYSCORE", "z", "x", "y"],
+    &["ZREMRANGEBYLEX", "lex", "[b", "[c"],
+    &["ZREMRANGEBYLEX", "lex", "b", "c"],
+    &["ZRANGE", "z", "0", "-1", "WITHSCORES"],
+    &["ZRANGE", "lex", "0", "-1"],
+    &["ZREMRANGEBYLEX", "lex", "-", "+"],
+    &["EXISTS", "lex"],
+    &["ZADD", "za", "1", "a", "2", "b", "3", "c"],
+    &["ZADD", "zb", "10", "b", "20", "c", "30", "d"],
+    &["SADD", "sa", "a", "d"],
+    &["SET", "str", "v"],
+    &["ZUNION", "2", "za", "zb", "WITHSCORES"],
+    &["ZUNION", "2", "za", "zb", "WEIGHTS", "2", "3", "WITHSCORES"],
+    &["ZUNION", "3", "za", "zb", "sa", "AGGREGATE", "MAX", "WITHSCORES"],
+    &["ZUNION", "2", "za", "zb", "AGGREGATE", "MIN"],
+    &["ZUNION", "2", "za", "nokey", "WITHSCORES"],
+    &["ZINTER", "2", "za", "zb", "WITHSCORES"],
+    &["ZINTER", "2", "za", "sa", "WITHSCORES"],
+    &["ZINTER", "2", "za", "zb", "WEIGHTS", "1", "-1", "AGGREGATE", "SUM", "WITHSCORES"],
+    &["ZDIFF", "2", "za", "zb", "WITHSCORES"],
+    &["ZDIFF", "2", "za", "sa"],
+    &["ZDIFF", "2", "za", "zb", "WEIGHTS", "1", "1"],
+    &["ZUNION", "0", "za"],
+    &["ZUNION", "3", "za", "zb"],
+    &["ZUNION", "x", "za"],
+    &["ZUNION", "2", "za", "str"],
+    &["ZUNION", "2", "za", "zb", "WEIGHTS", "1", "x"],
+    &["ZUNION", "2", "za", "zb", "WEIGHTS", "1"],
+    &["ZUNION", "2", "za", "zb", "AGGREGATE", "avg"],
+    &["ZUNIONSTORE", "out", "2", "za", "zb", "WEIGHTS", "1", "2"],
+    &["ZRANGE", "out", "0", "-1", "WITHSCORES"],
+    &["ZINTERSTORE", "out", "2", "za", "zb", "AGGREGATE", "MAX"],
+    &["ZRANGE", "out", "0", "-1", "WITHSCORES"],
+    &["ZDIFFSTORE", "out", "2", "za", "zb"],
+    &["ZRANGE", "out", "0", "-1", "WITHSCORES"],
+    &["ZUNIONSTORE", "out", "2", "za", "zb", "WITHSCORES"],
+    &["ZINTERSTORE", "out", "2", "za", "nokey"],
+    &["EXISTS", "out"],
+    &["ZUNIONSTORE", "str", "1", "za"],
+    &["TYPE", "str"],
+    &["ZINTERCARD", "2", "za", "zb"],
+    &["ZINTERCARD", "2", "za", "zb", "LIMIT", "1"],
+    &["ZINTERCARD", "2", "za", "zb", "LIMIT", "-1"],
+    &["ZINTERCARD", "0", "za"],
+    &["ZINTERCARD", "3", "za"],
+    &["SET", "str2", "v"],
+    &["ZINTERCARD", "2", "za", "str2"],
+    &["ZADD", "str2", "1", "a"],
+    &["ZSCORE", "str2", "a"],
+    &["ZRANGE", "str2", "0", "-1"],
+    &["ZRANGE", "str2", "a", "b"],
+    &["ZINCRBY", "str2", "1", "a"],
+    &["ZCARD", "str2"],
+    &["GET", "za"],
+    &["SADD", "za", "m"],
+    &["TYPE", "za"],
+    &["ZSCAN", "za", "0"],
+    &["ZSCAN", "za", "0", "MATCH", "a*"],
+    &["ZSCAN", "za", "x"],
+    &["ZSCAN", "nokey", "0"],
+    &["ZRANDMEMBER", "nokey"],
+    &["ZRANDMEMBER", "nokey", "2"],
+    &["ZRANDMEMBER", "za", "0"],
+    &["ZRANDMEMBER", "za", "x"],
+    &["ZRANDMEMBER", "za", "1", "BOGUS"],
+    &["RENAME", "za", "za2"],
+    &["ZRANGE", "za2", "0", "-1", "WITHSCORES"],
+    &["SCAN", "0", "TYPE", "zset", "COUNT", "1000"],
+    &["FLUSHALL"],
 ];
 
 #[test]
@@ -476,9 +694,13 @@ fn random_command(rng: &mut StdRng) -> Vec<String> {
     }
 }
 
-/// A random set or hash command over the same keys as the string commands, so types meet.
+/// A random set, hash or sorted-set command over the same keys as the string commands, so
+/// types meet.
 fn collection_command(rng: &mut StdRng, [k1, k2, k3]: [String; 3], [m1, m2]: [String; 2], [v1, v2]: [String; 2], n: String) -> Vec<String> {
     let s = |x: &str| x.to_string();
+    if rng.gen_bool(0.4) {
+        return zset_command(rng, [k1, k2, k3], [m1, m2], n);
+    }
     match rng.gen_range(0..30) {
         0..=2 => vec![s("SADD"), k1, m1, m2],
         3 | 4 => vec![s("SREM"), k1, m1, m2],
@@ -504,6 +726,48 @@ fn collection_command(rng: &mut StdRng, [k1, k2, k3]: [String; 3], [m1, m2]: [St
         27 => vec![s("HINCRBYFLOAT"), k1, m1, s(["0.5", "-2.5", "3", "x"][rng.gen_range(0..4)])],
         28 => vec![s("HSCAN"), k1, s("0")],
         _ => vec![s("TYPE"), k1],
+    }
+}
+
+/// A random sorted-set command. Scores and increments are small multiples of 1/4 (and
+/// infinities), so sums are exact in binary and decimal alike: Meridian adds increments
+/// exactly, Redis rounds after each one (docs/compatibility.md).
+fn zset_command(rng: &mut StdRng, [k1, k2, k3]: [String; 3], [m1, m2]: [String; 2], n: String) -> Vec<String> {
+    const SCORES: [&str; 9] = ["1", "2", "-1", "0.5", "2.25", "0", "inf", "-inf", "x"];
+    const BOUNDS: [&str; 8] = ["-inf", "+inf", "0", "(0", "1", "(2.25", "2", "x"];
+    const LEX: [&str; 7] = ["-", "+", "[a", "(b", "[c", "(1", "x"];
+    let s = |x: &str| x.to_string();
+    let choice = rng.gen_range(0..24);
+    let mut pick = |options: &[&str]| options[rng.gen_range(0..options.len())].to_string();
+    let (sc1, sc2, b1, b2, l1, l2) = (pick(&SCORES), pick(&SCORES), pick(&BOUNDS), pick(&BOUNDS), pick(&LEX), pick(&LEX));
+    let flags = pick(&["NX", "XX", "GT", "LT", "CH", "GT CH", "XX LT", "INCR", ""]);
+    let rev = pick(&["", "REV"]);
+    let extra = pick(&["", "WITHSCORES", "LIMIT 1 2", "LIMIT 0 -1"]);
+    let word = |w: String| w.split_whitespace().map(str::to_string).collect::<Vec<_>>();
+    let cmd = |parts: Vec<Vec<String>>| parts.into_iter().flatten().collect::<Vec<_>>();
+    match choice {
+        0..=2 => cmd(vec![vec![s("ZADD"), k1], word(flags.clone()), if flags == "INCR" { vec![sc1, m1] } else { vec![sc1, m1, sc2, m2] }]),
+        3 => vec![s("ZINCRBY"), k1, sc1, m1],
+        4 => vec![s("ZREM"), k1, m1, m2],
+        5 => vec![s("ZSCORE"), k1, m1],
+        6 => vec![s("ZMSCORE"), k1, m1, m2],
+        7 => vec![s("ZCARD"), k1],
+        8 => vec![pick(&["ZRANK", "ZREVRANK"]), k1, m1],
+        9 => cmd(vec![vec![s("ZRANGE"), k1, n.clone(), s("-1")], word(rev), word(pick(&["", "WITHSCORES"]))]),
+        10 => cmd(vec![vec![s("ZRANGE"), k1, b1, b2, s("BYSCORE")], word(rev), word(extra)]),
+        11 => cmd(vec![vec![s("ZRANGE"), k1, l1, l2, s("BYLEX")], word(rev), word(pick(&["", "LIMIT 1 1"]))]),
+        12 => vec![pick(&["ZRANGEBYSCORE", "ZREVRANGEBYSCORE"]), k1, b1, b2],
+        13 => vec![pick(&["ZRANGEBYLEX", "ZREVRANGEBYLEX"]), k1, l1, l2],
+        14 => vec![s("ZCOUNT"), k1, b1, b2],
+        15 => vec![s("ZLEXCOUNT"), k1, l1, l2],
+        16 => vec![pick(&["ZPOPMIN", "ZPOPMAX"]), k1, pick(&["1", "2", "0"])],
+        17 => vec![s("ZREMRANGEBYRANK"), k1, n, s("1")],
+        18 => vec![pick(&["ZREMRANGEBYSCORE", "ZREMRANGEBYLEX"]), k1, b1.clone(), b2.clone()],
+        19 => cmd(vec![vec![pick(&["ZUNION", "ZINTER", "ZDIFF"]), s("2"), k1, k2], word(pick(&["", "WITHSCORES", "AGGREGATE MAX WITHSCORES"]))]),
+        20 => cmd(vec![vec![pick(&["ZUNIONSTORE", "ZINTERSTORE", "ZDIFFSTORE"]), k3, s("2"), k1, k2], word(pick(&["", "AGGREGATE MIN"]))]),
+        21 => vec![s("ZINTERCARD"), s("2"), k1, k2],
+        22 => cmd(vec![vec![s("ZRANGESTORE"), k3, k1, s("0"), s("-1")], word(pick(&["", "REV"]))]),
+        _ => vec![s("ZSCAN"), k1, s("0")],
     }
 }
 

@@ -108,15 +108,12 @@ pub struct Counter {
 }
 
 impl Counter {
-    /// The increment `origin` would make now: continuing its live run, or starting one.
-    pub fn next_increment(&self, origin: NodeId, delta: Number) -> Increment {
+    /// The increment `origin` would make now: continuing its live run, or starting one;
+    /// `None` if the run's running total would leave the exact range (see `number.rs`).
+    pub fn next_increment(&self, origin: NodeId, delta: Number) -> Option<Increment> {
         match self.runs.iter().find(|r| r.origin == origin && r.is_live()) {
-            Some(run) => Increment {
-                epoch: Some(run.epoch),
-                delta,
-                total: run.total.checked_add(delta).unwrap_or(run.total),
-            },
-            None => Increment { epoch: None, delta, total: delta },
+            Some(run) => Some(Increment { epoch: Some(run.epoch), delta, total: run.total.checked_add(delta)? }),
+            None => Some(Increment { epoch: None, delta, total: delta }),
         }
     }
 
@@ -278,7 +275,7 @@ mod tests {
 
     impl Replica {
         fn incr(&mut self, origin: NodeId, time: u64, delta: i64) -> Increment {
-            let inc = self.counter.next_increment(origin, n(delta));
+            let inc = self.counter.next_increment(origin, n(delta)).unwrap();
             self.add(Stamp::new(time, origin), inc);
             inc
         }
@@ -318,7 +315,7 @@ mod tests {
 
         let mut replica = Replica::default();
         replica.add(Stamp::new(1, A), first);
-        let second = replica.counter.next_increment(A, n(2));
+        let second = replica.counter.next_increment(A, n(2)).unwrap();
         replica.add(Stamp::new(2, A), second);
         replica.incr(B, 3, 4);
         replica.clear(&marks);

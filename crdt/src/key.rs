@@ -5,7 +5,8 @@ use crate::conflict::{Conflict, DataType, Kept, Rule};
 use crate::counter::Counter;
 use crate::expiry::{Expiry, NO_EXPIRY};
 use crate::node::{NodeId, Stamp};
-use crate::members::{Dots, KeyRemovals, Members};
+use crate::members::{Dots, KeyRemovals, MemberView, Members};
+use crate::sorted::SortedMembers;
 use crate::op::{Body, Change, Collection, Edit, Seen};
 use crate::string::StrState;
 use serde::{Deserialize, Serialize};
@@ -30,6 +31,8 @@ pub enum Kind {
     Hash,
     /// A set.
     Set,
+    /// A sorted set.
+    Zset,
 }
 
 impl Kind {
@@ -39,6 +42,7 @@ impl Kind {
             Kind::String => "string",
             Kind::Hash => "hash",
             Kind::Set => "set",
+            Kind::Zset => "zset",
         }
     }
 }
@@ -65,12 +69,16 @@ fn last_occurrences<B: AsRef<[u8]>>(changes: &[(B, Change<B>)]) -> Vec<bool> {
     last
 }
 
+/// Every collection type, in the order a type conflict lists them.
+const COLLECTIONS: [Collection; 3] = [Collection::Hash, Collection::Set, Collection::Zset];
+
 impl Collection {
     /// The type a key holding this collection reads as.
     pub fn kind(self) -> Kind {
         match self {
             Collection::Hash => Kind::Hash,
             Collection::Set => Kind::Set,
+            Collection::Zset => Kind::Zset,
         }
     }
 }
@@ -95,36 +103,74 @@ pub struct KeyState {
 struct Collections {
     hash: Members<StrState>,
     set: Members<Dots>,
+    zset: SortedMembers,
 }
 
 impl Collections {
     fn is_empty(&self) -> bool {
-        self.hash.is_empty() && self.set.is_empty()
+        self.hash.is_empty() && self.set.is_empty() && self.zset.members().is_empty()
+    }
+
+    /// The part holding `collection`, as an edit's builder asks of it.
+    fn view(&self, collection: Collection) -> &dyn MemberView {
+        match collection {
+            Collection::Hash => &self.hash,
+            Collection::Set => &self.set,
+            Collection::Zset => self.zset.members(),
+        }
+    }
+
+    fn is_live(&self, collection: Collection) -> bool {
+        self.view(collection).count() > 0
     }
 
     fn remove_seen(&mut self, seen: &Seen, by: Stamp, frontier: &impl Frontier) {
-        self.hash.remove_seen(seen, by, frontier);
-        self.set.remove_seen(seen, by, frontier);
+        self.hash.remove_seen(seen, Collection::Hash, by, frontier);
+        self.set.remove_seen(seen, Collection::Set, by, frontier);
+        self.zset.remove_seen(seen, by, frontier);
     }
 
     fn kill_before(&mut self, time: u64, by: Stamp) {
         self.hash.kill_before(time, by);
         self.set.kill_before(time, by);
+        self.zset.kill_before(time, by);
     }
 
     fn settle(&mut self, frontier: &impl Frontier) {
         self.hash.settle(frontier);
         self.set.settle(frontier);
+        self.zset.settle(frontier);
     }
 
     fn collect(&mut self, stable: &impl Frontier) {
         self.hash.collect(stable);
         self.set.collect(stable);
+        self.zset.collect(stable);
     }
 
     fn merge(&mut self, other: &Collections, mine: &impl Frontier, theirs: &impl Frontier, removed: &Context) {
         self.hash.merge(&other.hash, mine, theirs, removed);
         self.set.merge(&other.set, mine, theirs, removed);
+        self.zset.merge(&other.zset, mine, theirs, removed);
+    }
+
+    /// What a whole-key remover has seen of every part: versions into `value`, increments
+    /// into `fields`.
+    fn seen(&self, value: &mut Context, fields: &mut crate::op::FieldMarks) {
+        self.hash.join_context(value);
+        self.set.join_context(value);
+        self.zset.members().join_context(value);
+        self.hash.field_marks(Collection::Hash, fields);
+        self.zset.members().field_marks(Collection::Zset, fields);
+    }
+
+    /// The largest stamp of what reads in `collection`.
+    fn newest(&self, collection: Collection) -> Option<Stamp> {
+        match collection {
+            Collection::Hash => self.hash.newest(),
+            Collection::Set => self.set.newest(),
+            Collection::Zset => self.zset.members().newest(),
+        }
     }
 }
 
@@ -171,28 +217,30 @@ impl KeyState {
 
     /// True if the key has a value (ignoring expiry, which the caller checks against its clock).
     pub fn is_live(&self) -> bool {
-        self.value.is_live() || self.collections.as_ref().is_some_and(|c| c.hash.is_live() || c.set.is_live())
+        self.value.is_live() || self.collections.as_ref().is_some_and(|c| COLLECTIONS.iter().any(|&k| c.is_live(k)))
     }
 
     /// The type the key reads as, if it has a value: the only live part, or after a type
     /// conflict the part holding the newest write (HLC time, then node id), the same on every
     /// node.
     pub fn kind(&self) -> Option<Kind> {
-        let (hash, set) = self.collections.as_ref().map_or((false, false), |c| (c.hash.is_live(), c.set.is_live()));
-        let live = [(self.value.is_live(), Kind::String), (hash, Kind::Hash), (set, Kind::Set)];
-        let mut kinds = live.into_iter().filter(|(is, _)| *is).map(|(_, k)| k);
-        let first = kinds.next()?;
-        if kinds.next().is_none() {
-            return Some(first);
+        let collection_live = |k: Collection| self.collections.as_ref().is_some_and(|c| c.is_live(k));
+        let live = || {
+            let collections = COLLECTIONS.into_iter().filter(move |&k| collection_live(k)).map(Some);
+            self.value.is_live().then_some(None).into_iter().chain(collections)
+        };
+        let mut parts = live();
+        let first = parts.next()?;
+        if parts.next().is_none() {
+            return Some(first.map_or(Kind::String, Collection::kind));
         }
         // A type conflict: the newest write decides (O(members), and rare).
-        let newest = |kind: Kind| match (kind, &self.collections) {
-            (Kind::String, _) => self.value.newest(),
-            (Kind::Hash, Some(c)) => c.hash.newest(),
-            (Kind::Set, Some(c)) => c.set.newest(),
-            (_, None) => None,
+        let newest = |part: Option<Collection>| match (part, &self.collections) {
+            (None, _) => self.value.newest(),
+            (Some(k), Some(c)) => c.newest(k),
+            (Some(_), None) => None,
         };
-        live.into_iter().filter(|(is, _)| *is).map(|(_, k)| k).max_by_key(|&k| newest(k))
+        live().max_by_key(|&part| newest(part)).map(|part| part.map_or(Kind::String, Collection::kind))
     }
 
     /// The hash part (read it only when [`KeyState::kind`] says the key is a hash).
@@ -203,6 +251,11 @@ impl KeyState {
     /// The set part (read it only when [`KeyState::kind`] says the key is a set).
     pub fn set(&self) -> Option<&Members<Dots>> {
         self.collections.as_ref().map(|c| &c.set)
+    }
+
+    /// The sorted-set part (read it only when [`KeyState::kind`] says the key is a zset).
+    pub fn zset(&self) -> Option<&SortedMembers> {
+        self.collections.as_ref().map(|c| &c.zset)
     }
 
     /// The op a command makes to change members of `collection`, built from this node's view,
@@ -239,28 +292,16 @@ impl KeyState {
     }
 
     fn member_is_live(&self, collection: Collection, member: &[u8]) -> bool {
-        match (&self.collections, collection) {
-            (Some(c), Collection::Hash) => c.hash.get(member).is_some(),
-            (Some(c), Collection::Set) => c.set.get(member).is_some(),
-            (None, _) => false,
-        }
+        self.collections.as_ref().is_some_and(|c| c.view(collection).has(member))
     }
 
     fn len_of(&self, collection: Collection) -> usize {
-        match (&self.collections, collection) {
-            (Some(c), Collection::Hash) => c.hash.len(),
-            (Some(c), Collection::Set) => c.set.len(),
-            (None, _) => 0,
-        }
+        self.collections.as_ref().map_or(0, |c| c.view(collection).count())
     }
 
     /// What a writer editing `member` of `collection` has seen of it.
     pub fn seen_member(&self, collection: Collection, member: &[u8]) -> Seen {
-        match (&self.collections, collection) {
-            (Some(c), Collection::Hash) => c.hash.seen(member),
-            (Some(c), Collection::Set) => c.set.seen(member),
-            (None, _) => Seen::default(),
-        }
+        self.collections.as_ref().map(|c| c.view(collection).seen_of(member)).unwrap_or_default()
     }
 
     /// Everything a writer replacing the whole key has seen; with `keep_ttl`, the TTL is not
@@ -274,9 +315,7 @@ impl KeyState {
         };
         let mut fields = Vec::new();
         if let Some(c) = &self.collections {
-            c.hash.join_context(&mut value);
-            c.set.join_context(&mut value);
-            c.hash.field_marks(&mut fields);
+            c.seen(&mut value, &mut fields);
         }
         Seen { value, counts, expiry, fields }
     }
@@ -355,6 +394,7 @@ impl KeyState {
             match collection {
                 Collection::Hash => collections.hash.edit(member, &edit.seen, &edit.change, stamp, frontier, removals),
                 Collection::Set => collections.set.edit(member, &edit.seen, &edit.change, stamp, frontier, removals),
+                Collection::Zset => collections.zset.edit(member, &edit.seen, &edit.change, stamp, frontier, removals),
             }
         }
     }
@@ -446,6 +486,7 @@ impl KeyState {
                 match collection {
                     Collection::Hash => collections.hash.collect_members(members, stable),
                     Collection::Set => collections.set.collect_members(members, stable),
+                    Collection::Zset => collections.zset.collect_members(members, stable),
                 }
                 self.collect_key(stable)
             }
@@ -564,7 +605,7 @@ mod tests {
     }
 
     fn incr(id: NodeId, by: i64) -> Write {
-        Box::new(move |k| Body::Incr { seen: Seen::default(), inc: k.string().next_increment(id, Number::from_i64(by)) })
+        Box::new(move |k| Body::Incr { seen: Seen::default(), inc: k.string().next_increment(id, Number::from_i64(by)).unwrap() })
     }
 
     fn expire(at: u64) -> Write {

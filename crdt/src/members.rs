@@ -1,8 +1,11 @@
-//! Collections: observed-remove maps from members (set members, hash fields) to element states.
+//! Collections: observed-remove maps from members (set members, hash fields, sorted-set
+//! members) to element states.
 //!
 //! A set is a map from member to the dots of the adds that made it (an add-wins OR-set); a hash
 //! is a map from field to a string state (register plus counter), so HSET and HINCRBY behave on
-//! a field exactly as SET and INCRBY do on a key. Both share [`Members`]: what an edit removes
+//! a field exactly as SET and INCRBY do on a key; a sorted set maps members to score states
+//! (the same register plus counter, holding a double; see `score.rs`). All share [`Members`]:
+//! what an edit removes
 //! is what its writer had seen of that member ([`Seen`]), so a concurrent add or update of the
 //! same member survives a remove; a remove naming versions this node has not applied yet is
 //! remembered per member until they arrive, so they arrive removed.
@@ -10,9 +13,9 @@
 use crate::causal::{Context, Frontier};
 use crate::counter::CounterMark;
 use crate::node::Stamp;
-use crate::op::{Change, FieldMarks, Seen};
+use crate::op::{Change, Collection, FieldMarks, Seen};
 use crate::register::Register;
-use crate::string::StrState;
+use crate::string::{StrState, Written};
 use hashbrown::HashMap;
 use serde::{Deserialize, Serialize};
 use smallvec::SmallVec;
@@ -101,7 +104,7 @@ impl Element for Dots {
     }
 }
 
-impl Element for StrState {
+impl<W: Written> Element for StrState<W> {
     fn is_live(&self) -> bool {
         StrState::is_live(self)
     }
@@ -153,6 +156,30 @@ impl Element for StrState {
 
     fn marks(&self) -> SmallVec<[CounterMark; 1]> {
         StrState::seen(self).1
+    }
+}
+
+/// What a command building an edit asks of a collection, whatever its element type.
+pub trait MemberView {
+    /// True if `member` is live.
+    fn has(&self, member: &[u8]) -> bool;
+    /// Number of live members.
+    fn count(&self) -> usize;
+    /// What a writer replacing or removing `member` has seen.
+    fn seen_of(&self, member: &[u8]) -> Seen;
+}
+
+impl<V: Element> MemberView for Members<V> {
+    fn has(&self, member: &[u8]) -> bool {
+        self.get(member).is_some()
+    }
+
+    fn count(&self) -> usize {
+        self.len()
+    }
+
+    fn seen_of(&self, member: &[u8]) -> Seen {
+        self.seen(member)
     }
 }
 
@@ -224,9 +251,10 @@ impl<V: Element> Members<V> {
         }
     }
 
-    /// Whole-key removal: removes every version `seen` covers and the increments it marks.
-    pub fn remove_seen(&mut self, seen: &Seen, by: Stamp, frontier: &impl Frontier) {
-        for (member, marks) in &seen.fields {
+    /// Whole-key removal: removes every version `seen` covers and the increments it marks for
+    /// members of `collection` (this map).
+    pub fn remove_seen(&mut self, seen: &Seen, collection: Collection, by: Stamp, frontier: &impl Frontier) {
+        for (_, member, marks) in seen.fields.iter().filter(|(c, _, _)| *c == collection) {
             let counts = Seen { counts: marks.clone(), ..Seen::default() };
             self.items.entry_ref(&**member).or_default().clear(&counts, by, frontier);
         }
@@ -309,12 +337,13 @@ impl<V: Element> Members<V> {
         }
     }
 
-    /// The counter marks of members with increments, for a whole-key remover.
-    pub fn field_marks(&self, into: &mut FieldMarks) {
+    /// The counter marks of members with increments, for a whole-key remover; this map is
+    /// `collection`.
+    pub fn field_marks(&self, collection: Collection, into: &mut FieldMarks) {
         for (member, item) in &self.items {
             let marks = item.marks();
             if !marks.is_empty() {
-                into.push((member.clone(), marks));
+                into.push((collection, member.clone(), marks));
             }
         }
     }

@@ -41,13 +41,13 @@ pub struct Seen {
     pub counts: SmallVec<[CounterMark; 1]>,
     /// TTL versions seen (empty when the write keeps the TTL).
     pub expiry: Context,
-    /// For a whole-key removal of a hash: per field with increments, the increments seen
-    /// (written versions of every member are covered by `value`).
+    /// For a whole-key removal of a hash or sorted set: per field or member with increments,
+    /// the increments seen (written versions of every member are covered by `value`).
     pub fields: FieldMarks,
 }
 
-/// Per hash field, the counter marks a whole-key remover had seen.
-pub type FieldMarks = Vec<(Box<[u8]>, SmallVec<[CounterMark; 1]>)>;
+/// Per hash field or sorted-set member, the counter marks a whole-key remover had seen.
+pub type FieldMarks = Vec<(Collection, Box<[u8]>, SmallVec<[CounterMark; 1]>)>;
 
 /// Which collection an [`Body::Edit`] changes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -56,6 +56,8 @@ pub enum Collection {
     Hash,
     /// A set of members.
     Set,
+    /// A sorted set: members with scores.
+    Zset,
 }
 
 /// What an edit does to one member after removing what its writer had seen of it.
@@ -63,9 +65,10 @@ pub enum Collection {
 pub enum Change<B = Bytes> {
     /// Add the member (SADD, SMOVE's destination).
     Add,
-    /// Write the field's value (HSET and friends).
+    /// Write the field's value (HSET and friends), or the member's score as the client wrote
+    /// it (ZADD).
     Write(B),
-    /// Add to the field's counter (HINCRBY, HINCRBYFLOAT).
+    /// Add to the field's counter or the member's score (HINCRBY, HINCRBYFLOAT, ZINCRBY).
     Incr(Increment),
     /// Only remove (SREM, HDEL, SPOP).
     Remove,

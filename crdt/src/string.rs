@@ -17,10 +17,32 @@ use std::borrow::Cow;
 /// `GET` returns the written bytes when no increment is pending, byte for byte as written (so
 /// `SET k 007` reads back `007`); otherwise the written value parsed as a number plus the
 /// pending increments, printed as Redis prints numbers.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct StrState {
-    value: Register<Box<[u8]>>,
+///
+/// The same register-plus-counter pair holds a sorted-set member's score (`V` is then
+/// [`crate::ScoreValue`]): ZADD writes it, ZINCRBY adds to it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StrState<V = Box<[u8]>> {
+    value: Register<V>,
     counter: Option<Box<Counter>>,
+}
+
+impl<V> Default for StrState<V> {
+    fn default() -> Self {
+        StrState { value: Register::default(), counter: None }
+    }
+}
+
+/// A value the register of a [`StrState`] holds, made from the bytes a write carries.
+pub trait Written: Clone + std::fmt::Debug + PartialEq + Eq {
+    /// The value written as `bytes`, or `None` if they do not make one (the origin checked
+    /// them, so only a corrupt op gets here).
+    fn from_written(bytes: &[u8]) -> Option<Self>;
+}
+
+impl Written for Box<[u8]> {
+    fn from_written(bytes: &[u8]) -> Option<Self> {
+        Some(bytes.into())
+    }
 }
 
 impl StrState {
@@ -54,74 +76,6 @@ impl StrState {
                 _ => NumberError::NotFloat,
             }),
             Some(bytes) => Number::parse_int(&bytes),
-        }
-    }
-
-    /// True if a read would return a value.
-    pub fn is_live(&self) -> bool {
-        !self.value.is_empty() || self.counter.as_ref().is_some_and(|c| c.is_live())
-    }
-
-    /// True if nothing is live and nothing waits for a late op.
-    pub fn is_empty(&self) -> bool {
-        self.value.is_empty() && self.counter.is_none()
-    }
-
-    /// What a writer replacing this string has seen: written versions and increments.
-    pub fn seen(&self) -> (Context, SmallVec<[CounterMark; 1]>) {
-        let marks = self.counter.as_ref().map(|c| c.marks()).unwrap_or_default();
-        (self.value.context(), marks)
-    }
-
-    /// Removes what a writer (the op `by`) had seen; returns the stamps it named that are not
-    /// applied here.
-    pub fn clear(&mut self, seen: &Context, marks: &[CounterMark], by: Stamp, frontier: &impl Frontier) -> Context {
-        if !marks.is_empty() {
-            self.counter.get_or_insert_with(Default::default).clear(marks, by, frontier);
-        }
-        self.value.remove(seen, frontier)
-    }
-
-    /// Removes what was written, and the increment runs begun, before `time`: the key expired
-    /// (the op `by` says so).
-    pub fn kill_before(&mut self, time: u64, by: Stamp) {
-        self.value.remove_before(time);
-        if let Some(counter) = &mut self.counter {
-            counter.kill_before(time, by);
-        }
-    }
-
-    /// Removes the written versions a context covers (see [`Register::remove`]).
-    pub fn remove_versions(&mut self, seen: &Context, frontier: &impl Frontier) {
-        self.value.remove(seen, frontier);
-    }
-
-    /// Collects counter runs that are settled and stable.
-    pub fn collect(&mut self, stable: &impl Frontier) {
-        if let Some(counter) = &mut self.counter {
-            counter.collect(stable);
-            if counter.is_empty() {
-                self.counter = None;
-            }
-        }
-    }
-
-    /// Joins another replica's state of the same string (see [`Register::merge`],
-    /// [`Counter::merge`]).
-    pub fn merge(&mut self, other: &StrState, mine: &impl Frontier, theirs: &impl Frontier) {
-        self.value.merge(&other.value, mine, theirs);
-        match (&mut self.counter, &other.counter) {
-            (Some(counter), Some(theirs_counter)) => counter.merge(theirs_counter, mine, theirs),
-            (Some(counter), None) => counter.merge(&Counter::default(), mine, theirs),
-            (None, Some(theirs_counter)) => {
-                let mut counter = Counter::default();
-                counter.merge(theirs_counter, mine, theirs);
-                self.counter = Some(Box::new(counter));
-            }
-            (None, None) => {}
-        }
-        if self.counter.as_ref().is_some_and(|c| c.is_empty()) {
-            self.counter = None;
         }
     }
 
@@ -178,6 +132,77 @@ impl StrState {
         Some(Conflict { data_type: DataType::Counter, rule: Rule::CountersMerged, op: stamp, other, kept: Kept::Both })
     }
 
+}
+
+impl<V: Written> StrState<V> {
+    /// True if a read would return a value.
+    pub fn is_live(&self) -> bool {
+        !self.value.is_empty() || self.counter.as_ref().is_some_and(|c| c.is_live())
+    }
+
+    /// True if nothing is live and nothing waits for a late op.
+    pub fn is_empty(&self) -> bool {
+        self.value.is_empty() && self.counter.is_none()
+    }
+
+    /// What a writer replacing this string has seen: written versions and increments.
+    pub fn seen(&self) -> (Context, SmallVec<[CounterMark; 1]>) {
+        let marks = self.counter.as_ref().map(|c| c.marks()).unwrap_or_default();
+        (self.value.context(), marks)
+    }
+
+    /// Removes what a writer (the op `by`) had seen; returns the stamps it named that are not
+    /// applied here.
+    pub fn clear(&mut self, seen: &Context, marks: &[CounterMark], by: Stamp, frontier: &impl Frontier) -> Context {
+        if !marks.is_empty() {
+            self.counter.get_or_insert_with(Default::default).clear(marks, by, frontier);
+        }
+        self.value.remove(seen, frontier)
+    }
+
+    /// Removes what was written, and the increment runs begun, before `time`: the key expired
+    /// (the op `by` says so).
+    pub fn kill_before(&mut self, time: u64, by: Stamp) {
+        self.value.remove_before(time);
+        if let Some(counter) = &mut self.counter {
+            counter.kill_before(time, by);
+        }
+    }
+
+    /// Removes the written versions a context covers (see [`Register::remove`]).
+    pub fn remove_versions(&mut self, seen: &Context, frontier: &impl Frontier) {
+        self.value.remove(seen, frontier);
+    }
+
+    /// Collects counter runs that are settled and stable.
+    pub fn collect(&mut self, stable: &impl Frontier) {
+        if let Some(counter) = &mut self.counter {
+            counter.collect(stable);
+            if counter.is_empty() {
+                self.counter = None;
+            }
+        }
+    }
+
+    /// Joins another replica's state of the same string (see [`Register::merge`],
+    /// [`Counter::merge`]).
+    pub fn merge(&mut self, other: &StrState<V>, mine: &impl Frontier, theirs: &impl Frontier) {
+        self.value.merge(&other.value, mine, theirs);
+        match (&mut self.counter, &other.counter) {
+            (Some(counter), Some(theirs_counter)) => counter.merge(theirs_counter, mine, theirs),
+            (Some(counter), None) => counter.merge(&Counter::default(), mine, theirs),
+            (None, Some(theirs_counter)) => {
+                let mut counter = Counter::default();
+                counter.merge(theirs_counter, mine, theirs);
+                self.counter = Some(Box::new(counter));
+            }
+            (None, None) => {}
+        }
+        if self.counter.as_ref().is_some_and(|c| c.is_empty()) {
+            self.counter = None;
+        }
+    }
+
     /// The largest stamp of what reads: the newest written version or live increment.
     pub fn newest(&self) -> Option<Stamp> {
         let counted = self.counter.as_ref().and_then(|c| c.live_stamps().max());
@@ -189,16 +214,28 @@ impl StrState {
         self.value.versions().map(|(stamp, _)| stamp)
     }
 
-    /// Adds the bytes written at `stamp`.
+    /// Adds the value written as `bytes` at `stamp`.
     pub fn write(&mut self, stamp: Stamp, bytes: &[u8]) {
-        self.value.insert(stamp, bytes.into());
+        if let Some(value) = V::from_written(bytes) {
+            self.value.insert(stamp, value);
+        }
+    }
+
+    /// The value written last, if any version is left.
+    pub fn written(&self) -> Option<&V> {
+        self.value.winner().map(|(_, v)| v)
+    }
+
+    /// The increments applied and not cleared, if any.
+    pub fn pending_increments(&self) -> Option<Number> {
+        self.counter.as_ref().filter(|c| c.is_live()).map(|c| c.pending())
     }
 
     /// The increment `origin` would make now (see [`Counter::next_increment`]).
-    pub fn next_increment(&self, origin: NodeId, delta: Number) -> Increment {
+    pub fn next_increment(&self, origin: NodeId, delta: Number) -> Option<Increment> {
         match &self.counter {
             Some(counter) => counter.next_increment(origin, delta),
-            None => Increment { epoch: None, delta, total: delta },
+            None => Some(Increment { epoch: None, delta, total: delta }),
         }
     }
 
@@ -231,14 +268,14 @@ mod tests {
         assert_eq!(st.get().as_deref(), Some(&b"007"[..]));
         assert_eq!(st.number(false), Err(NumberError::NotInteger));
         assert_eq!(st.number(true).unwrap().to_string(), "7");
-        st.increment(s(2), &st.next_increment(NodeId(1), Number::from_i64(1)));
+        st.increment(s(2), &st.next_increment(NodeId(1), Number::from_i64(1)).unwrap());
         assert_eq!(st.get().as_deref(), Some(&b"8"[..]));
     }
 
     #[test]
     fn an_overwrite_clears_the_increments_it_saw() {
         let mut st = StrState::default();
-        st.increment(s(1), &st.next_increment(NodeId(1), Number::from_i64(5)));
+        st.increment(s(1), &st.next_increment(NodeId(1), Number::from_i64(5)).unwrap());
         let (ctx, marks) = st.seen();
         st.clear(&ctx, &marks, s(2), &All);
         st.write(s(2), b"x");

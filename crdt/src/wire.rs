@@ -19,11 +19,11 @@
 //!   Del      [seen [fields]]
 //!   Expire   context at
 //!   Expired  before
-//!   Edit     collection-byte count edit*          collection: 0 hash, 1 set
+//!   Edit     collection count edit*               collection: 0 hash, 1 set, 2 sorted set
 //! edit     = member change-byte [seen] payload    change: low 2 bits Add/Write/Incr/Remove,
 //!                                                 bit 2 "has seen", bit 3 "continues a run"
 //!   payload: Write value | Incr [epoch] delta total | nothing
-//! fields   = count (member marks)*
+//! fields   = count (collection member marks)*
 //! seen     = parts-byte [values] [marks] [context]    parts: bit 0 values, bit 1 marks,
 //!                                                       bit 2 TTLs, bits 3-7 how many values
 //!                                                       (31: a count follows)
@@ -117,10 +117,7 @@ impl<B: AsRef<[u8]>> Op<B> {
             }
             Body::Edit { collection, edits } => {
                 w.byte(EDIT);
-                w.byte(match collection {
-                    Collection::Hash => 0,
-                    Collection::Set => 1,
-                });
+                w.byte(collection_byte(*collection));
                 w.varint(edits.len() as u64);
                 edits.iter().for_each(|edit| w.edit(edit));
             }
@@ -152,11 +149,7 @@ impl Op {
             EXPIRE => Body::Expire { seen: r.context()?, at: r.varint()? },
             EXPIRED => Body::Expired { before: r.time()? },
             EDIT => {
-                let collection = match r.byte()? {
-                    0 => Collection::Hash,
-                    1 => Collection::Set,
-                    other => return Err(DecodeError::Unknown("collection", other)),
-                };
+                let collection = r.collection()?;
                 let n = r.count()?;
                 let edits = (0..n).map(|_| r.edit()).collect::<Result<_, _>>()?;
                 Body::Edit { collection, edits }
@@ -267,7 +260,8 @@ impl Writer<'_> {
         self.seen(seen);
         if !seen.fields.is_empty() {
             self.varint(seen.fields.len() as u64);
-            for (member, marks) in &seen.fields {
+            for (collection, member, marks) in &seen.fields {
+                self.byte(collection_byte(*collection));
                 self.bytes(member);
                 self.marks(marks);
             }
@@ -437,8 +431,9 @@ impl Reader<'_> {
         if has_fields {
             let n = self.count()?;
             for _ in 0..n {
+                let collection = self.collection()?;
                 let member = self.bytes()?;
-                seen.fields.push((member.as_ref().into(), self.marks()?.into()));
+                seen.fields.push((collection, member.as_ref().into(), self.marks()?.into()));
             }
         }
         Ok(seen)
@@ -453,6 +448,15 @@ impl Reader<'_> {
                 Ok(CounterMark { origin, epoch, time, total: self.number()? })
             })
             .collect()
+    }
+
+    fn collection(&mut self) -> Result<Collection, DecodeError> {
+        Ok(match self.byte()? {
+            0 => Collection::Hash,
+            1 => Collection::Set,
+            2 => Collection::Zset,
+            other => return Err(DecodeError::Unknown("collection", other)),
+        })
     }
 
     fn increment(&mut self, continues: bool) -> Result<Increment, DecodeError> {
@@ -474,6 +478,15 @@ impl Reader<'_> {
             _ => Change::Remove,
         };
         Ok(Edit { member, seen, change })
+    }
+}
+
+/// The byte naming a collection (see the module docs).
+fn collection_byte(collection: Collection) -> u8 {
+    match collection {
+        Collection::Hash => 0,
+        Collection::Set => 1,
+        Collection::Zset => 2,
     }
 }
 
@@ -555,11 +568,15 @@ mod tests {
 
     /// A whole-key seen, with field marks as a DEL of a hash of counters has them.
     fn whole_seen() -> impl Strategy<Value = Seen> {
-        let field = (proptest::collection::vec(any::<u8>(), 0..8), proptest::collection::vec(mark(), 1..3));
+        let field = (collection(), proptest::collection::vec(any::<u8>(), 0..8), proptest::collection::vec(mark(), 1..3));
         (seen(), proptest::collection::vec(field, 0..3)).prop_map(|(mut seen, fields)| {
-            seen.fields = fields.into_iter().map(|(m, marks)| (m.into(), marks.into())).collect();
+            seen.fields = fields.into_iter().map(|(c, m, marks)| (c, m.into(), marks.into())).collect();
             seen
         })
+    }
+
+    fn collection() -> impl Strategy<Value = Collection> {
+        prop_oneof![Just(Collection::Hash), Just(Collection::Set), Just(Collection::Zset)]
     }
 
     fn edit() -> impl Strategy<Value = Edit> {
@@ -580,7 +597,7 @@ mod tests {
             (whole_seen(), proptest::option::of(any::<u64>()), number(), number())
                 .prop_map(|(seen, epoch, delta, total)| Body::Incr { seen, inc: Increment { epoch, delta, total } }),
             whole_seen().prop_map(|seen| Body::Del { seen }),
-            (any::<bool>(), proptest::collection::vec(edit(), 0..4)).prop_map(|(hash, edits)| Body::Edit { collection: if hash { Collection::Hash } else { Collection::Set }, edits }),
+            (collection(), proptest::collection::vec(edit(), 0..4)).prop_map(|(collection, edits)| Body::Edit { collection, edits }),
             (context(), any::<u64>()).prop_map(|(seen, at)| Body::Expire { seen, at }),
             any::<u64>().prop_map(|before| Body::Expired { before }),
         ]

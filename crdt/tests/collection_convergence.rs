@@ -1,6 +1,6 @@
-//! Convergence of hashes and sets, and of keys whose type changes under conflict, under every
-//! valid delivery order (see `common` for the simulator). Writes to one key mix set, hash and
-//! string commands, each refused where Redis would answer WRONGTYPE, so concurrent writes of
+//! Convergence of hashes, sets and sorted sets, and of keys whose type changes under conflict, under every
+//! valid delivery order (see `common` for the simulator). Writes to one key mix set, hash,
+//! sorted-set and string commands, each refused where Redis would answer WRONGTYPE, so concurrent writes of
 //! different types meet. Once everything is delivered, every replica must read the same type,
 //! members, field values and TTL.
 
@@ -18,6 +18,10 @@ enum CollectionWrite {
     HSet(Vec<(u8, u8)>),
     HIncrBy(u8, i8),
     HDel(Vec<u8>),
+    /// Members and scores in quarters, so scores are exact and sums order-free.
+    ZAdd(Vec<(u8, i8)>),
+    ZIncrBy(u8, i8),
+    ZRem(Vec<u8>),
     Other(StringWrite),
 }
 
@@ -33,8 +37,16 @@ fn collection_write() -> impl Strategy<Value = CollectionWrite> + Clone {
         3 => proptest::collection::vec((0u8..4, any::<u8>()), 1..3).prop_map(CollectionWrite::HSet),
         2 => (0u8..4, any::<i8>()).prop_map(|(f, d)| CollectionWrite::HIncrBy(f, d)),
         2 => names().prop_map(CollectionWrite::HDel),
+        3 => proptest::collection::vec((0u8..4, any::<i8>()), 1..3).prop_map(CollectionWrite::ZAdd),
+        2 => (0u8..4, any::<i8>()).prop_map(|(m, d)| CollectionWrite::ZIncrBy(m, d)),
+        2 => names().prop_map(CollectionWrite::ZRem),
         2 => string_write().prop_map(CollectionWrite::Other),
     ]
+}
+
+/// `q` quarters.
+fn quarters(q: i8) -> f64 {
+    f64::from(q) / 4.0
 }
 
 fn name(n: u8) -> Bytes {
@@ -62,11 +74,20 @@ impl Write for CollectionWrite {
                 let field = state.hash().and_then(|h| h.get(&name(*f)));
                 let current = field.map_or(Ok(Number::ZERO), |v| v.number(false));
                 current.ok()?.incr_int(*delta as i64).ok()?;
-                let inc = match field {
-                    Some(v) => v.next_increment(id, Number::from_i64(*delta as i64)),
-                    None => meridian_crdt::StrState::default().next_increment(id, Number::from_i64(*delta as i64)),
-                };
+                let inc = field.cloned().unwrap_or_default().next_increment(id, Number::from_i64(*delta as i64))?;
                 edit(Collection::Hash, vec![(name(*f), Change::Incr(inc))])
+            }
+            CollectionWrite::ZAdd(pairs) if fits(state, Kind::Zset) => {
+                edit(Collection::Zset, pairs.iter().map(|&(m, s)| (name(m), Change::Write(Bytes::from(quarters(s).to_string())))).collect())
+            }
+            CollectionWrite::ZIncrBy(m, delta) if fits(state, Kind::Zset) => {
+                let member = state.zset().and_then(|z| z.members().get(&name(*m)));
+                let delta = Number::parse_float(quarters(*delta).to_string().as_bytes()).unwrap();
+                let inc = member.cloned().unwrap_or_default().next_increment(id, delta)?;
+                edit(Collection::Zset, vec![(name(*m), Change::Incr(inc))])
+            }
+            CollectionWrite::ZRem(m) if fits(state, Kind::Zset) && state.is_live() => {
+                edit(Collection::Zset, m.iter().map(|&n| (name(n), Change::Remove)).collect())
             }
             CollectionWrite::HDel(f) if fits(state, Kind::Hash) && state.is_live() => {
                 edit(Collection::Hash, f.iter().map(|&n| (name(n), Change::Remove)).collect())
@@ -83,6 +104,8 @@ struct Observed {
     string: Option<Vec<u8>>,
     members: Vec<Vec<u8>>,
     fields: Vec<(Vec<u8>, Vec<u8>)>,
+    /// Sorted-set members in score order, with their scores.
+    scored: Vec<(Vec<u8>, f64)>,
     expires_at: Option<u64>,
 }
 
@@ -99,8 +122,12 @@ fn observed(r: &Replica) -> Observed {
         _ => Vec::new(),
     };
     fields.sort();
+    let scored = match kind {
+        Some(Kind::Zset) => state.zset().into_iter().flat_map(|z| z.ordered().map(|(s, m)| (m.to_vec(), s))).collect(),
+        _ => Vec::new(),
+    };
     let string = (kind == Some(Kind::String)).then(|| state.string().get().map(|v| v.into_owned())).flatten();
-    Observed { kind, string, members, fields, expires_at: state.expires_at() }
+    Observed { kind, string, members, fields, scored, expires_at: state.expires_at() }
 }
 
 proptest! {
@@ -119,6 +146,15 @@ proptest! {
         }
         if let Some(hash) = replicas[0].state.hash() {
             prop_assert_eq!(hash.len(), hash.iter().count());
+        }
+        // The score order holds exactly the live members, sorted by (score, member).
+        for r in &replicas {
+            if let Some(zset) = r.state.zset() {
+                let mut expected: Vec<(f64, Vec<u8>)> = zset.members().iter().map(|(m, s)| (s.score().unwrap(), m.to_vec())).collect();
+                expected.sort_by(|a, b| a.0.total_cmp(&b.0).then_with(|| a.1.cmp(&b.1)));
+                let order: Vec<(f64, Vec<u8>)> = zset.ordered().map(|(s, m)| (s, m.to_vec())).collect();
+                prop_assert_eq!(order, expected);
+            }
         }
     }
 }
@@ -164,6 +200,25 @@ fn hash_fields_merge_per_field_and_counters_add_up() {
     // HSET ‖ HINCRBY on one field: the written value plus the increment it had not seen.
     let out = concurrent(&seeded, HSet(vec![(0, b'7')]), HIncrBy(0, 2));
     assert_eq!(out.fields[0], (b"a".to_vec(), b"9".to_vec()));
+}
+
+#[test]
+fn sorted_set_scores_are_lww_and_increments_add_up() {
+    use CollectionWrite::*;
+    let seeded = [ZAdd(vec![(0, 4), (1, 8)])];
+    // ZINCRBY ‖ ZINCRBY: both count.
+    let out = concurrent(&seeded, ZIncrBy(0, 2), ZIncrBy(0, 6));
+    assert_eq!(out.scored[1], (b"a".to_vec(), 3.0));
+    // ZADD ‖ ZADD: the later write's score.
+    let out = concurrent(&seeded, ZAdd(vec![(0, 40)]), ZAdd(vec![(0, 20)]));
+    assert_eq!(out.scored, vec![(b"b".to_vec(), 2.0), (b"a".to_vec(), 5.0)]);
+    // ZREM ‖ ZINCRBY (Redis Enterprise's example): the member stays with only the increment
+    // the remover had not seen.
+    let out = concurrent(&seeded, ZRem(vec![0]), ZIncrBy(0, 4));
+    assert_eq!(out.scored, vec![(b"a".to_vec(), 1.0), (b"b".to_vec(), 2.0)]);
+    // ZADD ‖ ZINCRBY: the written score plus the unseen increment.
+    let out = concurrent(&seeded, ZAdd(vec![(0, 40)]), ZIncrBy(0, 4));
+    assert_eq!(out.scored[1], (b"a".to_vec(), 11.0));
 }
 
 #[test]

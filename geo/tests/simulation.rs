@@ -224,7 +224,7 @@ impl Sim {
             2 => Body::Set { seen: state.seen(true), value: Bytes::from(vec![value]), expire_at: None },
             3 | 4 => Body::Incr {
                 seen: if state.is_live() { Default::default() } else { state.seen(false) },
-                inc: state.string().next_increment(node.id, Number::from_i64(delta)),
+                inc: state.string().next_increment(node.id, Number::from_i64(delta)).expect("small deltas stay in range"),
             },
             5 => Body::Del { seen: state.seen(false) },
             6 => Body::Expire { seen: state.seen_ttl(), at: if value.is_multiple_of(2) { NO_EXPIRY } else { ttl } },

@@ -66,7 +66,7 @@ impl Write for StringWrite {
                 }
                 Body::Incr {
                     seen: if state.is_live() { Default::default() } else { state.seen(false) },
-                    inc: state.string().next_increment(id, Number::from_i64(*delta as i64)),
+                    inc: state.string().next_increment(id, Number::from_i64(*delta as i64))?,
                 }
             }
             StringWrite::Del => Body::Del { seen: state.seen(false) },

@@ -6,7 +6,6 @@ use super::scan_options::{ScanKind, ScanOptions};
 use super::strings::{float_arg, next_count, number_error};
 use super::values::Pairs;
 use super::{arity_error, flags, int_arg, is, CmdError, CmdResult, Ctx, Spec, ONE_KEY, SYNTAX};
-use crate::resp::Protocol;
 use meridian_crdt::{Change, Collection, Kind, Members, Number, NumberError, StrState};
 use super::random_pick::pick_random;
 
@@ -187,26 +186,16 @@ fn hrandfield(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         return Ok(());
     };
     let chosen = pick_random(pairs, count)?;
-    match (with_values, ctx.session.protocol) {
-        (false, _) => {
-            ctx.out.array(chosen.len());
-            chosen.iter().for_each(|(f, _)| ctx.out.bulk(f));
-        }
-        (true, Protocol::Resp2) => {
-            ctx.out.array(chosen.len() * 2);
-            chosen.iter().for_each(|(f, v)| {
-                ctx.out.bulk(f);
-                ctx.out.bulk(v);
-            });
-        }
-        (true, Protocol::Resp3) => {
-            ctx.out.array(chosen.len());
-            chosen.iter().for_each(|(f, v)| {
-                ctx.out.array(2);
-                ctx.out.bulk(f);
-                ctx.out.bulk(v);
-            });
-        }
+    if !with_values {
+        ctx.out.array(chosen.len());
+        chosen.iter().for_each(|(f, _)| ctx.out.bulk(f));
+        return Ok(());
+    }
+    ctx.out.pairs(chosen.len());
+    for (f, v) in &chosen {
+        ctx.out.pair();
+        ctx.out.bulk(f);
+        ctx.out.bulk(v);
     }
     Ok(())
 }

@@ -14,6 +14,9 @@ mod sets;
 mod strings;
 mod transactions;
 mod values;
+mod zset_algebra;
+mod zset_ranges;
+mod zsets;
 
 pub use transactions::release_watches;
 
@@ -292,7 +295,7 @@ impl Ctx<'_> {
 fn table() -> &'static HashMap<&'static str, &'static Spec> {
     static TABLE: OnceLock<HashMap<&'static str, &'static Spec>> = OnceLock::new();
     TABLE.get_or_init(|| {
-        [strings::COMMANDS, hashes::COMMANDS, sets::COMMANDS, keys::COMMANDS, connection::COMMANDS, server::COMMANDS, transactions::COMMANDS, replication::COMMANDS]
+        [strings::COMMANDS, hashes::COMMANDS, sets::COMMANDS, zsets::COMMANDS, zset_ranges::COMMANDS, zset_algebra::COMMANDS, keys::COMMANDS, connection::COMMANDS, server::COMMANDS, transactions::COMMANDS, replication::COMMANDS]
             .into_iter()
             .flatten()
             .map(|spec| (spec.name, spec))

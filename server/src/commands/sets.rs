@@ -93,10 +93,10 @@ fn scard(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     Ok(())
 }
 
-/// A count argument of SPOP: positive (0 allowed).
-fn positive_count(arg: &[u8]) -> Result<usize, CmdError> {
-    let n = int_arg(arg)?;
-    usize::try_from(n).map_err(|_| "ERR value is out of range, must be positive".into())
+/// A count argument of SPOP, ZPOPMIN and ZPOPMAX: positive (0 allowed). Redis gives one
+/// error for a negative count and for one that is not a number.
+pub fn positive_count(arg: &[u8]) -> Result<usize, CmdError> {
+    int_arg(arg).ok().and_then(|n| usize::try_from(n).ok()).ok_or("ERR value is out of range, must be positive".into())
 }
 
 fn spop(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
@@ -216,8 +216,8 @@ fn sdiffstore(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     combine_store(ctx, args, Combine::Diff)
 }
 
-/// SINTERCARD numkeys key [key ...] [LIMIT limit]
-fn sintercard(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
+/// The keys and limit of `SINTERCARD numkeys key [key ...] [LIMIT limit]` (limit 0: none).
+fn intercard_args<'a>(args: &'a [&'a [u8]]) -> Result<(&'a [&'a [u8]], usize), CmdError> {
     let numkeys = int_arg(args[1]).map_err(|_| CmdError::from("ERR numkeys should be greater than 0"))?;
     if numkeys <= 0 {
         return Err("ERR numkeys should be greater than 0".into());
@@ -236,7 +236,13 @@ fn sintercard(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         }
         _ => return Err(SYNTAX.into()),
     }
-    let result = combine(ctx, &args[2..2 + numkeys], Combine::Inter)?;
+    Ok((&args[2..2 + numkeys], limit))
+}
+
+/// SINTERCARD numkeys key [key ...] [LIMIT limit]
+fn sintercard(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
+    let (keys, limit) = intercard_args(args)?;
+    let result = combine(ctx, keys, Combine::Inter)?;
     let len = if limit > 0 { result.len().min(limit) } else { result.len() };
     ctx.out.int(len as i64);
     Ok(())

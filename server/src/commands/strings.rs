@@ -281,16 +281,14 @@ pub fn number_error(e: NumberError) -> CmdError {
 /// the value it yields; `float` picks INCRBYFLOAT's rules over INCRBY's. `stored_error` maps a
 /// stored value that is not a number to the command's error (strings and hash fields differ).
 pub fn next_count(current: Option<&StrState>, origin: NodeId, delta: Number, float: bool, stored_error: fn(NumberError) -> CmdError) -> Result<(Number, Increment), CmdError> {
-    let (value, inc) = match current {
-        Some(string) => (string.number(float).map_err(stored_error)?, string.next_increment(origin, delta)),
-        None => (Number::ZERO, StrState::default().next_increment(origin, delta)),
-    };
+    let value = current.map_or(Ok(Number::ZERO), |string| string.number(float).map_err(stored_error))?;
+    let inc = current.map_or_else(|| StrState::<Box<[u8]>>::default().next_increment(origin, delta), |string| string.next_increment(origin, delta));
     let new = match float {
         true => value.incr_float(delta),
         false => value.incr_int(delta.to_i64().unwrap_or(0)),
     }
     .map_err(number_error)?;
-    Ok((new, inc))
+    Ok((new, inc.ok_or(number_error(NumberError::OutOfRange))?))
 }
 
 /// Adds `delta` to `key` as a counter increment; returns the new value. `float` picks

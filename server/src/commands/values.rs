@@ -1,8 +1,8 @@
 //! Whole values copied out of a key and written whole into another: RENAME and the STORE
-//! variants of set commands replace a destination key with a value of any type.
+//! variants of set and sorted-set commands replace a destination key with a value of any type.
 
 use super::{CmdResult, Ctx};
-use meridian_crdt::{Body, Change, Collection, KeyState, Kind, TtlWrite};
+use meridian_crdt::{format_score, Body, Change, Collection, KeyState, Kind, TtlWrite};
 
 /// A key's value as a reader sees it, owned.
 pub enum Value {
@@ -12,7 +12,12 @@ pub enum Value {
     Set(Vec<Vec<u8>>),
     /// A hash's fields and values.
     Hash(Pairs),
+    /// A sorted set's members and scores.
+    Zset(Scored),
 }
+
+/// Sorted-set members with their scores, owned.
+pub type Scored = Vec<(Vec<u8>, f64)>;
 
 /// One member's change, borrowing the member and value.
 type MemberChange<'a> = (&'a [u8], Change<&'a [u8]>);
@@ -27,6 +32,7 @@ impl Value {
             Kind::String => Value::String(state.string().get()?.into_owned()),
             Kind::Set => Value::Set(state.set()?.iter().map(|(m, _)| m.to_vec()).collect()),
             Kind::Hash => Value::Hash(state.hash()?.iter().filter_map(|(f, v)| Some((f.to_vec(), v.get()?.into_owned()))).collect()),
+            Kind::Zset => Value::Zset(state.zset()?.ordered().map(|(s, m)| (m.to_vec(), s)).collect()),
         })
     }
 }
@@ -34,6 +40,11 @@ impl Value {
 /// Replaces `key` with `value` (removing all the key held, of any type) and gives it the TTL
 /// `expire_at`. An empty collection deletes the key, as Redis does.
 pub fn replace(ctx: &mut Ctx, key: &[u8], value: &Value, expire_at: Option<u64>) -> CmdResult {
+    // A score travels as text, printed so that it parses back to the same double.
+    let score_texts: Vec<String> = match value {
+        Value::Zset(members) => members.iter().map(|(_, s)| format_score(*s)).collect(),
+        _ => Vec::new(),
+    };
     let (collection, changes): (Collection, Vec<MemberChange>) = match value {
         Value::String(bytes) => {
             let seen = ctx.seen(key, false);
@@ -42,6 +53,7 @@ pub fn replace(ctx: &mut Ctx, key: &[u8], value: &Value, expire_at: Option<u64>)
         }
         Value::Set(members) => (Collection::Set, members.iter().map(|m| (&m[..], Change::Add)).collect()),
         Value::Hash(fields) => (Collection::Hash, fields.iter().map(|(f, v)| (&f[..], Change::Write(&v[..]))).collect()),
+        Value::Zset(members) => (Collection::Zset, members.iter().zip(&score_texts).map(|((m, _), s)| (&m[..], Change::Write(s.as_bytes()))).collect()),
     };
     let seen = ctx.seen(key, false);
     if !seen.is_empty() {

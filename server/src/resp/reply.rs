@@ -126,7 +126,30 @@ impl<'a> Reply<'a> {
         }
     }
 
+    /// A double as Redis 7.0 prints it (RESP3 `,`; RESP2 a bulk string).
+    pub fn double(&mut self, d: f64) {
+        let text = meridian_crdt::format_score(d);
+        match self.protocol {
+            Protocol::Resp2 => self.bulk(text.as_bytes()),
+            Protocol::Resp3 => self.line(b',', text.as_bytes()),
+        }
+    }
 
+    /// The header of a list of `n` pairs (member and score, field and value): RESP2 flattens
+    /// it to `2n` items, RESP3 nests each pair (see [`Reply::pair`]), as Redis 7 does.
+    pub fn pairs(&mut self, n: usize) {
+        match self.protocol {
+            Protocol::Resp2 => self.header(b'*', n * 2),
+            Protocol::Resp3 => self.header(b'*', n),
+        }
+    }
+
+    /// The start of one pair of a [`Reply::pairs`] list.
+    pub fn pair(&mut self) {
+        if self.protocol == Protocol::Resp3 {
+            self.header(b'*', 2);
+        }
+    }
 
     /// Text meant for humans (INFO, CLIENT LIST): RESP3 verbatim `txt`, RESP2 bulk string.
     pub fn verbatim(&mut self, text: &str) {

@@ -1,0 +1,194 @@
+//! Sorted sets: an observed-remove map of members to score states, plus the score order.
+//!
+//! The replicated state is the [`Members`] map alone (it is what is merged, transferred and
+//! compared); the order, by score then member bytes as Redis orders, is derived from it and
+//! kept up to date by every change, so range reads walk it instead of sorting.
+
+use crate::causal::{Context, Frontier};
+use crate::members::{KeyRemovals, Members};
+use crate::node::Stamp;
+use crate::op::{Change, Collection, Seen};
+use crate::score::ScoreState;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::cmp::Ordering;
+use std::collections::BTreeSet;
+use std::ops::Bound;
+
+/// A score in the order: compared as doubles (never NaN; `-0` equals `0`, as in Redis).
+#[derive(Clone, Copy, Debug)]
+pub struct Ranked(pub f64);
+
+impl PartialEq for Ranked {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+
+impl Eq for Ranked {}
+
+impl PartialOrd for Ranked {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Ranked {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.0.partial_cmp(&other.0).unwrap_or(Ordering::Equal)
+    }
+}
+
+/// One entry of the order.
+type Entry = (Ranked, Box<[u8]>);
+
+/// A sorted set's members and their order.
+#[derive(Clone, Debug, Default)]
+pub struct SortedMembers {
+    members: Members<ScoreState>,
+    order: BTreeSet<Entry>,
+}
+
+impl PartialEq for SortedMembers {
+    fn eq(&self, other: &Self) -> bool {
+        self.members == other.members
+    }
+}
+
+impl Eq for SortedMembers {}
+
+impl Serialize for SortedMembers {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.members.serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for SortedMembers {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut sorted = SortedMembers { members: Members::deserialize(deserializer)?, order: BTreeSet::new() };
+        sorted.reorder();
+        Ok(sorted)
+    }
+}
+
+impl SortedMembers {
+    /// The members and their score states.
+    pub fn members(&self) -> &Members<ScoreState> {
+        &self.members
+    }
+
+    /// The score of the live member `member`.
+    pub fn score(&self, member: &[u8]) -> Option<f64> {
+        self.members.get(member).and_then(ScoreState::score)
+    }
+
+    /// Live members in Redis's order: by score, then by member bytes.
+    pub fn ordered(&self) -> impl DoubleEndedIterator<Item = (f64, &[u8])> + '_ {
+        self.order.iter().map(|(score, member)| (score.0, &**member))
+    }
+
+    /// Live members from the first one at or after `score` (`exclusive`: after it), in order.
+    pub fn from_score(&self, score: f64, exclusive: bool) -> impl Iterator<Item = (f64, &[u8])> + '_ {
+        let start: Entry = (Ranked(score), Box::default());
+        self.order.range((Bound::Included(start), Bound::Unbounded)).map(|(s, m)| (s.0, &**m)).skip_while(move |(s, _)| exclusive && *s == score)
+    }
+
+    /// Live members from the last one at or before `score` (`exclusive`: before it),
+    /// backwards.
+    pub fn to_score(&self, score: f64, exclusive: bool) -> impl Iterator<Item = (f64, &[u8])> + '_ {
+        let end = match (exclusive, score == f64::INFINITY) {
+            (true, _) => Bound::Excluded((Ranked(score), Box::default())),
+            (false, false) => Bound::Excluded((Ranked(score.next_up()), Box::default())),
+            (false, true) => Bound::Unbounded,
+        };
+        self.order.range((Bound::Unbounded, end)).rev().map(|(s, m)| (s.0, &**m))
+    }
+
+    /// How many live members come before `member` in the order (its rank), if it is live.
+    pub fn rank(&self, member: &[u8]) -> Option<usize> {
+        let score = self.score(member)?;
+        Some(self.order.range(..(Ranked(score), Box::<[u8]>::from(member))).count())
+    }
+
+    /// Applies one member's edit (see [`Members::edit`]) and moves it in the order.
+    pub fn edit<B: AsRef<[u8]>>(&mut self, member: &[u8], seen: &Seen, change: &Change<B>, by: Stamp, frontier: &impl Frontier, removals: KeyRemovals) {
+        let before = self.score(member);
+        self.members.edit(member, seen, change, by, frontier, removals);
+        let after = self.score(member);
+        if before.map(f64::to_bits) != after.map(f64::to_bits) {
+            if let Some(score) = before {
+                self.order.remove(&(Ranked(score), Box::from(member)));
+            }
+            if let Some(score) = after {
+                self.order.insert((Ranked(score), Box::from(member)));
+            }
+        }
+    }
+
+    /// Whole-key removal (see [`Members::remove_seen`]).
+    pub fn remove_seen(&mut self, seen: &Seen, by: Stamp, frontier: &impl Frontier) {
+        self.members.remove_seen(seen, Collection::Zset, by, frontier);
+        self.reorder();
+    }
+
+    /// The key expired (see [`Members::kill_before`]).
+    pub fn kill_before(&mut self, time: u64, by: Stamp) {
+        self.members.kill_before(time, by);
+        self.reorder();
+    }
+
+    /// See [`Members::settle`].
+    pub fn settle(&mut self, frontier: &impl Frontier) {
+        self.members.settle(frontier);
+    }
+
+    /// See [`Members::collect`]: collecting never changes what reads, so the order stays.
+    pub fn collect(&mut self, stable: &impl Frontier) {
+        self.members.collect(stable);
+    }
+
+    /// See [`Members::collect_members`].
+    pub fn collect_members<'m>(&mut self, members: impl Iterator<Item = &'m [u8]>, stable: &impl Frontier) {
+        self.members.collect_members(members, stable);
+    }
+
+    /// Full state transfer (see [`Members::merge`]).
+    pub fn merge(&mut self, other: &SortedMembers, mine: &impl Frontier, theirs: &impl Frontier, removed: &Context) {
+        self.members.merge(&other.members, mine, theirs, removed);
+        self.reorder();
+    }
+
+    /// Rebuilds the order from the members (after a change that can touch any of them).
+    fn reorder(&mut self) {
+        self.order = self.members.iter().filter_map(|(m, s)| Some((Ranked(s.score()?), Box::from(m)))).collect();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::causal::VersionVector;
+    use crate::node::NodeId;
+
+    fn add(z: &mut SortedMembers, time: u64, member: &str, score: &str) {
+        let seen = z.members().seen(member.as_bytes());
+        let removals = KeyRemovals { covers_op: false, dead_before: 0 };
+        z.edit(member.as_bytes(), &seen, &Change::Write(score.as_bytes()), Stamp::new(time, NodeId(1)), &VersionVector::new(), removals);
+    }
+
+    #[test]
+    fn the_order_follows_scores_then_member_bytes_through_rewrites() {
+        let mut z = SortedMembers::default();
+        add(&mut z, 1, "b", "2");
+        add(&mut z, 2, "a", "2");
+        add(&mut z, 3, "c", "-inf");
+        add(&mut z, 4, "b", "0.5");
+        let order: Vec<(f64, &[u8])> = z.ordered().collect();
+        assert_eq!(order, vec![(f64::NEG_INFINITY, &b"c"[..]), (0.5, b"b"), (2.0, b"a")]);
+        assert_eq!(z.rank(b"a"), Some(2));
+        assert_eq!(z.from_score(0.5, true).map(|(_, m)| m).collect::<Vec<_>>(), vec![&b"a"[..]]);
+        assert_eq!(z.to_score(2.0, false).map(|(_, m)| m).collect::<Vec<_>>(), vec![&b"a"[..], b"b", b"c"]);
+        let bytes = rmp_serde::to_vec(&z).unwrap();
+        let back: SortedMembers = rmp_serde::from_slice(&bytes).unwrap();
+        assert_eq!(back.ordered().collect::<Vec<_>>(), order);
+    }
+}
