@@ -300,6 +300,31 @@ fn hash_fields_merge_field_by_field() {
     assert_eq!(string_of(&state, "h").as_deref(), Some("hits=110,name=y,score=15"), "{state:?}");
 }
 
+/// Sorted-set members merge one by one: concurrent ZINCRBYs add up, a ZADD concurrent with a
+/// ZINCRBY keeps the written score plus the increment it had not seen, concurrent ZADDs keep
+/// the later score, and a ZREM concurrent with a ZINCRBY leaves the member with only the
+/// increment the remover had not seen (Redis Enterprise's rule).
+#[test]
+fn zadd_vs_zincrby_and_zrem_vs_zincrby() {
+    let cluster = regions();
+    seeded(&cluster, &[&["ZADD", "z", "100", "hits", "1", "score", "5", "gone", "1", "lww"]]);
+    concurrently(
+        &cluster,
+        &[
+            (0, &["ZINCRBY", "z", "7", "hits"]),
+            (1, &["ZINCRBY", "z", "3", "hits"]),
+            (2, &["ZADD", "z", "10", "score"]),
+            (0, &["ZINCRBY", "z", "5", "score"]),
+            (1, &["ZREM", "z", "gone"]),
+            (2, &["ZINCRBY", "z", "2", "gone"]),
+            (0, &["ZADD", "z", "20", "lww"]),
+            (1, &["ZADD", "z", "30", "lww"]),
+        ],
+    );
+    let state = cluster.wait_identical("sorted-set conflicts", CONVERGE);
+    assert_eq!(string_of(&state, "z").as_deref(), Some("gone=2,score=15,lww=30,hits=110"), "{state:?}");
+}
+
 /// SET on one region and SADD on the same key in another, concurrently: every region reads the
 /// type of the later write (HLC time, then node id), with its contents.
 #[test]

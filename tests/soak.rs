@@ -30,14 +30,18 @@ fn env_u64(name: &str) -> Option<u64> {
     std::env::var(name).ok().and_then(|v| v.parse().ok())
 }
 
-/// A random command of the string, counter, TTL, whole-key, set and hash families (over the
-/// same keys, so types conflict too).
+/// A random command of the string, counter, TTL, whole-key, set, hash and sorted-set families
+/// (over the same keys, so types conflict too).
 fn random_command(rng: &mut StdRng) -> Vec<String> {
     let key = format!("k{}", rng.gen_range(0..KEYS));
     let other = format!("k{}", rng.gen_range(0..KEYS));
     let value = format!("v{}", rng.gen_range(0..1000));
     let member = format!("m{}", rng.gen_range(0..6));
-    let words: Vec<String> = match rng.gen_range(0..20) {
+    let words: Vec<String> = match rng.gen_range(0..24) {
+        20 => vec!["ZADD".into(), key, rng.gen_range(-9..9).to_string(), member],
+        21 => vec!["ZINCRBY".into(), key, format!("{}.25", rng.gen_range(-9..9)), member],
+        22 => vec!["ZREM".into(), key, member],
+        23 => vec!["ZPOPMIN".into(), key],
         14 | 15 => vec!["SADD".into(), key, member, value],
         16 => vec!["SREM".into(), key, member],
         17 => vec!["HSET".into(), key, member, value],
