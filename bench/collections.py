@@ -1,13 +1,13 @@
 #!/usr/bin/env python3
-"""Meridian vs Redis for hashes and sets, in one run on one machine.
+"""Meridian vs Redis for hashes, sets and sorted sets, in one run on one machine.
 
 Starts Debian's redis-server and a release-built meridian side by side (the same way as
 bench/compare.py, whose helpers this script uses), then:
 
-- loads a 1,000,000-member set and a 1,000,000-field hash into each (fresh processes, members
-  `member:000000000000`, hash values of 8 bytes) and compares memory per element
-  (`used_memory` and RSS growth);
-- runs redis-benchmark's HSET and SADD workloads (-c 50, -P 1 and -P 16, alternating servers
+- loads a 1,000,000-member set, a 1,000,000-field hash and a 1,000,000-member sorted set into
+  each (fresh processes, members `member:000000000000`, hash values of 8 bytes, integer scores
+  0-999,999) and compares memory per element (`used_memory` and RSS growth);
+- runs redis-benchmark's HSET, SADD and ZADD workloads (-c 50, -P 1 and -P 16, alternating servers
   round by round, median kept) and compares requests/s and server CPU per request.
 
     python3 bench/collections.py            # full run (a few minutes)
@@ -27,12 +27,21 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from compare import MERIDIAN, ROOT, benchmark, start_pair  # noqa: E402
 
 
-def load(server, command, key, count, with_value):
+def words_for(command, key, i):
+    """The command adding element `i` to `key`."""
+    member = b"member:%012d" % i
+    if command == b"HSET":
+        return [command, key, member, b"v%07d" % (i % 10_000_000)]
+    if command == b"ZADD":
+        return [command, key, b"%d" % i, member]
+    return [command, key, member]
+
+
+def load(server, command, key, count):
     """Adds `count` members to `key` with one `command` each, through redis-cli --pipe."""
     chunks = []
     for i in range(count):
-        member = b"member:%012d" % i
-        words = [command, key, member] + ([b"v%07d" % (i % 10_000_000)] if with_value else [])
+        words = words_for(command, key, i)
         chunks.append(b"*%d\r\n" % len(words) + b"".join(b"$%d\r\n%s\r\n" % (len(w), w) for w in words))
     out = subprocess.run(["redis-cli", "-p", str(server.port), "--pipe"], input=b"".join(chunks), capture_output=True, timeout=900)
     if b"errors: 0" not in out.stdout:
@@ -41,23 +50,24 @@ def load(server, command, key, count, with_value):
 
 def memory_rows(elements):
     rows = []
-    for label, command, key, card, with_value in (
-        ("set", b"SADD", b"bigset", "SCARD", False),
-        ("hash", b"HSET", b"bighash", "HLEN", True),
+    for what, command, key, card in (
+        ("member set", b"SADD", b"bigset", "SCARD"),
+        ("field hash (8 B values)", b"HSET", b"bighash", "HLEN"),
+        ("member sorted set", b"ZADD", b"bigzset", "ZCARD"),
     ):
         # Fresh processes per type: an allocator holding freed pages would hide growth.
         redis, meridian = start_pair([])
         try:
             base = {s.name: (s.info("used_memory"), s.rss()) for s in (redis, meridian)}
             for server in (redis, meridian):
-                load(server, command, key, elements, with_value)
+                load(server, command, key, elements)
             time.sleep(1)
             for server in (redis, meridian):
                 n = int(server.cli(card, key.decode()).strip())
                 if n != elements:
                     raise SystemExit(f"{server.name} holds {n} elements in {key!r}, expected {elements}")
             per = {s.name: ((s.info("used_memory") - base[s.name][0]) / elements, (s.rss() - base[s.name][1]) / elements) for s in (redis, meridian)}
-            what = f"{elements:,}-{'member set' if label == 'set' else 'field hash (8 B values)'}"
+            what = f"{elements:,}-{what}"
             rows.append((f"used_memory per element, {what} (bytes)", per["redis"][0], per["meridian"][0]))
             rows.append((f"RSS per element, {what} (bytes)", per["redis"][1], per["meridian"][1]))
         finally:
@@ -70,7 +80,7 @@ def throughput_rows(requests, rounds):
     rows, cpu_rows = [], []
     redis, meridian = start_pair([])
     try:
-        for test in ("hset", "sadd"):
+        for test in ("hset", "sadd", "zadd"):
             for pipeline in (1, 16):
                 n = requests * (4 if pipeline > 1 else 1)
                 results = {"redis": [], "meridian": []}
