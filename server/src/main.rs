@@ -16,6 +16,7 @@ mod lab;
 mod logging;
 mod net;
 mod node;
+mod pubsub;
 mod replication;
 mod resp;
 mod session;

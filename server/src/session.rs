@@ -1,6 +1,7 @@
 //! Per-connection state that only the connection itself touches.
 
 use crate::clients::ClientInfo;
+use crate::pubsub::Subscriptions;
 use crate::resp::Protocol;
 use crate::stats::LocalStats;
 use crate::watch::WatchFlag;
@@ -66,6 +67,8 @@ pub struct Session {
     pub announced_write: u64,
     /// A command waiting to reply.
     pub blocked: Option<Block>,
+    /// Channels and patterns subscribed to, while there are any.
+    pub subscriptions: Option<Box<Subscriptions>>,
 }
 
 impl Session {
@@ -84,6 +87,7 @@ impl Session {
             last_write: 0,
             announced_write: 0,
             blocked: None,
+            subscriptions: None,
         }
     }
 }

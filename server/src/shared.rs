@@ -5,6 +5,7 @@ use crate::conflicts::Conflicts;
 use crate::config::{Config, LogLevel};
 use crate::keyspace::Keyspace;
 use crate::node::{Node, WriteStability};
+use crate::pubsub::PubSub;
 use crate::replication::Replication;
 use crate::stats::Stats;
 use parking_lot::RwLock;
@@ -69,6 +70,8 @@ pub struct Shared {
     pub replication: Option<Replication>,
     /// Conflicts settled applying peers' ops.
     pub conflicts: Conflicts,
+    /// Pub/sub subscriptions.
+    pub pubsub: PubSub,
 }
 
 impl Shared {
@@ -95,6 +98,7 @@ impl Shared {
             log_control,
             replication,
             conflicts: Conflicts::default(),
+            pubsub: PubSub::default(),
         }
     }
 

@@ -8,21 +8,30 @@ use std::sync::atomic::Ordering;
 const CONN: u32 = flags::CONNECTION | flags::FAST;
 
 pub const COMMANDS: &[Spec] = &[
-    Spec { name: "ping", arity: -1, flags: CONN, keys: NO_KEYS, group: "connection", summary: "Returns the server's liveliness response.", run: ping },
+    Spec { name: "ping", arity: -1, flags: CONN | flags::SUBSCRIBED, keys: NO_KEYS, group: "connection", summary: "Returns the server's liveliness response.", run: ping },
     Spec { name: "echo", arity: 2, flags: CONN, keys: NO_KEYS, group: "connection", summary: "Returns the given string.", run: echo },
     Spec { name: "hello", arity: -1, flags: CONN | flags::NO_AUTH, keys: NO_KEYS, group: "connection", summary: "Handshakes with the Redis server.", run: hello },
     Spec { name: "auth", arity: -2, flags: CONN | flags::NO_AUTH, keys: NO_KEYS, group: "connection", summary: "Authenticates the connection.", run: auth },
     Spec { name: "select", arity: 2, flags: CONN, keys: NO_KEYS, group: "connection", summary: "Changes the selected database.", run: select },
-    Spec { name: "quit", arity: -1, flags: CONN | flags::NO_AUTH | flags::TX_CONTROL, keys: NO_KEYS, group: "connection", summary: "Closes the connection.", run: quit },
-    Spec { name: "reset", arity: 1, flags: CONN | flags::NO_AUTH | flags::TX_CONTROL, keys: NO_KEYS, group: "connection", summary: "Resets the connection.", run: reset },
+    Spec { name: "quit", arity: -1, flags: CONN | flags::NO_AUTH | flags::TX_CONTROL | flags::SUBSCRIBED, keys: NO_KEYS, group: "connection", summary: "Closes the connection.", run: quit },
+    Spec { name: "reset", arity: 1, flags: CONN | flags::NO_AUTH | flags::TX_CONTROL | flags::SUBSCRIBED, keys: NO_KEYS, group: "connection", summary: "Resets the connection.", run: reset },
     Spec { name: "client", arity: -2, flags: flags::CONNECTION, keys: NO_KEYS, group: "connection", summary: "A container for client connection commands.", run: client },
 ];
 
 fn ping(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
-    match args {
-        [_] => ctx.out.simple("PONG"),
-        [_, message] => ctx.out.bulk(message),
-        _ => return Err(super::arity_error("ping")),
+    if args.len() > 2 {
+        return Err(super::arity_error("ping"));
+    }
+    // A RESP2 subscriber gets its PONG in the shape of a message, as in Redis.
+    if ctx.session.subscriptions.is_some() && ctx.out.protocol == Protocol::Resp2 {
+        ctx.out.array(2);
+        ctx.out.bulk(b"pong");
+        ctx.out.bulk(args.get(1).copied().unwrap_or_default());
+        return Ok(());
+    }
+    match args.get(1) {
+        None => ctx.out.simple("PONG"),
+        Some(message) => ctx.out.bulk(message),
     }
     Ok(())
 }
@@ -141,6 +150,9 @@ fn reset(ctx: &mut Ctx, _: &[&[u8]]) -> CmdResult {
     ctx.session.multi = None;
     ctx.session.info.multi.store(-1, Ordering::Relaxed);
     release_watches(&mut ctx.db, ctx.session);
+    if let Some(mut subscriptions) = ctx.session.subscriptions.take() {
+        subscriptions.leave(&ctx.shared.pubsub);
+    }
     ctx.session.protocol = Protocol::Resp2;
     ctx.out.protocol = Protocol::Resp2;
     ctx.session.info.resp.store(2, Ordering::Relaxed);

@@ -6,6 +6,7 @@
 mod connection;
 mod hashes;
 mod keys;
+mod pubsub;
 mod random_pick;
 mod replication;
 mod scan_options;
@@ -18,6 +19,7 @@ mod zset_algebra;
 mod zset_ranges;
 mod zsets;
 
+pub use pubsub::write_delivery;
 pub use transactions::release_watches;
 
 use crate::clock::now_ms;
@@ -51,6 +53,8 @@ pub mod flags {
     pub const WHOLE: u32 = 1 << 7;
     /// Connection-level commands.
     pub const CONNECTION: u32 = 1 << 8;
+    /// Allowed to a RESP2 connection that has subscriptions.
+    pub const SUBSCRIBED: u32 = 1 << 9;
 
     /// Redis's names for the flags, as COMMAND reports them.
     pub const NAMES: [(u32, &str); 7] = [
@@ -295,7 +299,7 @@ impl Ctx<'_> {
 fn table() -> &'static HashMap<&'static str, &'static Spec> {
     static TABLE: OnceLock<HashMap<&'static str, &'static Spec>> = OnceLock::new();
     TABLE.get_or_init(|| {
-        [strings::COMMANDS, hashes::COMMANDS, sets::COMMANDS, zsets::COMMANDS, zset_ranges::COMMANDS, zset_algebra::COMMANDS, keys::COMMANDS, connection::COMMANDS, server::COMMANDS, transactions::COMMANDS, replication::COMMANDS]
+        [strings::COMMANDS, hashes::COMMANDS, sets::COMMANDS, zsets::COMMANDS, zset_ranges::COMMANDS, zset_algebra::COMMANDS, keys::COMMANDS, connection::COMMANDS, server::COMMANDS, transactions::COMMANDS, replication::COMMANDS, pubsub::COMMANDS]
             .into_iter()
             .flatten()
             .map(|spec| (spec.name, spec))
@@ -382,6 +386,9 @@ fn check(shared: &Shared, session: &Session, args: &[&[u8]]) -> Result<&'static 
     }
     if !session.authenticated && !spec.has(flags::NO_AUTH) {
         return Err("NOAUTH Authentication required.".into());
+    }
+    if session.subscriptions.is_some() && session.protocol == crate::resp::Protocol::Resp2 && !spec.has(flags::SUBSCRIBED) {
+        return Err(CmdError::new(format!("ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context", spec.name)));
     }
     if spec.has(flags::DENYOOM) {
         let maxmemory = HotConfig::get(&shared.hot.maxmemory);

@@ -2,7 +2,8 @@
 //! replies at once, repeat. Pipelined requests therefore cost one read and one write per batch.
 
 use crate::clients::ClientInfo;
-use crate::commands::{execute, release_watches};
+use crate::commands::{execute, release_watches, write_delivery};
+use crate::pubsub::Delivery;
 use crate::resp::parse::Arg;
 use crate::resp::{Limits, Reply, RequestParser};
 use crate::session::{Block, Session};
@@ -88,24 +89,70 @@ pub async fn serve(shared: Arc<Shared>, mut stream: TcpStream, info: Arc<ClientI
             break "query buffer limit";
         }
         input.reserve(READ_CHUNK);
+        // Subscribers are exempt from the idle timeout, as in Redis.
+        let timeout = if session.subscriptions.is_some() { 0 } else { HotConfig::get(&hot.timeout) };
         // CLIENT KILL and server shutdown shut the socket down, which ends this read.
-        let read = match HotConfig::get(&hot.timeout) {
-            0 => stream.read_buf(&mut input).await,
-            secs => match tokio::time::timeout(Duration::from_secs(secs), stream.read_buf(&mut input)).await {
-                Ok(read) => read,
-                Err(_) => break "idle timeout",
-            },
+        let woken = tokio::select! {
+            read = read_some(&mut stream, &mut input, timeout) => read,
+            Some(delivery) = next_delivery(&mut session) => Woken::Delivery(delivery),
         };
-        match read {
-            Ok(0) | Err(_) => break "connection closed",
-            Ok(n) => session.stats.net_in += n as u64,
+        match woken {
+            Woken::Delivery(delivery) => deliver(&mut session, &mut output, delivery),
+            Woken::TimedOut => break "idle timeout",
+            Woken::Read(Ok(0) | Err(_)) => break "connection closed",
+            Woken::Read(Ok(n)) => session.stats.net_in += n as u64,
         }
     };
     tracing::debug!(client = info.id, addr = %info.addr, reason, "client disconnected");
     release_watches(&mut shared.keyspace.unlocked(), &mut session);
+    if let Some(mut subscriptions) = session.subscriptions.take() {
+        subscriptions.leave(&shared.pubsub);
+    }
     publish(&shared, &mut session);
     info.forget_socket();
     shared.clients.unregister(info.id);
+}
+
+/// What ended a connection's wait for input.
+enum Woken {
+    /// Bytes arrived (0: the client closed), or the read failed.
+    Read(std::io::Result<usize>),
+    /// The idle timeout passed.
+    TimedOut,
+    /// A pub/sub message arrived for the client.
+    Delivery(Delivery),
+}
+
+/// Reads what the client sent, within `timeout_secs` (0: no limit).
+async fn read_some(stream: &mut TcpStream, input: &mut BytesMut, timeout_secs: u64) -> Woken {
+    match timeout_secs {
+        0 => Woken::Read(stream.read_buf(input).await),
+        secs => match tokio::time::timeout(Duration::from_secs(secs), stream.read_buf(input)).await {
+            Ok(read) => Woken::Read(read),
+            Err(_) => Woken::TimedOut,
+        },
+    }
+}
+
+/// The next pub/sub message for a subscribed session; never resolves for one without
+/// subscriptions.
+async fn next_delivery(session: &mut Session) -> Option<Delivery> {
+    match &mut session.subscriptions {
+        Some(subscriptions) => subscriptions.inbox.next().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Writes `first` and whatever else is waiting (up to a flush's worth) to `output`.
+fn deliver(session: &mut Session, output: &mut Vec<u8>, first: Delivery) {
+    let mut reply = Reply::new(output, session.protocol);
+    write_delivery(&mut reply, &first);
+    while reply.len() < FLUSH_AT {
+        match session.subscriptions.as_mut().and_then(|s| s.inbox.try_next()) {
+            Some(delivery) => write_delivery(&mut reply, &delivery),
+            None => break,
+        }
+    }
 }
 
 /// Waits for a blocked command's condition; returns its integer reply.

@@ -110,6 +110,14 @@ impl<'a> Reply<'a> {
         self.header(b'*', n);
     }
 
+    /// The header of an out-of-band message of `n` items (pub/sub): RESP3 push, RESP2 array.
+    pub fn push(&mut self, n: usize) {
+        match self.protocol {
+            Protocol::Resp2 => self.header(b'*', n),
+            Protocol::Resp3 => self.header(b'>', n),
+        }
+    }
+
     /// The header of a map of `n` pairs (RESP2: an array of `2n` items).
     pub fn map(&mut self, n: usize) {
         match self.protocol {
