@@ -6,6 +6,7 @@ use crate::counter::Counter;
 use crate::expiry::{Expiry, NO_EXPIRY};
 use crate::node::{NodeId, Stamp};
 use crate::members::{Dots, KeyRemovals, MemberView, Members};
+use crate::list::{ListEdit, ListRemovals, ListState};
 use crate::sorted::SortedMembers;
 use crate::op::{Body, Change, Collection, Edit, Seen};
 use crate::string::StrState;
@@ -33,6 +34,8 @@ pub enum Kind {
     Set,
     /// A sorted set.
     Zset,
+    /// A list.
+    List,
 }
 
 impl Kind {
@@ -43,6 +46,7 @@ impl Kind {
             Kind::Hash => "hash",
             Kind::Set => "set",
             Kind::Zset => "zset",
+            Kind::List => "list",
         }
     }
 }
@@ -69,8 +73,8 @@ fn last_occurrences<B: AsRef<[u8]>>(changes: &[(B, Change<B>)]) -> Vec<bool> {
     last
 }
 
-/// Every collection type, in the order a type conflict lists them.
-const COLLECTIONS: [Collection; 3] = [Collection::Hash, Collection::Set, Collection::Zset];
+/// Every type a key's collection parts can hold.
+const COLLECTION_KINDS: [Kind; 4] = [Kind::Hash, Kind::Set, Kind::Zset, Kind::List];
 
 impl Collection {
     /// The type a key holding this collection reads as.
@@ -104,11 +108,12 @@ struct Collections {
     hash: Members<StrState>,
     set: Members<Dots>,
     zset: SortedMembers,
+    list: ListState,
 }
 
 impl Collections {
     fn is_empty(&self) -> bool {
-        self.hash.is_empty() && self.set.is_empty() && self.zset.members().is_empty()
+        self.hash.is_empty() && self.set.is_empty() && self.zset.members().is_empty() && self.list.is_empty()
     }
 
     /// The part holding `collection`, as an edit's builder asks of it.
@@ -120,38 +125,50 @@ impl Collections {
         }
     }
 
-    fn is_live(&self, collection: Collection) -> bool {
-        self.view(collection).count() > 0
+    /// True if the part holding `kind` has a live member.
+    fn is_live(&self, kind: Kind) -> bool {
+        match kind {
+            Kind::Hash => self.hash.is_live(),
+            Kind::Set => self.set.is_live(),
+            Kind::Zset => self.zset.members().is_live(),
+            Kind::List => self.list.is_live(),
+            Kind::String => false,
+        }
     }
 
     fn remove_seen(&mut self, seen: &Seen, by: Stamp, frontier: &impl Frontier) {
         self.hash.remove_seen(seen, Collection::Hash, by, frontier);
         self.set.remove_seen(seen, Collection::Set, by, frontier);
         self.zset.remove_seen(seen, by, frontier);
+        self.list.remove_seen(&seen.value, by, frontier);
     }
 
     fn kill_before(&mut self, time: u64, by: Stamp) {
         self.hash.kill_before(time, by);
         self.set.kill_before(time, by);
         self.zset.kill_before(time, by);
+        self.list.kill_before(time, by);
     }
 
     fn settle(&mut self, frontier: &impl Frontier) {
         self.hash.settle(frontier);
         self.set.settle(frontier);
         self.zset.settle(frontier);
+        self.list.settle(frontier);
     }
 
     fn collect(&mut self, stable: &impl Frontier) {
         self.hash.collect(stable);
         self.set.collect(stable);
         self.zset.collect(stable);
+        self.list.collect(stable);
     }
 
     fn merge(&mut self, other: &Collections, mine: &impl Frontier, theirs: &impl Frontier, removed: &Context) {
         self.hash.merge(&other.hash, mine, theirs, removed);
         self.set.merge(&other.set, mine, theirs, removed);
         self.zset.merge(&other.zset, mine, theirs, removed);
+        self.list.merge(&other.list, mine, theirs, removed);
     }
 
     /// What a whole-key remover has seen of every part: versions into `value`, increments
@@ -160,16 +177,19 @@ impl Collections {
         self.hash.join_context(value);
         self.set.join_context(value);
         self.zset.members().join_context(value);
+        self.list.join_context(value);
         self.hash.field_marks(Collection::Hash, fields);
         self.zset.members().field_marks(Collection::Zset, fields);
     }
 
-    /// The largest stamp of what reads in `collection`.
-    fn newest(&self, collection: Collection) -> Option<Stamp> {
-        match collection {
-            Collection::Hash => self.hash.newest(),
-            Collection::Set => self.set.newest(),
-            Collection::Zset => self.zset.members().newest(),
+    /// The largest stamp of what reads in the part holding `kind`.
+    fn newest(&self, kind: Kind) -> Option<Stamp> {
+        match kind {
+            Kind::Hash => self.hash.newest(),
+            Kind::Set => self.set.newest(),
+            Kind::Zset => self.zset.members().newest(),
+            Kind::List => self.list.newest(),
+            Kind::String => None,
         }
     }
 }
@@ -181,6 +201,9 @@ struct Meta {
     /// Stamps removed by a writer before this node applied them: when they arrive they are
     /// born removed. Entries go once the node has applied everything they name.
     pending_value: Context,
+    /// The ops that made the `pending_value` removals (list elements born removed keep them
+    /// until they are stable).
+    pending_removers: Context,
     pending_expiry: Context,
     /// When the key last expired, and the op that said so: anything stamped (or any
     /// increment run begun) before that time is dead, even if it arrives later. Forgotten once
@@ -190,7 +213,7 @@ struct Meta {
 
 impl Meta {
     fn is_empty(&self) -> bool {
-        self.expiry.is_empty() && self.pending_value.is_empty() && self.pending_expiry.is_empty() && self.expired.is_none()
+        self.expiry.is_empty() && self.pending_value.is_empty() && self.pending_removers.is_empty() && self.pending_expiry.is_empty() && self.expired.is_none()
     }
 
     /// Time before which everything is dead (0: the key never expired).
@@ -217,30 +240,30 @@ impl KeyState {
 
     /// True if the key has a value (ignoring expiry, which the caller checks against its clock).
     pub fn is_live(&self) -> bool {
-        self.value.is_live() || self.collections.as_ref().is_some_and(|c| COLLECTIONS.iter().any(|&k| c.is_live(k)))
+        self.value.is_live() || self.collections.as_ref().is_some_and(|c| COLLECTION_KINDS.iter().any(|&k| c.is_live(k)))
     }
 
     /// The type the key reads as, if it has a value: the only live part, or after a type
     /// conflict the part holding the newest write (HLC time, then node id), the same on every
     /// node.
     pub fn kind(&self) -> Option<Kind> {
-        let collection_live = |k: Collection| self.collections.as_ref().is_some_and(|c| c.is_live(k));
+        let collection_live = |k: Kind| self.collections.as_ref().is_some_and(|c| c.is_live(k));
         let live = || {
-            let collections = COLLECTIONS.into_iter().filter(move |&k| collection_live(k)).map(Some);
-            self.value.is_live().then_some(None).into_iter().chain(collections)
+            let collections = COLLECTION_KINDS.into_iter().filter(move |&k| collection_live(k));
+            self.value.is_live().then_some(Kind::String).into_iter().chain(collections)
         };
         let mut parts = live();
         let first = parts.next()?;
         if parts.next().is_none() {
-            return Some(first.map_or(Kind::String, Collection::kind));
+            return Some(first);
         }
         // A type conflict: the newest write decides (O(members), and rare).
-        let newest = |part: Option<Collection>| match (part, &self.collections) {
-            (None, _) => self.value.newest(),
-            (Some(k), Some(c)) => c.newest(k),
-            (Some(_), None) => None,
+        let newest = |kind: Kind| match (kind, &self.collections) {
+            (Kind::String, _) => self.value.newest(),
+            (k, Some(c)) => c.newest(k),
+            (_, None) => None,
         };
-        live().max_by_key(|&part| newest(part)).map(|part| part.map_or(Kind::String, Collection::kind))
+        live().max_by_key(|&kind| newest(kind))
     }
 
     /// The hash part (read it only when [`KeyState::kind`] says the key is a hash).
@@ -256,6 +279,26 @@ impl KeyState {
     /// The sorted-set part (read it only when [`KeyState::kind`] says the key is a zset).
     pub fn zset(&self) -> Option<&SortedMembers> {
         self.collections.as_ref().map(|c| &c.zset)
+    }
+
+    /// The list part (read it only when [`KeyState::kind`] says the key is a list).
+    pub fn list(&self) -> Option<&ListState> {
+        self.collections.as_ref().map(|c| &c.list)
+    }
+
+    /// The op a list command makes from `edits`. When they only remove, and remove every live
+    /// element, the key is gone in Redis: the op is then a whole-key removal (which also takes
+    /// away any hidden part left by a type conflict). `None` if there is nothing to do.
+    pub fn list_op<B: AsRef<[u8]>>(&self, edits: Vec<ListEdit<B>>) -> Option<Body<B>> {
+        if edits.is_empty() {
+            return None;
+        }
+        let removed = edits.iter().filter(|e| matches!(e, ListEdit::Remove { .. })).count();
+        let live = self.list().map_or(0, ListState::len);
+        if removed == edits.len() && removed >= live && self.is_live() {
+            return Some(Body::Del { seen: self.seen(false) });
+        }
+        Some(Body::List { edits })
     }
 
     /// The op a command makes to change members of `collection`, built from this node's view,
@@ -366,6 +409,11 @@ impl KeyState {
                 self.edit(stamp, *collection, edits, frontier);
                 None
             }
+            Body::List { edits } => {
+                let removals = self.list_removals(stamp);
+                self.collections.get_or_insert_with(Default::default).list.apply(edits, stamp, frontier, &removals);
+                None
+            }
             Body::Expired { before } => {
                 self.expire_before(*before, stamp);
                 None
@@ -399,6 +447,17 @@ impl KeyState {
         }
     }
 
+    /// What the key's removals say about list op `stamp`.
+    fn list_removals(&self, stamp: Stamp) -> ListRemovals {
+        let Some(meta) = &self.meta else { return ListRemovals::default() };
+        ListRemovals {
+            covers_op: meta.pending_value.covers(stamp),
+            removers: meta.pending_removers.clone(),
+            dead_before: meta.dead_before(),
+            expired_by: meta.expired.map(|(_, by)| by),
+        }
+    }
+
     fn clear(&mut self, seen: &Seen, by: Stamp, frontier: &impl Frontier) {
         // Field marks may name increments still on their way: they need a place to wait.
         if !seen.fields.is_empty() {
@@ -409,7 +468,9 @@ impl KeyState {
         }
         let pending = self.value.clear(&seen.value, &seen.counts, by, frontier);
         if !pending.is_empty() {
-            self.meta().pending_value.join(&pending);
+            let meta = self.meta();
+            meta.pending_value.join(&pending);
+            meta.pending_removers.observe(by);
         }
         if !seen.expiry.is_empty() {
             let pending = self.meta().expiry.remove(&seen.expiry, frontier);
@@ -451,6 +512,9 @@ impl KeyState {
         }
         if let Some(meta) = &mut self.meta {
             meta.pending_value.retain(|s| !frontier.covers(s));
+            if meta.pending_value.is_empty() {
+                meta.pending_removers = Context::new();
+            }
             meta.pending_expiry.retain(|s| !frontier.covers(s));
             if meta.is_empty() {
                 self.meta = None;
@@ -481,6 +545,14 @@ impl KeyState {
     /// edited are visited, so an edit of a large set or hash stays O(edited members).
     pub fn collect_after<B: AsRef<[u8]>>(&mut self, body: &Body<B>, stable: &impl Frontier) -> Liveness {
         match (body, &mut self.collections) {
+            (Body::List { edits }, Some(collections)) => {
+                let ids = edits.iter().filter_map(|e| match e {
+                    ListEdit::Remove { id, .. } | ListEdit::Set { id, .. } => Some(*id),
+                    ListEdit::Insert { .. } => None,
+                });
+                collections.list.collect_ids(ids, stable);
+                self.collect_key(stable)
+            }
             (Body::Edit { collection, edits }, Some(collections)) => {
                 let members = edits.iter().map(|e| e.member.as_ref());
                 match collection {
@@ -521,6 +593,7 @@ impl KeyState {
             let meta = self.meta();
             meta.expiry.merge(&their_meta.expiry, mine, theirs);
             meta.pending_value.join(&their_meta.pending_value);
+            meta.pending_removers.join(&their_meta.pending_removers);
             meta.pending_expiry.join(&their_meta.pending_expiry);
             meta.expired = meta.expired.max(their_meta.expired);
         } else if let Some(meta) = &mut self.meta {

@@ -2,6 +2,7 @@
 
 use crate::causal::Context;
 use crate::counter::{CounterMark, Increment};
+use crate::list::ListEdit;
 use crate::node::{NodeId, Stamp};
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
@@ -135,6 +136,11 @@ pub enum Body<B = Bytes> {
         collection: Collection,
         /// The members edited, in command order.
         edits: Vec<Edit<B>>,
+    },
+    /// Edits of a list (one command's worth, all stamped by the op; see `list.rs`).
+    List {
+        /// The edits, in command order.
+        edits: Vec<ListEdit<B>>,
     },
     /// The key expired at HLC time `before`: everything written before it (values, increment
     /// runs begun before it, TTLs) is gone, including writes still on their way; writes made

@@ -20,6 +20,11 @@
 //!   Expire   context at
 //!   Expired  before
 //!   Edit     collection count edit*               collection: 0 hash, 1 set, 2 sorted set
+//!   List     count list-edit*
+//! list-edit = tag payload                          tag: low 2 bits Insert/Remove/Set,
+//!                                                  bits 2-3 the anchor: head, tail, after
+//!   Insert [elem] count value*  |  Remove elem context  |  Set elem context value
+//! elem     = stamp index
 //! edit     = member change-byte [seen] payload    change: low 2 bits Add/Write/Incr/Remove,
 //!                                                 bit 2 "has seen", bit 3 "continues a run"
 //!   payload: Write value | Incr [epoch] delta total | nothing
@@ -39,6 +44,7 @@ use crate::causal::Context;
 use crate::counter::{CounterMark, Increment};
 use crate::node::{NodeId, Stamp};
 use crate::number::Number;
+use crate::list::{Anchor, ElemId, ListEdit};
 use crate::op::{Body, Change, Collection, Edit, Op, Seen};
 use bytes::Bytes;
 
@@ -65,6 +71,13 @@ const DEL: u8 = 2;
 const EXPIRE: u8 = 3;
 const EXPIRED: u8 = 4;
 const EDIT: u8 = 5;
+const LIST: u8 = 6;
+const INSERT: u8 = 0;
+const REMOVE_ELEMENT: u8 = 1;
+const SET_ELEMENT: u8 = 2;
+const AT_HEAD: u8 = 0;
+const AT_TAIL: u8 = 1 << 2;
+const AFTER: u8 = 2 << 2;
 const KIND: u8 = 0b111;
 const HAS_SEEN: u8 = 1 << 3;
 const HAS_EXTRA: u8 = 1 << 4;
@@ -121,6 +134,11 @@ impl<B: AsRef<[u8]>> Op<B> {
                 w.varint(edits.len() as u64);
                 edits.iter().for_each(|edit| w.edit(edit));
             }
+            Body::List { edits } => {
+                w.byte(LIST);
+                w.varint(edits.len() as u64);
+                edits.iter().for_each(|edit| w.list_edit(edit));
+            }
         }
     }
 }
@@ -148,6 +166,10 @@ impl Op {
             DEL => Body::Del { seen: seen()? },
             EXPIRE => Body::Expire { seen: r.context()?, at: r.varint()? },
             EXPIRED => Body::Expired { before: r.time()? },
+            LIST => {
+                let n = r.count()?;
+                Body::List { edits: (0..n).map(|_| r.list_edit()).collect::<Result<_, _>>()? }
+            }
             EDIT => {
                 let collection = r.collection()?;
                 let n = r.count()?;
@@ -291,6 +313,39 @@ impl Writer<'_> {
             Change::Write(value) => self.bytes(value.as_ref()),
             Change::Incr(inc) => self.increment(inc),
             Change::Add | Change::Remove => {}
+        }
+    }
+
+    fn element(&mut self, id: ElemId) {
+        self.stamp(id.stamp);
+        self.varint(u64::from(id.index));
+    }
+
+    fn list_edit<B: AsRef<[u8]>>(&mut self, edit: &ListEdit<B>) {
+        match edit {
+            ListEdit::Insert { anchor, values } => {
+                match anchor {
+                    Anchor::Head => self.byte(INSERT | AT_HEAD),
+                    Anchor::Tail => self.byte(INSERT | AT_TAIL),
+                    Anchor::After(id) => {
+                        self.byte(INSERT | AFTER);
+                        self.element(*id);
+                    }
+                }
+                self.varint(values.len() as u64);
+                values.iter().for_each(|v| self.bytes(v.as_ref()));
+            }
+            ListEdit::Remove { id, seen } => {
+                self.byte(REMOVE_ELEMENT);
+                self.element(*id);
+                self.context(seen);
+            }
+            ListEdit::Set { id, seen, value } => {
+                self.byte(SET_ELEMENT);
+                self.element(*id);
+                self.context(seen);
+                self.bytes(value.as_ref());
+            }
         }
     }
 
@@ -450,6 +505,30 @@ impl Reader<'_> {
             .collect()
     }
 
+    fn element(&mut self) -> Result<ElemId, DecodeError> {
+        let stamp = self.stamp()?;
+        let index = u32::try_from(self.varint()?).map_err(|_| DecodeError::Overflow)?;
+        Ok(ElemId { stamp, index })
+    }
+
+    fn list_edit(&mut self) -> Result<ListEdit<Bytes>, DecodeError> {
+        let tag = self.byte()?;
+        Ok(match (tag & 0b11, tag >> 2) {
+            (INSERT, 0..=2) => {
+                let anchor = match tag & 0b1100 {
+                    AT_HEAD => Anchor::Head,
+                    AT_TAIL => Anchor::Tail,
+                    _ => Anchor::After(self.element()?),
+                };
+                let n = self.count()?;
+                ListEdit::Insert { anchor, values: (0..n).map(|_| self.bytes()).collect::<Result<_, _>>()? }
+            }
+            (REMOVE_ELEMENT, 0) => ListEdit::Remove { id: self.element()?, seen: self.context()? },
+            (SET_ELEMENT, 0) => ListEdit::Set { id: self.element()?, seen: self.context()?, value: self.bytes()? },
+            _ => return Err(DecodeError::Unknown("list edit", tag)),
+        })
+    }
+
     fn collection(&mut self) -> Result<Collection, DecodeError> {
         Ok(match self.byte()? {
             0 => Collection::Hash,
@@ -575,6 +654,17 @@ mod tests {
         })
     }
 
+    fn list_edit() -> impl Strategy<Value = ListEdit<Bytes>> {
+        let bytes = || proptest::collection::vec(any::<u8>(), 0..12).prop_map(Bytes::from);
+        let element = || (stamp(), any::<u32>()).prop_map(|(stamp, index)| ElemId { stamp, index });
+        let anchor = prop_oneof![Just(Anchor::Head), Just(Anchor::Tail), element().prop_map(Anchor::After)];
+        prop_oneof![
+            (anchor, proptest::collection::vec(bytes(), 0..4)).prop_map(|(anchor, values)| ListEdit::Insert { anchor, values }),
+            (element(), context()).prop_map(|(id, seen)| ListEdit::Remove { id, seen }),
+            (element(), context(), bytes()).prop_map(|(id, seen, value)| ListEdit::Set { id, seen, value }),
+        ]
+    }
+
     fn collection() -> impl Strategy<Value = Collection> {
         prop_oneof![Just(Collection::Hash), Just(Collection::Set), Just(Collection::Zset)]
     }
@@ -598,6 +688,7 @@ mod tests {
                 .prop_map(|(seen, epoch, delta, total)| Body::Incr { seen, inc: Increment { epoch, delta, total } }),
             whole_seen().prop_map(|seen| Body::Del { seen }),
             (collection(), proptest::collection::vec(edit(), 0..4)).prop_map(|(collection, edits)| Body::Edit { collection, edits }),
+            proptest::collection::vec(list_edit(), 0..4).prop_map(|edits| Body::List { edits }),
             (context(), any::<u64>()).prop_map(|(seen, at)| Body::Expire { seen, at }),
             any::<u64>().prop_map(|before| Body::Expired { before }),
         ]

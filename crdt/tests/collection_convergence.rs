@@ -1,6 +1,6 @@
-//! Convergence of hashes, sets and sorted sets, and of keys whose type changes under conflict, under every
+//! Convergence of hashes, sets, sorted sets and lists, and of keys whose type changes under conflict, under every
 //! valid delivery order (see `common` for the simulator). Writes to one key mix set, hash,
-//! sorted-set and string commands, each refused where Redis would answer WRONGTYPE, so concurrent writes of
+//! sorted-set, list and string commands, each refused where Redis would answer WRONGTYPE, so concurrent writes of
 //! different types meet. Once everything is delivered, every replica must read the same type,
 //! members, field values and TTL.
 
@@ -8,7 +8,7 @@ mod common;
 
 use bytes::Bytes;
 use common::{cases, run, schedule, string_write, Replica, StringWrite, Write};
-use meridian_crdt::{Body, Change, Collection, KeyState, Kind, NodeId, Number};
+use meridian_crdt::{Anchor, Body, Change, Collection, ElemId, KeyState, Kind, ListEdit, ListState, NodeId, Number};
 use proptest::prelude::*;
 
 #[derive(Debug, Clone)]
@@ -22,6 +22,15 @@ enum CollectionWrite {
     ZAdd(Vec<(u8, i8)>),
     ZIncrBy(u8, i8),
     ZRem(Vec<u8>),
+    LPush(Vec<u8>),
+    RPush(Vec<u8>),
+    /// Pop this many from the left (or, `false`, the right).
+    Pop(bool, u8),
+    LSet(i8, u8),
+    LRem(i8, u8),
+    /// Insert before (or after) the first element equal to the pivot.
+    LInsert(bool, u8, u8),
+    LTrim(i8, i8),
     Other(StringWrite),
 }
 
@@ -40,6 +49,13 @@ fn collection_write() -> impl Strategy<Value = CollectionWrite> + Clone {
         3 => proptest::collection::vec((0u8..4, any::<i8>()), 1..3).prop_map(CollectionWrite::ZAdd),
         2 => (0u8..4, any::<i8>()).prop_map(|(m, d)| CollectionWrite::ZIncrBy(m, d)),
         2 => names().prop_map(CollectionWrite::ZRem),
+        3 => names().prop_map(CollectionWrite::LPush),
+        3 => names().prop_map(CollectionWrite::RPush),
+        2 => (any::<bool>(), 1u8..3).prop_map(|(left, n)| CollectionWrite::Pop(left, n)),
+        1 => (-3i8..3, 0u8..4).prop_map(|(i, v)| CollectionWrite::LSet(i, v)),
+        1 => (-2i8..2, 0u8..4).prop_map(|(c, v)| CollectionWrite::LRem(c, v)),
+        2 => (any::<bool>(), 0u8..4, 0u8..4).prop_map(|(b, p, v)| CollectionWrite::LInsert(b, p, v)),
+        1 => (-3i8..3, -3i8..3).prop_map(|(a, b)| CollectionWrite::LTrim(a, b)),
         2 => string_write().prop_map(CollectionWrite::Other),
     ]
 }
@@ -92,9 +108,41 @@ impl Write for CollectionWrite {
             CollectionWrite::HDel(f) if fits(state, Kind::Hash) && state.is_live() => {
                 edit(Collection::Hash, f.iter().map(|&n| (name(n), Change::Remove)).collect())
             }
+            CollectionWrite::LPush(v) if fits(state, Kind::List) => state.list_op(vec![ListEdit::Insert { anchor: Anchor::Head, values: v.iter().map(|&n| name(n)).collect() }]),
+            CollectionWrite::RPush(v) if fits(state, Kind::List) => state.list_op(vec![ListEdit::Insert { anchor: Anchor::Tail, values: v.iter().map(|&n| name(n)).collect() }]),
+            write if fits(state, Kind::List) && state.kind() == Some(Kind::List) => list_write(state.list()?, write).and_then(|edits| state.list_op(edits)),
             _ => None,
         }
     }
+}
+
+/// The edits of a list command that reads the list (pops, LSET, LREM, LINSERT, LTRIM).
+fn list_write(list: &ListState, write: &CollectionWrite) -> Option<Vec<ListEdit<Bytes>>> {
+    let live: Vec<(ElemId, Vec<u8>)> = list.iter().map(|(id, v)| (id, v.to_vec())).collect();
+    let removals = |ids: &mut dyn Iterator<Item = &(ElemId, Vec<u8>)>| ids.map(|(id, _)| list.remove(*id)).collect::<Vec<_>>();
+    Some(match write {
+        CollectionWrite::Pop(true, n) => removals(&mut live.iter().take(*n as usize)),
+        CollectionWrite::Pop(false, n) => removals(&mut live.iter().rev().take(*n as usize)),
+        CollectionWrite::LSet(i, v) => vec![list.set(list.nth(*i as i64)?.0, name(*v))],
+        CollectionWrite::LRem(count, v) => {
+            let matching = |e: &&(ElemId, Vec<u8>)| e.1 == name(*v).to_vec();
+            match count {
+                0 => removals(&mut live.iter().filter(matching)),
+                c if *c > 0 => removals(&mut live.iter().filter(matching).take(*c as usize)),
+                c => removals(&mut live.iter().rev().filter(matching).take(c.unsigned_abs() as usize)),
+            }
+        }
+        CollectionWrite::LInsert(before, pivot, v) => {
+            let (id, _) = live.iter().find(|(_, value)| *value == name(*pivot).to_vec())?;
+            vec![list.insert_next_to(*id, *before, name(*v))]
+        }
+        CollectionWrite::LTrim(start, stop) => {
+            let len = live.len() as i64;
+            let (s, e) = (if *start < 0 { (len + *start as i64).max(0) } else { *start as i64 }, if *stop < 0 { len + *stop as i64 } else { (*stop as i64).min(len - 1) });
+            removals(&mut live.iter().enumerate().filter(|(i, _)| (*i as i64) < s || (*i as i64) > e || s > e).map(|(_, x)| x))
+        }
+        _ => return None,
+    })
 }
 
 /// Everything a reader can see of the key.
@@ -106,6 +154,8 @@ struct Observed {
     fields: Vec<(Vec<u8>, Vec<u8>)>,
     /// Sorted-set members in score order, with their scores.
     scored: Vec<(Vec<u8>, f64)>,
+    /// List values, left to right.
+    list: Vec<Vec<u8>>,
     expires_at: Option<u64>,
 }
 
@@ -126,8 +176,12 @@ fn observed(r: &Replica) -> Observed {
         Some(Kind::Zset) => state.zset().into_iter().flat_map(|z| z.ordered().map(|(s, m)| (m.to_vec(), s))).collect(),
         _ => Vec::new(),
     };
+    let list = match kind {
+        Some(Kind::List) => state.list().into_iter().flat_map(|l| l.iter().map(|(_, v)| v.to_vec())).collect(),
+        _ => Vec::new(),
+    };
     let string = (kind == Some(Kind::String)).then(|| state.string().get().map(|v| v.into_owned())).flatten();
-    Observed { kind, string, members, fields, scored, expires_at: state.expires_at() }
+    Observed { kind, string, members, fields, scored, list, expires_at: state.expires_at() }
 }
 
 proptest! {
@@ -231,3 +285,20 @@ fn a_type_conflict_reads_as_the_newer_write_everywhere() {
     assert_eq!(out.kind, Some(Kind::Hash));
 }
 
+
+#[test]
+fn concurrent_list_pushes_all_survive_at_their_end_in_one_order() {
+    use CollectionWrite::*;
+    let list = |out: Observed| out.list.into_iter().map(|v| String::from_utf8(v).unwrap()).collect::<Vec<_>>().join("");
+    let seeded = [RPush(vec![0, 1])];
+    // The second write (replica 1's) is stamped later: last at the tail, first at the head.
+    assert_eq!(list(concurrent(&seeded, RPush(vec![2]), RPush(vec![3]))), "abcd");
+    assert_eq!(list(concurrent(&seeded, LPush(vec![2]), LPush(vec![3]))), "dcab");
+    assert_eq!(list(concurrent(&seeded, LPush(vec![2]), RPush(vec![3]))), "cabd");
+    // Both regions pop the same element: it goes once; the rest stays.
+    assert_eq!(list(concurrent(&seeded, Pop(true, 1), Pop(true, 1))), "b");
+    // LSET concurrent with a pop of the same element: the new value survives (add wins).
+    assert_eq!(list(concurrent(&seeded, Pop(true, 1), LSet(0, 3))), "db");
+    // LINSERT next to an element another region pops: the insert stays where it was put.
+    assert_eq!(list(concurrent(&seeded, LInsert(false, 0, 2), Pop(true, 1))), "cb");
+}

@@ -8,7 +8,7 @@ use crate::watch::WatchFlag;
 use std::sync::Arc;
 
 /// A command that waits before replying; the connection replies when it resolves.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub enum Block {
     /// WAIT: until `peers` peers have applied op `seq` of `origin`, or `deadline`.
     Wait {
@@ -20,6 +20,15 @@ pub enum Block {
         peers: usize,
         /// When to give up (`None`: never).
         deadline: Option<std::time::Instant>,
+    },
+    /// BLPOP, BRPOP, BLMOVE, BRPOPLPUSH: retried after every push until it pops or `deadline`.
+    Pop {
+        /// The command as sent (the connection's read buffer moves on).
+        args: Vec<Vec<u8>>,
+        /// When to give up (`None`: never).
+        deadline: Option<std::time::Instant>,
+        /// On timeout the reply is a null array (BLPOP, BRPOP) rather than a null bulk.
+        null_array: bool,
     },
 }
 

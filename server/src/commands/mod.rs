@@ -6,6 +6,7 @@
 mod connection;
 mod hashes;
 mod keys;
+mod lists;
 mod pubsub;
 mod random_pick;
 mod replication;
@@ -28,7 +29,7 @@ use crate::node::Applied;
 use crate::resp::Reply;
 use crate::session::{Multi, Session};
 use crate::shared::{HotConfig, Shared};
-use meridian_crdt::{hlc_time_of_ms, parse_redis_int, Body, Change, Collection, Context, KeyState, Kind, Seen};
+use meridian_crdt::{hlc_time_of_ms, parse_redis_int, Body, Change, Collection, Context, KeyState, Kind, ListEdit, ListState, Seen};
 use hashbrown::HashMap;
 use std::borrow::Cow;
 use std::sync::OnceLock;
@@ -208,6 +209,19 @@ pub struct Ctx<'a> {
     pub db: Locked<'a>,
     /// Unix milliseconds when the command started (one clock reading per command, as Redis).
     pub now: u64,
+    /// What a blocking command does when it finds nothing to pop.
+    pub blocking: Blocking,
+}
+
+/// What a blocking command (BLPOP, ...) does when every key it names is empty.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Blocking {
+    /// Block the connection until a push or the timeout.
+    Wait,
+    /// Reply null at once (inside MULTI/EXEC, as Redis does).
+    Immediate,
+    /// A blocked command retried after a push: reply only if it pops something.
+    Retry,
 }
 
 impl Ctx<'_> {
@@ -286,6 +300,23 @@ impl Ctx<'_> {
         Ok(Edited { named: op.named, were_live: op.were_live })
     }
 
+    /// Changes the list at `key` with the edits `plan` makes from its current state (a missing
+    /// key is an empty list), WRONGTYPE if the key holds another type. A key whose TTL has
+    /// passed is expired first. Returns what `plan` returns beside its edits.
+    pub fn list_edit<'b, R>(&mut self, key: &[u8], plan: impl FnOnce(&ListState) -> (Vec<ListEdit<&'b [u8]>>, R)) -> Result<R, CmdError> {
+        self.expire_if_due(key);
+        let at = self.db.at(key);
+        let empty = KeyState::default();
+        let state = at.shard.raw(at.hash, key).map_or(&empty, |e| &e.state);
+        check_kind(state, Kind::List)?;
+        let none = ListState::default();
+        let (edits, result) = plan(state.list().filter(|_| state.kind() == Some(Kind::List)).unwrap_or(&none));
+        if let Some(body) = state.list_op(edits) {
+            self.write(key, body);
+        }
+        Ok(result)
+    }
+
     /// Counts a key lookup for INFO's keyspace_hits / keyspace_misses.
     pub fn count_lookup(&mut self, hit: bool) {
         if hit {
@@ -299,7 +330,7 @@ impl Ctx<'_> {
 fn table() -> &'static HashMap<&'static str, &'static Spec> {
     static TABLE: OnceLock<HashMap<&'static str, &'static Spec>> = OnceLock::new();
     TABLE.get_or_init(|| {
-        [strings::COMMANDS, hashes::COMMANDS, sets::COMMANDS, zsets::COMMANDS, zset_ranges::COMMANDS, zset_algebra::COMMANDS, keys::COMMANDS, connection::COMMANDS, server::COMMANDS, transactions::COMMANDS, replication::COMMANDS, pubsub::COMMANDS]
+        [strings::COMMANDS, hashes::COMMANDS, sets::COMMANDS, zsets::COMMANDS, zset_ranges::COMMANDS, zset_algebra::COMMANDS, lists::COMMANDS, keys::COMMANDS, connection::COMMANDS, server::COMMANDS, transactions::COMMANDS, replication::COMMANDS, pubsub::COMMANDS]
             .into_iter()
             .flatten()
             .map(|spec| (spec.name, spec))
@@ -374,8 +405,22 @@ pub fn execute(shared: &Shared, session: &mut Session, out: &mut Vec<u8>, args: 
     };
     let now = now_ms();
     session.last_command_ms = now;
-    let mut ctx = Ctx { shared, session, out: reply, db, now };
+    let mut ctx = Ctx { shared, session, out: reply, db, now, blocking: Blocking::Wait };
     run(&mut ctx, spec, args);
+}
+
+/// Retries a blocked command (`args`, as first run) after a push: writes its reply to `out`
+/// if it now pops something, and nothing otherwise (an error, such as the key having become
+/// another type, keeps it blocked, as in Redis).
+pub fn retry_blocked(shared: &Shared, session: &mut Session, out: &mut Vec<u8>, args: &[&[u8]]) {
+    let Some(spec) = lookup(args[0]) else { return };
+    let start = out.len();
+    let reply = Reply::new(out, session.protocol);
+    let db = shared.keyspace.lock_keys(spec.key_args(args));
+    let mut ctx = Ctx { shared, session, out: reply, db, now: now_ms(), blocking: Blocking::Retry };
+    if (spec.run)(&mut ctx, args).is_err() {
+        ctx.out.truncate(start);
+    }
 }
 
 /// The checks before a command runs or is queued: known, arity, authenticated, memory.

@@ -48,6 +48,8 @@ fn exec(ctx: &mut Ctx, _: &[&[u8]]) -> CmdResult {
         return Ok(());
     }
     ctx.out.array(multi.queued.len());
+    // Blocking commands inside a transaction answer at once, as in Redis.
+    ctx.blocking = super::Blocking::Immediate;
     for queued in &multi.queued {
         let args: Vec<&[u8]> = queued.iter().map(Vec::as_slice).collect();
         let spec = lookup(args[0]).expect("queued commands were looked up when queued");

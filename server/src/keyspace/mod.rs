@@ -11,7 +11,7 @@ pub use scan::{scan_shard, ScanCursor};
 
 use crate::watch::Watchers;
 use hashbrown::hash_table::{Entry as TableEntry, HashTable};
-use meridian_crdt::{Body, Conflict, Frontier, KeyState, Liveness, NodeId, Stamp, VersionVector};
+use meridian_crdt::{Body, Conflict, Frontier, KeyState, ListEdit, Liveness, NodeId, Stamp, VersionVector};
 use parking_lot::{Mutex, MutexGuard};
 use smallvec::SmallVec;
 use std::hash::BuildHasher;
@@ -125,6 +125,11 @@ impl Shard {
             conflict = state.apply(stamp, body, frontier, ks.local);
             state.collect_after(body, stable)
         });
+        if let Body::List { edits } = body {
+            if edits.iter().any(|e| matches!(e, ListEdit::Insert { .. })) {
+                ks.list_pushed.notify_waiters();
+            }
+        }
         conflict
     }
 
@@ -222,6 +227,9 @@ pub struct Keyspace {
     /// The node (origin) applying ops here: its own writes tell which increments a remote
     /// one cannot have seen (see [`KeyState::apply`]).
     local: NodeId,
+    /// Told whenever an op (local or replicated) pushes onto a list: what blocked pops
+    /// (BLPOP and friends) wait for.
+    pub list_pushed: tokio::sync::Notify,
 }
 
 /// Shards locked for one command (or one transaction).
@@ -242,7 +250,7 @@ enum Guards<'a> {
 impl Keyspace {
     /// An empty keyspace of node `local`.
     pub fn new(local: NodeId) -> Keyspace {
-        Keyspace { shards: (0..SHARDS).map(|_| Mutex::default()).collect(), hasher: KeyHasher::default(), local }
+        Keyspace { shards: (0..SHARDS).map(|_| Mutex::default()).collect(), hasher: KeyHasher::default(), local, list_pushed: tokio::sync::Notify::new() }
     }
 
     /// The hasher used for all keys.

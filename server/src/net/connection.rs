@@ -2,7 +2,7 @@
 //! replies at once, repeat. Pipelined requests therefore cost one read and one write per batch.
 
 use crate::clients::ClientInfo;
-use crate::commands::{execute, release_watches, write_delivery};
+use crate::commands::{execute, release_watches, retry_blocked, write_delivery};
 use crate::pubsub::Delivery;
 use crate::resp::parse::Arg;
 use crate::resp::{Limits, Reply, RequestParser};
@@ -64,8 +64,18 @@ pub async fn serve(shared: Arc<Shared>, mut stream: TcpStream, info: Arc<ClientI
                 if write(&shared, &mut stream, &mut output, &mut session).await.is_err() {
                     break;
                 }
-                let reply = resolve(&shared, block).await;
-                Reply::new(&mut output, session.protocol).int(reply);
+                match block {
+                    Block::Wait { origin, seq, peers, deadline } => {
+                        let reply = resolve(&shared, origin, seq, peers, deadline).await;
+                        Reply::new(&mut output, session.protocol).int(reply);
+                    }
+                    Block::Pop { args, deadline, null_array } => {
+                        let mut waiting = Waiting { shared: &shared, stream: &mut stream, input: &mut input, output: &mut output, session: &mut session };
+                        if !waiting.until_popped(&args, deadline, null_array).await {
+                            session.close = true;
+                        }
+                    }
+                }
             }
             if session.close {
                 break;
@@ -155,9 +165,58 @@ fn deliver(session: &mut Session, output: &mut Vec<u8>, first: Delivery) {
     }
 }
 
-/// Waits for a blocked command's condition; returns its integer reply.
-async fn resolve(shared: &Shared, block: Block) -> i64 {
-    let Block::Wait { origin, seq, peers, deadline } = block;
+/// A connection parked by a blocking pop.
+struct Waiting<'a> {
+    shared: &'a Shared,
+    stream: &'a mut TcpStream,
+    input: &'a mut BytesMut,
+    output: &'a mut Vec<u8>,
+    session: &'a mut Session,
+}
+
+impl Waiting<'_> {
+    /// Retries the blocked command `args` after every push until it replies, or writes the
+    /// null reply at `deadline`. What the client sends meanwhile is kept for after. Returns
+    /// false if the client went away.
+    async fn until_popped(&mut self, args: &[Vec<u8>], deadline: Option<std::time::Instant>, null_array: bool) -> bool {
+        let args: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
+        loop {
+            let pushed = self.shared.keyspace.list_pushed.notified();
+            tokio::pin!(pushed);
+            pushed.as_mut().enable();
+            let before = self.output.len();
+            retry_blocked(self.shared, self.session, self.output, &args);
+            if self.output.len() > before {
+                return true;
+            }
+            let timeout = async {
+                match deadline {
+                    Some(at) => tokio::time::sleep_until(at.into()).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                _ = pushed => {}
+                _ = timeout => {
+                    let mut reply = Reply::new(self.output, self.session.protocol);
+                    if null_array { reply.null_array() } else { reply.null() }
+                    return true;
+                }
+                read = self.stream.read_buf(self.input) => match read {
+                    Ok(0) | Err(_) => return false,
+                    Ok(n) => self.session.stats.net_in += n as u64,
+                },
+            }
+            if self.session.info.is_killed() {
+                return false;
+            }
+        }
+    }
+}
+
+/// Waits until `peers` peers have applied op `seq` of `origin` (WAIT), or `deadline`;
+/// returns how many have.
+async fn resolve(shared: &Shared, origin: meridian_crdt::NodeId, seq: u64, peers: usize, deadline: Option<std::time::Instant>) -> i64 {
     let Some(replication) = &shared.replication else { return 0 };
     loop {
         let acked = replication.acked.notified();
