@@ -325,6 +325,30 @@ fn zadd_vs_zincrby_and_zrem_vs_zincrby() {
     assert_eq!(string_of(&state, "z").as_deref(), Some("gone=2,score=15,lww=30,hits=110"), "{state:?}");
 }
 
+/// Lists: concurrent pushes at both ends all survive, in stamp order at the tail and newest
+/// first at the head; two regions popping the same element both get it and it goes once; an
+/// LSET concurrent with an LREM of the same element keeps the new value (add wins).
+#[test]
+fn lpush_vs_lpush_and_pops_of_the_same_element() {
+    let cluster = regions();
+    seeded(&cluster, &[&["RPUSH", "l", "a", "b"], &["RPUSH", "k", "p", "q"]]);
+    concurrently(
+        &cluster,
+        &[
+            (0, &["RPUSH", "l", "x"]),
+            (1, &["RPUSH", "l", "y"]),
+            (2, &["LPUSH", "l", "z"]),
+            (0, &["LPOP", "l"]),
+            (1, &["LPOP", "l"]),
+            (2, &["LSET", "k", "0", "P"]),
+            (0, &["LREM", "k", "0", "p"]),
+        ],
+    );
+    let state = cluster.wait_identical("list conflicts", CONVERGE);
+    assert_eq!(string_of(&state, "l").as_deref(), Some("z,b,x,y"), "{state:?}");
+    assert_eq!(string_of(&state, "k").as_deref(), Some("P,q"), "{state:?}");
+}
+
 /// SET on one region and SADD on the same key in another, concurrently: every region reads the
 /// type of the later write (HLC time, then node id), with its contents.
 #[test]

@@ -30,14 +30,19 @@ fn env_u64(name: &str) -> Option<u64> {
     std::env::var(name).ok().and_then(|v| v.parse().ok())
 }
 
-/// A random command of the string, counter, TTL, whole-key, set, hash and sorted-set families
+/// A random command of the string, counter, TTL, whole-key, set, hash, sorted-set and list families
 /// (over the same keys, so types conflict too).
 fn random_command(rng: &mut StdRng) -> Vec<String> {
     let key = format!("k{}", rng.gen_range(0..KEYS));
     let other = format!("k{}", rng.gen_range(0..KEYS));
     let value = format!("v{}", rng.gen_range(0..1000));
     let member = format!("m{}", rng.gen_range(0..6));
-    let words: Vec<String> = match rng.gen_range(0..24) {
+    let words: Vec<String> = match rng.gen_range(0..29) {
+        24 => vec!["RPUSH".into(), key, value],
+        25 => vec!["LPUSH".into(), key, member, value],
+        26 => vec!["LPOP".into(), key],
+        27 => vec!["LSET".into(), key, "0".into(), value],
+        28 => vec!["LINSERT".into(), key, "AFTER".into(), member, value],
         20 => vec!["ZADD".into(), key, rng.gen_range(-9..9).to_string(), member],
         21 => vec!["ZINCRBY".into(), key, format!("{}.25", rng.gen_range(-9..9)), member],
         22 => vec!["ZREM".into(), key, member],

@@ -96,9 +96,22 @@ impl ClientInfo {
 pub struct Clients {
     next_id: AtomicU64,
     clients: Mutex<BTreeMap<u64, Arc<ClientInfo>>>,
+    /// Connections waiting in a blocking command (BLPOP and friends, WAIT).
+    blocked: AtomicU64,
 }
 
 impl Clients {
+    /// Marks one more connection as blocked until the guard is dropped (INFO blocked_clients).
+    pub fn block(&self) -> BlockedGuard<'_> {
+        self.blocked.fetch_add(1, Ordering::Relaxed);
+        BlockedGuard(self)
+    }
+
+    /// Connections blocked now.
+    pub fn blocked(&self) -> u64 {
+        self.blocked.load(Ordering::Relaxed)
+    }
+
     /// Registers a new connection.
     pub fn register(&self, addr: SocketAddr, laddr: SocketAddr, socket: RawFd) -> Arc<ClientInfo> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
@@ -134,5 +147,14 @@ impl Clients {
     /// Number of connected clients.
     pub fn count(&self) -> usize {
         self.clients.lock().len()
+    }
+}
+
+/// Counts a connection as blocked while it lives (see [`Clients::block`]).
+pub struct BlockedGuard<'a>(&'a Clients);
+
+impl Drop for BlockedGuard<'_> {
+    fn drop(&mut self) {
+        self.0.blocked.fetch_sub(1, Ordering::Relaxed);
     }
 }

@@ -101,7 +101,7 @@ fn clients(out: &mut String, shared: &Shared) {
         "connected_clients" => shared.clients.count(),
         "cluster_connections" => 0,
         "maxclients" => shared.config.read().maxclients,
-        "blocked_clients" => 0,
+        "blocked_clients" => shared.clients.blocked(),
         "tracking_clients" => 0,
     );
 }

@@ -599,6 +599,7 @@ pub fn dump(con: &mut redis::Connection) -> Vec<KeyDump> {
                     pairs.sort();
                     Some(pairs.join(","))
                 }
+                "list" => Some(strings(con, &["LRANGE", &key, "0", "-1"]).into_iter().flatten().collect::<Vec<_>>().join(",")),
                 "zset" => {
                     let flat: Vec<String> = strings(con, &["ZRANGE", &key, "0", "-1", "WITHSCORES"]).into_iter().flatten().collect();
                     Some(flat.chunks(2).map(|p| p.join("=")).collect::<Vec<_>>().join(","))

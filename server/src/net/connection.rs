@@ -64,6 +64,7 @@ pub async fn serve(shared: Arc<Shared>, mut stream: TcpStream, info: Arc<ClientI
                 if write(&shared, &mut stream, &mut output, &mut session).await.is_err() {
                     break;
                 }
+                let _blocked = shared.clients.block();
                 match block {
                     Block::Wait { origin, seq, peers, deadline } => {
                         let reply = resolve(&shared, origin, seq, peers, deadline).await;
