@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Meridian vs Redis for hashes, sets and sorted sets, in one run on one machine.
+"""Meridian vs Redis for hashes, sets, sorted sets and lists, in one run on one machine.
 
 Starts Debian's redis-server and a release-built meridian side by side (the same way as
 bench/compare.py, whose helpers this script uses), then:
@@ -7,7 +7,7 @@ bench/compare.py, whose helpers this script uses), then:
 - loads a 1,000,000-member set, a 1,000,000-field hash and a 1,000,000-member sorted set into
   each (fresh processes, members `member:000000000000`, hash values of 8 bytes, integer scores
   0-999,999) and compares memory per element (`used_memory` and RSS growth);
-- runs redis-benchmark's HSET, SADD and ZADD workloads (-c 50, -P 1 and -P 16, alternating servers
+- runs redis-benchmark's HSET, SADD, ZADD and LPUSH workloads (-c 50, -P 1 and -P 16, alternating servers
   round by round, median kept) and compares requests/s and server CPU per request.
 
     python3 bench/collections.py            # full run (a few minutes)
@@ -80,7 +80,7 @@ def throughput_rows(requests, rounds):
     rows, cpu_rows = [], []
     redis, meridian = start_pair([])
     try:
-        for test in ("hset", "sadd", "zadd"):
+        for test in ("hset", "sadd", "zadd", "lpush"):
             for pipeline in (1, 16):
                 n = requests * (4 if pipeline > 1 else 1)
                 results = {"redis": [], "meridian": []}

@@ -20,6 +20,7 @@
 mod causal;
 mod conflict;
 mod counter;
+mod dense;
 mod expiry;
 mod key;
 mod list;

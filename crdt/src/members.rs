@@ -11,6 +11,7 @@
 //! remembered per member until they arrive, so they arrive removed.
 
 use crate::causal::{Context, Frontier};
+use crate::dense::DenseMap;
 use crate::counter::CounterMark;
 use crate::node::Stamp;
 use crate::op::{Change, Collection, FieldMarks, Seen};
@@ -196,7 +197,7 @@ pub struct KeyRemovals {
 /// so that SCARD/HLEN are O(1).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Members<V> {
-    items: HashMap<Box<[u8]>, V>,
+    items: DenseMap<V>,
     live: usize,
     /// Per member, the stamps removed by writers ahead of this node: they arrive removed.
     pending: HashMap<Box<[u8]>, Context>,
@@ -225,7 +226,7 @@ impl<V: Element> Members<V> {
 
     /// Every live member, in no particular order.
     pub fn iter(&self) -> impl Iterator<Item = (&[u8], &V)> {
-        self.items.iter().filter(|(_, v)| v.is_live()).map(|(k, v)| (&**k, v))
+        self.items.iter().filter(|(_, v)| v.is_live())
     }
 
     /// What a writer replacing or removing `member` has seen.
@@ -236,7 +237,7 @@ impl<V: Element> Members<V> {
     /// Applies one edit stamped `by`: removes what its writer had seen of the member, then adds
     /// what it adds, unless the whole key's removals already cover it.
     pub fn edit<B: AsRef<[u8]>>(&mut self, member: &[u8], seen: &Seen, change: &Change<B>, by: Stamp, frontier: &impl Frontier, removals: KeyRemovals) {
-        let item = self.items.entry_ref(member).or_default();
+        let item = self.items.get_or_default(member);
         let was_live = item.is_live();
         let unapplied = item.clear(seen, by, frontier);
         let born_removed = removals.covers_op || self.pending.get(member).is_some_and(|p| p.covers(by));
@@ -256,7 +257,7 @@ impl<V: Element> Members<V> {
     pub fn remove_seen(&mut self, seen: &Seen, collection: Collection, by: Stamp, frontier: &impl Frontier) {
         for (_, member, marks) in seen.fields.iter().filter(|(c, _, _)| *c == collection) {
             let counts = Seen { counts: marks.clone(), ..Seen::default() };
-            self.items.entry_ref(&**member).or_default().clear(&counts, by, frontier);
+            self.items.get_or_default(member).clear(&counts, by, frontier);
         }
         if !seen.value.is_empty() {
             self.items.values_mut().for_each(|item| item.remove_versions(&seen.value, frontier));
@@ -303,8 +304,8 @@ impl<V: Element> Members<V> {
     /// Joins another replica's members (full state transfer). `removed` is the whole-key
     /// removals either side knew of; they apply to what the other side brought.
     pub fn merge(&mut self, other: &Members<V>, mine: &impl Frontier, theirs: &impl Frontier, removed: &Context) {
-        for (member, theirs_item) in &other.items {
-            self.items.entry_ref(&**member).or_default().merge(theirs_item, mine, theirs);
+        for (member, theirs_item) in other.items.iter() {
+            self.items.get_or_default(member).merge(theirs_item, mine, theirs);
         }
         let empty = V::default();
         for (member, item) in self.items.iter_mut() {
@@ -340,10 +341,10 @@ impl<V: Element> Members<V> {
     /// The counter marks of members with increments, for a whole-key remover; this map is
     /// `collection`.
     pub fn field_marks(&self, collection: Collection, into: &mut FieldMarks) {
-        for (member, item) in &self.items {
+        for (member, item) in self.items.iter() {
             let marks = item.marks();
             if !marks.is_empty() {
-                into.push((collection, member.clone(), marks));
+                into.push((collection, member.into(), marks));
             }
         }
     }
