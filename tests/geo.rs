@@ -300,3 +300,45 @@ fn conflicts_are_counted_in_info_and_logged_for_crdt_conflicts() {
     let error = query(&mut n1, &["CRDT.CONFLICTS", "GET", "-2"]);
     assert_eq!(error.error(), Some("ERR count should be greater than or equal to -1"));
 }
+
+/// Conflicts inside collections and between types are counted and logged too: each pair of
+/// writes below is concurrent (n0 never hears n1), and n1 applies n0's later-stamped write.
+#[test]
+fn collection_and_type_conflicts_are_counted_and_logged() {
+    let mut cluster = Cluster::start(2, "mesh", &[]);
+    cluster.kill(1);
+    cluster.start_node_without_peers(1);
+    let (mut n0, mut n1) = (cluster.node(0).client(), cluster.node(1).client());
+    int(&mut n0, &["SADD", "s", "m"]);
+    int(&mut n0, &["RPUSH", "l", "x"]);
+    wait_on(&mut n1, "the seed on n1", |c| int(c, &["LLEN", "l"]) == 1 && int(c, &["SCARD", "s"]) == 1);
+    let pause = || std::thread::sleep(Duration::from_millis(5));
+    // SADD ‖ SREM: the re-add n0's SREM had not seen stays.
+    int(&mut n1, &["SADD", "s", "m"]);
+    // HSET ‖ HSET and ZADD ‖ ZADD: n0's later write wins.
+    int(&mut n1, &["HSET", "h", "f", "from-n1"]);
+    int(&mut n1, &["ZADD", "z", "1", "m"]);
+    // LSET ‖ LPOP: the value n0's pop had not seen stays.
+    query(&mut n1, &["LSET", "l", "0", "kept"]);
+    // SADD ‖ SET: n0's later SET decides the type.
+    int(&mut n1, &["SADD", "k", "member"]);
+    pause();
+    int(&mut n0, &["SREM", "s", "m"]);
+    int(&mut n0, &["HSET", "h", "f", "from-n0"]);
+    int(&mut n0, &["ZADD", "z", "2", "m"]);
+    text(&mut n0, &["LPOP", "l"]);
+    text(&mut n0, &["SET", "k", "text"]);
+    wait_on(&mut n1, "five conflicts counted", |c| info_field(c, "conflicts", "conflicts_total").as_deref() == Some("5"));
+    for field in ["set_add_wins", "hash_lww_overwrite", "zset_lww_overwrite", "list_add_wins", "key_type_conflict"] {
+        assert_eq!(info_field(&mut n1, "conflicts", &format!("conflicts_{field}")).as_deref(), Some("1"), "{field}");
+    }
+    assert_eq!((int(&mut n1, &["SCARD", "s"]), text(&mut n1, &["HGET", "h", "f"])), (1, Some("from-n0".into())));
+    assert_eq!(text(&mut n1, &["TYPE", "k"]).as_deref(), Some("string"));
+    let Reply::Array(entries) = query(&mut n1, &["CRDT.CONFLICTS", "GET"]) else { panic!("GET is not an array") };
+    let summary: Vec<(String, String, String)> = entries.iter().map(conflict_fields).map(|e| (e["key"].clone(), e["type"].clone(), e["kept"].clone())).collect();
+    assert_eq!(summary[0], ("k".to_string(), "key".to_string(), "op".to_string()), "{summary:?}");
+    assert!(summary.contains(&("s".to_string(), "set".to_string(), "other".to_string())), "{summary:?}");
+    assert!(summary.contains(&("l".to_string(), "list".to_string(), "other".to_string())), "{summary:?}");
+    assert_eq!(text(&mut n1, &["LINDEX", "l", "0"]).as_deref(), Some("kept"));
+    assert_eq!(info_field(&mut n0, "conflicts", "conflicts_total").as_deref(), Some("0"));
+}

@@ -22,6 +22,16 @@ pub enum DataType {
     Counter,
     /// A time to live.
     Ttl,
+    /// A set member.
+    Set,
+    /// A hash field.
+    Hash,
+    /// A sorted-set member's score.
+    Zset,
+    /// A list element.
+    List,
+    /// The key's type (one region wrote one type, another a different one).
+    Key,
 }
 
 impl DataType {
@@ -31,6 +41,11 @@ impl DataType {
             DataType::String => "string",
             DataType::Counter => "counter",
             DataType::Ttl => "ttl",
+            DataType::Set => "set",
+            DataType::Hash => "hash",
+            DataType::Zset => "zset",
+            DataType::List => "list",
+            DataType::Key => "key",
         }
     }
 }
@@ -87,6 +102,18 @@ impl Kept {
     }
 }
 
+/// What an edit of one member met: the rule that settled it, whose effect reads, and the
+/// stamp of the concurrent write (see [`Conflict`]).
+pub type Met = (Rule, Kept, Stamp);
+
+/// Of two things met, the one with the newer concurrent write (an op reports one conflict).
+pub fn newer(a: Option<Met>, b: Option<Met>) -> Option<Met> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(if b.2 > a.2 { b } else { a }),
+        (a, b) => a.or(b),
+    }
+}
+
 /// One conflict an op's application settled.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Conflict {
@@ -104,13 +131,21 @@ pub struct Conflict {
 
 impl Conflict {
     /// Every (data type, rule) pair a conflict can have, in the order INFO lists them.
-    pub const KINDS: [(DataType, Rule); 6] = [
+    pub const KINDS: [(DataType, Rule); 14] = [
         (DataType::String, Rule::LwwOverwrite),
         (DataType::String, Rule::AddWins),
         (DataType::String, Rule::TypeConflict),
         (DataType::Counter, Rule::CountersMerged),
         (DataType::Counter, Rule::AddWins),
         (DataType::Ttl, Rule::LongerTtl),
+        (DataType::Set, Rule::AddWins),
+        (DataType::Hash, Rule::LwwOverwrite),
+        (DataType::Hash, Rule::AddWins),
+        (DataType::Zset, Rule::LwwOverwrite),
+        (DataType::Zset, Rule::AddWins),
+        (DataType::List, Rule::LwwOverwrite),
+        (DataType::List, Rule::AddWins),
+        (DataType::Key, Rule::TypeConflict),
     ];
 
     /// This conflict's position in [`Conflict::KINDS`].

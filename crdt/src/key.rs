@@ -1,7 +1,7 @@
 //! The state of one key and the single function that changes it.
 
 use crate::causal::{Context, Frontier};
-use crate::conflict::{Conflict, DataType, Kept, Rule};
+use crate::conflict::{newer, Conflict, DataType, Kept, Met, Rule};
 use crate::counter::Counter;
 use crate::expiry::{Expiry, NO_EXPIRY};
 use crate::node::{NodeId, Stamp};
@@ -39,6 +39,17 @@ pub enum Kind {
 }
 
 impl Kind {
+    /// What a conflict inside a key of this type is about.
+    pub fn data_type(self) -> DataType {
+        match self {
+            Kind::String => DataType::String,
+            Kind::Hash => DataType::Hash,
+            Kind::Set => DataType::Set,
+            Kind::Zset => DataType::Zset,
+            Kind::List => DataType::List,
+        }
+    }
+
     /// Redis's name for the type (TYPE, SCAN TYPE).
     pub fn name(self) -> &'static str {
         match self {
@@ -84,6 +95,11 @@ impl Collection {
             Collection::Set => Kind::Set,
             Collection::Zset => Kind::Zset,
         }
+    }
+
+    /// What a conflict inside this collection is about.
+    fn data_type(self) -> DataType {
+        self.kind().data_type()
     }
 }
 
@@ -384,7 +400,8 @@ impl KeyState {
                 if let Some(at) = expire_at {
                     self.add_ttl(stamp, *at);
                 }
-                conflict.flatten()
+                let kept = if self.kind() == Some(Kind::String) { Kept::Op } else { Kept::Other };
+                conflict.flatten().or_else(|| self.collection_left(stamp, Rule::TypeConflict, kept))
             }
             Body::Incr { seen, inc } => {
                 self.clear(seen, stamp, frontier);
@@ -397,7 +414,7 @@ impl KeyState {
             }
             Body::Del { seen } => {
                 self.clear(seen, stamp, frontier);
-                self.value.conflict_of_removal(stamp)
+                self.value.conflict_of_removal(stamp).or_else(|| self.collection_left(stamp, Rule::AddWins, Kept::Other))
             }
             Body::Expire { seen, at } => {
                 let pending = self.meta().expiry.remove(seen, frontier);
@@ -406,13 +423,13 @@ impl KeyState {
                 self.ttl_conflict(stamp, *at)
             }
             Body::Edit { collection, edits } => {
-                self.edit(stamp, *collection, edits, frontier);
-                None
+                let met = self.edit(stamp, *collection, edits, frontier);
+                met.map(|(rule, kept, other)| Conflict { data_type: collection.data_type(), rule, op: stamp, other, kept })
             }
             Body::List { edits } => {
                 let removals = self.list_removals(stamp);
-                self.collections.get_or_insert_with(Default::default).list.apply(edits, stamp, frontier, &removals);
-                None
+                let met = self.collections.get_or_insert_with(Default::default).list.apply(edits, stamp, frontier, &removals);
+                met.map(|(rule, kept, other)| Conflict { data_type: DataType::List, rule, op: stamp, other, kept })
             }
             Body::Expired { before } => {
                 self.expire_before(*before, stamp);
@@ -434,17 +451,39 @@ impl KeyState {
     }
 
     /// Applies a collection edit: each member's removal and addition (see [`Members::edit`]).
-    fn edit<B: AsRef<[u8]>>(&mut self, stamp: Stamp, collection: Collection, edits: &[Edit<B>], frontier: &impl Frontier) {
+    fn edit<B: AsRef<[u8]>>(&mut self, stamp: Stamp, collection: Collection, edits: &[Edit<B>], frontier: &impl Frontier) -> Option<Met> {
         let removals = KeyRemovals { covers_op: self.is_born_removed(stamp, false), dead_before: self.meta.as_ref().map_or(0, |m| m.dead_before()) };
         let collections = self.collections.get_or_insert_with(Default::default);
+        let mut met = None;
         for edit in edits {
             let member = edit.member.as_ref();
-            match collection {
+            let this = match collection {
                 Collection::Hash => collections.hash.edit(member, &edit.seen, &edit.change, stamp, frontier, removals),
                 Collection::Set => collections.set.edit(member, &edit.seen, &edit.change, stamp, frontier, removals),
                 Collection::Zset => collections.zset.edit(member, &edit.seen, &edit.change, stamp, frontier, removals),
-            }
+            };
+            met = newer(met, this);
         }
+        met
+    }
+
+    /// What a whole-key write stamped `stamp` (DEL, SET) left of a collection, asked after it
+    /// removed everything its writer had seen: a collection part still live holds writes its
+    /// writer had not seen, and one stamped before it had not seen the write either (see
+    /// [`StrState::conflict_of_write`]). After a DEL the collection's members stay (`rule` add
+    /// wins, in the collection's data type); after a SET the key holds two types (`rule` type
+    /// conflict). Collection edits carry no whole-key context, so a type conflict is reported
+    /// by the SET side of the pair only.
+    fn collection_left(&self, stamp: Stamp, rule: Rule, kept: Kept) -> Option<Conflict> {
+        let collections = self.collections.as_deref()?;
+        let (kind, other) = COLLECTION_KINDS
+            .into_iter()
+            .filter(|&k| collections.is_live(k))
+            .filter_map(|k| Some((k, collections.newest(k)?)))
+            .filter(|(_, s)| s.time < stamp.time)
+            .max_by_key(|(_, s)| *s)?;
+        let data_type = if rule == Rule::TypeConflict { DataType::Key } else { kind.data_type() };
+        Some(Conflict { data_type, rule, op: stamp, other, kept })
     }
 
     /// What the key's removals say about list op `stamp`.

@@ -35,7 +35,7 @@ mod string;
 mod wire;
 
 pub use causal::{Context, Frontier, VersionVector};
-pub use conflict::{Conflict, DataType, Kept, Rule};
+pub use conflict::{Conflict, DataType, Kept, Met, Rule};
 pub use counter::{Counter, CounterMark, Increment};
 pub use expiry::{Expiry, NO_EXPIRY};
 pub use key::{EditOp, KeyState, Kind, Liveness};

@@ -25,6 +25,7 @@
 //! not arrived are kept (early) and applied when it does.
 
 use crate::causal::{Context, Frontier};
+use crate::conflict::{newer, Kept, Met, Rule};
 use crate::node::Stamp;
 use crate::register::Register;
 use hashbrown::{HashMap, HashSet};
@@ -132,6 +133,8 @@ pub struct ListState {
     live: usize,
     parked: Vec<Element>,
     early: HashMap<ElemId, Early>,
+    /// Per origin, the latest insert applied (or brought by a state transfer).
+    inserted: Context,
 }
 
 impl ListState {
@@ -145,7 +148,8 @@ impl ListState {
         self.live > 0
     }
 
-    /// True if nothing is held: no element, tombstone or waiting edit.
+    /// True if nothing is held: no element, tombstone or waiting edit. (What inserts were
+    /// applied is forgotten with the list: a list emptied and collected starts afresh.)
     pub fn is_empty(&self) -> bool {
         self.elements.is_empty() && self.parked.is_empty() && self.early.is_empty()
     }
@@ -202,11 +206,20 @@ impl ListState {
         self.elements.iter().filter_map(|e| e.value.winner().map(|(s, _)| s)).max()
     }
 
-    /// Applies one op's list edits, all stamped `by`.
-    pub fn apply<B: AsRef<[u8]>>(&mut self, edits: &[ListEdit<B>], by: Stamp, frontier: &impl Frontier, removals: &ListRemovals) {
+    /// Applies one op's list edits, all stamped `by`; returns the newest concurrent write an
+    /// edit met (see [`ListState::edit_element`]).
+    pub fn apply<B: AsRef<[u8]>>(&mut self, edits: &[ListEdit<B>], by: Stamp, frontier: &impl Frontier, removals: &ListRemovals) -> Option<Met> {
+        // Inserts already applied (an op can arrive inside a state transfer and again on the
+        // op stream) are not made twice; each origin's ops arrive in order.
+        let inserted_already = self.inserted.covers(by);
+        if edits.iter().any(|e| matches!(e, ListEdit::Insert { .. })) {
+            self.inserted.observe(by);
+        }
         let mut index = 0u32;
+        let mut met: Option<Met> = None;
         for edit in edits {
             match edit {
+                ListEdit::Insert { .. } if inserted_already => {}
                 ListEdit::Insert { anchor, values } => {
                     for value in values {
                         let id = ElemId { stamp: by, index };
@@ -216,14 +229,18 @@ impl ListState {
                         self.place(element);
                     }
                 }
-                ListEdit::Remove { id, seen } => self.edit_element(*id, seen, by, frontier, None, removals),
-                ListEdit::Set { id, seen, value } => self.edit_element(*id, seen, by, frontier, Some(value.as_ref()), removals),
+                ListEdit::Remove { id, seen } => met = newer(met, self.edit_element(*id, seen, by, frontier, None, removals)),
+                ListEdit::Set { id, seen, value } => met = newer(met, self.edit_element(*id, seen, by, frontier, Some(value.as_ref()), removals)),
             }
         }
+        met
     }
 
-    /// Removes what `seen` names of element `id`, then (LSET) writes `value`.
-    fn edit_element(&mut self, id: ElemId, seen: &Context, by: Stamp, frontier: &impl Frontier, value: Option<&[u8]>, removals: &ListRemovals) {
+    /// Removes what `seen` names of element `id`, then (LSET) writes `value`. Returns what it
+    /// met: a version it had not seen, still standing after a removal (add wins) or losing to
+    /// the LSET (the larger stamp wins). Two removals of one element are not reported: a
+    /// removal leaves nothing to tell whether the other remover had seen it.
+    fn edit_element(&mut self, id: ElemId, seen: &Context, by: Stamp, frontier: &impl Frontier, value: Option<&[u8]>, removals: &ListRemovals) -> Option<Met> {
         let placed = self.position(id);
         let element = match placed {
             Some(i) => self.elements.get_mut(i),
@@ -238,10 +255,14 @@ impl ListState {
             if let Some(v) = value.filter(|_| !removals.covers_op && by.time >= removals.dead_before) {
                 early.versions.insert(by, v.into());
             }
-            return;
+            return None;
         };
         let was_live = element.is_live();
         let unapplied = element.value.remove(seen, frontier);
+        let met = element.value.newest_before(by.time).map(|other| match value {
+            None => (Rule::AddWins, Kept::Other, other),
+            Some(_) => (Rule::LwwOverwrite, Kept::Op, other),
+        });
         if let Some(v) = value {
             add_version(element, self.early.get(&id), by, v, removals);
         }
@@ -256,6 +277,7 @@ impl ListState {
             early.removed.join(&unapplied);
             early.removed_by.observe(by);
         }
+        met
     }
 
     /// Where element `id` is, checking the ends first (pushes and pops work there).
@@ -322,11 +344,9 @@ impl ListState {
     }
 
     /// Places a new element (or parks it until its parent arrives), then the parked elements
-    /// that were waiting for it.
+    /// that were waiting for it. Callers make sure the element is not here yet (a scan for it
+    /// would make every push O(length)).
     fn place(&mut self, mut element: Element) {
-        if self.position(element.id).is_some() {
-            return;
-        }
         let Some((at, head_side)) = self.slot(element.id, element.parent) else {
             if self.parked.iter().all(|p| p.id != element.id) {
                 self.parked.push(element);
@@ -456,6 +476,7 @@ impl ListState {
         ids.extend(other.early.keys().copied());
         let mut unique = HashSet::new();
         ids.retain(|id| unique.insert(*id));
+        self.inserted.join(&other.inserted);
         for id in ids {
             let mut value = versions_of(self, id).unwrap_or_default();
             value.merge(&versions_of(other, id).unwrap_or_default(), mine, theirs);

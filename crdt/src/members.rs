@@ -11,6 +11,7 @@
 //! remembered per member until they arrive, so they arrive removed.
 
 use crate::causal::{Context, Frontier};
+use crate::conflict::{Kept, Met, Rule};
 use crate::dense::DenseMap;
 use crate::counter::CounterMark;
 use crate::node::Stamp;
@@ -50,6 +51,9 @@ pub trait Element: Default + Clone + Debug + PartialEq {
     fn stamps(&self) -> impl Iterator<Item = Stamp> + '_;
     /// Counter marks of the member's increments (hash fields), for a whole-key removal.
     fn marks(&self) -> SmallVec<[CounterMark; 1]>;
+    /// The newest written version stamped before `by` (asked after an edit stamped `by`
+    /// removed what its writer had seen: what is left, the writer had not seen).
+    fn unseen_before(&self, by: Stamp) -> Option<Stamp>;
 }
 
 /// A set member: the dots of the adds that made it.
@@ -102,6 +106,10 @@ impl Element for Dots {
 
     fn marks(&self) -> SmallVec<[CounterMark; 1]> {
         SmallVec::new()
+    }
+
+    fn unseen_before(&self, by: Stamp) -> Option<Stamp> {
+        self.newest_before(by.time)
     }
 }
 
@@ -157,6 +165,10 @@ impl<W: Written> Element for StrState<W> {
 
     fn marks(&self) -> SmallVec<[CounterMark; 1]> {
         StrState::seen(self).1
+    }
+
+    fn unseen_before(&self, by: Stamp) -> Option<Stamp> {
+        self.version_stamps().filter(|s| s.time < by.time).max()
     }
 }
 
@@ -235,13 +247,21 @@ impl<V: Element> Members<V> {
     }
 
     /// Applies one edit stamped `by`: removes what its writer had seen of the member, then adds
-    /// what it adds, unless the whole key's removals already cover it.
-    pub fn edit<B: AsRef<[u8]>>(&mut self, member: &[u8], seen: &Seen, change: &Change<B>, by: Stamp, frontier: &impl Frontier, removals: KeyRemovals) {
+    /// what it adds, unless the whole key's removals already cover it. Returns what it met: a
+    /// write it had not seen, still standing after a remove (add wins) or losing to a write
+    /// (the larger stamp wins).
+    pub fn edit<B: AsRef<[u8]>>(&mut self, member: &[u8], seen: &Seen, change: &Change<B>, by: Stamp, frontier: &impl Frontier, removals: KeyRemovals) -> Option<Met> {
         let item = self.items.get_or_default(member);
         let was_live = item.is_live();
         let unapplied = item.clear(seen, by, frontier);
+        let other = item.unseen_before(by);
         let born_removed = removals.covers_op || self.pending.get(member).is_some_and(|p| p.covers(by));
         item.add(by, change, born_removed, removals.dead_before);
+        let met = match (change, other) {
+            (Change::Remove, Some(other)) => Some((Rule::AddWins, Kept::Other, other)),
+            (Change::Write(_), Some(other)) if !born_removed => Some((Rule::LwwOverwrite, Kept::Op, other)),
+            _ => None,
+        };
         let (now_live, empty) = (item.is_live(), item.is_empty());
         self.live = self.live + now_live as usize - was_live as usize;
         if empty {
@@ -250,6 +270,7 @@ impl<V: Element> Members<V> {
         if !unapplied.is_empty() {
             self.pending.entry_ref(member).or_default().join(&unapplied);
         }
+        met
     }
 
     /// Whole-key removal: removes every version `seen` covers and the increments it marks for

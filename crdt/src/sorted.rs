@@ -5,6 +5,7 @@
 //! kept up to date by every change, so range reads walk it instead of sorting.
 
 use crate::causal::{Context, Frontier};
+use crate::conflict::Met;
 use crate::members::{KeyRemovals, Members};
 use crate::node::Stamp;
 use crate::op::{Change, Collection, Seen};
@@ -110,9 +111,9 @@ impl SortedMembers {
     }
 
     /// Applies one member's edit (see [`Members::edit`]) and moves it in the order.
-    pub fn edit<B: AsRef<[u8]>>(&mut self, member: &[u8], seen: &Seen, change: &Change<B>, by: Stamp, frontier: &impl Frontier, removals: KeyRemovals) {
+    pub fn edit<B: AsRef<[u8]>>(&mut self, member: &[u8], seen: &Seen, change: &Change<B>, by: Stamp, frontier: &impl Frontier, removals: KeyRemovals) -> Option<Met> {
         let before = self.score(member);
-        self.members.edit(member, seen, change, by, frontier, removals);
+        let met = self.members.edit(member, seen, change, by, frontier, removals);
         let after = self.score(member);
         if before.map(f64::to_bits) != after.map(f64::to_bits) {
             if let Some(score) = before {
@@ -122,6 +123,7 @@ impl SortedMembers {
                 self.order.insert((Ranked(score), Box::from(member)));
             }
         }
+        met
     }
 
     /// Whole-key removal (see [`Members::remove_seen`]).
