@@ -7,7 +7,7 @@
 mod common;
 
 use bytes::Bytes;
-use common::{cases, run, schedule, string_write, Replica, StringWrite, Write};
+use common::{cases, merged, run, schedule, string_write, Replica, StringWrite, Write};
 use meridian_crdt::{Anchor, Body, Change, Collection, ElemId, KeyState, Kind, ListEdit, ListState, NodeId, Number};
 use proptest::prelude::*;
 
@@ -301,4 +301,19 @@ fn concurrent_list_pushes_all_survive_at_their_end_in_one_order() {
     assert_eq!(list(concurrent(&seeded, Pop(true, 1), LSet(0, 3))), "db");
     // LINSERT next to an element another region pops: the insert stays where it was put.
     assert_eq!(list(concurrent(&seeded, LInsert(false, 0, 2), Pop(true, 1))), "cb");
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: cases(), ..ProptestConfig::default() })]
+
+    /// Full state transfer is a join: merging is commutative, associative and idempotent, on
+    /// replicas left apart by any schedule (every type, type conflicts and GC included).
+    #[test]
+    fn state_merge_is_commutative_associative_and_idempotent(steps in schedule(collection_write())) {
+        let r = common::play(&steps);
+        let (a, b, c) = (&r[0], &r[1], &r[2]);
+        prop_assert_eq!(observed(&merged(a, a)), observed(a));
+        prop_assert_eq!(observed(&merged(a, b)), observed(&merged(b, a)));
+        prop_assert_eq!(observed(&merged(&merged(a, b), c)), observed(&merged(a, &merged(b, c))));
+    }
 }

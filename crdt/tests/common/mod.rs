@@ -240,9 +240,21 @@ fn check_concurrent(replicas: &[Replica], conflict: &Conflict, before: &VersionV
 }
 
 
+/// What merging `b`'s whole state into a copy of `a` gives, as a full state transfer does.
+pub fn merged(a: &Replica, b: &Replica) -> Replica {
+    let mut copy = a.snapshot();
+    copy.merge_from(b);
+    copy
+}
+
 /// Runs a schedule, then delivers everything still on its way and checks every conflict
 /// reported; returns the replicas, which must now agree.
 pub fn run<W: Write>(steps: &[Step<W>]) -> Vec<Replica> {
+    catch_up(play(steps))
+}
+
+/// Runs a schedule and nothing more: the replicas may differ (each has what reached it).
+pub fn play<W: Write>(steps: &[Step<W>]) -> Vec<Replica> {
     let mut replicas: Vec<Replica> = (0..3).map(Replica::new).collect();
     for step in steps {
         match step {
@@ -259,6 +271,11 @@ pub fn run<W: Write>(steps: &[Step<W>]) -> Vec<Replica> {
             Step::Deliver { .. } | Step::Transfer { .. } => {}
         }
     }
+    replicas
+}
+
+/// Delivers to every replica what is still on its way, and checks every conflict reported.
+fn catch_up(mut replicas: Vec<Replica>) -> Vec<Replica> {
     for to in 0..3 {
         for from in 0..3 {
             while to != from && replicas[to].received[from] < replicas[from].log.len() {

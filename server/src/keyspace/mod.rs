@@ -126,7 +126,8 @@ impl Shard {
             state.collect_after(body, stable)
         });
         if let Body::List { edits } = body {
-            if edits.iter().any(|e| matches!(e, ListEdit::Insert { .. })) {
+            let waiting = ks.blocked_pops.load(std::sync::atomic::Ordering::Acquire) > 0;
+            if waiting && edits.iter().any(|e| matches!(e, ListEdit::Insert { .. })) {
                 ks.list_pushed.notify_waiters();
             }
         }
@@ -227,9 +228,11 @@ pub struct Keyspace {
     /// The node (origin) applying ops here: its own writes tell which increments a remote
     /// one cannot have seen (see [`KeyState::apply`]).
     local: NodeId,
-    /// Told whenever an op (local or replicated) pushes onto a list: what blocked pops
-    /// (BLPOP and friends) wait for.
+    /// Told whenever an op (local or replicated) pushes onto a list while a pop is blocked:
+    /// what blocked pops (BLPOP and friends) wait for.
     pub list_pushed: tokio::sync::Notify,
+    /// Connections blocked in a pop; pushes tell [`Keyspace::list_pushed`] only if any are.
+    pub blocked_pops: std::sync::atomic::AtomicUsize,
 }
 
 /// Shards locked for one command (or one transaction).
@@ -250,7 +253,7 @@ enum Guards<'a> {
 impl Keyspace {
     /// An empty keyspace of node `local`.
     pub fn new(local: NodeId) -> Keyspace {
-        Keyspace { shards: (0..SHARDS).map(|_| Mutex::default()).collect(), hasher: KeyHasher::default(), local, list_pushed: tokio::sync::Notify::new() }
+        Keyspace { shards: (0..SHARDS).map(|_| Mutex::default()).collect(), hasher: KeyHasher::default(), local, list_pushed: tokio::sync::Notify::new(), blocked_pops: Default::default() }
     }
 
     /// The hasher used for all keys.

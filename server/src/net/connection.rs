@@ -181,6 +181,8 @@ impl Waiting<'_> {
     /// false if the client went away.
     async fn until_popped(&mut self, args: &[Vec<u8>], deadline: Option<std::time::Instant>, null_array: bool) -> bool {
         let args: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
+        // Counted before the first retry: a push after it either wakes us or is seen by it.
+        let _counted = PopWaiter::new(&self.shared.keyspace.blocked_pops);
         loop {
             let pushed = self.shared.keyspace.list_pushed.notified();
             tokio::pin!(pushed);
@@ -212,6 +214,22 @@ impl Waiting<'_> {
                 return false;
             }
         }
+    }
+}
+
+/// Counts a connection blocked in a pop while it lives.
+struct PopWaiter<'a>(&'a std::sync::atomic::AtomicUsize);
+
+impl<'a> PopWaiter<'a> {
+    fn new(count: &'a std::sync::atomic::AtomicUsize) -> Self {
+        count.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        PopWaiter(count)
+    }
+}
+
+impl Drop for PopWaiter<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
     }
 }
 
