@@ -332,12 +332,12 @@ impl KeyState {
             if !last {
                 continue;
             }
-            let live = self.member_is_live(collection, member.as_ref());
+            let (live, seen) = self.collections.as_ref().map(|c| c.view(collection).probe(member.as_ref())).unwrap_or_default();
             (named, were_live) = (named + 1, were_live + live as usize);
             let seen = match &change {
                 Change::Remove if !live => continue,
                 Change::Incr(_) if live => Seen::default(),
-                _ => self.seen_member(collection, member.as_ref()),
+                _ => seen,
             };
             edits.push(Edit { member, seen, change });
         }
@@ -350,18 +350,10 @@ impl KeyState {
         EditOp { body, named, were_live }
     }
 
-    fn member_is_live(&self, collection: Collection, member: &[u8]) -> bool {
-        self.collections.as_ref().is_some_and(|c| c.view(collection).has(member))
-    }
-
     fn len_of(&self, collection: Collection) -> usize {
         self.collections.as_ref().map_or(0, |c| c.view(collection).count())
     }
 
-    /// What a writer editing `member` of `collection` has seen of it.
-    pub fn seen_member(&self, collection: Collection, member: &[u8]) -> Seen {
-        self.collections.as_ref().map(|c| c.view(collection).seen_of(member)).unwrap_or_default()
-    }
 
     /// Everything a writer replacing the whole key has seen; with `keep_ttl`, the TTL is not
     /// seen and so survives the write. A key without a value keeps no TTL: whatever TTL
@@ -593,7 +585,9 @@ impl KeyState {
                 self.collect_key(stable)
             }
             (Body::Edit { collection, edits }, Some(collections)) => {
-                let members = edits.iter().map(|e| e.member.as_ref());
+                // An add or write that cleared no increments leaves nothing to collect.
+                let collectable = |e: &&Edit<B>| !matches!(e.change, Change::Add | Change::Write(_)) || !e.seen.counts.is_empty();
+                let members = edits.iter().filter(collectable).map(|e| e.member.as_ref());
                 match collection {
                     Collection::Hash => collections.hash.collect_members(members, stable),
                     Collection::Set => collections.set.collect_members(members, stable),

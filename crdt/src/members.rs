@@ -174,25 +174,20 @@ impl<W: Written> Element for StrState<W> {
 
 /// What a command building an edit asks of a collection, whatever its element type.
 pub trait MemberView {
-    /// True if `member` is live.
-    fn has(&self, member: &[u8]) -> bool;
+    /// Whether `member` is live, and what a writer replacing or removing it has seen (one
+    /// lookup for both).
+    fn probe(&self, member: &[u8]) -> (bool, Seen);
     /// Number of live members.
     fn count(&self) -> usize;
-    /// What a writer replacing or removing `member` has seen.
-    fn seen_of(&self, member: &[u8]) -> Seen;
 }
 
 impl<V: Element> MemberView for Members<V> {
-    fn has(&self, member: &[u8]) -> bool {
-        self.get(member).is_some()
+    fn probe(&self, member: &[u8]) -> (bool, Seen) {
+        self.items.get(member).map_or((false, Seen::default()), |item| (item.is_live(), item.seen()))
     }
 
     fn count(&self) -> usize {
         self.len()
-    }
-
-    fn seen_of(&self, member: &[u8]) -> Seen {
-        self.seen(member)
     }
 }
 
