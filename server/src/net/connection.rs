@@ -210,6 +210,11 @@ impl Waiting<'_> {
                     Ok(n) => self.session.stats.net_in += n as u64,
                 },
             }
+            // What a blocked client sends waits in its query buffer, within the same limit.
+            if self.input.len() as u64 > HotConfig::get(&self.shared.hot.client_query_buffer_limit) {
+                tracing::warn!(client = self.session.info.id, "closing blocked client that reached max query buffer length");
+                return false;
+            }
             if self.session.info.is_killed() {
                 return false;
             }
