@@ -310,11 +310,19 @@ impl KeyState {
             return None;
         }
         let removed = edits.iter().filter(|e| matches!(e, ListEdit::Remove { .. })).count();
-        let live = self.list().map_or(0, ListState::len);
-        if removed == edits.len() && removed >= live && self.is_live() {
-            return Some(Body::Del { seen: self.seen(false) });
+        let removes_all = removed == edits.len() && removed >= self.list().map_or(0, ListState::len);
+        Some(self.unless_emptied(removes_all, Body::List { edits }))
+    }
+
+    /// `body`, or, when it removes every live member of the collection (`removes_all`) of a
+    /// live key, a whole-key removal of what this node has seen: Redis deletes an emptied
+    /// collection, and the DEL also takes any hidden part a type conflict left.
+    fn unless_emptied<B>(&self, removes_all: bool, body: Body<B>) -> Body<B> {
+        if removes_all && self.is_live() {
+            Body::Del { seen: self.seen(false) }
+        } else {
+            body
         }
-        Some(Body::List { edits })
     }
 
     /// The op a command makes to change members of `collection`, built from this node's view,
@@ -342,11 +350,7 @@ impl KeyState {
             edits.push(Edit { member, seen, change });
         }
         let removes_all = edits.iter().all(|e| matches!(e.change, Change::Remove)) && were_live == self.len_of(collection);
-        let body = match (edits.is_empty(), removes_all && self.is_live()) {
-            (true, _) => None,
-            (false, true) => Some(Body::Del { seen: self.seen(false) }),
-            (false, false) => Some(Body::Edit { collection, edits }),
-        };
+        let body = (!edits.is_empty()).then(|| self.unless_emptied(removes_all, Body::Edit { collection, edits }));
         EditOp { body, named, were_live }
     }
 

@@ -99,6 +99,11 @@ impl Element {
     fn is_live(&self) -> bool {
         !self.value.is_empty()
     }
+
+    /// A tombstone nothing hangs from, whose removal is stable: it may go.
+    fn is_collectable(&self, stable: &impl Frontier) -> bool {
+        !self.is_live() && self.children == 0 && !self.removed_by.is_empty() && self.removed_by.iter().all(|s| stable.covers(s))
+    }
 }
 
 /// Edits that arrived before what they name.
@@ -423,10 +428,8 @@ impl ListState {
         let mut i = self.elements.len();
         while i > 0 {
             i -= 1;
-            let e = &self.elements[i];
-            let dead = !e.is_live() && e.children == 0 && !e.removed_by.is_empty() && e.removed_by.iter().all(|s| stable.covers(s));
-            if dead {
-                let parent = e.parent;
+            if self.elements[i].is_collectable(stable) {
+                let parent = self.elements[i].parent;
                 self.elements.remove(i);
                 if let Anchor::After(p) = parent {
                     if let Some(j) = self.elements.range(..i).rposition(|x| x.id == p) {
@@ -444,12 +447,10 @@ impl ListState {
             let mut next = Some(id);
             while let Some(id) = next.take() {
                 let Some(i) = self.position(id) else { break };
-                let e = &self.elements[i];
-                let dead = !e.is_live() && e.children == 0 && !e.removed_by.is_empty() && e.removed_by.iter().all(|s| stable.covers(s));
-                if !dead {
+                if !self.elements[i].is_collectable(stable) {
                     break;
                 }
-                if let Anchor::After(p) = e.parent {
+                if let Anchor::After(p) = self.elements[i].parent {
                     if let Some(j) = self.position(p) {
                         self.elements[j].children -= 1;
                         next = Some(p);

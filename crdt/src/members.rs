@@ -236,11 +236,6 @@ impl<V: Element> Members<V> {
         self.items.iter().filter(|(_, v)| v.is_live())
     }
 
-    /// What a writer replacing or removing `member` has seen.
-    pub fn seen(&self, member: &[u8]) -> Seen {
-        self.items.get(member).map(Element::seen).unwrap_or_default()
-    }
-
     /// Applies one edit stamped `by`: removes what its writer had seen of the member, then adds
     /// what it adds, unless the whole key's removals already cover it. Returns what it met: a
     /// write it had not seen, still standing after a remove (add wins) or losing to a write

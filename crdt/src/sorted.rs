@@ -169,10 +169,11 @@ impl SortedMembers {
 mod tests {
     use super::*;
     use crate::causal::VersionVector;
+    use crate::members::MemberView;
     use crate::node::NodeId;
 
     fn add(z: &mut SortedMembers, time: u64, member: &str, score: &str) {
-        let seen = z.members().seen(member.as_bytes());
+        let (_, seen) = z.members().probe(member.as_bytes());
         let removals = KeyRemovals { covers_op: false, dead_before: 0 };
         z.edit(member.as_bytes(), &seen, &Change::Write(score.as_bytes()), Stamp::new(time, NodeId(1)), &VersionVector::new(), removals);
     }

@@ -30,10 +30,6 @@ proptest! {
     /// Full state transfer is a join: commutative, associative and idempotent.
     #[test]
     fn state_merge_is_commutative_associative_and_idempotent(steps in schedule(string_write())) {
-        let r = common::play(&steps);
-        let (a, b, c) = (&r[0], &r[1], &r[2]);
-        prop_assert_eq!(observed(&common::merged(a, a)), observed(a));
-        prop_assert_eq!(observed(&common::merged(a, b)), observed(&common::merged(b, a)));
-        prop_assert_eq!(observed(&common::merged(&common::merged(a, b), c)), observed(&common::merged(a, &common::merged(b, c))));
+        common::check_merge_laws(&common::play(&steps), observed)?;
     }
 }

@@ -241,10 +241,20 @@ fn check_concurrent(replicas: &[Replica], conflict: &Conflict, before: &VersionV
 
 
 /// What merging `b`'s whole state into a copy of `a` gives, as a full state transfer does.
-pub fn merged(a: &Replica, b: &Replica) -> Replica {
+fn merged(a: &Replica, b: &Replica) -> Replica {
     let mut copy = a.snapshot();
     copy.merge_from(b);
     copy
+}
+
+/// Checks that merging the replicas' whole states is idempotent, commutative and associative
+/// as readers see it (`observed`).
+pub fn check_merge_laws<T: PartialEq + std::fmt::Debug>(replicas: &[Replica], observed: impl Fn(&Replica) -> T) -> Result<(), proptest::test_runner::TestCaseError> {
+    let (a, b, c) = (&replicas[0], &replicas[1], &replicas[2]);
+    proptest::prop_assert_eq!(observed(&merged(a, a)), observed(a));
+    proptest::prop_assert_eq!(observed(&merged(a, b)), observed(&merged(b, a)));
+    proptest::prop_assert_eq!(observed(&merged(&merged(a, b), c)), observed(&merged(a, &merged(b, c))));
+    Ok(())
 }
 
 /// Runs a schedule, then delivers everything still on its way and checks every conflict

@@ -1,6 +1,7 @@
 //! Sorted-set algebra: ZUNION, ZINTER, ZDIFF (read or stored) and ZINTERCARD. Inputs may be
 //! sorted sets or plain sets (every member scored 1), as in Redis.
 
+use super::sets::positive_count;
 use super::values::Scored;
 use super::zset_ranges::store_scored;
 use super::zsets::reply_scored;
@@ -119,18 +120,13 @@ fn parse_request(ctx: &mut Ctx, name: &str, args: &[&[u8]], how: Combine, output
             request.with_scores = true;
             i += 1;
         } else if output == Output::Count && left >= 2 && is(word, "limit") {
-            request.limit = positive(options[i + 1]).ok_or(CmdError::from("ERR LIMIT can't be negative"))?;
+            request.limit = positive_count(options[i + 1]).map_err(|_| CmdError::from("ERR LIMIT can't be negative"))?;
             i += 2;
         } else {
             return Err(SYNTAX.into());
         }
     }
     Ok(request)
-}
-
-/// A non-negative integer argument.
-fn positive(arg: &[u8]) -> Option<usize> {
-    int_arg(arg).ok().and_then(|n| usize::try_from(n).ok())
 }
 
 /// Combines the inputs; the result is in sorted-set order.

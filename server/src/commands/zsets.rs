@@ -119,10 +119,7 @@ fn zadd(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let scores = pairs.chunks(2).map(|p| score_arg(p[0])).collect::<Result<Vec<_>, _>>()?;
     if incr {
         let new = increment_member(ctx, key, pairs[1], scores[0], pairs[0], when)?;
-        match new {
-            Some(score) => ctx.out.double(score),
-            None => ctx.out.null(),
-        }
+        ctx.out.double_or_null(new);
         return Ok(());
     }
     let (added, updated) = write_scores(ctx, key, pairs, &scores, when)?;
@@ -194,10 +191,7 @@ fn increment_member(ctx: &mut Ctx, key: &[u8], member: &[u8], delta: f64, delta_
 fn zincrby(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let delta = score_arg(args[2])?;
     let new = increment_member(ctx, args[1], args[3], delta, args[2], Conditions::default())?;
-    match new {
-        Some(score) => ctx.out.double(score),
-        None => ctx.out.null(),
-    }
+    ctx.out.double_or_null(new);
     Ok(())
 }
 
@@ -208,22 +202,15 @@ fn zrem(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 }
 
 fn zscore(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
-    match with_zset(ctx, args[1], |zset| zset.and_then(|z| z.score(args[2])))? {
-        Some(score) => ctx.out.double(score),
-        None => ctx.out.null(),
-    }
+    let score = with_zset(ctx, args[1], |zset| zset.and_then(|z| z.score(args[2])))?;
+    ctx.out.double_or_null(score);
     Ok(())
 }
 
 fn zmscore(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let scores: Vec<Option<f64>> = with_zset(ctx, args[1], |zset| args[2..].iter().map(|m| zset.and_then(|z| z.score(m))).collect())?;
     ctx.out.array(scores.len());
-    for score in scores {
-        match score {
-            Some(s) => ctx.out.double(s),
-            None => ctx.out.null(),
-        }
-    }
+    scores.into_iter().for_each(|score| ctx.out.double_or_null(score));
     Ok(())
 }
 

@@ -143,6 +143,14 @@ impl<'a> Reply<'a> {
         }
     }
 
+    /// A double, or null if absent.
+    pub fn double_or_null(&mut self, d: Option<f64>) {
+        match d {
+            Some(d) => self.double(d),
+            None => self.null(),
+        }
+    }
+
     /// The header of a list of `n` pairs (member and score, field and value): RESP2 flattens
     /// it to `2n` items, RESP3 nests each pair (see [`Reply::pair`]), as Redis 7 does.
     pub fn pairs(&mut self, n: usize) {
