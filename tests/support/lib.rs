@@ -582,34 +582,56 @@ pub type KeyDump = (String, String, Option<String>, i64);
 pub fn dump(con: &mut redis::Connection) -> Vec<KeyDump> {
     let mut keys: Vec<String> = strings(con, &["KEYS", "*"]).into_iter().flatten().collect();
     keys.sort();
-    keys.into_iter()
-        .filter_map(|key| {
-            let kind = text(con, &["TYPE", &key])?;
-            let value = match kind.as_str() {
-                "none" => return None,
-                "string" => text(con, &["GET", &key]),
-                "set" => {
-                    let mut members: Vec<String> = strings(con, &["SMEMBERS", &key]).into_iter().flatten().collect();
-                    members.sort();
-                    Some(members.join(","))
-                }
-                "hash" => {
-                    let flat: Vec<String> = strings(con, &["HGETALL", &key]).into_iter().flatten().collect();
-                    let mut pairs: Vec<String> = flat.chunks(2).map(|p| p.join("=")).collect();
-                    pairs.sort();
-                    Some(pairs.join(","))
-                }
-                "list" => Some(strings(con, &["LRANGE", &key, "0", "-1"]).into_iter().flatten().collect::<Vec<_>>().join(",")),
-                "zset" => {
-                    let flat: Vec<String> = strings(con, &["ZRANGE", &key, "0", "-1", "WITHSCORES"]).into_iter().flatten().collect();
-                    Some(flat.chunks(2).map(|p| p.join("=")).collect::<Vec<_>>().join(","))
-                }
-                _ => None,
-            };
-            let expiry = int(con, &["PEXPIRETIME", &key]);
-            Some((key, kind, value, expiry))
-        })
-        .collect()
+    keys.into_iter().filter_map(|key| dump_key(con, key)).collect()
+}
+
+/// One key's dump (`None`: gone). A replicated write can change the key's type between the
+/// TYPE and the read of its value; the value read then fails and the key is read again.
+fn dump_key(con: &mut redis::Connection, key: String) -> Option<KeyDump> {
+    for _ in 0..100 {
+        let kind = text(con, &["TYPE", &key])?;
+        let read: Option<Vec<&str>> = match kind.as_str() {
+            "none" => return None,
+            "string" => Some(vec!["GET", &key]),
+            "set" => Some(vec!["SMEMBERS", &key]),
+            "hash" => Some(vec!["HGETALL", &key]),
+            "list" => Some(vec!["LRANGE", &key, "0", "-1"]),
+            "zset" => Some(vec!["ZRANGE", &key, "0", "-1", "WITHSCORES"]),
+            _ => None,
+        };
+        let reply = match &read {
+            Some(command) => query(con, command),
+            None => Reply::Nil,
+        };
+        if reply.error().is_some() {
+            continue;
+        }
+        let items = || -> Vec<String> {
+            match &reply {
+                Reply::Array(items) | Reply::Set(items) => items.iter().filter_map(|i| if let Reply::Bulk(b) = i { Some(String::from_utf8_lossy(b).into_owned()) } else { None }).collect(),
+                _ => Vec::new(),
+            }
+        };
+        let value = match (kind.as_str(), &reply) {
+            ("string", Reply::Bulk(b)) => Some(String::from_utf8_lossy(b).into_owned()),
+            ("set", _) => {
+                let mut members = items();
+                members.sort();
+                Some(members.join(","))
+            }
+            ("hash", _) => {
+                let mut pairs: Vec<String> = items().chunks(2).map(|p| p.join("=")).collect();
+                pairs.sort();
+                Some(pairs.join(","))
+            }
+            ("list", _) => Some(items().join(",")),
+            ("zset", _) => Some(items().chunks(2).map(|p| p.join("=")).collect::<Vec<_>>().join(",")),
+            _ => None,
+        };
+        let expiry = int(con, &["PEXPIRETIME", &key]);
+        return Some((key, kind, value, expiry));
+    }
+    panic!("{key} kept changing type while it was read");
 }
 
 impl Cluster {
