@@ -557,7 +557,8 @@ impl KeyState {
         }
     }
 
-    fn liveness(&self) -> Liveness {
+    /// What the key looks like to a reader now (a restored key is kept, hidden or dropped by it).
+    pub fn liveness(&self) -> Liveness {
         if self.value.is_live() {
             Liveness::Live
         } else if self.meta.is_none() && self.value.is_empty() && self.collections.is_none() {

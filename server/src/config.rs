@@ -55,6 +55,28 @@ impl MaxmemoryPolicy {
     const NAMES: [(&'static str, MaxmemoryPolicy); 1] = [("noeviction", MaxmemoryPolicy::NoEviction)];
 }
 
+/// When the durable op log is synced to disk (`appendfsync`, Redis's names). A write is in
+/// RocksDB's log, and so survives the process being killed, before its reply under every mode;
+/// the mode decides what a power cut or a kernel crash can take.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AppendFsync {
+    /// Synced before the replies of the writes it holds are sent: nothing acknowledged is lost.
+    Always,
+    /// Synced once a second: a power cut loses at most about a second of writes.
+    Everysec,
+    /// Never synced explicitly: the operating system flushes when it likes.
+    No,
+}
+
+impl AppendFsync {
+    const NAMES: [(&'static str, AppendFsync); 3] = [("always", AppendFsync::Always), ("everysec", AppendFsync::Everysec), ("no", AppendFsync::No)];
+
+    /// The mode's name, as CONFIG GET and INFO give it.
+    pub fn name(self) -> String {
+        name_of(self, &Self::NAMES)
+    }
+}
+
 /// The server's settings.
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -70,6 +92,17 @@ pub struct Config {
     pub maxmemory: u64,
     /// What to do at the limit (`maxmemory-policy`).
     pub maxmemory_policy: MaxmemoryPolicy,
+    /// Keep a durable op log and checkpoints in the flash tier, and recover from them at start
+    /// (`appendonly`).
+    pub appendonly: bool,
+    /// When the durable op log is synced (`appendfsync`).
+    pub appendfsync: AppendFsync,
+    /// A checkpoint is taken once the durable log has grown by this many bytes since the last
+    /// (`auto-aof-rewrite-min-size`) ...
+    pub auto_aof_rewrite_min_size: u64,
+    /// ... and by at least this percentage of the last checkpoint's size
+    /// (`auto-aof-rewrite-percentage`; 0 disables automatic checkpoints).
+    pub auto_aof_rewrite_percentage: u64,
     /// Log verbosity (`loglevel`).
     pub loglevel: LogLevel,
     /// Log file (`logfile`); empty means standard output.
@@ -144,6 +177,10 @@ impl Default for Config {
             dir: PathBuf::from("."),
             maxmemory: 0,
             maxmemory_policy: MaxmemoryPolicy::NoEviction,
+            appendonly: false,
+            appendfsync: AppendFsync::Everysec,
+            auto_aof_rewrite_min_size: 64 * 1024 * 1024,
+            auto_aof_rewrite_percentage: 100,
             loglevel: LogLevel::Notice,
             logfile: String::new(),
             maxclients: 10_000,
@@ -347,6 +384,42 @@ const OPTIONS: &[OptionSpec] = &[
             Ok(())
         },
         get: |c| name_of(c.maxmemory_policy, &MaxmemoryPolicy::NAMES),
+    },
+    OptionSpec {
+        name: "appendonly",
+        mutable: false,
+        set: |c, v| {
+            c.appendonly = yes_no(v)?;
+            Ok(())
+        },
+        get: |c| if c.appendonly { "yes".into() } else { "no".into() },
+    },
+    OptionSpec {
+        name: "appendfsync",
+        mutable: true,
+        set: |c, v| {
+            c.appendfsync = choice(v, &AppendFsync::NAMES)?;
+            Ok(())
+        },
+        get: |c| c.appendfsync.name(),
+    },
+    OptionSpec {
+        name: "auto-aof-rewrite-min-size",
+        mutable: true,
+        set: |c, v| {
+            c.auto_aof_rewrite_min_size = memory(v)?;
+            Ok(())
+        },
+        get: |c| c.auto_aof_rewrite_min_size.to_string(),
+    },
+    OptionSpec {
+        name: "auto-aof-rewrite-percentage",
+        mutable: true,
+        set: |c, v| {
+            c.auto_aof_rewrite_percentage = integer(v, 0, i32::MAX as u64)?;
+            Ok(())
+        },
+        get: |c| c.auto_aof_rewrite_percentage.to_string(),
     },
     OptionSpec {
         name: "loglevel",
@@ -560,9 +633,9 @@ const OPTIONS: &[OptionSpec] = &[
         },
         get: |c| c.test_clock_offset_ms.to_string(),
     },
-    // Redis options that describe how Redis persists. Meridian writes no RDB or AOF files
-    // (its durability is the flash tier), so only the values meaning "off" are accepted; tools
-    // such as redis-benchmark read them with CONFIG GET.
+    // Redis's RDB option. Meridian writes no RDB files (its durability is the flash tier's op
+    // log and checkpoints, under `appendonly`), so only the value meaning "off" is accepted;
+    // tools such as redis-benchmark read it with CONFIG GET.
     OptionSpec {
         name: "save",
         mutable: true,
@@ -571,15 +644,6 @@ const OPTIONS: &[OptionSpec] = &[
             false => Err("Meridian writes no RDB snapshots; only save \"\" is accepted".into()),
         },
         get: |_| String::new(),
-    },
-    OptionSpec {
-        name: "appendonly",
-        mutable: true,
-        set: |_, v| match yes_no(v)? {
-            false => Ok(()),
-            true => Err("Meridian writes no AOF file; only appendonly no is accepted".into()),
-        },
-        get: |_| "no".into(),
     },
     OptionSpec {
         name: "databases",

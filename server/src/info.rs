@@ -13,7 +13,7 @@ use std::fmt::Write;
 pub const REDIS_VERSION: &str = "7.2.4";
 
 /// Sections of a plain `INFO`, in Redis's order.
-const DEFAULT_SECTIONS: &[&str] = &["server", "clients", "memory", "persistence", "stats", "replication", "conflicts", "cpu", "cluster", "keyspace"];
+const DEFAULT_SECTIONS: &[&str] = &["server", "clients", "memory", "persistence", "flash", "stats", "replication", "conflicts", "cpu", "cluster", "keyspace"];
 
 /// Bytes in Redis's human form (`1.50M`).
 pub fn human_bytes(n: u64) -> String {
@@ -49,7 +49,8 @@ pub fn render(shared: &Shared, db: &mut Locked, requested: &[String]) -> String 
             "server" => server(&mut out, shared),
             "clients" => clients(&mut out, shared),
             "memory" => memory(&mut out, shared),
-            "persistence" => out.push_str("# Persistence\r\nloading:0\r\nasync_loading:0\r\naof_enabled:0\r\n"),
+            "persistence" => persistence(&mut out, shared),
+            "flash" => flash(&mut out, shared),
             "stats" => stats(&mut out, shared, &counts),
             "replication" => replication(&mut out, shared),
             "conflicts" => conflicts(&mut out, shared),
@@ -125,6 +126,52 @@ fn memory(out: &mut String, shared: &Shared) {
         "mem_fragmentation_ratio" => format!("{:.2}", rss as f64 / used.max(1) as f64),
         "mem_allocator" => ALLOCATOR_NAME,
         "mem_oplog" => log.bytes,
+    );
+}
+
+/// Redis's AOF fields, read as the flash tier's equivalents: a rewrite is a checkpoint, the
+/// base size is the last checkpoint's bytes, the current size adds the log written since.
+fn persistence(out: &mut String, shared: &Shared) {
+    out.push_str("# Persistence\r\n");
+    fields!(out, "loading" => 0, "async_loading" => 0);
+    let Some(durable) = shared.node.durable() else {
+        fields!(out, "aof_enabled" => 0);
+        return;
+    };
+    let history = durable.history();
+    let status = |failed: bool| if failed { "err" } else { "ok" };
+    let base = durable.checkpoint_bytes();
+    fields!(out,
+        "aof_enabled" => 1,
+        "aof_rewrite_in_progress" => durable.checkpointing() as u8,
+        "aof_rewrites" => history.completed,
+        "aof_last_rewrite_time_sec" => if history.completed > 0 { history.last_duration.as_secs() as i64 } else { -1 },
+        "aof_last_bgrewrite_status" => status(history.last_error.is_some()),
+        "aof_last_write_status" => status(durable.failure().is_some()),
+        "aof_current_size" => base + durable.log_bytes(),
+        "aof_base_size" => base,
+        "appendfsync" => durable.fsync().name(),
+        "recovery_time_ms" => history.recovery.duration.as_millis(),
+        "recovered_keys" => history.recovery.keys,
+        "recovered_ops" => history.recovery.ops,
+        "recovery_skipped_ops" => history.recovery.skipped,
+    );
+}
+
+/// The flash tier's RocksDB.
+fn flash(out: &mut String, shared: &Shared) {
+    out.push_str("# Flash\r\n");
+    let Some(durable) = shared.node.durable() else {
+        fields!(out, "flash_enabled" => 0);
+        return;
+    };
+    let size = durable.size();
+    fields!(out,
+        "flash_enabled" => 1,
+        "flash_dir" => durable.path().display(),
+        "flash_sst_bytes" => size.sst_bytes,
+        "flash_memtable_bytes" => size.memtable_bytes,
+        "flash_estimated_keys" => size.estimated_keys,
     );
 }
 

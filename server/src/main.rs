@@ -9,6 +9,7 @@ mod clock;
 mod commands;
 mod config;
 mod conflicts;
+mod durable;
 mod glob;
 mod info;
 mod keyspace;
@@ -60,6 +61,10 @@ enum StartupError {
     Listen(#[from] net::StartError),
     #[error(transparent)]
     Replication(#[from] replication::GeoStartError),
+    #[error("cannot recover from the flash tier: {0}")]
+    Recover(#[from] durable::DurableError),
+    #[error("cannot start the flash tier's housekeeping: {0}")]
+    Housekeeping(std::io::Error),
 }
 
 fn main() -> ExitCode {
@@ -134,14 +139,23 @@ fn serve(config: Config) -> Result<(), StartupError> {
         clock::set_offset_ms(config.test_clock_offset_ms);
         tracing::warn!(offset_ms = config.test_clock_offset_ms, "test-clock-offset-ms: this node's clock is shifted on purpose");
     }
-    let node = Node::open(&config.dir, config.op_log_bytes())?;
+    let durable = match config.appendonly {
+        true => Some(durable::Durable::open(&config.dir, config.appendfsync).map_err(NodeError::from)?),
+        false => None,
+    };
+    let node = Node::open(&config.dir, config.op_log_bytes(), durable)?;
     raise_fd_limit(config.maxclients + 64);
     let runtime = runtime(worker_threads(config.threads)).map_err(StartupError::Runtime)?;
     let node_id = node.id();
     let shared = Arc::new(Shared::new(config, node, log_control));
-    runtime.block_on(async {
+    if let Some(durable) = shared.node.durable() {
+        let recovered = durable::recover::recover(&shared)?;
+        tracing::info!(keys = recovered.keys, ops = recovered.ops, skipped = recovered.skipped, ms = recovered.duration.as_millis() as u64, dir = %durable.path().display(), "recovered from the flash tier");
+    }
+    durable::start(&shared).map_err(StartupError::Housekeeping)?;
+    let served = runtime.block_on(async {
         replication::start(shared.clone()).await?;
-        net::run(shared, |started| {
+        net::run(shared.clone(), |started| {
             for addr in &started.addrs {
                 tracing::info!("Meridian {} node {node_id} listening on {addr}", env!("CARGO_PKG_VERSION"));
             }
@@ -149,7 +163,11 @@ fn serve(config: Config) -> Result<(), StartupError> {
         })
         .await?;
         Ok::<(), StartupError>(())
-    })
+    });
+    if let Some(durable) = shared.node.durable() {
+        durable.sync_in_background();
+    }
+    served
 }
 
 /// Worker threads for `threads` (0: automatic). Automatic leaves one core free, as Redis

@@ -1,5 +1,6 @@
 //! This node's identity, hybrid logical clock and op log: where local writes become ops.
 
+use crate::durable::{record, Durable};
 use meridian_geo::OpLog;
 use meridian_crdt::{ms_of_hlc_time, Body, Frontier, NodeId, Op, Stamp, VersionVector};
 use std::collections::HashMap;
@@ -29,6 +30,9 @@ pub enum NodeError {
         /// What is wrong.
         source: meridian_crdt::ParseNodeIdError,
     },
+    /// The flash tier could not be opened or read.
+    #[error(transparent)]
+    Durable(#[from] crate::durable::DurableError),
 }
 
 /// What this node has applied, read live from its journal: the frontier every op, local or
@@ -89,6 +93,8 @@ struct Journal {
     log: OpLog,
     applied: VersionVector,
     skew: HashMap<NodeId, Skew>,
+    /// The durable record being written: header, then the op's tail (which the op log gets).
+    record: Vec<u8>,
 }
 
 /// Op log figures for INFO.
@@ -109,30 +115,49 @@ pub struct LogStats {
 /// This node: who it is, its clock, and the log of ops it made or applied.
 ///
 /// Two identities: `node_id` is the node's name for people (persistent in the data dir);
-/// `origin` is what its ops carry. Until the flash tier keeps the op log and vector across
-/// restarts, every start is a new *incarnation* with a fresh random origin, so a restarted
-/// node can never reuse an `(origin, seq)` its peers have already seen.
+/// `origin` is what its ops carry. Every start is a new *incarnation* with a fresh random
+/// origin, so a restarted node can never reuse an `(origin, seq)` its peers have already seen,
+/// even if a power cut took ops it had already sent them. With a flash tier the state and the
+/// applied vector survive the restart (earlier incarnations' ops included), so peers send it
+/// only what it missed.
 pub struct Node {
     node_id: NodeId,
     origin: NodeId,
     hlc: uhlc::HLC,
     journal: Mutex<Journal>,
+    durable: Option<Durable>,
+    hash_seed: u64,
 }
 
 impl Node {
     /// Opens the node whose identity lives in `dir` (created on first start), as a new
-    /// incarnation.
-    pub fn open(dir: &Path, log_bytes: usize) -> Result<Node, NodeError> {
+    /// incarnation, writing its ops to `durable` if given.
+    pub fn open(dir: &Path, log_bytes: usize, durable: Option<Durable>) -> Result<Node, NodeError> {
         let node_id = load_or_create_id(dir)?;
-        Ok(Node::new(node_id, NodeId(rand::random::<u64>().max(1)), log_bytes))
+        let mut node = Node::new(node_id, NodeId(rand::random::<u64>().max(1)), log_bytes);
+        if let Some(durable) = durable {
+            node.hash_seed = durable.hash_seed();
+            node.durable = Some(durable);
+        }
+        Ok(node)
     }
 
-    /// A node with given identities.
+    /// A node with given identities and no flash tier.
     pub fn new(node_id: NodeId, origin: NodeId, log_bytes: usize) -> Node {
         let hlc_id = uhlc::ID::from(NonZeroU64::new(origin.0).expect("origins are never zero"));
-        let journal = Journal { next_seq: 1, log: OpLog::new(log_bytes), applied: VersionVector::new(), skew: HashMap::new() };
+        let journal = Journal { next_seq: 1, log: OpLog::new(log_bytes), applied: VersionVector::new(), skew: HashMap::new(), record: Vec::new() };
         let hlc = uhlc::HLCBuilder::new().with_id(hlc_id).with_clock(crate::clock::hlc_now).build();
-        Node { node_id, origin, hlc, journal: Mutex::new(journal) }
+        Node { node_id, origin, hlc, journal: Mutex::new(journal), durable: None, hash_seed: rand::random() }
+    }
+
+    /// The flash tier's durable log, if `appendonly` is on.
+    pub fn durable(&self) -> Option<&Durable> {
+        self.durable.as_ref()
+    }
+
+    /// The seed the keyspace hashes keys with (kept by the flash tier across restarts).
+    pub fn hash_seed(&self) -> u64 {
+        self.hash_seed
     }
 
     /// The origin this incarnation's ops carry.
@@ -153,7 +178,16 @@ impl Node {
         journal.next_seq += 1;
         let time = self.hlc.new_timestamp().get_time().as_u64();
         let op = Op { origin: self.origin, seq, time, key, body };
-        journal.log.append(&op);
+        match &self.durable {
+            None => journal.log.append(&op),
+            Some(durable) => {
+                let Journal { log, record, .. } = &mut *journal;
+                record::start_record(&op, record);
+                op.encode_tail(record);
+                log.append_encoded(op.origin, seq, time, &record[record::HEADER..]);
+                durable.append(record);
+            }
+        }
         journal.applied.record(self.origin, seq, time);
         op
     }
@@ -167,6 +201,24 @@ impl Node {
     /// bound; the event is counted per origin and logged (at most once a minute per origin).
     pub fn accept_remote(&self, op: &Op, tail: &[u8]) -> Accepted {
         let mut journal = self.journal.lock();
+        let accepted = self.admit(&mut journal, op, tail);
+        if let (Accepted::Fresh, Some(durable)) = (accepted, &self.durable) {
+            let record = &mut journal.record;
+            record::start_record(op, record);
+            record.extend_from_slice(tail);
+            durable.append(record);
+        }
+        accepted
+    }
+
+    /// Offers an op read back from the durable log at start, as [`Node::accept_remote`] does
+    /// (whatever its origin: earlier incarnations of this node included) but without writing
+    /// it to the durable log again.
+    pub fn replay(&self, op: &Op, tail: &[u8]) -> Accepted {
+        self.admit(&mut self.journal.lock(), op, tail)
+    }
+
+    fn admit(&self, journal: &mut Journal, op: &Op, tail: &[u8]) -> Accepted {
         let have = journal.applied.seq(op.origin);
         if op.seq <= have {
             return Accepted::Duplicate;
@@ -176,7 +228,7 @@ impl Node {
         }
         journal.applied.record(op.origin, op.seq, op.time);
         journal.log.append_encoded(op.origin, op.seq, op.time, tail);
-        self.observe_time(&mut journal, op.origin, op.time);
+        self.observe_time(journal, op.origin, op.time);
         Accepted::Fresh
     }
 
@@ -200,6 +252,14 @@ impl Node {
         for (origin, _, time) in theirs.iter() {
             self.observe_time(&mut journal, origin, time);
         }
+    }
+
+    /// The durable log position and the applied vector, read together under the journal lock:
+    /// what a checkpoint starts from.
+    pub fn durable_base(&self) -> Option<(u64, VersionVector)> {
+        let durable = self.durable.as_ref()?;
+        let journal = self.journal.lock();
+        Some((durable.next_position(), journal.applied.clone()))
     }
 
     /// Runs `f` on the op log and what this node has applied, under the journal lock.
@@ -275,14 +335,14 @@ mod tests {
     fn identity_persists_in_the_data_dir() {
         let dir = std::env::temp_dir().join(format!("meridian-node-test-{}", std::process::id()));
         let (first, first_origin) = {
-            let node = Node::open(&dir, 1024).unwrap();
+            let node = Node::open(&dir, 1024, None).unwrap();
             (node.node_id(), node.id())
         };
-        let again = Node::open(&dir, 1024).unwrap();
+        let again = Node::open(&dir, 1024, None).unwrap();
         assert_eq!(again.node_id(), first);
         assert_ne!(again.id(), first_origin, "every start is a new incarnation");
         std::fs::write(dir.join(ID_FILE), "garbage").unwrap();
-        assert!(matches!(Node::open(&dir, 1024), Err(NodeError::BadId { .. })));
+        assert!(matches!(Node::open(&dir, 1024, None), Err(NodeError::BadId { .. })));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

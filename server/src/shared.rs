@@ -86,7 +86,7 @@ impl Shared {
             Replication::new(config.cluster_id.clone(), name, config.topology, &config.peers, gc_timeout)
         });
         Shared {
-            keyspace: Keyspace::new(node.id()),
+            keyspace: Keyspace::new(node.id(), node.hash_seed()),
             node,
             config: RwLock::new(config),
             hot,
@@ -118,6 +118,9 @@ impl Shared {
     pub fn set_config(&self, config: Config) {
         (self.log_control)(config.loglevel);
         self.node.set_log_size(config.op_log_bytes());
+        if let Some(durable) = self.node.durable() {
+            durable.set_fsync(config.appendfsync);
+        }
         if let Some(replication) = &self.replication {
             replication.set_gc_timeout(std::time::Duration::from_secs(config.peer_gc_timeout));
         }

@@ -65,11 +65,17 @@ impl Server {
     /// Starts `meridian` with a fresh data dir and extra `args`.
     pub fn start(args: &[&str]) -> Server {
         let dir = TempDir::new("node");
-        let mut all = vec!["--port", "0", "--dir", dir.path().to_str().unwrap(), "--loglevel", "notice"];
-        all.extend_from_slice(args);
-        let mut server = Server::spawn(&meridian_bin(), &all, "listening on 127.0.0.1:");
+        let mut server = Server::start_in(dir.path(), args);
         server._dir = Some(dir);
         server
+    }
+
+    /// Starts `meridian` on the data dir `dir`, which outlives it (restarts reuse it), with
+    /// extra `args`.
+    pub fn start_in(dir: &Path, args: &[&str]) -> Server {
+        let mut all = vec!["--port", "0", "--dir", dir.to_str().unwrap(), "--loglevel", "notice"];
+        all.extend_from_slice(args);
+        Server::spawn(&meridian_bin(), &all, "listening on 127.0.0.1:")
     }
 
     /// Starts Debian's `redis-server` for differential tests and benchmarks.
@@ -339,9 +345,8 @@ impl Cluster {
     }
 
     fn spawn_node(&mut self, i: usize, args: Vec<String>) {
-        let mut all: Vec<&str> = vec!["--port", "0", "--dir", self.dirs[i].path().to_str().unwrap(), "--loglevel", "notice"];
-        all.extend(args.iter().map(String::as_str));
-        self.nodes[i] = Some(Server::spawn(&meridian_bin(), &all, "listening on 127.0.0.1:"));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        self.nodes[i] = Some(Server::start_in(self.dirs[i].path(), &args));
     }
 
     /// Node `i` (running).

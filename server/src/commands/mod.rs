@@ -423,7 +423,8 @@ pub fn retry_blocked(shared: &Shared, session: &mut Session, out: &mut Vec<u8>, 
     }
 }
 
-/// The checks before a command runs or is queued: known, arity, authenticated, memory.
+/// The checks before a command runs or is queued: known, arity, authenticated, durable
+/// writes possible, memory.
 fn check(shared: &Shared, session: &Session, args: &[&[u8]]) -> Result<&'static Spec, CmdError> {
     let spec = lookup(args[0]).ok_or_else(|| unknown_command(args))?;
     if !spec.arity_ok(args.len()) {
@@ -434,6 +435,11 @@ fn check(shared: &Shared, session: &Session, args: &[&[u8]]) -> Result<&'static 
     }
     if session.subscriptions.is_some() && session.protocol == crate::resp::Protocol::Resp2 && !spec.has(flags::SUBSCRIBED) {
         return Err(CmdError::new(format!("ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context", spec.name)));
+    }
+    if spec.has(flags::WRITE) {
+        if let Some(failure) = shared.node.durable().and_then(|d| d.failure()) {
+            return Err(CmdError::new(format!("MISCONF Errors writing to the AOF file: {failure}")));
+        }
     }
     if spec.has(flags::DENYOOM) {
         let maxmemory = HotConfig::get(&shared.hot.maxmemory);

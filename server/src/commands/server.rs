@@ -1,4 +1,4 @@
-//! Server commands: INFO, CONFIG, COMMAND, TIME, SHUTDOWN.
+//! Server commands: INFO, CONFIG, COMMAND, TIME, SHUTDOWN, BGREWRITEAOF.
 
 use super::{all_specs, flags, is, lookup, CmdError, CmdResult, Ctx, Spec, NO_KEYS, SYNTAX};
 use crate::clock::now_us;
@@ -10,6 +10,7 @@ pub const COMMANDS: &[Spec] = &[
     Spec { name: "config", arity: -2, flags: flags::ADMIN, keys: NO_KEYS, group: "server", summary: "A container for server configuration commands.", run: config },
     Spec { name: "command", arity: -1, flags: flags::CONNECTION, keys: NO_KEYS, group: "server", summary: "Returns detailed information about all commands.", run: command },
     Spec { name: "time", arity: 1, flags: flags::FAST, keys: NO_KEYS, group: "server", summary: "Returns the server time.", run: time },
+    Spec { name: "bgrewriteaof", arity: 1, flags: flags::ADMIN, keys: NO_KEYS, group: "server", summary: "Asynchronously rewrites the append-only file to disk: here, checkpoints the flash tier.", run: bgrewriteaof },
     Spec { name: "shutdown", arity: -1, flags: flags::ADMIN, keys: NO_KEYS, group: "server", summary: "Synchronously saves the database(s) to disk and shuts down the Redis server.", run: shutdown },
 ];
 
@@ -17,6 +18,14 @@ fn info(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let sections: Vec<String> = args[1..].iter().map(|a| String::from_utf8_lossy(a).to_ascii_lowercase()).collect();
     let text = info::render(ctx.shared, &mut ctx.db, &sections);
     ctx.out.verbatim(&text);
+    Ok(())
+}
+
+fn bgrewriteaof(ctx: &mut Ctx, _: &[&[u8]]) -> CmdResult {
+    let durable = ctx.shared.node.durable().ok_or_else(|| CmdError::new("ERR appendonly is no: there is no durable log to checkpoint"))?;
+    let running = durable.checkpointing();
+    durable.request_checkpoint();
+    ctx.out.simple(if running { "Background append only file rewriting scheduled" } else { "Background append only file rewriting started" });
     Ok(())
 }
 

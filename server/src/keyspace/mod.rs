@@ -77,11 +77,18 @@ pub struct Shard {
     pub watchers: Watchers,
 }
 
-/// Hashes keys for shard choice, table placement and SCAN parts.
-#[derive(Clone, Default)]
-pub struct KeyHasher(hashbrown::DefaultHashBuilder);
+/// Hashes keys for shard choice, table placement and SCAN parts. Seeded per node, at random:
+/// a node with a flash tier keeps its seed there, so a key's shard is the same after a
+/// restart (checkpoints are written and replayed per shard).
+#[derive(Clone)]
+pub struct KeyHasher(foldhash::fast::FixedState);
 
 impl KeyHasher {
+    /// The hasher with `seed`.
+    pub fn with_seed(seed: u64) -> KeyHasher {
+        KeyHasher(foldhash::fast::FixedState::with_seed(seed))
+    }
+
     /// The hash of a key.
     pub fn hash(&self, key: &[u8]) -> u64 {
         self.0.hash_one(key)
@@ -156,6 +163,15 @@ impl Shard {
             occupied.remove();
         }
         self.watchers.touch(key);
+    }
+
+    /// Puts a key's state as a checkpoint stored it (recovery at start; the shard holds no
+    /// entry for the key yet).
+    pub fn restore(&mut self, hasher: &KeyHasher, hash: u64, key: &[u8], restored: KeyState) {
+        self.update(hasher, hash, key, |state| {
+            *state = restored;
+            state.liveness()
+        });
     }
 
     /// Garbage-collects every entry at the stability frontier `stable` (the sweep that runs
@@ -251,9 +267,9 @@ enum Guards<'a> {
 }
 
 impl Keyspace {
-    /// An empty keyspace of node `local`.
-    pub fn new(local: NodeId) -> Keyspace {
-        Keyspace { shards: (0..SHARDS).map(|_| Mutex::default()).collect(), hasher: KeyHasher::default(), local, list_pushed: tokio::sync::Notify::new(), blocked_pops: Default::default() }
+    /// An empty keyspace of node `local`, hashing keys with `hash_seed`.
+    pub fn new(local: NodeId, hash_seed: u64) -> Keyspace {
+        Keyspace { shards: (0..SHARDS).map(|_| Mutex::default()).collect(), hasher: KeyHasher::with_seed(hash_seed), local, list_pushed: tokio::sync::Notify::new(), blocked_pops: Default::default() }
     }
 
     /// The hasher used for all keys.

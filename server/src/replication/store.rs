@@ -14,6 +14,8 @@ pub struct NodeStore<'a> {
     shared: &'a Shared,
     /// Keys received in the state transfer in progress.
     transferred: HashSet<Box<[u8]>>,
+    /// Holds checkpoints off while a state transfer merges keys the durable log does not see.
+    transfer: Option<crate::durable::TransferGuard<'a>>,
     /// Set when an op could not be applied in order (another session is ahead of this one).
     pub gap: bool,
 }
@@ -21,7 +23,16 @@ pub struct NodeStore<'a> {
 impl<'a> NodeStore<'a> {
     /// The store of `shared`.
     pub fn new(shared: &'a Shared) -> Self {
-        NodeStore { shared, transferred: HashSet::new(), gap: false }
+        NodeStore { shared, transferred: HashSet::new(), transfer: None, gap: false }
+    }
+}
+
+impl NodeStore<'_> {
+    /// From the first change a state transfer makes until it completes, checkpoints wait.
+    fn hold_checkpoints(&mut self) {
+        if self.transfer.is_none() {
+            self.transfer = self.shared.node.durable().map(|d| d.begin_transfer());
+        }
     }
 }
 
@@ -48,6 +59,7 @@ impl Store for NodeStore<'_> {
     }
 
     fn merge(&mut self, key: Bytes, state: KeyState, theirs: &VersionVector) {
+        self.hold_checkpoints();
         let mut db = self.shared.keyspace.lock_keys(std::iter::once(&key[..]));
         let ks = db.keyspace();
         let at = db.at(&key);
@@ -56,6 +68,7 @@ impl Store for NodeStore<'_> {
     }
 
     fn snapshot_complete(&mut self, theirs: &VersionVector) {
+        self.hold_checkpoints();
         let transferred = std::mem::take(&mut self.transferred);
         let mut db = self.shared.keyspace.unlocked();
         for index in 0..crate::keyspace::SHARDS {
@@ -63,6 +76,10 @@ impl Store for NodeStore<'_> {
         }
         drop(db);
         self.shared.node.join_applied(theirs);
+        if let Some(durable) = self.shared.node.durable() {
+            self.transfer = None;
+            durable.request_checkpoint();
+        }
         self.shared.log_grew();
     }
 }

@@ -1,0 +1,272 @@
+//! Meridian's flash tier: one RocksDB database per node, in `<dir>/flash`, with three column
+//! families.
+//!
+//! - `log`: the durable op log. Records are opaque bytes keyed by a position that only grows;
+//!   the server appends each op it applies, in the order it applied them, and replays the
+//!   records after the last checkpoint at start.
+//! - `keys`: key states, opaque bytes keyed by `(generation, shard, key)`. Each checkpoint
+//!   writes a new generation, shard by shard, each with the log position it covers; the
+//!   server switches to it in `meta` once it is complete, so a crash in the middle of a
+//!   checkpoint leaves the previous one whole.
+//! - `meta`: small named values (the node's origin, the checkpoint base).
+//!
+//! The crate knows nothing of CRDTs: what the bytes mean is the server's business. Writes go
+//! through RocksDB's write-ahead log without syncing it; [`FlashStore::sync`] makes everything
+//! written so far durable against a power cut (an `fsync` of the WAL), which is what
+//! `appendfsync` schedules. Even unsynced, a write survives the process being killed: it is in
+//! the operating system's page cache.
+
+use rocksdb::{BlockBasedOptions, ColumnFamily, DBCompressionType, Direction, IteratorMode, Options, WriteBatch, WriteOptions, DB};
+use std::path::{Path, PathBuf};
+
+const LOG: &str = "log";
+const KEYS: &str = "keys";
+const META: &str = "meta";
+
+/// Why the flash tier failed.
+#[derive(Debug, thiserror::Error)]
+pub enum FlashError {
+    /// RocksDB refused an operation (I/O error, corruption, a lock held by another process).
+    #[error("rocksdb at {path}: {source}")]
+    Rocks {
+        /// The database directory.
+        path: PathBuf,
+        /// RocksDB's error.
+        source: rocksdb::Error,
+    },
+    /// A stored record is not what this crate writes.
+    #[error("flash tier at {path}: corrupt {what}")]
+    Corrupt {
+        /// The database directory.
+        path: PathBuf,
+        /// Which record.
+        what: &'static str,
+    },
+}
+
+/// Size and activity figures for INFO.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FlashSize {
+    /// Bytes of SST files on disk (compressed key states and log records).
+    pub sst_bytes: u64,
+    /// Bytes in memtables not yet flushed to SST files.
+    pub memtable_bytes: u64,
+    /// RocksDB's estimate of the number of keys in the `keys` family.
+    pub estimated_keys: u64,
+}
+
+/// One key state as a checkpoint stored it: shard, key, encoded state.
+pub type StoredState = (u16, Box<[u8]>, Box<[u8]>);
+
+/// One node's RocksDB.
+pub struct FlashStore {
+    db: DB,
+    path: PathBuf,
+}
+
+impl FlashStore {
+    /// Opens (creating if needed) the store in `dir/flash`.
+    pub fn open(dir: &Path) -> Result<FlashStore, FlashError> {
+        let path = dir.join("flash");
+        let mut options = Options::default();
+        options.create_if_missing(true);
+        options.create_missing_column_families(true);
+        options.set_compression_type(DBCompressionType::Lz4);
+        options.set_max_background_jobs(2);
+        // Bloom filters (10 bits per key, ~1% false positives) make a miss on a cold key cheap.
+        let mut table = BlockBasedOptions::default();
+        table.set_bloom_filter(10.0, false);
+        table.set_cache_index_and_filter_blocks(true);
+        options.set_block_based_table_factory(&table);
+        let families = [LOG, KEYS, META];
+        let db = DB::open_cf(&options, &path, families).map_err(|source| FlashError::Rocks { path: path.clone(), source })?;
+        Ok(FlashStore { db, path })
+    }
+
+    /// The database directory.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn family(&self, name: &'static str) -> &ColumnFamily {
+        self.db.cf_handle(name).expect("families are created at open")
+    }
+
+    fn rocks<T>(&self, result: Result<T, rocksdb::Error>) -> Result<T, FlashError> {
+        result.map_err(|source| FlashError::Rocks { path: self.path.clone(), source })
+    }
+
+    /// Appends a log record at `position` (positions only grow).
+    pub fn append(&self, position: u64, record: &[u8]) -> Result<(), FlashError> {
+        let mut options = WriteOptions::default();
+        options.set_sync(false);
+        self.rocks(self.db.put_cf_opt(self.family(LOG), position.to_be_bytes(), record, &options))
+    }
+
+    /// Makes every write so far durable (fsync of RocksDB's write-ahead log).
+    pub fn sync(&self) -> Result<(), FlashError> {
+        self.rocks(self.db.flush_wal(true))
+    }
+
+    /// The log records from `position` on, in position order.
+    pub fn log_from(&self, position: u64) -> impl Iterator<Item = Result<(u64, Box<[u8]>), FlashError>> + '_ {
+        let start = position.to_be_bytes();
+        let records = self.db.iterator_cf(self.family(LOG), IteratorMode::From(&start, Direction::Forward));
+        records.map(move |item| {
+            let (key, value) = self.rocks(item)?;
+            let position = <[u8; 8]>::try_from(&*key).map_err(|_| self.corrupt("log position"))?;
+            Ok((u64::from_be_bytes(position), value))
+        })
+    }
+
+    /// Drops the log records before `position` (a checkpoint covers them).
+    pub fn trim_log(&self, position: u64) -> Result<(), FlashError> {
+        self.rocks(self.db.delete_range_cf(self.family(LOG), 0u64.to_be_bytes(), position.to_be_bytes()))
+    }
+
+    /// Writes `shard`'s key states (key, encoded state) into checkpoint `generation`, with the
+    /// log position they cover. A generation is written once, shard by shard, and becomes the
+    /// checkpoint only when the server says so in its metadata; [`FlashStore::keep_generation`]
+    /// drops the others. Shard numbers are below `u16::MAX`.
+    pub fn write_shard<'a>(&self, generation: u32, shard: u16, position: u64, states: impl IntoIterator<Item = (&'a [u8], &'a [u8])>) -> Result<(), FlashError> {
+        assert!(shard < POSITIONS, "shard numbers stay below u16::MAX");
+        let keys = self.family(KEYS);
+        let mut batch = WriteBatch::default();
+        let mut key = Vec::new();
+        for (name, state) in states {
+            key.clear();
+            key.extend_from_slice(&generation.to_be_bytes());
+            key.extend_from_slice(&shard.to_be_bytes());
+            key.extend_from_slice(name);
+            batch.put_cf(keys, &key, state);
+        }
+        batch.put_cf(keys, position_key(generation, shard), position.to_be_bytes());
+        self.rocks(self.db.write(batch))
+    }
+
+    /// The log position `shard` was written at in `generation`, if it was.
+    pub fn shard_position(&self, generation: u32, shard: u16) -> Result<Option<u64>, FlashError> {
+        let Some(bytes) = self.rocks(self.db.get_cf(self.family(KEYS), position_key(generation, shard)))? else { return Ok(None) };
+        let position = <[u8; 8]>::try_from(&*bytes).map_err(|_| self.corrupt("shard position"))?;
+        Ok(Some(u64::from_be_bytes(position)))
+    }
+
+    /// Every key state of `generation`: `(shard, key, encoded state)`, shard by shard.
+    pub fn states(&self, generation: u32) -> impl Iterator<Item = Result<StoredState, FlashError>> + '_ {
+        let prefix = generation.to_be_bytes();
+        let end = position_key(generation, 0);
+        let items = self.db.iterator_cf(self.family(KEYS), IteratorMode::From(&prefix, Direction::Forward));
+        items
+            .map(move |item| self.rocks(item))
+            .take_while(move |item| item.as_ref().map_or(true, |(key, _)| **key < end[..]))
+            .map(move |item| {
+                let (key, value) = item?;
+                if key.len() < 6 {
+                    return Err(self.corrupt("key state name"));
+                }
+                Ok((u16::from_be_bytes([key[4], key[5]]), key[6..].into(), value))
+            })
+    }
+
+    /// Drops every checkpoint generation but `generation` (older ones, and a newer one a
+    /// crash left half written).
+    pub fn keep_generation(&self, generation: u32) -> Result<(), FlashError> {
+        let keys = self.family(KEYS);
+        let mut batch = WriteBatch::default();
+        batch.delete_range_cf(keys, 0u32.to_be_bytes(), generation.to_be_bytes());
+        if let Some(next) = generation.checked_add(1) {
+            batch.delete_range_cf(keys, &next.to_be_bytes()[..], &[0xff; 5][..]);
+        }
+        self.rocks(self.db.write(batch))
+    }
+
+    /// A named metadata value.
+    pub fn meta(&self, name: &str) -> Result<Option<Vec<u8>>, FlashError> {
+        self.rocks(self.db.get_cf(self.family(META), name))
+    }
+
+    /// Stores a named metadata value, synced (metadata is rare and must not be lost).
+    pub fn set_meta(&self, name: &str, value: &[u8]) -> Result<(), FlashError> {
+        let mut options = WriteOptions::default();
+        options.set_sync(true);
+        self.rocks(self.db.put_cf_opt(self.family(META), name, value, &options))
+    }
+
+    /// Size figures.
+    pub fn size(&self) -> FlashSize {
+        let property = |name: &str| {
+            [LOG, KEYS, META].iter().map(|family| self.db.property_int_value_cf(self.family(family), name).ok().flatten().unwrap_or(0)).sum()
+        };
+        let estimated_keys = self.db.property_int_value_cf(self.family(KEYS), "rocksdb.estimate-num-keys").ok().flatten().unwrap_or(0);
+        FlashSize { sst_bytes: property("rocksdb.total-sst-files-size"), memtable_bytes: property("rocksdb.cur-size-all-mem-tables"), estimated_keys }
+    }
+
+    fn corrupt(&self, what: &'static str) -> FlashError {
+        FlashError::Corrupt { path: self.path.clone(), what }
+    }
+}
+
+/// Shard number under which a generation keeps its shards' log positions, after its states.
+const POSITIONS: u16 = u16::MAX;
+
+fn position_key(generation: u32, shard: u16) -> [u8; 8] {
+    let mut key = [0; 8];
+    key[..4].copy_from_slice(&generation.to_be_bytes());
+    key[4..6].copy_from_slice(&POSITIONS.to_be_bytes());
+    key[6..].copy_from_slice(&shard.to_be_bytes());
+    key
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_records_survive_reopening_and_trim_from_the_front() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = FlashStore::open(dir.path()).unwrap();
+            for position in 1..=5u64 {
+                store.append(position, format!("op {position}").as_bytes()).unwrap();
+            }
+            store.sync().unwrap();
+        }
+        let store = FlashStore::open(dir.path()).unwrap();
+        let read = |from| store.log_from(from).map(|r| r.unwrap().0).collect::<Vec<_>>();
+        assert_eq!(read(0), [1, 2, 3, 4, 5]);
+        assert_eq!(read(4), [4, 5]);
+        store.trim_log(3).unwrap();
+        assert_eq!(read(0), [3, 4, 5]);
+        assert_eq!(&*store.log_from(5).next().unwrap().unwrap().1, b"op 5");
+    }
+
+    #[test]
+    fn generations_are_written_apart_and_all_but_one_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FlashStore::open(dir.path()).unwrap();
+        let read = |generation| store.states(generation).map(|r| r.unwrap()).map(|(s, k, v)| (s, k.into(), v.into())).collect::<Vec<(u16, Vec<u8>, Vec<u8>)>>();
+        store.write_shard(1, 2, 10, [(&b"b"[..], &b"B"[..])]).unwrap();
+        store.write_shard(1, 1, 11, [(&b"a"[..], &b"A"[..]), (b"", b"empty key")]).unwrap();
+        store.write_shard(2, 1, 20, [(&b"a"[..], &b"A2"[..])]).unwrap();
+        store.write_shard(3, 1023, 30, [(&b"z"[..], &b"Z"[..])]).unwrap();
+        assert_eq!(read(1), [(1, b"".to_vec(), b"empty key".to_vec()), (1, b"a".to_vec(), b"A".to_vec()), (2, b"b".to_vec(), b"B".to_vec())]);
+        assert_eq!(read(2), [(1, b"a".to_vec(), b"A2".to_vec())]);
+        assert_eq!((store.shard_position(1, 2).unwrap(), store.shard_position(2, 2).unwrap()), (Some(10), None));
+        store.keep_generation(2).unwrap();
+        assert!(read(1).is_empty() && read(3).is_empty());
+        assert_eq!(read(2).len(), 1);
+        assert_eq!(store.shard_position(1, 1).unwrap(), None, "positions go with their generation");
+        assert_eq!(store.shard_position(2, 1).unwrap(), Some(20));
+    }
+
+    #[test]
+    fn metadata_round_trips_and_a_second_opener_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FlashStore::open(dir.path()).unwrap();
+        store.set_meta("origin", b"42").unwrap();
+        assert_eq!(store.meta("origin").unwrap().as_deref(), Some(&b"42"[..]));
+        assert_eq!(store.meta("absent").unwrap(), None);
+        let second = FlashStore::open(dir.path());
+        assert!(matches!(second, Err(FlashError::Rocks { .. })), "RocksDB's LOCK file keeps a second process out");
+    }
+}

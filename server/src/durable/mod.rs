@@ -1,0 +1,301 @@
+//! Durability (`appendonly yes`): every op this node applies, local or remote, goes to the
+//! flash tier's op log in the order the journal applied it; checkpoints write the key states
+//! shard by shard; a start recovers the last checkpoint plus the log after it.
+//!
+//! - [`record`]: the bytes (pure).
+//! - [`checkpoint`]: writing key states and trimming the log.
+//! - [`recover`]: reading them back at start.
+//!
+//! The log append happens under the journal lock (see `node.rs`), with the key's shard held,
+//! so a shard checkpointed while its lock is held contains exactly the ops before the
+//! position read then. `appendfsync` decides when RocksDB's WAL is synced: before the replies
+//! of a pipeline that wrote (`always`), once a second (`everysec`) or never (`no`).
+
+pub mod checkpoint;
+pub mod record;
+pub mod recover;
+
+use crate::config::AppendFsync;
+use crate::shared::Shared;
+use meridian_flash::{FlashError, FlashSize, FlashStore};
+use parking_lot::Mutex;
+use record::RecordError;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use std::time::Duration;
+
+/// Metadata names.
+const HASH_SEED: &str = "hash-seed";
+const BASE: &str = "base";
+
+/// Why the durable state could not be written or read.
+#[derive(Debug, thiserror::Error)]
+pub enum DurableError {
+    /// RocksDB failed.
+    #[error(transparent)]
+    Flash(#[from] FlashError),
+    /// Stored bytes are not what this version writes.
+    #[error("flash tier: {0}")]
+    Record(#[from] RecordError),
+}
+
+/// What the last recovery did, for INFO and the startup log.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Recovery {
+    /// Key states read from the checkpoint.
+    pub keys: u64,
+    /// Log records replayed after it.
+    pub ops: u64,
+    /// Records skipped: already covered, or after a gap (see [`recover`]).
+    pub skipped: u64,
+    /// How long it took.
+    pub duration: Duration,
+}
+
+/// Checkpoint history, for INFO.
+#[derive(Debug, Clone, Default)]
+pub struct Checkpoints {
+    /// Checkpoints completed since start.
+    pub completed: u64,
+    /// The last one's error, if it failed.
+    pub last_error: Option<String>,
+    /// How long the last completed one took.
+    pub last_duration: Duration,
+    /// What the last recovery did.
+    pub recovery: Recovery,
+}
+
+/// The durable op log and checkpoints of one node.
+pub struct Durable {
+    store: FlashStore,
+    hash_seed: u64,
+    fsync: AtomicU8,
+    /// The position the next record gets (records ever appended). Written only under the
+    /// journal lock.
+    written: AtomicU64,
+    /// Every record before this position is synced.
+    synced: AtomicU64,
+    /// Record bytes appended since the checkpoint base.
+    log_bytes: AtomicU64,
+    /// Bytes of key states the last checkpoint wrote.
+    checkpoint_bytes: AtomicU64,
+    /// The generation of the last completed checkpoint.
+    generation: AtomicU32,
+    running: AtomicBool,
+    /// A checkpoint was asked for (after a state transfer); the next tick starts it.
+    requested: AtomicBool,
+    /// Bumped when a state transfer starts: a checkpoint that overlapped one is discarded,
+    /// since its base predates keys the transfer merged (merges are not logged).
+    transfer_epoch: AtomicU64,
+    transfers: AtomicUsize,
+    failure: Mutex<Option<String>>,
+    history: Mutex<Checkpoints>,
+}
+
+impl Durable {
+    /// Opens the flash tier in `dir`, with the sync policy `fsync`.
+    pub fn open(dir: &Path, fsync: AppendFsync) -> Result<Durable, DurableError> {
+        let store = FlashStore::open(dir)?;
+        let hash_seed = match store.meta(HASH_SEED)? {
+            Some(bytes) => record::decode_u64(HASH_SEED, &bytes)?,
+            None => {
+                let seed = rand::random::<u64>();
+                store.set_meta(HASH_SEED, &seed.to_be_bytes())?;
+                seed
+            }
+        };
+        let durable = Durable {
+            store,
+            hash_seed,
+            fsync: AtomicU8::new(fsync as u8),
+            written: AtomicU64::new(0),
+            synced: AtomicU64::new(0),
+            log_bytes: AtomicU64::new(0),
+            checkpoint_bytes: AtomicU64::new(0),
+            generation: AtomicU32::new(0),
+            running: AtomicBool::new(false),
+            requested: AtomicBool::new(false),
+            transfer_epoch: AtomicU64::new(0),
+            transfers: AtomicUsize::new(0),
+            failure: Mutex::new(None),
+            history: Mutex::new(Checkpoints::default()),
+        };
+        Ok(durable)
+    }
+
+    /// The keyspace's hash seed, the same on every start.
+    pub fn hash_seed(&self) -> u64 {
+        self.hash_seed
+    }
+
+    /// The position the next record gets.
+    pub fn next_position(&self) -> u64 {
+        self.written.load(Ordering::Acquire)
+    }
+
+    /// Appends one record at the next position. Called under the journal lock. A failed
+    /// write is remembered: from then on writes are refused (see [`Durable::failure`]).
+    pub fn append(&self, bytes: &[u8]) {
+        let position = self.written.load(Ordering::Relaxed);
+        if let Err(e) = self.store.append(position, bytes) {
+            self.fail(format!("writing the op log: {e}"));
+        }
+        self.log_bytes.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+        self.written.store(position + 1, Ordering::Release);
+    }
+
+    fn fail(&self, reason: String) {
+        let mut failure = self.failure.lock();
+        if failure.is_none() {
+            tracing::error!("flash tier: {reason}; writes are refused until the node is restarted");
+            *failure = Some(reason);
+        }
+    }
+
+    /// Why writes are refused, if a durable write failed.
+    pub fn failure(&self) -> Option<String> {
+        self.failure.lock().clone()
+    }
+
+    /// The sync policy.
+    pub fn fsync(&self) -> AppendFsync {
+        match self.fsync.load(Ordering::Relaxed) {
+            x if x == AppendFsync::Always as u8 => AppendFsync::Always,
+            x if x == AppendFsync::Everysec as u8 => AppendFsync::Everysec,
+            _ => AppendFsync::No,
+        }
+    }
+
+    /// Changes the sync policy (CONFIG SET appendfsync).
+    pub fn set_fsync(&self, fsync: AppendFsync) {
+        self.fsync.store(fsync as u8, Ordering::Relaxed);
+    }
+
+    /// Syncs everything appended so far, if anything is not yet synced.
+    pub fn sync(&self) -> Result<(), FlashError> {
+        let target = self.next_position();
+        if self.synced.load(Ordering::Acquire) >= target {
+            return Ok(());
+        }
+        self.store.sync()?;
+        self.synced.fetch_max(target, Ordering::AcqRel);
+        Ok(())
+    }
+
+    /// Under `appendfsync always`, syncs before replies that follow writes are sent. A failed
+    /// sync ends the process, as Redis does: the writes cannot be acknowledged, and their
+    /// replies are already computed.
+    pub fn sync_before_reply(&self) {
+        if self.fsync() != AppendFsync::Always {
+            return;
+        }
+        if let Err(e) = self.sync() {
+            tracing::error!("flash tier: cannot sync the op log under appendfsync always: {e}; exiting");
+            std::process::exit(1);
+        }
+    }
+
+    /// The once-a-second sync of `everysec` (and a last one at shutdown for every policy).
+    pub fn sync_in_background(&self) {
+        if let Err(e) = self.sync() {
+            self.fail(format!("syncing the op log: {e}"));
+        }
+    }
+
+    /// True if the log has grown enough since the last checkpoint for an automatic one
+    /// (`auto-aof-rewrite-min-size` and `-percentage`, as Redis's AOF rewrite).
+    pub fn checkpoint_due(&self, min_size: u64, percentage: u64) -> bool {
+        let grown = self.log_bytes.load(Ordering::Relaxed);
+        let share = self.checkpoint_bytes.load(Ordering::Relaxed).saturating_mul(percentage) / 100;
+        percentage > 0 && grown >= min_size.max(share)
+    }
+
+    /// Marks a state transfer into this node as running until the guard drops. Its merged
+    /// keys are not in the log, so no checkpoint that overlaps it may stand.
+    pub fn begin_transfer(&self) -> TransferGuard<'_> {
+        self.transfers.fetch_add(1, Ordering::AcqRel);
+        self.transfer_epoch.fetch_add(1, Ordering::AcqRel);
+        TransferGuard(self)
+    }
+
+    /// Asks for a checkpoint at the next tick (a state transfer just completed).
+    pub fn request_checkpoint(&self) {
+        self.requested.store(true, Ordering::Release);
+    }
+
+    /// Checkpoint history and the last recovery.
+    pub fn history(&self) -> Checkpoints {
+        self.history.lock().clone()
+    }
+
+    /// True while a checkpoint runs.
+    pub fn checkpointing(&self) -> bool {
+        self.running.load(Ordering::Relaxed)
+    }
+
+    /// Bytes of key states the last checkpoint wrote.
+    pub fn checkpoint_bytes(&self) -> u64 {
+        self.checkpoint_bytes.load(Ordering::Relaxed)
+    }
+
+    /// Record bytes appended since the last checkpoint.
+    pub fn log_bytes(&self) -> u64 {
+        self.log_bytes.load(Ordering::Relaxed)
+    }
+
+    /// RocksDB's size figures.
+    pub fn size(&self) -> FlashSize {
+        self.store.size()
+    }
+
+    /// The store's directory.
+    pub fn path(&self) -> &Path {
+        self.store.path()
+    }
+}
+
+/// Starts the flash tier's housekeeping thread: once a second, `everysec`'s sync, and a
+/// checkpoint when one is due or was asked for. It stops when the server shuts down.
+pub fn start(shared: &Arc<Shared>) -> std::io::Result<()> {
+    if shared.node.durable().is_none() {
+        return Ok(());
+    }
+    let shared = shared.clone();
+    let mut shutdown = shared.shutdown.subscribe();
+    std::thread::Builder::new().name("meridian-durable".into()).spawn(move || {
+        while !*shutdown.borrow_and_update() {
+            std::thread::sleep(Duration::from_secs(1));
+            tick(&shared);
+        }
+    })?;
+    Ok(())
+}
+
+fn tick(shared: &Arc<Shared>) {
+    let Some(durable) = shared.node.durable() else { return };
+    if durable.fsync() == AppendFsync::Everysec {
+        durable.sync_in_background();
+    }
+    let (min_size, percentage) = {
+        let config = shared.config.read();
+        (config.auto_aof_rewrite_min_size, config.auto_aof_rewrite_percentage)
+    };
+    let requested = durable.requested.swap(false, Ordering::AcqRel);
+    if !requested && !durable.checkpoint_due(min_size, percentage) {
+        return;
+    }
+    // A request that finds one running is kept for the next tick.
+    if checkpoint::start(shared).is_err() && requested {
+        durable.request_checkpoint();
+    }
+}
+
+/// A state transfer in progress (see [`Durable::begin_transfer`]).
+pub struct TransferGuard<'a>(&'a Durable);
+
+impl Drop for TransferGuard<'_> {
+    fn drop(&mut self) {
+        self.0.transfers.fetch_sub(1, Ordering::AcqRel);
+    }
+}
