@@ -9,6 +9,8 @@
 //!   server switches to it in `meta` once it is complete, so a crash in the middle of a
 //!   checkpoint leaves the previous one whole.
 //! - `meta`: small named values (the node's origin, the checkpoint base).
+//! - `cold`: the keys spilled out of RAM, keyed by `(shard, order, key)`, where `order` is any
+//!   32-bit number the server wants cold keys of a shard listed by (SCAN walks them by it).
 //!
 //! The crate knows nothing of CRDTs: what the bytes mean is the server's business. Writes go
 //! through RocksDB's write-ahead log without syncing it; [`FlashStore::sync`] makes everything
@@ -22,6 +24,7 @@ use std::path::{Path, PathBuf};
 const LOG: &str = "log";
 const KEYS: &str = "keys";
 const META: &str = "meta";
+const COLD: &str = "cold";
 
 /// Why the flash tier failed.
 #[derive(Debug, thiserror::Error)]
@@ -51,8 +54,25 @@ pub struct FlashSize {
     pub sst_bytes: u64,
     /// Bytes in memtables not yet flushed to SST files.
     pub memtable_bytes: u64,
-    /// RocksDB's estimate of the number of keys in the `keys` family.
+    /// RocksDB's estimate of the number of cold keys.
     pub estimated_keys: u64,
+}
+
+/// Where a cold key is stored: shard, order, key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ColdKey {
+    bytes: Vec<u8>,
+}
+
+impl ColdKey {
+    /// The place of `key` in `shard` at `order`.
+    pub fn new(shard: u16, order: u32, key: &[u8]) -> ColdKey {
+        let mut bytes = Vec::with_capacity(6 + key.len());
+        bytes.extend_from_slice(&shard.to_be_bytes());
+        bytes.extend_from_slice(&order.to_be_bytes());
+        bytes.extend_from_slice(key);
+        ColdKey { bytes }
+    }
 }
 
 /// One key state as a checkpoint stored it: shard, key, encoded state.
@@ -78,7 +98,7 @@ impl FlashStore {
         table.set_bloom_filter(10.0, false);
         table.set_cache_index_and_filter_blocks(true);
         options.set_block_based_table_factory(&table);
-        let families = [LOG, KEYS, META];
+        let families = [LOG, KEYS, META, COLD];
         let db = DB::open_cf(&options, &path, families).map_err(|source| FlashError::Rocks { path: path.clone(), source })?;
         Ok(FlashStore { db, path })
     }
@@ -117,6 +137,14 @@ impl FlashStore {
             let position = <[u8; 8]>::try_from(&*key).map_err(|_| self.corrupt("log position"))?;
             Ok((u64::from_be_bytes(position), value))
         })
+    }
+
+    /// The position of the newest log record, if there is one.
+    pub fn last_log_position(&self) -> Result<Option<u64>, FlashError> {
+        let Some(item) = self.db.iterator_cf(self.family(LOG), IteratorMode::End).next() else { return Ok(None) };
+        let (key, _) = self.rocks(item)?;
+        let position = <[u8; 8]>::try_from(&*key).map_err(|_| self.corrupt("log position"))?;
+        Ok(Some(u64::from_be_bytes(position)))
     }
 
     /// Drops the log records before `position` (a checkpoint covers them).
@@ -180,6 +208,47 @@ impl FlashStore {
         self.rocks(self.db.write(batch))
     }
 
+    /// The cold value of `key`, if it is cold.
+    pub fn cold_get(&self, cold: ColdKey) -> Result<Option<Vec<u8>>, FlashError> {
+        self.rocks(self.db.get_cf(self.family(COLD), cold.bytes))
+    }
+
+    /// Writes cold keys (key, value) and removes others, in one atomic batch.
+    pub fn cold_write<'a>(&self, put: impl IntoIterator<Item = (ColdKey, &'a [u8])>, delete: impl IntoIterator<Item = ColdKey>) -> Result<(), FlashError> {
+        let family = self.family(COLD);
+        let mut batch = WriteBatch::default();
+        for (key, value) in put {
+            batch.put_cf(family, &key.bytes, value);
+        }
+        for key in delete {
+            batch.delete_cf(family, &key.bytes);
+        }
+        self.rocks(self.db.write(batch))
+    }
+
+    /// The cold keys of `shard` whose order lies in `orders`, as `(order, key, value)`, by order.
+    pub fn cold_range(&self, shard: u16, orders: std::ops::RangeInclusive<u32>) -> impl Iterator<Item = Result<(u32, Box<[u8]>, Box<[u8]>), FlashError>> + '_ {
+        let start = [&shard.to_be_bytes()[..], &orders.start().to_be_bytes()].concat();
+        let last = (shard, *orders.end());
+        let items = self.db.iterator_cf(self.family(COLD), IteratorMode::From(&start, Direction::Forward));
+        items
+            .map(move |item| {
+                let (key, value) = self.rocks(item)?;
+                if key.len() < 6 {
+                    return Err(self.corrupt("cold key"));
+                }
+                let (shard, order) = (u16::from_be_bytes([key[0], key[1]]), u32::from_be_bytes([key[2], key[3], key[4], key[5]]));
+                Ok(((shard, order), key[6..].into(), value))
+            })
+            .take_while(move |item| item.as_ref().map_or(true, |(at, _, _)| *at <= last))
+            .map(|item| item.map(|((_, order), key, value)| (order, key, value)))
+    }
+
+    /// Removes every cold key (their states are not worth keeping without the rest).
+    pub fn cold_clear(&self) -> Result<(), FlashError> {
+        self.rocks(self.db.delete_range_cf(self.family(COLD), &[0u8; 0][..], &[0xff; 7][..]))
+    }
+
     /// A named metadata value.
     pub fn meta(&self, name: &str) -> Result<Option<Vec<u8>>, FlashError> {
         self.rocks(self.db.get_cf(self.family(META), name))
@@ -195,9 +264,9 @@ impl FlashStore {
     /// Size figures.
     pub fn size(&self) -> FlashSize {
         let property = |name: &str| {
-            [LOG, KEYS, META].iter().map(|family| self.db.property_int_value_cf(self.family(family), name).ok().flatten().unwrap_or(0)).sum()
+            [LOG, KEYS, META, COLD].iter().map(|family| self.db.property_int_value_cf(self.family(family), name).ok().flatten().unwrap_or(0)).sum()
         };
-        let estimated_keys = self.db.property_int_value_cf(self.family(KEYS), "rocksdb.estimate-num-keys").ok().flatten().unwrap_or(0);
+        let estimated_keys = self.db.property_int_value_cf(self.family(COLD), "rocksdb.estimate-num-keys").ok().flatten().unwrap_or(0);
         FlashSize { sst_bytes: property("rocksdb.total-sst-files-size"), memtable_bytes: property("rocksdb.cur-size-all-mem-tables"), estimated_keys }
     }
 
@@ -235,6 +304,7 @@ mod tests {
         let read = |from| store.log_from(from).map(|r| r.unwrap().0).collect::<Vec<_>>();
         assert_eq!(read(0), [1, 2, 3, 4, 5]);
         assert_eq!(read(4), [4, 5]);
+        assert_eq!(store.last_log_position().unwrap(), Some(5));
         store.trim_log(3).unwrap();
         assert_eq!(read(0), [3, 4, 5]);
         assert_eq!(&*store.log_from(5).next().unwrap().unwrap().1, b"op 5");
@@ -257,6 +327,24 @@ mod tests {
         assert_eq!(read(2).len(), 1);
         assert_eq!(store.shard_position(1, 1).unwrap(), None, "positions go with their generation");
         assert_eq!(store.shard_position(2, 1).unwrap(), Some(20));
+    }
+
+    #[test]
+    fn cold_keys_are_found_listed_by_order_and_cleared() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FlashStore::open(dir.path()).unwrap();
+        let put = [(ColdKey::new(3, 7, b"b"), &b"B"[..]), (ColdKey::new(3, 2, b"a"), b"A"), (ColdKey::new(4, 0, b"c"), b"C"), (ColdKey::new(3, u32::MAX, b"z"), b"Z")];
+        store.cold_write(put, []).unwrap();
+        assert_eq!(store.cold_get(ColdKey::new(3, 2, b"a")).unwrap().as_deref(), Some(&b"A"[..]));
+        assert_eq!(store.cold_get(ColdKey::new(3, 3, b"a")).unwrap(), None, "the order is part of the place");
+        let listed = |shard, orders| store.cold_range(shard, orders).map(|r| r.unwrap()).map(|(o, k, _)| (o, k.to_vec())).collect::<Vec<_>>();
+        assert_eq!(listed(3, 0..=u32::MAX), [(2, b"a".to_vec()), (7, b"b".to_vec()), (u32::MAX, b"z".to_vec())]);
+        assert_eq!(listed(3, 3..=7), [(7, b"b".to_vec())]);
+        assert_eq!(listed(4, 0..=u32::MAX), [(0, b"c".to_vec())]);
+        store.cold_write([], [ColdKey::new(3, 7, b"b")]).unwrap();
+        assert_eq!(listed(3, 0..=u32::MAX).len(), 2);
+        store.cold_clear().unwrap();
+        assert!(listed(3, 0..=u32::MAX).is_empty() && listed(4, 0..=u32::MAX).is_empty());
     }
 
     #[test]

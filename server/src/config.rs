@@ -49,10 +49,18 @@ impl LogLevel {
 pub enum MaxmemoryPolicy {
     /// Refuse writes that would add data with `-OOM`, as Redis's `noeviction`.
     NoEviction,
+    /// Spill the least recently used keys to the flash tier and keep serving them from there
+    /// (the default with `appendonly yes`).
+    Flash,
 }
 
 impl MaxmemoryPolicy {
-    const NAMES: [(&'static str, MaxmemoryPolicy); 1] = [("noeviction", MaxmemoryPolicy::NoEviction)];
+    const NAMES: [(&'static str, MaxmemoryPolicy); 2] = [("noeviction", MaxmemoryPolicy::NoEviction), ("flash", MaxmemoryPolicy::Flash)];
+
+    /// The policy's name, as CONFIG GET and INFO give it.
+    pub fn name(self) -> String {
+        name_of(self, &Self::NAMES)
+    }
 }
 
 /// When the durable op log is synced to disk (`appendfsync`, Redis's names). A write is in
@@ -90,8 +98,8 @@ pub struct Config {
     pub dir: PathBuf,
     /// Memory limit in bytes for the dataset (`maxmemory`); 0 means none.
     pub maxmemory: u64,
-    /// What to do at the limit (`maxmemory-policy`).
-    pub maxmemory_policy: MaxmemoryPolicy,
+    /// What to do at the limit (`maxmemory-policy`), if chosen; see [`Config::policy`].
+    pub maxmemory_policy: Option<MaxmemoryPolicy>,
     /// Keep a durable op log and checkpoints in the flash tier, and recover from them at start
     /// (`appendonly`).
     pub appendonly: bool,
@@ -161,6 +169,18 @@ impl Config {
         self.geo_port > 0 || !self.peers.is_empty()
     }
 
+    /// The `maxmemory-policy` in force: the one chosen, else `flash` with `appendonly yes`
+    /// (the flash tier is open anyway) and `noeviction` without.
+    pub fn policy(&self) -> MaxmemoryPolicy {
+        let default = if self.appendonly { MaxmemoryPolicy::Flash } else { MaxmemoryPolicy::NoEviction };
+        self.maxmemory_policy.unwrap_or(default)
+    }
+
+    /// True if the flash tier's RocksDB is opened at start: for durability or for spilling.
+    pub fn uses_flash(&self) -> bool {
+        self.appendonly || self.policy() == MaxmemoryPolicy::Flash
+    }
+
     /// Bytes of op log to keep: `repl-backlog-size`, or none for a node that does not
     /// replicate.
     pub fn op_log_bytes(&self) -> usize {
@@ -176,7 +196,7 @@ impl Default for Config {
             requirepass: String::new(),
             dir: PathBuf::from("."),
             maxmemory: 0,
-            maxmemory_policy: MaxmemoryPolicy::NoEviction,
+            maxmemory_policy: None,
             appendonly: false,
             appendfsync: AppendFsync::Everysec,
             auto_aof_rewrite_min_size: 64 * 1024 * 1024,
@@ -380,10 +400,10 @@ const OPTIONS: &[OptionSpec] = &[
         name: "maxmemory-policy",
         mutable: true,
         set: |c, v| {
-            c.maxmemory_policy = choice(v, &MaxmemoryPolicy::NAMES)?;
+            c.maxmemory_policy = Some(choice(v, &MaxmemoryPolicy::NAMES)?);
             Ok(())
         },
-        get: |c| name_of(c.maxmemory_policy, &MaxmemoryPolicy::NAMES),
+        get: |c| c.policy().name(),
     },
     OptionSpec {
         name: "appendonly",

@@ -50,7 +50,7 @@ pub fn render(shared: &Shared, db: &mut Locked, requested: &[String]) -> String 
             "clients" => clients(&mut out, shared),
             "memory" => memory(&mut out, shared),
             "persistence" => persistence(&mut out, shared),
-            "flash" => flash(&mut out, shared),
+            "flash" => flash(&mut out, shared, &counts),
             "stats" => stats(&mut out, shared, &counts),
             "replication" => replication(&mut out, shared),
             "conflicts" => conflicts(&mut out, shared),
@@ -122,7 +122,7 @@ fn memory(out: &mut String, shared: &Shared) {
         "used_memory_peak_human" => human_bytes(peak),
         "maxmemory" => config.maxmemory,
         "maxmemory_human" => human_bytes(config.maxmemory),
-        "maxmemory_policy" => "noeviction",
+        "maxmemory_policy" => config.policy().name(),
         "mem_fragmentation_ratio" => format!("{:.2}", rss as f64 / used.max(1) as f64),
         "mem_allocator" => ALLOCATOR_NAME,
         "mem_oplog" => log.bytes,
@@ -158,20 +158,28 @@ fn persistence(out: &mut String, shared: &Shared) {
     );
 }
 
-/// The flash tier's RocksDB.
-fn flash(out: &mut String, shared: &Shared) {
+/// The flash tier: cold keys, spills and promotions, and RocksDB's size.
+fn flash(out: &mut String, shared: &Shared, counts: &ShardCounts) {
     out.push_str("# Flash\r\n");
-    let Some(durable) = shared.node.durable() else {
+    let Some(tier) = shared.keyspace.cold() else {
         fields!(out, "flash_enabled" => 0);
         return;
     };
-    let size = durable.size();
+    let (size, stats) = (tier.size(), tier.stats());
+    let spill = &shared.spill;
     fields!(out,
         "flash_enabled" => 1,
-        "flash_dir" => durable.path().display(),
+        "flash_dir" => tier.path().display(),
+        "flash_cold_keys" => counts.cold,
+        "flash_ram_keys" => counts.live - counts.cold,
+        "flash_spilled_keys" => stats.spilled,
+        "flash_promoted_keys" => stats.promoted,
+        "flash_reads" => stats.reads,
+        "flash_spills_per_sec" => spill.spills_per_sec.load(std::sync::atomic::Ordering::Relaxed),
+        "flash_promotions_per_sec" => spill.promotions_per_sec.load(std::sync::atomic::Ordering::Relaxed),
         "flash_sst_bytes" => size.sst_bytes,
         "flash_memtable_bytes" => size.memtable_bytes,
-        "flash_estimated_keys" => size.estimated_keys,
+        "flash_estimated_cold_keys" => size.estimated_keys,
     );
 }
 

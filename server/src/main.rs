@@ -22,6 +22,7 @@ mod replication;
 mod resp;
 mod session;
 mod shared;
+mod spill;
 mod stats;
 mod watch;
 
@@ -139,20 +140,20 @@ fn serve(config: Config) -> Result<(), StartupError> {
         clock::set_offset_ms(config.test_clock_offset_ms);
         tracing::warn!(offset_ms = config.test_clock_offset_ms, "test-clock-offset-ms: this node's clock is shifted on purpose");
     }
-    let durable = match config.appendonly {
-        true => Some(durable::Durable::open(&config.dir, config.appendfsync).map_err(NodeError::from)?),
-        false => None,
+    let store = durable::open_store(&config.dir, config.uses_flash()).map_err(NodeError::from)?;
+    let durable = match (&store, config.appendonly) {
+        (Some(store), true) => Some(Arc::new(durable::Durable::new(store.clone(), config.appendfsync).map_err(NodeError::from)?)),
+        _ => None,
     };
+    let cold = store.map(|store| keyspace::ColdTier::new(store, durable.clone()));
     let node = Node::open(&config.dir, config.op_log_bytes(), durable)?;
     raise_fd_limit(config.maxclients + 64);
     let runtime = runtime(worker_threads(config.threads)).map_err(StartupError::Runtime)?;
     let node_id = node.id();
-    let shared = Arc::new(Shared::new(config, node, log_control));
-    if let Some(durable) = shared.node.durable() {
-        let recovered = durable::recover::recover(&shared)?;
-        tracing::info!(keys = recovered.keys, ops = recovered.ops, skipped = recovered.skipped, ms = recovered.duration.as_millis() as u64, dir = %durable.path().display(), "recovered from the flash tier");
-    }
+    let shared = Arc::new(Shared::new(config, node, cold, log_control));
+    durable::recover::start(&shared)?;
     durable::start(&shared).map_err(StartupError::Housekeeping)?;
+    spill::start(&shared).map_err(StartupError::Housekeeping)?;
     let served = runtime.block_on(async {
         replication::start(shared.clone()).await?;
         net::run(shared.clone(), |started| {

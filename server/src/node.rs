@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use parking_lot::Mutex;
 use std::num::NonZeroU64;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// File in the data dir holding the node id.
 const ID_FILE: &str = "node.id";
@@ -125,14 +126,14 @@ pub struct Node {
     origin: NodeId,
     hlc: uhlc::HLC,
     journal: Mutex<Journal>,
-    durable: Option<Durable>,
+    durable: Option<Arc<Durable>>,
     hash_seed: u64,
 }
 
 impl Node {
     /// Opens the node whose identity lives in `dir` (created on first start), as a new
     /// incarnation, writing its ops to `durable` if given.
-    pub fn open(dir: &Path, log_bytes: usize, durable: Option<Durable>) -> Result<Node, NodeError> {
+    pub fn open(dir: &Path, log_bytes: usize, durable: Option<Arc<Durable>>) -> Result<Node, NodeError> {
         let node_id = load_or_create_id(dir)?;
         let mut node = Node::new(node_id, NodeId(rand::random::<u64>().max(1)), log_bytes);
         if let Some(durable) = durable {
@@ -151,7 +152,7 @@ impl Node {
     }
 
     /// The flash tier's durable log, if `appendonly` is on.
-    pub fn durable(&self) -> Option<&Durable> {
+    pub fn durable(&self) -> Option<&Arc<Durable>> {
         self.durable.as_ref()
     }
 

@@ -72,11 +72,14 @@ pub struct Shared {
     pub conflicts: Conflicts,
     /// Pub/sub subscriptions.
     pub pubsub: PubSub,
+    /// Spill and promotion rates.
+    pub spill: crate::spill::SpillStats,
 }
 
 impl Shared {
-    /// Shared state for a server with this configuration and node.
-    pub fn new(config: Config, node: Node, log_control: LogControl) -> Shared {
+    /// Shared state for a server with this configuration and node, with cold keys in `cold`
+    /// if the flash tier is open.
+    pub fn new(config: Config, node: Node, cold: Option<crate::keyspace::ColdTier>, log_control: LogControl) -> Shared {
         let run_id = (0..40).map(|_| char::from_digit(rand::random::<u32>() % 16, 16).unwrap_or('0')).collect();
         let hot = HotConfig::default();
         hot.load_from(&config);
@@ -86,7 +89,7 @@ impl Shared {
             Replication::new(config.cluster_id.clone(), name, config.topology, &config.peers, gc_timeout)
         });
         Shared {
-            keyspace: Keyspace::new(node.id(), node.hash_seed()),
+            keyspace: Keyspace::new(node.id(), node.hash_seed(), cold),
             node,
             config: RwLock::new(config),
             hot,
@@ -99,6 +102,7 @@ impl Shared {
             replication,
             conflicts: Conflicts::default(),
             pubsub: PubSub::default(),
+            spill: Default::default(),
         }
     }
 

@@ -349,6 +349,11 @@ impl Cluster {
         self.nodes[i] = Some(Server::start_in(self.dirs[i].path(), &args));
     }
 
+    /// Node `i`'s data dir.
+    pub fn node_dir(&self, i: usize) -> PathBuf {
+        self.dirs[i].path().to_path_buf()
+    }
+
     /// Node `i` (running).
     pub fn node(&self, i: usize) -> &Server {
         self.nodes[i].as_ref().expect("node is running")

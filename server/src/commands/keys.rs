@@ -5,7 +5,7 @@ use super::strings::{deadline, invalid_expire};
 use super::scan_options::{ScanKind, ScanOptions};
 use super::{flags, int_arg, is, CmdError, CmdResult, Ctx, Spec, ALL_KEYS, NO_KEYS, ONE_KEY, SYNTAX};
 use crate::glob::glob_match;
-use crate::keyspace::{scan_shard, Entry, ScanCursor, SHARDS};
+use crate::keyspace::{Entry, ScanCursor, SHARDS};
 use super::values::{replace, Value};
 use meridian_crdt::{Body, Kind, NO_EXPIRY};
 use rand::Rng;
@@ -170,9 +170,10 @@ fn keys(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let (pattern, now) = (args[1], ctx.now);
     let mut found: Vec<Box<[u8]>> = Vec::new();
     for i in 0..SHARDS {
-        ctx.db.with_shard(i, |shard| {
-            let matching = shard.entries().filter(|e| e.is_visible(now) && glob_match(pattern, &e.key, false));
-            found.extend(matching.map(|e| e.key.clone()));
+        ctx.db.visit(i, 0, 0, |e| {
+            if e.is_visible(now) && glob_match(pattern, &e.key, false) {
+                found.push(e.key.clone());
+            }
         });
     }
     ctx.out.array(found.len());
@@ -184,20 +185,19 @@ fn keys(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 fn scan(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let options = ScanOptions::parse(&args[1..], ScanKind::Keys)?;
     let (count, now) = (options.count, ctx.now);
-    let hasher = ctx.shared.keyspace.hasher().clone();
     let mut found: Vec<Box<[u8]>> = Vec::new();
     let mut cursor = ScanCursor::decode(options.cursor);
     while let Some(at) = cursor {
-        cursor = ctx.db.with_shard(at.shard, |shard| {
-            scan_shard(shard, at, count, |k| hasher.hash(k), |entry| {
-                let wanted = entry.is_visible(now)
-                    && options.matches(&entry.key)
-                    && options.type_filter.is_none_or(|t| t.eq_ignore_ascii_case(type_name(entry).as_bytes()));
-                if wanted {
-                    found.push(entry.key.clone());
-                }
-            })
+        let at = at.leveled(ctx.db.with_shard(at.shard, |shard| shard.len() + shard.counts().cold), count);
+        ctx.db.visit(at.shard, at.level, at.part, |entry| {
+            let wanted = entry.is_visible(now)
+                && options.matches(&entry.key)
+                && options.type_filter.is_none_or(|t| t.eq_ignore_ascii_case(type_name(entry).as_bytes()));
+            if wanted {
+                found.push(entry.key.clone());
+            }
         });
+        cursor = at.next();
         if found.len() >= count {
             break;
         }
@@ -217,10 +217,13 @@ fn randomkey(ctx: &mut Ctx, _: &[&[u8]]) -> CmdResult {
     let mut chosen = None;
     for step in 0..SHARDS {
         let index = (start + step) % SHARDS;
-        chosen = ctx.db.with_shard(index, |shard| {
-            let visible: Vec<&Entry> = shard.entries().filter(|e| e.is_visible(now)).collect();
-            (!visible.is_empty()).then(|| visible[rand::thread_rng().gen_range(0..visible.len())].key.clone())
+        let mut visible: Vec<Box<[u8]>> = Vec::new();
+        ctx.db.visit(index, 0, 0, |e| {
+            if e.is_visible(now) {
+                visible.push(e.key.clone());
+            }
         });
+        chosen = (!visible.is_empty()).then(|| visible.swap_remove(rng.gen_range(0..visible.len())));
         if chosen.is_some() {
             break;
         }
@@ -275,8 +278,11 @@ fn flush(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         _ => return Err(SYNTAX.into()),
     }
     for i in 0..SHARDS {
-        let keys: Vec<Box<[u8]>> = ctx.db.with_shard(i, |shard| {
-            shard.entries().filter(|e| e.state.is_live()).map(|e| e.key.clone()).collect()
+        let mut keys: Vec<Box<[u8]>> = Vec::new();
+        ctx.db.visit(i, 0, 0, |e| {
+            if e.state.is_live() {
+                keys.push(e.key.clone());
+            }
         });
         // The shard stays locked from listing to deleting: its keys go atomically.
         for key in keys {

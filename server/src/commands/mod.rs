@@ -437,17 +437,36 @@ fn check(shared: &Shared, session: &Session, args: &[&[u8]]) -> Result<&'static 
         return Err(CmdError::new(format!("ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context", spec.name)));
     }
     if spec.has(flags::WRITE) {
-        if let Some(failure) = shared.node.durable().and_then(|d| d.failure()) {
+        let failure = shared.node.durable().and_then(|d| d.failure()).or_else(|| shared.keyspace.cold().and_then(|t| t.failure()));
+        if let Some(failure) = failure {
             return Err(CmdError::new(format!("MISCONF Errors writing to the AOF file: {failure}")));
         }
     }
     if spec.has(flags::DENYOOM) {
         let maxmemory = HotConfig::get(&shared.hot.maxmemory);
-        if maxmemory > 0 && crate::alloc::used_memory_recent() > maxmemory {
+        let mut used = crate::alloc::used_memory_recent();
+        if maxmemory > 0 && used > maxmemory {
+            // Over by the allocator's count: look closer (the op log does not count) and spill.
+            if shared.keyspace.cold().is_some() {
+                crate::spill::before_write(shared);
+            }
+            used = crate::spill::counted_memory(shared);
+        }
+        if maxmemory > 0 && used > maxmemory && used > memory_refused_above(shared, maxmemory) {
             return Err("OOM command not allowed when used memory > 'maxmemory'.".into());
         }
     }
     Ok(spec)
+}
+
+/// Used memory above which writes that add data are refused. Under `flash` the spilling
+/// thread brings memory back under `maxmemory`; writes are refused only if it falls half the
+/// limit behind (everything left in RAM has a TTL, or the flash tier is too slow).
+fn memory_refused_above(shared: &Shared, maxmemory: u64) -> u64 {
+    match shared.keyspace.cold().is_some() && shared.config.read().policy() == crate::config::MaxmemoryPolicy::Flash {
+        true => maxmemory + maxmemory / 2,
+        false => maxmemory,
+    }
 }
 
 /// Runs a checked command with shards already locked, writing an error reply on failure.

@@ -76,6 +76,12 @@ fn config(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
                 };
                 updated.set(&name, &values, true).map_err(config_error)?;
             }
+            if updated.policy() == crate::config::MaxmemoryPolicy::Flash && ctx.shared.keyspace.cold().is_none() {
+                return Err(config_error(ConfigError::Invalid {
+                    name: "maxmemory-policy".into(),
+                    reason: "flash needs the flash tier, which opens at startup (appendonly yes or maxmemory-policy flash)".into(),
+                }));
+            }
             ctx.shared.set_config(updated);
             ctx.out.ok();
         }

@@ -17,13 +17,20 @@ pub mod recover;
 
 use crate::config::AppendFsync;
 use crate::shared::Shared;
-use meridian_flash::{FlashError, FlashSize, FlashStore};
+use meridian_flash::{FlashError, FlashStore};
+use meridian_crdt::KeyState;
 use parking_lot::Mutex;
 use record::RecordError;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::time::Duration;
+
+/// Opens the flash tier's RocksDB in `dir` if the configuration uses it: for durability
+/// (`appendonly yes`) or for spilling (`maxmemory-policy flash`).
+pub fn open_store(dir: &Path, wanted: bool) -> Result<Option<Arc<FlashStore>>, DurableError> {
+    Ok(if wanted { Some(Arc::new(FlashStore::open(dir)?)) } else { None })
+}
 
 /// Metadata names.
 const HASH_SEED: &str = "hash-seed";
@@ -68,12 +75,14 @@ pub struct Checkpoints {
 
 /// The durable op log and checkpoints of one node.
 pub struct Durable {
-    store: FlashStore,
+    store: Arc<FlashStore>,
     hash_seed: u64,
     fsync: AtomicU8,
-    /// The position the next record gets (records ever appended). Written only under the
-    /// journal lock.
+    /// The position the next record gets (records ever appended). Written under
+    /// `append_lock`; op records are appended under the journal lock too, so their order is
+    /// the order the vector records them in.
     written: AtomicU64,
+    append_lock: Mutex<()>,
     /// Every record before this position is synced.
     synced: AtomicU64,
     /// Record bytes appended since the checkpoint base.
@@ -94,9 +103,8 @@ pub struct Durable {
 }
 
 impl Durable {
-    /// Opens the flash tier in `dir`, with the sync policy `fsync`.
-    pub fn open(dir: &Path, fsync: AppendFsync) -> Result<Durable, DurableError> {
-        let store = FlashStore::open(dir)?;
+    /// Durability in the flash tier `store`, with the sync policy `fsync`.
+    pub fn new(store: Arc<FlashStore>, fsync: AppendFsync) -> Result<Durable, DurableError> {
         let hash_seed = match store.meta(HASH_SEED)? {
             Some(bytes) => record::decode_u64(HASH_SEED, &bytes)?,
             None => {
@@ -110,6 +118,7 @@ impl Durable {
             hash_seed,
             fsync: AtomicU8::new(fsync as u8),
             written: AtomicU64::new(0),
+            append_lock: Mutex::new(()),
             synced: AtomicU64::new(0),
             log_bytes: AtomicU64::new(0),
             checkpoint_bytes: AtomicU64::new(0),
@@ -134,9 +143,10 @@ impl Durable {
         self.written.load(Ordering::Acquire)
     }
 
-    /// Appends one record at the next position. Called under the journal lock. A failed
-    /// write is remembered: from then on writes are refused (see [`Durable::failure`]).
+    /// Appends one record at the next position (an op record under the journal lock). A
+    /// failed write is remembered: from then on writes are refused (see [`Durable::failure`]).
     pub fn append(&self, bytes: &[u8]) {
+        let _order = self.append_lock.lock();
         let position = self.written.load(Ordering::Relaxed);
         if let Err(e) = self.store.append(position, bytes) {
             self.fail(format!("writing the op log: {e}"));
@@ -151,6 +161,12 @@ impl Durable {
             tracing::error!("flash tier: {reason}; writes are refused until the node is restarted");
             *failure = Some(reason);
         }
+    }
+
+    /// Logs `key`'s whole state (a cold key promoted to RAM: see [`record`]). Called with
+    /// the key's shard held.
+    pub fn append_state(&self, key: &[u8], state: &KeyState) {
+        self.append(&record::state_record(key, state));
     }
 
     /// Why writes are refused, if a durable write failed.
@@ -242,11 +258,6 @@ impl Durable {
     /// Record bytes appended since the last checkpoint.
     pub fn log_bytes(&self) -> u64 {
         self.log_bytes.load(Ordering::Relaxed)
-    }
-
-    /// RocksDB's size figures.
-    pub fn size(&self) -> FlashSize {
-        self.store.size()
     }
 
     /// The store's directory.

@@ -1,13 +1,18 @@
 //! Recovery at start: the last checkpoint's key states, then every log record after its base,
 //! replayed through the journal (which rebuilds the applied vector and the op log peers catch
-//! up from) and applied to each key whose shard the checkpoint wrote before the record.
+//! up from) and applied to each key whose stored state does not hold it yet.
+//!
+//! A key's stored state is its cold state if the flash tier holds it cold (spilled at log
+//! position `q`: it holds every record before `q`), else its checkpoint state (written at its
+//! shard's position `P`: it holds every record before `P`), else nothing. A record at
+//! position `r` is applied if `r` is at or after both.
 //!
 //! A record of an origin whose previous op is missing is skipped with the rest of that
 //! origin: that happens only if the node crashed between a state transfer and the checkpoint
 //! that follows it (the transfer's keys are not in the log). The vector then stops before the
 //! gap, so peers send those ops again.
 
-use super::record::{self, Base};
+use super::record::{self, Base, Record};
 use super::{DurableError, Recovery, BASE};
 use crate::keyspace::{shard_of, SHARDS};
 use crate::node::{Accepted, Applied};
@@ -16,7 +21,26 @@ use meridian_crdt::KeyState;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-/// Recovers the node's state from its flash tier, if it has one.
+/// Brings what the flash tier holds into the keyspace at start. Without durability, cold keys
+/// left by an earlier run are dropped: the rest of the state they belonged to is gone.
+pub fn start(shared: &Shared) -> Result<(), DurableError> {
+    if let Some(tier) = shared.keyspace.cold() {
+        match shared.node.durable() {
+            None => tier.clear()?,
+            Some(_) => {
+                shared.keyspace.count_cold()?;
+            }
+        }
+    }
+    if let Some(durable) = shared.node.durable() {
+        let recovered = recover(shared)?;
+        let cold = shared.keyspace.unlocked().counts().cold;
+        tracing::info!(keys = recovered.keys, cold, ops = recovered.ops, skipped = recovered.skipped, ms = recovered.duration.as_millis() as u64, dir = %durable.path().display(), "recovered from the flash tier");
+    }
+    Ok(())
+}
+
+/// Recovers the node's state from its flash tier, if it has durability.
 pub fn recover(shared: &Shared) -> Result<Recovery, DurableError> {
     let Some(durable) = shared.node.durable() else { return Ok(Recovery::default()) };
     let started = Instant::now();
@@ -29,37 +53,66 @@ pub fn recover(shared: &Shared) -> Result<Recovery, DurableError> {
     let mut recovery = Recovery::default();
     let mut db = shared.keyspace.unlocked();
     let hasher = shared.keyspace.hasher();
+    let any_cold = db.counts().cold > 0;
+    // The cold position of a key, if it is cold.
+    let cold_position = |shard: usize, hash: u64, key: &[u8]| -> Result<Option<u64>, DurableError> {
+        match (any_cold, shared.keyspace.cold()) {
+            (true, Some(tier)) => Ok(tier.peek(shard, hash, key)?.map(|c| c.position)),
+            _ => Ok(None),
+        }
+    };
     store.keep_generation(base.generation)?;
     for item in store.states(base.generation) {
         let (stored_shard, key, bytes) = item?;
-        let state: KeyState = rmp_serde::from_slice(&bytes).map_err(|e| record::RecordError::Meta { name: "key state", reason: e.to_string() })?;
-        let at = db.at(&key);
-        if shard_of(at.hash) != usize::from(stored_shard) {
+        let hash = hasher.hash(&key);
+        if shard_of(hash) != usize::from(stored_shard) {
             return Err(record::RecordError::Meta { name: "key state", reason: format!("key stored in shard {stored_shard} hashes elsewhere") }.into());
         }
+        if cold_position(shard_of(hash), hash, &key)?.is_some() {
+            continue; // spilled after the checkpoint: the cold state is newer
+        }
+        let state: KeyState = rmp_serde::from_slice(&bytes).map_err(|e| record::RecordError::Meta { name: "key state", reason: e.to_string() })?;
+        let at = db.at(&key);
         at.shard.restore(hasher, at.hash, &key, state);
         recovery.keys += 1;
     }
     let positions: Vec<Option<u64>> = (0..SHARDS).map(|s| store.shard_position(base.generation, s as u16)).collect::<Result<_, _>>()?;
-    let mut next = positions.iter().flatten().copied().max().unwrap_or(0).max(base.position);
+    // New records (promotions during the replay itself, then the node's writes) go after the
+    // newest one stored.
+    let next = [store.last_log_position()?.map(|p| p + 1), positions.iter().flatten().copied().max(), Some(base.position)].into_iter().flatten().max().unwrap_or(0);
+    durable.written.store(next, Ordering::Release);
     let mut replayed_bytes = 0u64;
     for item in store.log_from(base.position) {
         let (position, bytes) = item?;
-        let (op, tail) = record::decode_record(&bytes)?;
-        next = next.max(position + 1);
+        if position >= next {
+            break;
+        }
         replayed_bytes += bytes.len() as u64;
-        if shared.node.replay(&op, tail) != Accepted::Fresh {
-            recovery.skipped += 1;
+        let record = record::decode_record(&bytes)?;
+        if let Record::Op(op, tail) = &record {
+            if shared.node.replay(op, tail) != Accepted::Fresh {
+                recovery.skipped += 1;
+                continue;
+            }
+            recovery.ops += 1;
+        }
+        let hash = hasher.hash(record.key());
+        let shard = shard_of(hash);
+        let held = positions[shard].into_iter().chain(cold_position(shard, hash, record.key())?).max();
+        if held.is_some_and(|held| position < held) {
             continue;
         }
-        let shard = shard_of(hasher.hash(&op.key));
-        if positions[shard].is_none_or(|covered| position >= covered) {
-            db.apply(&op.key, op.stamp(), &op.body, &Applied(&shared.node), &shared.write_stability());
+        match record {
+            Record::Op(op, _) => {
+                db.apply(&op.key, op.stamp(), &op.body, &Applied(&shared.node), &shared.write_stability());
+            }
+            Record::State(key, state) => {
+                let at = db.at(key);
+                at.shard.restore(hasher, at.hash, key, state);
+            }
         }
-        recovery.ops += 1;
     }
     drop(db);
-    durable.written.store(next, Ordering::Release);
     durable.store.sync()?;
     durable.synced.store(next, Ordering::Release);
     durable.log_bytes.store(replayed_bytes, Ordering::Relaxed);

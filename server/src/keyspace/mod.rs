@@ -5,9 +5,11 @@
 //! [`Shard::apply`], the single mutation path shared by local writes and (later) replicated ops;
 //! it also keeps the per-shard counts DBSIZE and INFO read, and tells WATCHing clients.
 
+mod cold;
 mod scan;
 
-pub use scan::{scan_shard, ScanCursor};
+pub use cold::ColdTier;
+pub use scan::ScanCursor;
 
 use crate::watch::Watchers;
 use hashbrown::hash_table::{Entry as TableEntry, HashTable};
@@ -15,6 +17,7 @@ use meridian_crdt::{Body, Conflict, Frontier, KeyState, ListEdit, Liveness, Node
 use parking_lot::{Mutex, MutexGuard};
 use smallvec::SmallVec;
 use std::hash::BuildHasher;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 /// Number of shards (a power of two).
 pub const SHARDS: usize = 1 << SHARD_BITS;
@@ -26,9 +29,36 @@ pub struct Entry {
     pub key: Box<[u8]>,
     /// Its state.
     pub state: KeyState,
+    /// When a command last read or wrote it, on the [`lru_clock`]: the coldest entries are
+    /// the ones spilled to the flash tier. (The field fits the allocation's size class: an
+    /// entry costs the same 80 bytes with it.)
+    pub touched: u32,
+}
+
+/// The clock entries are stamped with when used: seconds, advanced by housekeeping.
+static LRU_CLOCK: AtomicU32 = AtomicU32::new(0);
+
+/// The current [`Entry::touched`] time.
+pub fn lru_clock() -> u32 {
+    LRU_CLOCK.load(Ordering::Relaxed)
+}
+
+/// Advances the LRU clock to Unix second `now_s` (housekeeping).
+pub fn set_lru_clock(now_s: u64) {
+    LRU_CLOCK.store(now_s as u32, Ordering::Relaxed);
 }
 
 impl Entry {
+    /// A key's entry, stamped as used now.
+    fn new(key: &[u8], state: KeyState) -> Box<Entry> {
+        Box::new(Entry { key: key.into(), state, touched: lru_clock() })
+    }
+
+    /// True if the entry may move to the flash tier: it has a value and no TTL.
+    fn is_spillable(&self) -> bool {
+        self.state.is_live() && self.state.expires_at().is_none()
+    }
+
     /// (has a value, has a TTL): what the shard counts.
     fn shape(&self) -> (bool, bool) {
         (self.state.is_live(), self.state.expires_at().is_some())
@@ -48,8 +78,11 @@ impl Entry {
 /// Counts kept per shard for DBSIZE and INFO.
 #[derive(Default, Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ShardCounts {
-    /// Keys with a value (including expired ones not yet removed, as Redis counts them).
+    /// Keys with a value (including expired ones not yet removed, as Redis counts them), in
+    /// RAM or in the flash tier.
     pub live: usize,
+    /// Of those, keys in the flash tier.
+    pub cold: usize,
     /// Of those, keys with a TTL.
     pub volatile: usize,
     /// Keys removed because their TTL passed.
@@ -105,7 +138,9 @@ impl Shard {
     /// The entry for `key` if a reader sees it at `now`. An expired key reads as absent; it is
     /// removed by an `Expired` op (the active cycle, or the next write to it), not here.
     pub fn get(&mut self, hash: u64, key: &[u8], now: u64) -> Option<&mut Entry> {
-        self.table.find_mut(hash, |e| &*e.key == key).filter(|e| e.is_visible(now)).map(|e| &mut **e)
+        let entry = self.table.find_mut(hash, |e| &*e.key == key).filter(|e| e.is_visible(now))?;
+        entry.touched = lru_clock();
+        Some(&mut **entry)
     }
 
     /// The entry for `key`, visible or not (hidden entries hold removals waiting for late ops).
@@ -153,9 +188,10 @@ impl Shard {
         let slot = self.table.entry(hash, |e| &*e.key == key, |e| hasher.hash(&e.key));
         let mut occupied = match slot {
             TableEntry::Occupied(o) => o,
-            TableEntry::Vacant(v) => v.insert(Box::new(Entry { key: key.into(), state: KeyState::default() })),
+            TableEntry::Vacant(v) => v.insert(Entry::new(key, KeyState::default())),
         };
         let entry = occupied.get_mut();
+        entry.touched = lru_clock();
         let before = entry.shape();
         let liveness = change(&mut entry.state);
         self.counts.shift(before, entry.shape());
@@ -172,6 +208,47 @@ impl Shard {
             *state = restored;
             state.liveness()
         });
+    }
+
+    /// Brings `key` back from the flash tier if it is cold there, unchanged (no WATCHer is
+    /// told: the value is the same). `shard` is this shard's index. With durability the
+    /// promoted state is logged (see `durable::record`): the flash tier no longer holds it.
+    fn promote(&mut self, tier: &ColdTier, hasher: &KeyHasher, shard: usize, hash: u64, key: &[u8]) {
+        if self.counts.cold == 0 || self.table.find(hash, |e| &*e.key == key).is_some() {
+            return;
+        }
+        if let Some(state) = tier.take(shard, hash, key) {
+            self.counts.cold -= 1;
+            tier.log_promoted(key, &state);
+            self.table.insert_unique(hash, Entry::new(key, state), |e| hasher.hash(&e.key));
+        }
+    }
+
+    /// Spills the least recently used `share` (0 to 1) of this shard's spillable entries to
+    /// the flash tier, stamped with the durable log `position`; returns how many went. On a
+    /// flash error they stay.
+    pub fn spill(&mut self, tier: &ColdTier, hasher: &KeyHasher, shard: usize, position: u64, share: f64) -> usize {
+        let mut ages: Vec<u32> = self.table.iter().filter(|e| e.is_spillable()).map(|e| e.touched).collect();
+        if ages.is_empty() {
+            return 0;
+        }
+        let wanted = ((ages.len() as f64 * share).ceil() as usize).clamp(1, ages.len());
+        let cutoff = *ages.select_nth_unstable(wanted - 1).1;
+        // The victims, in table order; the same walk below removes exactly them.
+        let is_victim = |e: &Entry, taken: &mut usize| {
+            let victim = *taken < wanted && e.is_spillable() && e.touched <= cutoff;
+            *taken += victim as usize;
+            victim
+        };
+        let mut taken = 0;
+        let victims = self.table.iter().filter(|e| is_victim(e, &mut taken)).map(|e| (hasher.hash(&e.key), &e.key[..], &e.state));
+        if tier.spill(shard, position, victims).is_err() {
+            return 0;
+        }
+        let mut removed = 0;
+        self.table.retain(|e| !is_victim(e, &mut removed));
+        self.counts.cold += removed;
+        removed
     }
 
     /// Garbage-collects every entry at the stability frontier `stable` (the sweep that runs
@@ -249,6 +326,8 @@ pub struct Keyspace {
     pub list_pushed: tokio::sync::Notify,
     /// Connections blocked in a pop; pushes tell [`Keyspace::list_pushed`] only if any are.
     pub blocked_pops: std::sync::atomic::AtomicUsize,
+    /// The flash tier's cold keys, when the flash tier is open.
+    cold: Option<ColdTier>,
 }
 
 /// Shards locked for one command (or one transaction).
@@ -267,9 +346,30 @@ enum Guards<'a> {
 }
 
 impl Keyspace {
-    /// An empty keyspace of node `local`, hashing keys with `hash_seed`.
-    pub fn new(local: NodeId, hash_seed: u64) -> Keyspace {
-        Keyspace { shards: (0..SHARDS).map(|_| Mutex::default()).collect(), hasher: KeyHasher::with_seed(hash_seed), local, list_pushed: tokio::sync::Notify::new(), blocked_pops: Default::default() }
+    /// An empty keyspace of node `local`, hashing keys with `hash_seed`, with cold keys in
+    /// `cold` if given.
+    pub fn new(local: NodeId, hash_seed: u64, cold: Option<ColdTier>) -> Keyspace {
+        let shards = (0..SHARDS).map(|_| Mutex::default()).collect();
+        Keyspace { shards, hasher: KeyHasher::with_seed(hash_seed), local, list_pushed: tokio::sync::Notify::new(), blocked_pops: Default::default(), cold }
+    }
+
+    /// The cold keys, when the flash tier is open.
+    pub fn cold(&self) -> Option<&ColdTier> {
+        self.cold.as_ref()
+    }
+
+    /// Counts the cold keys already in the flash tier (at start).
+    pub fn count_cold(&self) -> Result<usize, meridian_flash::FlashError> {
+        let Some(tier) = &self.cold else { return Ok(0) };
+        let mut total = 0;
+        for (index, shard) in self.shards.iter().enumerate() {
+            let n = tier.count(index)?;
+            let mut shard = shard.lock();
+            shard.counts.cold += n;
+            shard.counts.live += n;
+            total += n;
+        }
+        Ok(total)
     }
 
     /// The hasher used for all keys.
@@ -317,12 +417,48 @@ impl<'a> Locked<'a> {
         matches!(self.guards, Guards::All(_))
     }
 
-    /// The locked shard holding `key`. Keyed commands only touch the keys they declared, so
-    /// the shard is always held; anything else is a bug in the command table.
+    /// The locked shard holding `key`, with the key in RAM if it was cold. Keyed commands
+    /// only touch the keys they declared, so the shard is always held; anything else is a bug
+    /// in the command table.
     pub fn at(&mut self, key: &[u8]) -> KeyAt<'_> {
-        let hash = self.ks.hasher.hash(key);
-        let shard = self.shard(shard_of(hash));
+        let ks = self.ks;
+        let hash = ks.hasher.hash(key);
+        let index = shard_of(hash);
+        let shard = self.shard(index);
+        if let Some(tier) = &ks.cold {
+            shard.promote(tier, &ks.hasher, index, hash, key);
+        }
         KeyAt { shard, hash }
+    }
+
+    /// Every key of shard `index` in SCAN part `part` of `2^level` (level 0: the whole shard),
+    /// in RAM and in the flash tier, without promoting any. Cold keys are always live and
+    /// without TTL.
+    pub fn visit(&mut self, index: usize, level: u32, part: u64, mut visit: impl FnMut(&Entry)) {
+        let ks = self.ks;
+        let shard = self.shard(index);
+        let mask = (1u64 << level) - 1;
+        let hasher = &ks.hasher;
+        let in_part = |e: &Entry| level == 0 || (hasher.hash(&e.key) >> scan::PART_SHIFT) & mask == part;
+        shard.entries().filter(|e| in_part(e)).for_each(&mut visit);
+        if let (Some(tier), true) = (&ks.cold, shard.counts.cold > 0) {
+            for (key, state) in tier.part(index, level, part) {
+                visit(&Entry { key, state, touched: 0 });
+            }
+        }
+    }
+
+    /// Brings every cold key of shard `index` that `wanted` accepts into RAM.
+    pub fn promote_where(&mut self, index: usize, wanted: impl Fn(&[u8]) -> bool) {
+        let Some(tier) = &self.ks.cold else { return };
+        if self.shard(index).counts.cold == 0 {
+            return;
+        }
+        for (key, _) in tier.part(index, 0, 0) {
+            if wanted(&key) {
+                self.at(&key);
+            }
+        }
     }
 
     fn shard(&mut self, index: usize) -> &mut Shard {
@@ -378,7 +514,7 @@ impl<'a> Locked<'a> {
     pub fn counts(&mut self) -> ShardCounts {
         (0..SHARDS).fold(ShardCounts::default(), |acc, i| {
             let c = self.with_shard(i, |s| s.counts());
-            ShardCounts { live: acc.live + c.live, volatile: acc.volatile + c.volatile, expired: acc.expired + c.expired }
+            ShardCounts { live: acc.live + c.live, cold: acc.cold + c.cold, volatile: acc.volatile + c.volatile, expired: acc.expired + c.expired }
         })
     }
 }

@@ -9,11 +9,12 @@
 //! Layout of the 64-bit cursor: bits 0-9 shard, 10-15 level, 16-47 part. Cursor 0 starts at
 //! shard 0, and a returned 0 means the scan is complete.
 
-use super::{Entry, Shard, SHARDS, SHARD_BITS};
+use super::{SHARDS, SHARD_BITS};
 
 const MAX_LEVEL: u32 = 20;
 /// Hash bits used to pick a key's part (independent of the table's and the shard's bits).
-const PART_SHIFT: u32 = 24;
+/// [`super::Locked::visit`] walks a part's keys.
+pub const PART_SHIFT: u32 = 24;
 
 /// A decoded SCAN cursor.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -41,7 +42,7 @@ impl ScanCursor {
     }
 
     /// The cursor after this one, or `None` when the scan is complete.
-    fn next(self) -> Option<ScanCursor> {
+    pub fn next(self) -> Option<ScanCursor> {
         if self.part + 1 < (1 << self.level) {
             return Some(ScanCursor { part: self.part + 1, ..self });
         }
@@ -49,27 +50,16 @@ impl ScanCursor {
     }
 }
 
-/// Visits the part of `shard` that `cursor` names, calling `visit` for each entry in it, and
-/// returns the next cursor (`None`: done). On a shard's first visit the level is chosen so a
-/// part holds about `count` entries.
-pub fn scan_shard(
-    shard: &Shard,
-    mut cursor: ScanCursor,
-    count: usize,
-    hash: impl Fn(&[u8]) -> u64,
-    mut visit: impl FnMut(&Entry),
-) -> Option<ScanCursor> {
-    if cursor.level == 0 && cursor.part == 0 {
-        let parts = shard.len().div_ceil(count.max(1)).max(1);
-        cursor.level = parts.next_power_of_two().trailing_zeros().min(MAX_LEVEL);
-    }
-    let mask = (1u64 << cursor.level) - 1;
-    for entry in shard.entries() {
-        if (hash(&entry.key) >> PART_SHIFT) & mask == cursor.part {
-            visit(entry);
+impl ScanCursor {
+    /// The cursor with its level chosen, on a shard's first visit, so a part of a shard of
+    /// `len` keys holds about `count` of them.
+    pub fn leveled(mut self, len: usize, count: usize) -> ScanCursor {
+        if self.level == 0 && self.part == 0 {
+            let parts = len.div_ceil(count.max(1)).max(1);
+            self.level = parts.next_power_of_two().trailing_zeros().min(MAX_LEVEL);
         }
+        self
     }
-    cursor.next()
 }
 
 #[cfg(test)]
@@ -84,5 +74,8 @@ mod tests {
         assert_eq!(ScanCursor::decode(1 << 16), None, "part 1 of a one-part shard");
         let last = ScanCursor { shard: SHARDS - 1, level: 0, part: 0 };
         assert_eq!(last.next(), None);
+        let first = ScanCursor::decode(0).unwrap();
+        assert_eq!(first.leveled(1000, 10).level, 7, "128 parts of about 8 keys");
+        assert_eq!(ScanCursor { shard: 3, level: 2, part: 1 }.leveled(1000, 10).level, 2, "a level in the cursor stays");
     }
 }

@@ -72,6 +72,7 @@ impl Store for NodeStore<'_> {
         let transferred = std::mem::take(&mut self.transferred);
         let mut db = self.shared.keyspace.unlocked();
         for index in 0..crate::keyspace::SHARDS {
+            db.promote_where(index, |key| !transferred.contains(key));
             db.with_shard(index, |shard| shard.merge_absent(|key| transferred.contains(key), &Applied(&self.shared.node), theirs));
         }
         drop(db);

@@ -269,16 +269,16 @@ async fn sleep_until(deadline: Option<tokio::time::Instant>) {
     }
 }
 
-/// Streams a consistent-enough snapshot: every shard's states, copied one shard at a time
+/// Streams a consistent-enough snapshot: every shard's states (cold keys included, read from
+/// the flash tier without promoting them), copied one shard at a time
 /// without stopping writes. Ops applied meanwhile are streamed afterwards too; applying them
 /// twice is harmless.
 async fn send_snapshot(shared: &Shared, send: &mut SendStream, applied: meridian_crdt::VersionVector) -> Result<u64, SessionError> {
     let mut sent = write(send, &Message::SnapshotStart { applied }).await?;
     for index in 0..crate::keyspace::SHARDS {
         // The shard is locked only while it is copied, never across a network wait.
-        let entries: Vec<(Bytes, meridian_crdt::KeyState)> = shared.keyspace.unlocked().with_shard(index, |shard| {
-            shard.entries().map(|e| (Bytes::copy_from_slice(&e.key), e.state.clone())).collect()
-        });
+        let mut entries: Vec<(Bytes, meridian_crdt::KeyState)> = Vec::new();
+        shared.keyspace.unlocked().visit(index, 0, 0, |e| entries.push((Bytes::copy_from_slice(&e.key), e.state.clone())));
         for chunk in entries.chunks(CHUNK_KEYS) {
             sent += write(send, &Message::SnapshotChunk(chunk.to_vec())).await?;
         }

@@ -1,0 +1,211 @@
+//! The flash tier's spilling (`maxmemory-policy flash`): real nodes whose data outgrows
+//! `maxmemory`, on a real RocksDB, read and written through real clients and by replication.
+
+use meridian_tests::{dump, info_field, int, query, strings, text, Cluster, KeyDump, Server, TempDir};
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+const CONVERGE: Duration = Duration::from_secs(30);
+
+/// `maxmemory` for these tests: an empty node uses under 1 MB.
+const MAXMEMORY: &str = "4mb";
+
+fn info_number(con: &mut redis::Connection, section: &str, field: &str) -> u64 {
+    info_field(con, section, field).unwrap_or_else(|| panic!("INFO {section} has no {field}")).parse().unwrap()
+}
+
+/// Writes `keys` keys of every type (a fifth each: strings, hashes, sets, sorted sets, lists)
+/// with a `filler`-byte element each, pipelined.
+fn load_every_type(con: &mut redis::Connection, keys: usize, prefix: &str, filler: usize) {
+    let filler = "f".repeat(filler);
+    for chunk in (0..keys).collect::<Vec<_>>().chunks(500) {
+        let mut pipe = redis::pipe();
+        for &i in chunk {
+            let key = format!("{prefix}{i:06}");
+            match i % 5 {
+                0 => pipe.cmd("SET").arg(&key).arg(format!("{filler}{i}")),
+                1 => pipe.cmd("HSET").arg(&key).arg("a").arg(&filler).arg("n").arg(i),
+                2 => pipe.cmd("SADD").arg(&key).arg(&filler).arg(i),
+                3 => pipe.cmd("ZADD").arg(&key).arg(i).arg(&filler).arg(-1).arg("low"),
+                _ => pipe.cmd("RPUSH").arg(&key).arg(&filler).arg(i),
+            };
+        }
+        if let Err(e) = pipe.query::<()>(con) {
+            panic!("{e}: {:?} {:?}", text(con, &["INFO", "memory"]), text(con, &["INFO", "flash"]));
+        }
+    }
+}
+
+fn wait_for_cold(con: &mut redis::Connection, at_least: u64) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while info_number(con, "flash", "flash_cold_keys") < at_least {
+        assert!(Instant::now() < deadline, "fewer than {at_least} keys spilled: {:?}", text(con, &["INFO", "flash"]));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn every_type_spills_and_reads_back_through_every_command() {
+    let node = Server::start(&["--maxmemory", MAXMEMORY, "--maxmemory-policy", "flash"]);
+    let mut con = node.client();
+    load_every_type(&mut con, 20_000, "k", 150);
+    wait_for_cold(&mut con, 10_000);
+    // Memory stays near the limit although the data is several times larger.
+    let used = info_number(&mut con, "memory", "used_memory");
+    assert!(used < 6 * 1024 * 1024, "used_memory {used}");
+    assert_eq!(int(&mut con, &["DBSIZE"]), 20_000, "DBSIZE counts both tiers");
+    assert_eq!(info_field(&mut con, "keyspace", "db0").as_deref(), Some("keys=20000,expires=0,avg_ttl=0"));
+
+    // SCAN returns every key once, cold ones included, without promoting them.
+    let promoted_before = info_number(&mut con, "flash", "flash_promoted_keys");
+    let mut seen = BTreeSet::new();
+    let mut cursor = "0".to_string();
+    loop {
+        let reply = query(&mut con, &["SCAN", &cursor, "COUNT", "100"]);
+        let meridian_tests::Reply::Array(parts) = reply else { panic!("{reply:?}") };
+        let (meridian_tests::Reply::Bulk(next), meridian_tests::Reply::Array(keys)) = (&parts[0], &parts[1]) else { panic!() };
+        for key in keys {
+            let meridian_tests::Reply::Bulk(key) = key else { panic!() };
+            assert!(seen.insert(String::from_utf8_lossy(key).into_owned()), "SCAN returned a key twice");
+        }
+        cursor = String::from_utf8_lossy(next).into_owned();
+        if cursor == "0" {
+            break;
+        }
+    }
+    assert_eq!(seen.len(), 20_000);
+    assert_eq!(strings(&mut con, &["KEYS", "k*"]).len(), 20_000);
+    let sets = query(&mut con, &["SCAN", "0", "COUNT", "100000", "TYPE", "set"]);
+    let meridian_tests::Reply::Array(parts) = sets else { panic!("SCAN TYPE set") };
+    assert!(matches!(&parts[1], meridian_tests::Reply::Array(keys) if keys.len() == 4_000), "SCAN TYPE finds the cold sets too");
+    assert_eq!(info_number(&mut con, "flash", "flash_promoted_keys"), promoted_before, "listing promotes nothing");
+
+    // Every key reads back right through its own type's commands.
+    let filler = "f".repeat(150);
+    for i in (0..20_000).step_by(7) {
+        let key = format!("k{i:06}");
+        match i % 5 {
+            0 => assert_eq!(text(&mut con, &["GET", &key]), Some(format!("{filler}{i}"))),
+            1 => assert_eq!(text(&mut con, &["HGET", &key, "n"]), Some(i.to_string())),
+            2 => assert_eq!(int(&mut con, &["SISMEMBER", &key, &i.to_string()]), 1),
+            3 => assert_eq!(strings(&mut con, &["ZRANGE", &key, "0", "0"]), [Some("low".to_string())]),
+            _ => assert_eq!(int(&mut con, &["LLEN", &key]), 2),
+        }
+        assert_eq!(int(&mut con, &["TTL", &key]), -1);
+    }
+    // Writes promote too, and WRONGTYPE still holds for cold keys.
+    assert_eq!(int(&mut con, &["INCR", "counter"]), 1);
+    assert!(query(&mut con, &["LPUSH", "k000000", "x"]).error().unwrap().starts_with("WRONGTYPE"));
+    assert_eq!(int(&mut con, &["HINCRBY", "k000001", "n", "10"]), 11);
+    assert_eq!(int(&mut con, &["DEL", "k000002", "k000003"]), 2);
+    assert_eq!(int(&mut con, &["DBSIZE"]), 19_999);
+    assert!(info_number(&mut con, "flash", "flash_promoted_keys") > promoted_before);
+    assert!(text(&mut con, &["RANDOMKEY"]).is_some());
+    assert_eq!(text(&mut con, &["FLUSHALL"]).as_deref(), Some("OK"));
+    assert_eq!(int(&mut con, &["DBSIZE"]), 0);
+    assert_eq!(info_number(&mut con, "flash", "flash_cold_keys"), 0);
+}
+
+/// A node whose keys spilled sends them, cold ones included, in a state transfer to a node
+/// that joins; ops that node then makes apply to the cold keys, which read back right on both.
+#[test]
+fn cold_keys_go_out_in_state_transfers_and_take_replicated_ops() {
+    // A small op log on node 0, so that node 2 can only catch up by state transfer.
+    let flash = ["--maxmemory", "8mb", "--maxmemory-policy", "flash", "--repl-backlog-size", "1mb"];
+    let mut cluster = Cluster::build(3).node_flags(0, &flash).start();
+    cluster.kill(1);
+    cluster.kill(2);
+    let mut zero = cluster.node(0).client();
+    load_every_type(&mut zero, 20_000, "r", 1000);
+    wait_for_cold(&mut zero, 10_000);
+    cluster.start_node(2);
+    let transferred = cluster.wait_identical("state transfer with cold keys", CONVERGE);
+    assert_eq!(transferred.len(), 20_000);
+    let info = text(&mut zero, &["INFO", "replication"]).unwrap();
+    let to_two = info.lines().find(|l| l.contains("name=n2")).unwrap_or_default().to_string();
+    assert!(!to_two.contains("transfers=0"), "node 0 sent node 2 a state transfer: {to_two}");
+
+    let spilled = info_number(&mut zero, "flash", "flash_cold_keys");
+    let promoted = info_number(&mut zero, "flash", "flash_promoted_keys");
+    let mut two = cluster.node(2).client();
+    for i in (0..20_000).step_by(13) {
+        let key = format!("r{i:06}");
+        let command: Vec<String> = match i % 5 {
+            0 => vec!["APPEND".into(), key, "+".into()],
+            1 => vec!["HINCRBY".into(), key, "n".into(), "1000".into()],
+            2 => vec!["SADD".into(), key, "extra".into()],
+            3 => vec!["ZINCRBY".into(), key, "0.5".into(), "low".into()],
+            _ => vec!["LPUSH".into(), key, "head".into()],
+        };
+        let args: Vec<&str> = command.iter().map(String::as_str).collect();
+        assert!(query(&mut two, &args).error().is_none(), "{args:?}");
+    }
+    let converged: Vec<KeyDump> = cluster.wait_identical("remote ops on cold keys", CONVERGE);
+    assert_eq!(converged.len(), 20_000);
+    assert_eq!(text(&mut zero, &["GET", "r000000"]).map(|v| v.ends_with('+')), Some(true));
+    assert!(spilled > 0 && info_number(&mut zero, "flash", "flash_promoted_keys") > promoted, "the remote ops promoted cold keys");
+}
+
+/// Durability and spilling together: keys spilled, checkpointed, promoted, changed and
+/// spilled again all come back after SIGKILL.
+#[test]
+fn spilled_promoted_and_checkpointed_keys_survive_a_kill() {
+    let dir = TempDir::new("flashkill");
+    let args = ["--appendonly", "yes", "--maxmemory", MAXMEMORY];
+    let mut node = Server::start_in(dir.path(), &args);
+    let mut con = node.client();
+    assert_eq!(info_field(&mut con, "memory", "maxmemory_policy").as_deref(), Some("flash"), "the default with appendonly");
+    load_every_type(&mut con, 10_000, "d", 150);
+    wait_for_cold(&mut con, 4_000);
+    assert_eq!(text(&mut con, &["BGREWRITEAOF"]).as_deref(), Some("Background append only file rewriting started"));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while info_field(&mut con, "persistence", "aof_rewrites").as_deref() != Some("1") {
+        assert!(Instant::now() < deadline, "no checkpoint");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Promote and change cold keys, write more (which spills others), delete some.
+    for i in (0..10_000).step_by(3) {
+        let key = format!("d{i:06}");
+        let command: Vec<String> = match i % 5 {
+            0 => vec!["SET".into(), key, format!("new{i}")],
+            1 => vec!["HSET".into(), key, "b".into(), "2".into()],
+            2 => vec!["SREM".into(), key, i.to_string()],
+            3 => vec!["ZADD".into(), key, "7".into(), "seven".into()],
+            _ => vec!["DEL".into(), key],
+        };
+        let args: Vec<&str> = command.iter().map(String::as_str).collect();
+        assert!(query(&mut con, &args).error().is_none(), "{args:?}");
+    }
+    load_every_type(&mut con, 5_000, "e", 150);
+    let expected = dump(&mut con);
+    let promoted = info_number(&mut con, "flash", "flash_promoted_keys");
+    assert!(promoted > 1_000, "the dump and the changes promoted cold keys: {promoted}");
+    node.signal_and_wait("KILL");
+
+    let node = Server::start_in(dir.path(), &args);
+    let mut con = node.client();
+    assert!(info_number(&mut con, "flash", "flash_cold_keys") > 0, "cold keys stay cold across the restart");
+    assert_eq!(int(&mut con, &["DBSIZE"]) as usize, expected.len());
+    assert_eq!(dump(&mut con), expected);
+}
+
+#[test]
+fn without_appendonly_a_restart_forgets_cold_keys_and_policies_are_checked() {
+    let dir = TempDir::new("flashplain");
+    let args = ["--maxmemory", MAXMEMORY, "--maxmemory-policy", "flash"];
+    let node = Server::start_in(dir.path(), &args);
+    let mut con = node.client();
+    load_every_type(&mut con, 5_000, "p", 150);
+    wait_for_cold(&mut con, 1_000);
+    drop(node);
+    let node = Server::start_in(dir.path(), &args);
+    let mut con = node.client();
+    assert_eq!(int(&mut con, &["DBSIZE"]), 0, "no durability: nothing of the old state, cold keys included");
+    assert_eq!(info_number(&mut con, "flash", "flash_cold_keys"), 0);
+
+    let plain = Server::start(&[]);
+    let mut con = plain.client();
+    assert_eq!(info_field(&mut con, "memory", "maxmemory_policy").as_deref(), Some("noeviction"));
+    let refused = meridian_tests::error_text(&mut con, &["CONFIG", "SET", "maxmemory-policy", "flash"]);
+    assert!(refused.contains("flash needs the flash tier"), "{refused}");
+}
