@@ -13,10 +13,10 @@
 //!   32-bit number the server wants cold keys of a shard listed by (SCAN walks them by it).
 //!
 //! The crate knows nothing of CRDTs: what the bytes mean is the server's business. Writes go
-//! through RocksDB's write-ahead log without syncing it; [`FlashStore::sync`] makes everything
-//! written so far durable against a power cut (an `fsync` of the WAL), which is what
-//! `appendfsync` schedules. Even unsynced, a write survives the process being killed: it is in
-//! the operating system's page cache.
+//! to RocksDB's write-ahead log buffer; [`FlashStore::flush_log`] hands it to the operating
+//! system (from then on a write survives the process being killed: it is in the page cache),
+//! and [`FlashStore::sync`] makes everything written so far durable against a power cut (an
+//! `fsync` of the WAL), which is what `appendfsync` schedules.
 
 use rocksdb::{BlockBasedOptions, ColumnFamily, DBCompressionType, Direction, IteratorMode, Options, WriteBatch, WriteOptions, DB};
 use std::path::{Path, PathBuf};
@@ -75,6 +75,9 @@ impl ColdKey {
     }
 }
 
+/// One cold key as stored: order, key, value.
+pub type StoredCold = (u32, Box<[u8]>, Box<[u8]>);
+
 /// One key state as a checkpoint stored it: shard, key, encoded state.
 pub type StoredState = (u16, Box<[u8]>, Box<[u8]>);
 
@@ -93,6 +96,9 @@ impl FlashStore {
         options.create_missing_column_families(true);
         options.set_compression_type(DBCompressionType::Lz4);
         options.set_max_background_jobs(2);
+        // The WAL is written when the server says (`flush_log`), once per batch of replies,
+        // instead of a write(2) per op.
+        options.set_manual_wal_flush(true);
         // Bloom filters (10 bits per key, ~1% false positives) make a miss on a cold key cheap.
         let mut table = BlockBasedOptions::default();
         table.set_bloom_filter(10.0, false);
@@ -121,6 +127,12 @@ impl FlashStore {
         let mut options = WriteOptions::default();
         options.set_sync(false);
         self.rocks(self.db.put_cf_opt(self.family(LOG), position.to_be_bytes(), record, &options))
+    }
+
+    /// Hands every write so far to the operating system (a write(2) of RocksDB's WAL buffer):
+    /// from then on it survives the process being killed.
+    pub fn flush_log(&self) -> Result<(), FlashError> {
+        self.rocks(self.db.flush_wal(false))
     }
 
     /// Makes every write so far durable (fsync of RocksDB's write-ahead log).
@@ -227,7 +239,7 @@ impl FlashStore {
     }
 
     /// The cold keys of `shard` whose order lies in `orders`, as `(order, key, value)`, by order.
-    pub fn cold_range(&self, shard: u16, orders: std::ops::RangeInclusive<u32>) -> impl Iterator<Item = Result<(u32, Box<[u8]>, Box<[u8]>), FlashError>> + '_ {
+    pub fn cold_range(&self, shard: u16, orders: std::ops::RangeInclusive<u32>) -> impl Iterator<Item = Result<StoredCold, FlashError>> + '_ {
         let start = [&shard.to_be_bytes()[..], &orders.start().to_be_bytes()].concat();
         let last = (shard, *orders.end());
         let items = self.db.iterator_cf(self.family(COLD), IteratorMode::From(&start, Direction::Forward));

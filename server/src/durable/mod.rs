@@ -83,8 +83,14 @@ pub struct Durable {
     /// the order the vector records them in.
     written: AtomicU64,
     append_lock: Mutex<()>,
-    /// Every record before this position is synced.
-    synced: AtomicU64,
+    /// Every record before this position is in the operating system's hands.
+    flushed: AtomicU64,
+    /// Every record before this position is synced; connections waiting to reply under
+    /// `always` watch it.
+    synced: tokio::sync::watch::Sender<u64>,
+    /// Set (and the condvar told) when a connection waits for a sync.
+    sync_wanted: Mutex<bool>,
+    sync_asked: parking_lot::Condvar,
     /// Record bytes appended since the checkpoint base.
     log_bytes: AtomicU64,
     /// Bytes of key states the last checkpoint wrote.
@@ -119,7 +125,10 @@ impl Durable {
             fsync: AtomicU8::new(fsync as u8),
             written: AtomicU64::new(0),
             append_lock: Mutex::new(()),
-            synced: AtomicU64::new(0),
+            flushed: AtomicU64::new(0),
+            synced: tokio::sync::watch::channel(0).0,
+            sync_wanted: Mutex::new(false),
+            sync_asked: parking_lot::Condvar::new(),
             log_bytes: AtomicU64::new(0),
             checkpoint_bytes: AtomicU64::new(0),
             generation: AtomicU32::new(0),
@@ -188,27 +197,81 @@ impl Durable {
         self.fsync.store(fsync as u8, Ordering::Relaxed);
     }
 
-    /// Syncs everything appended so far, if anything is not yet synced.
+    /// Syncs everything appended so far, if anything is not yet synced, and tells the
+    /// connections waiting for it.
     pub fn sync(&self) -> Result<(), FlashError> {
         let target = self.next_position();
-        if self.synced.load(Ordering::Acquire) >= target {
+        if *self.synced.borrow() >= target {
             return Ok(());
         }
         self.store.sync()?;
-        self.synced.fetch_max(target, Ordering::AcqRel);
+        self.flushed.fetch_max(target, Ordering::AcqRel);
+        self.synced.send_if_modified(|synced| {
+            let newer = *synced < target;
+            *synced = (*synced).max(target);
+            newer
+        });
         Ok(())
     }
 
-    /// Under `appendfsync always`, syncs before replies that follow writes are sent. A failed
-    /// sync ends the process, as Redis does: the writes cannot be acknowledged, and their
-    /// replies are already computed.
-    pub fn sync_before_reply(&self) {
+    /// Marks every record before `position` as already on disk (recovery read them from it).
+    fn mark_synced(&self, position: u64) {
+        self.flushed.store(position, Ordering::Release);
+        self.synced.send_replace(position);
+    }
+
+    /// Hands the log written so far to the operating system, if some is not yet (before
+    /// replies go out, under every policy: a reply's writes must survive a process kill).
+    pub fn flush(&self) {
+        let target = self.next_position();
+        if self.flushed.load(Ordering::Acquire) >= target {
+            return;
+        }
+        match self.store.flush_log() {
+            Ok(()) => {
+                self.flushed.fetch_max(target, Ordering::AcqRel);
+            }
+            Err(e) => self.fail(format!("writing the op log: {e}")),
+        }
+    }
+
+    /// Before the replies that follow writes go out: flushes them to the operating system,
+    /// and under `appendfsync always` waits until they are synced. One fsync serves every
+    /// connection that waits meanwhile (group commit, as Redis's `always` syncs once per
+    /// event-loop turn).
+    pub async fn synced_for_reply(&self) {
+        self.flush();
         if self.fsync() != AppendFsync::Always {
             return;
         }
-        if let Err(e) = self.sync() {
-            tracing::error!("flash tier: cannot sync the op log under appendfsync always: {e}; exiting");
-            std::process::exit(1);
+        let target = self.next_position();
+        let mut synced = self.synced.subscribe();
+        if *synced.borrow() >= target {
+            return;
+        }
+        *self.sync_wanted.lock() = true;
+        self.sync_asked.notify_one();
+        let _ = synced.wait_for(|s| *s >= target).await;
+    }
+
+    /// The group-commit loop (its own thread): syncs whenever a connection waits. A failed
+    /// sync ends the process, as Redis does under `always`: the writes cannot be acknowledged,
+    /// and their replies are already computed.
+    fn sync_when_asked(&self, stopping: &tokio::sync::watch::Receiver<bool>) {
+        while !*stopping.borrow() {
+            {
+                let mut wanted = self.sync_wanted.lock();
+                if !*wanted {
+                    self.sync_asked.wait_for(&mut wanted, Duration::from_millis(200));
+                }
+                if !std::mem::take(&mut *wanted) {
+                    continue;
+                }
+            }
+            if let Err(e) = self.sync() {
+                tracing::error!("flash tier: cannot sync the op log under appendfsync always: {e}; exiting");
+                std::process::exit(1);
+            }
         }
     }
 
@@ -266,12 +329,20 @@ impl Durable {
     }
 }
 
-/// Starts the flash tier's housekeeping thread: once a second, `everysec`'s sync, and a
-/// checkpoint when one is due or was asked for. It stops when the server shuts down.
+/// Starts the flash tier's threads: group commit for `always`, and housekeeping (once a
+/// second, `everysec`'s sync, and a checkpoint when one is due or was asked for). They stop
+/// when the server shuts down.
 pub fn start(shared: &Arc<Shared>) -> std::io::Result<()> {
     if shared.node.durable().is_none() {
         return Ok(());
     }
+    let group_commit = shared.clone();
+    let stopping = shared.shutdown.subscribe();
+    std::thread::Builder::new().name("meridian-fsync".into()).spawn(move || {
+        if let Some(durable) = group_commit.node.durable() {
+            durable.sync_when_asked(&stopping);
+        }
+    })?;
     let shared = shared.clone();
     let mut shutdown = shared.shutdown.subscribe();
     std::thread::Builder::new().name("meridian-durable".into()).spawn(move || {
@@ -285,8 +356,11 @@ pub fn start(shared: &Arc<Shared>) -> std::io::Result<()> {
 
 fn tick(shared: &Arc<Shared>) {
     let Some(durable) = shared.node.durable() else { return };
-    if durable.fsync() == AppendFsync::Everysec {
-        durable.sync_in_background();
+    // What no reply flushed (replicated ops, spills, promotions) is flushed at least once a
+    // second.
+    match durable.fsync() {
+        AppendFsync::Everysec => durable.sync_in_background(),
+        _ => durable.flush(),
     }
     let (min_size, percentage) = {
         let config = shared.config.read();

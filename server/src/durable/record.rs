@@ -61,7 +61,7 @@ pub fn state_record(key: &[u8], state: &KeyState) -> Vec<u8> {
 #[derive(Debug)]
 pub enum Record<'a> {
     /// An op, and its encoded tail (the op log holds ops encoded).
-    Op(Op, &'a [u8]),
+    Op(Box<Op>, &'a [u8]),
     /// A key's whole state.
     State(&'a [u8], KeyState),
 }
@@ -91,7 +91,7 @@ pub fn decode_record(bytes: &[u8]) -> Result<Record<'_>, RecordError> {
         return Ok(Record::State(key, state));
     }
     let op = Op::decode_tail(origin, seq, time, tail).map_err(|e| RecordError::Op { origin, seq, reason: e.to_string() })?;
-    Ok(Record::Op(op, tail))
+    Ok(Record::Op(Box::new(op), tail))
 }
 
 /// What the last completed checkpoint covers: every log record before `position`, which

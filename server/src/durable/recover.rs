@@ -114,7 +114,7 @@ pub fn recover(shared: &Shared) -> Result<Recovery, DurableError> {
     }
     drop(db);
     durable.store.sync()?;
-    durable.synced.store(next, Ordering::Release);
+    durable.mark_synced(next);
     durable.log_bytes.store(replayed_bytes, Ordering::Relaxed);
     durable.checkpoint_bytes.store(base.checkpoint_bytes, Ordering::Relaxed);
     durable.generation.store(base.generation, Ordering::Relaxed);

@@ -263,16 +263,16 @@ async fn resolve(shared: &Shared, origin: meridian_crdt::NodeId, seq: u64, peers
     }
 }
 
-/// Flushes the replies. Before a client hears that its writes are done, they are synced to
-/// disk under `appendfsync always`, and replication is told the op log grew (so a reply never
-/// precedes the wake-up that ships its write).
+/// Flushes the replies. Before a client hears that its writes are done, replication is told
+/// the op log grew (so a reply never precedes the wake-up that ships its write), and under
+/// `appendfsync always` the writes are synced to disk.
 async fn write(shared: &Shared, stream: &mut TcpStream, output: &mut Vec<u8>, session: &mut Session) -> std::io::Result<()> {
     if session.last_write != session.announced_write {
         session.announced_write = session.last_write;
-        if let Some(durable) = shared.node.durable() {
-            durable.sync_before_reply();
-        }
         shared.log_grew();
+        if let Some(durable) = shared.node.durable() {
+            durable.synced_for_reply().await;
+        }
     }
     if output.is_empty() {
         return Ok(());
