@@ -10,7 +10,7 @@
 
 use crate::alloc::used_memory;
 use crate::config::MaxmemoryPolicy;
-use crate::keyspace::{set_lru_clock, SHARDS};
+use crate::keyspace::SHARDS;
 use crate::shared::{HotConfig, Shared};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -19,8 +19,11 @@ use std::time::{Duration, Instant};
 /// How often the thread looks at memory while under the limit.
 const IDLE_CHECK: Duration = Duration::from_millis(20);
 
-/// Shards a write over the limit spills before it runs, at most.
-const SHARDS_PER_WRITE: usize = 16;
+/// Shards a write spills before it runs while memory is over the limit.
+const SHARDS_PER_WRITE: usize = 8;
+
+/// Shards a pass spills between two readings of used memory.
+const MEASURE_EVERY: usize = 8;
 
 /// Spill figures for INFO, and where the next pass starts.
 #[derive(Debug, Default)]
@@ -32,8 +35,7 @@ pub struct SpillStats {
     pub spills_per_sec: AtomicU64,
 }
 
-/// Starts the spilling thread (it also keeps the LRU clock) if the flash tier is open; it
-/// stops at shutdown.
+/// Starts the spilling thread if the flash tier is open; it stops at shutdown.
 pub fn start(shared: &Arc<Shared>) -> std::io::Result<()> {
     if shared.keyspace.cold().is_none() {
         return Ok(());
@@ -41,10 +43,8 @@ pub fn start(shared: &Arc<Shared>) -> std::io::Result<()> {
     let shared = shared.clone();
     let mut shutdown = shared.shutdown.subscribe();
     std::thread::Builder::new().name("meridian-spill".into()).spawn(move || {
-        let started = Instant::now();
         let mut last_second = (Instant::now(), shared.keyspace.cold().map(|t| t.stats()).unwrap_or_default());
         while !*shutdown.borrow_and_update() {
-            set_lru_clock(started.elapsed().as_millis() as u64 / 100);
             if !spill(&shared, SHARDS) {
                 std::thread::sleep(IDLE_CHECK);
             }
@@ -60,13 +60,13 @@ pub fn start(shared: &Arc<Shared>) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Memory counted against `maxmemory`: used memory less the op log peers catch up from, as
-/// Redis leaves its replication buffers out.
-pub fn counted_memory(shared: &Shared) -> u64 {
-    used_memory().saturating_sub(shared.node.log_stats().bytes as u64)
+/// Memory counted against `maxmemory`, from the allocator's `used` figure: less the op log
+/// peers catch up from, as Redis leaves its replication buffers out.
+pub fn counted_memory(shared: &Shared, used: u64) -> u64 {
+    used.saturating_sub(shared.node.log_stats().bytes as u64)
 }
 
-/// Before a write that may add data: spills a few shards if memory is over the limit.
+/// Before a write that may add data, with memory over `maxmemory`: spills a few shards.
 pub fn before_write(shared: &Shared) {
     spill(shared, SHARDS_PER_WRITE);
 }
@@ -79,7 +79,7 @@ fn spill(shared: &Shared, shards: usize) -> bool {
     if maxmemory == 0 || shared.config.read().policy() != MaxmemoryPolicy::Flash {
         return false;
     }
-    let mut used = counted_memory(shared);
+    let mut used = counted_memory(shared, used_memory());
     if used <= maxmemory {
         return false;
     }
@@ -87,7 +87,7 @@ fn spill(shared: &Shared, shards: usize) -> bool {
     let hasher = shared.keyspace.hasher();
     let mut db = shared.keyspace.unlocked();
     let mut spilled = 0;
-    for _ in 0..shards {
+    for visited in 1..=shards {
         let share = (used.saturating_sub(target) as f64 / used as f64).clamp(0.01, 1.0);
         let index = shared.spill.next_shard.fetch_add(1, Ordering::Relaxed) % SHARDS;
         spilled += db.with_shard(index, |shard| {
@@ -95,9 +95,12 @@ fn spill(shared: &Shared, shards: usize) -> bool {
             let position = shared.node.durable().map_or(0, |d| d.next_position());
             shard.spill(tier, hasher, index, position, share)
         });
-        used = counted_memory(shared);
-        if used <= target {
-            break;
+        // Reading the allocator's figures merges every arena's statistics: not for every shard.
+        if visited % MEASURE_EVERY == 0 || visited == shards {
+            used = counted_memory(shared, used_memory());
+            if used <= target {
+                break;
+            }
         }
     }
     spilled > 0

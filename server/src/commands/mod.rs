@@ -450,7 +450,7 @@ fn check(shared: &Shared, session: &Session, args: &[&[u8]]) -> Result<&'static 
             if shared.keyspace.cold().is_some() {
                 crate::spill::before_write(shared);
             }
-            used = crate::spill::counted_memory(shared);
+            used = crate::spill::counted_memory(shared, crate::alloc::used_memory_recent());
         }
         if maxmemory > 0 && used > maxmemory && used > memory_refused_above(shared, maxmemory) {
             return Err("OOM command not allowed when used memory > 'maxmemory'.".into());

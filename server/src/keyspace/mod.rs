@@ -17,7 +17,6 @@ use meridian_crdt::{Body, Conflict, Frontier, KeyState, ListEdit, Liveness, Node
 use parking_lot::{Mutex, MutexGuard};
 use smallvec::SmallVec;
 use std::hash::BuildHasher;
-use std::sync::atomic::{AtomicU32, Ordering};
 
 /// Number of shards (a power of two).
 pub const SHARDS: usize = 1 << SHARD_BITS;
@@ -29,29 +28,16 @@ pub struct Entry {
     pub key: Box<[u8]>,
     /// Its state.
     pub state: KeyState,
-    /// When a command last read or wrote it, on the [`lru_clock`]: the coldest entries are
-    /// the ones spilled to the flash tier. (The field fits the allocation's size class: an
-    /// entry costs the same 80 bytes with it.)
+    /// When a command last read or wrote it, on its shard's access clock: the least recently
+    /// used entries of a shard are the ones spilled to the flash tier. (The field fits the
+    /// allocation's size class: an entry costs the same 80 bytes with it.)
     pub touched: u32,
 }
 
-/// The clock entries are stamped with when used: seconds, advanced by housekeeping.
-static LRU_CLOCK: AtomicU32 = AtomicU32::new(0);
-
-/// The current [`Entry::touched`] time.
-pub fn lru_clock() -> u32 {
-    LRU_CLOCK.load(Ordering::Relaxed)
-}
-
-/// Advances the LRU clock to Unix second `now_s` (housekeeping).
-pub fn set_lru_clock(now_s: u64) {
-    LRU_CLOCK.store(now_s as u32, Ordering::Relaxed);
-}
-
 impl Entry {
-    /// A key's entry, stamped as used now.
-    fn new(key: &[u8], state: KeyState) -> Box<Entry> {
-        Box::new(Entry { key: key.into(), state, touched: lru_clock() })
+    /// A key's entry, stamped as used at `clock`.
+    fn new(key: &[u8], state: KeyState, clock: u32) -> Box<Entry> {
+        Box::new(Entry { key: key.into(), state, touched: clock })
     }
 
     /// True if the entry may move to the flash tier: it has a value and no TTL.
@@ -106,6 +92,9 @@ impl ShardCounts {
 pub struct Shard {
     table: HashTable<Box<Entry>>,
     counts: ShardCounts,
+    /// Counts accesses to the shard's entries: [`Entry::touched`] is read on it, so the
+    /// shard's LRU order is exact. Compared by wrapping difference, so it may wrap.
+    clock: u32,
     /// Clients WATCHing keys of this shard.
     pub watchers: Watchers,
 }
@@ -139,7 +128,8 @@ impl Shard {
     /// removed by an `Expired` op (the active cycle, or the next write to it), not here.
     pub fn get(&mut self, hash: u64, key: &[u8], now: u64) -> Option<&mut Entry> {
         let entry = self.table.find_mut(hash, |e| &*e.key == key).filter(|e| e.is_visible(now))?;
-        entry.touched = lru_clock();
+        self.clock = self.clock.wrapping_add(1);
+        entry.touched = self.clock;
         Some(&mut **entry)
     }
 
@@ -188,10 +178,11 @@ impl Shard {
         let slot = self.table.entry(hash, |e| &*e.key == key, |e| hasher.hash(&e.key));
         let mut occupied = match slot {
             TableEntry::Occupied(o) => o,
-            TableEntry::Vacant(v) => v.insert(Entry::new(key, KeyState::default())),
+            TableEntry::Vacant(v) => v.insert(Entry::new(key, KeyState::default(), 0)),
         };
         let entry = occupied.get_mut();
-        entry.touched = lru_clock();
+        self.clock = self.clock.wrapping_add(1);
+        entry.touched = self.clock;
         let before = entry.shape();
         let liveness = change(&mut entry.state);
         self.counts.shift(before, entry.shape());
@@ -220,7 +211,8 @@ impl Shard {
         if let Some(state) = tier.take(shard, hash, key) {
             self.counts.cold -= 1;
             tier.log_promoted(key, &state);
-            self.table.insert_unique(hash, Entry::new(key, state), |e| hasher.hash(&e.key));
+            self.clock = self.clock.wrapping_add(1);
+            self.table.insert_unique(hash, Entry::new(key, state, self.clock), |e| hasher.hash(&e.key));
         }
     }
 
@@ -228,15 +220,17 @@ impl Shard {
     /// the flash tier, stamped with the durable log `position`; returns how many went. On a
     /// flash error they stay.
     pub fn spill(&mut self, tier: &ColdTier, hasher: &KeyHasher, shard: usize, position: u64, share: f64) -> usize {
-        let mut ages: Vec<u32> = self.table.iter().filter(|e| e.is_spillable()).map(|e| e.touched).collect();
+        let clock = self.clock;
+        let age = |e: &Entry| clock.wrapping_sub(e.touched);
+        let mut ages: Vec<u32> = self.table.iter().filter(|e| e.is_spillable()).map(|e| age(e)).collect();
         if ages.is_empty() {
             return 0;
         }
         let wanted = ((ages.len() as f64 * share).ceil() as usize).clamp(1, ages.len());
-        let cutoff = *ages.select_nth_unstable(wanted - 1).1;
-        // The victims, in table order; the same walk below removes exactly them.
+        let cutoff = *ages.select_nth_unstable_by(wanted - 1, |a, b| b.cmp(a)).1;
+        // The victims (the oldest), in table order; the same walk below removes exactly them.
         let is_victim = |e: &Entry, taken: &mut usize| {
-            let victim = *taken < wanted && e.is_spillable() && e.touched <= cutoff;
+            let victim = *taken < wanted && e.is_spillable() && age(e) >= cutoff;
             *taken += victim as usize;
             victim
         };
@@ -269,7 +263,7 @@ impl Shard {
     /// Merges the empty state into every entry `transferred` rejects: the keys a state
     /// transfer did not carry, which its sender had removed and collected.
     pub fn merge_absent(&mut self, transferred: impl Fn(&[u8]) -> bool, mine: &impl Frontier, theirs: &VersionVector) {
-        let Shard { table, counts, watchers } = self;
+        let Shard { table, counts, watchers, .. } = self;
         let empty = KeyState::default();
         table.retain(|entry| {
             if transferred(&entry.key) {
@@ -443,7 +437,7 @@ impl<'a> Locked<'a> {
         shard.entries().filter(|e| in_part(e)).for_each(&mut visit);
         if let (Some(tier), true) = (&ks.cold, shard.counts.cold > 0) {
             for (key, state) in tier.part(index, level, part) {
-                visit(&Entry { key, state, touched: 0 });
+                visit(&Entry::new(&key, state, 0));
             }
         }
     }
