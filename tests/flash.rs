@@ -209,3 +209,74 @@ fn without_appendonly_a_restart_forgets_cold_keys_and_policies_are_checked() {
     let refused = meridian_tests::error_text(&mut con, &["CONFIG", "SET", "maxmemory-policy", "flash"]);
     assert!(refused.contains("flash needs the flash tier"), "{refused}");
 }
+
+/// Redis's cache policies: a write over the limit deletes keys first, by the policy's order.
+#[test]
+fn eviction_policies_take_the_keys_they_name() {
+    // allkeys-lru: a key read all along survives, an early key never read again goes.
+    let node = Server::start(&["--maxmemory", MAXMEMORY, "--maxmemory-policy", "allkeys-lru"]);
+    let mut con = node.client();
+    text(&mut con, &["SET", "hot", "1"]);
+    for round in 0..40 {
+        load_every_type(&mut con, 1_000, &format!("l{round}:"), 150);
+        assert_eq!(text(&mut con, &["GET", "hot"]).as_deref(), Some("1"), "round {round}");
+    }
+    let evicted = info_number(&mut con, "stats", "evicted_keys");
+    assert!(evicted > 10_000, "evicted {evicted}");
+    assert_eq!(int(&mut con, &["DBSIZE"]) as u64, 40_001 - evicted);
+    assert_eq!(int(&mut con, &["EXISTS", "l0:000000"]), 0, "the oldest keys went first");
+    assert!(info_number(&mut con, "memory", "used_memory") < 5 * 1024 * 1024);
+
+    // volatile-ttl: only keys with a TTL go, nearest expiry first; then writes get OOM.
+    let node = Server::start(&["--maxmemory", MAXMEMORY, "--maxmemory-policy", "volatile-ttl"]);
+    let mut con = node.client();
+    let value = "v".repeat(200);
+    for i in 0..5_000 {
+        text(&mut con, &["SET", &format!("keep:{i}"), &value]);
+    }
+    for i in 0..20_000 {
+        let reply = query(&mut con, &["SET", &format!("ttl:{i}"), &value, "EX", &(100_000 + i).to_string()]);
+        if let Some(e) = reply.error() {
+            assert!(e.starts_with("OOM"), "{e}");
+        }
+    }
+    assert_eq!(strings(&mut con, &["KEYS", "keep:*"]).len(), 5_000, "keys without a TTL are never evicted");
+    assert!(info_number(&mut con, "stats", "evicted_keys") > 0);
+    assert_eq!(int(&mut con, &["EXISTS", "ttl:0"]), 0, "the nearest expiry went first");
+    let mut refused = false;
+    for i in 0..20_000 {
+        if query(&mut con, &["SET", &format!("more:{i}"), &value]).error().is_some_and(|e| e.starts_with("OOM")) {
+            refused = true;
+            break;
+        }
+    }
+    assert!(refused, "with nothing left to evict, writes get -OOM as in Redis");
+    assert!(meridian_tests::error_text(&mut con, &["CONFIG", "SET", "maxmemory-policy", "allkeys-lfu"]).contains("must be one of the following"));
+}
+
+/// An eviction is a DEL op: it reaches every region. (A replicating node frees less per
+/// eviction, since a deleted key's entry stays until every peer has seen the delete, and its
+/// QUIC send buffers count against maxmemory: some writes get -OOM here, as in Redis
+/// Enterprise, which starts evicting at 80% of the limit for this reason.)
+#[test]
+fn evictions_replicate() {
+    let mut cluster = Cluster::build(2).node_flags(0, &["--maxmemory", "24mb", "--maxmemory-policy", "allkeys-random"]).start();
+    let mut zero = cluster.node(0).client();
+    let value = "v".repeat(500);
+    let mut written = 0;
+    for i in 0..60_000 {
+        match query(&mut zero, &["SET", &format!("x{i}"), &value]).error() {
+            None => written += 1,
+            Some(e) => assert!(e.starts_with("OOM"), "{e}"),
+        }
+    }
+    assert!(written > 30_000, "{written} writes accepted");
+    assert!(info_number(&mut zero, "stats", "evicted_keys") > 0);
+    let remaining = int(&mut zero, &["DBSIZE"]);
+    assert!(remaining < written);
+    cluster.wait_for("evictions replicated", CONVERGE, |c| match int(c, &["DBSIZE"]) {
+        n if n == remaining => Ok(()),
+        n => Err(format!("{n} keys, node 0 has {remaining}")),
+    });
+    cluster.kill(0);
+}

@@ -52,10 +52,28 @@ pub enum MaxmemoryPolicy {
     /// Spill the least recently used keys to the flash tier and keep serving them from there
     /// (the default with `appendonly yes`).
     Flash,
+    /// Evict the least recently used keys (Redis's `allkeys-lru`).
+    AllkeysLru,
+    /// Evict the least recently used keys that have a TTL.
+    VolatileLru,
+    /// Evict keys at random.
+    AllkeysRandom,
+    /// Evict keys that have a TTL at random.
+    VolatileRandom,
+    /// Evict the keys nearest their expiry.
+    VolatileTtl,
 }
 
 impl MaxmemoryPolicy {
-    const NAMES: [(&'static str, MaxmemoryPolicy); 2] = [("noeviction", MaxmemoryPolicy::NoEviction), ("flash", MaxmemoryPolicy::Flash)];
+    const NAMES: [(&'static str, MaxmemoryPolicy); 7] = [
+        ("noeviction", MaxmemoryPolicy::NoEviction),
+        ("flash", MaxmemoryPolicy::Flash),
+        ("allkeys-lru", MaxmemoryPolicy::AllkeysLru),
+        ("volatile-lru", MaxmemoryPolicy::VolatileLru),
+        ("allkeys-random", MaxmemoryPolicy::AllkeysRandom),
+        ("volatile-random", MaxmemoryPolicy::VolatileRandom),
+        ("volatile-ttl", MaxmemoryPolicy::VolatileTtl),
+    ];
 
     /// The policy's name, as CONFIG GET and INFO give it.
     pub fn name(self) -> String {

@@ -166,7 +166,7 @@ fn flash(out: &mut String, shared: &Shared, counts: &ShardCounts) {
         return;
     };
     let (size, stats) = (tier.size(), tier.stats());
-    let spill = &shared.spill;
+    let spill = &shared.reclaim;
     fields!(out,
         "flash_enabled" => 1,
         "flash_dir" => tier.path().display(),
@@ -195,7 +195,7 @@ fn stats(out: &mut String, shared: &Shared, counts: &ShardCounts) {
         "total_net_output_bytes" => totals.net_out,
         "rejected_connections" => Stats::get(&s.rejected),
         "expired_keys" => counts.expired,
-        "evicted_keys" => 0,
+        "evicted_keys" => shared.reclaim.evicted.load(std::sync::atomic::Ordering::Relaxed),
         "keyspace_hits" => totals.hits,
         "keyspace_misses" => totals.misses,
         "pubsub_channels" => 0,

@@ -18,11 +18,11 @@ mod logging;
 mod net;
 mod node;
 mod pubsub;
+mod reclaim;
 mod replication;
 mod resp;
 mod session;
 mod shared;
-mod spill;
 mod stats;
 mod watch;
 
@@ -153,7 +153,7 @@ fn serve(config: Config) -> Result<(), StartupError> {
     let shared = Arc::new(Shared::new(config, node, cold, log_control));
     durable::recover::start(&shared)?;
     durable::start(&shared).map_err(StartupError::Housekeeping)?;
-    spill::start(&shared).map_err(StartupError::Housekeeping)?;
+    reclaim::start(&shared).map_err(StartupError::Housekeeping)?;
     let served = runtime.block_on(async {
         replication::start(shared.clone()).await?;
         net::run(shared.clone(), |started| {

@@ -72,8 +72,8 @@ pub struct Shared {
     pub conflicts: Conflicts,
     /// Pub/sub subscriptions.
     pub pubsub: PubSub,
-    /// Spill and promotion rates.
-    pub spill: crate::spill::SpillStats,
+    /// Spill, promotion and eviction figures.
+    pub reclaim: crate::reclaim::ReclaimStats,
 }
 
 impl Shared {
@@ -102,7 +102,7 @@ impl Shared {
             replication,
             conflicts: Conflicts::default(),
             pubsub: PubSub::default(),
-            spill: Default::default(),
+            reclaim: Default::default(),
         }
     }
 

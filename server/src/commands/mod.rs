@@ -447,10 +447,8 @@ fn check(shared: &Shared, session: &Session, args: &[&[u8]]) -> Result<&'static 
         let mut used = crate::alloc::used_memory_recent();
         if maxmemory > 0 && used > maxmemory {
             // Over by the allocator's count: look closer (the op log does not count) and spill.
-            if shared.keyspace.cold().is_some() {
-                crate::spill::before_write(shared);
-            }
-            used = crate::spill::counted_memory(shared, crate::alloc::used_memory_recent());
+            crate::reclaim::before_write(shared);
+            used = crate::reclaim::counted_memory(shared, crate::alloc::used_memory());
         }
         if maxmemory > 0 && used > maxmemory && used > memory_refused_above(shared, maxmemory) {
             return Err("OOM command not allowed when used memory > 'maxmemory'.".into());

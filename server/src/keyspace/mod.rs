@@ -28,22 +28,29 @@ pub struct Entry {
     pub key: Box<[u8]>,
     /// Its state.
     pub state: KeyState,
-    /// When a command last read or wrote it, on its shard's access clock: the least recently
-    /// used entries of a shard are the ones spilled to the flash tier. (The field fits the
-    /// allocation's size class: an entry costs the same 80 bytes with it.)
+    /// When a command last read or wrote it: Unix milliseconds, truncated to 32 bits (compared
+    /// by wrapping difference, so ages up to 49 days read right). Spilling and eviction take
+    /// the least recently used first. (The field fits the allocation's size class: an entry
+    /// costs the same 80 bytes with it.)
     pub touched: u32,
 }
 
 impl Entry {
-    /// A key's entry, stamped as used at `clock`.
-    fn new(key: &[u8], state: KeyState, clock: u32) -> Box<Entry> {
-        Box::new(Entry { key: key.into(), state, touched: clock })
+    /// A key's entry, stamped as used at Unix ms `now`.
+    fn new(key: &[u8], state: KeyState, now: u64) -> Box<Entry> {
+        Box::new(Entry { key: key.into(), state, touched: now as u32 })
+    }
+
+    /// Milliseconds since a command last used the entry, at Unix ms `now`.
+    pub fn idle_ms(&self, now: u64) -> u32 {
+        (now as u32).wrapping_sub(self.touched)
     }
 
     /// True if the entry may move to the flash tier: it has a value and no TTL.
-    fn is_spillable(&self) -> bool {
+    pub fn is_spillable(&self) -> bool {
         self.state.is_live() && self.state.expires_at().is_none()
     }
+
 
     /// (has a value, has a TTL): what the shard counts.
     fn shape(&self) -> (bool, bool) {
@@ -92,9 +99,6 @@ impl ShardCounts {
 pub struct Shard {
     table: HashTable<Box<Entry>>,
     counts: ShardCounts,
-    /// Counts accesses to the shard's entries: [`Entry::touched`] is read on it, so the
-    /// shard's LRU order is exact. Compared by wrapping difference, so it may wrap.
-    clock: u32,
     /// Clients WATCHing keys of this shard.
     pub watchers: Watchers,
 }
@@ -117,6 +121,15 @@ impl KeyHasher {
     }
 }
 
+/// How many of `n` keys make `share` of them, rounded up or down at random in proportion
+/// (a shard of 4 keys gives up one a quarter of the times a 6% share is asked of it), so that
+/// small shards lose what large ones do, on average.
+pub fn share_of(n: usize, share: f64) -> usize {
+    let exact = n as f64 * share.clamp(0.0, 1.0);
+    let whole = exact.floor();
+    (whole as usize + usize::from(rand::random::<f64>() < exact - whole)).min(n)
+}
+
 /// Which shard a key hash belongs to. The table inside a shard uses the hash's low and top
 /// bits; the shard index is taken from a multiplicative remix so the two stay independent.
 pub fn shard_of(hash: u64) -> usize {
@@ -128,8 +141,7 @@ impl Shard {
     /// removed by an `Expired` op (the active cycle, or the next write to it), not here.
     pub fn get(&mut self, hash: u64, key: &[u8], now: u64) -> Option<&mut Entry> {
         let entry = self.table.find_mut(hash, |e| &*e.key == key).filter(|e| e.is_visible(now))?;
-        self.clock = self.clock.wrapping_add(1);
-        entry.touched = self.clock;
+        entry.touched = now as u32;
         Some(&mut **entry)
     }
 
@@ -181,8 +193,7 @@ impl Shard {
             TableEntry::Vacant(v) => v.insert(Entry::new(key, KeyState::default(), 0)),
         };
         let entry = occupied.get_mut();
-        self.clock = self.clock.wrapping_add(1);
-        entry.touched = self.clock;
+        entry.touched = crate::clock::now_ms() as u32;
         let before = entry.shape();
         let liveness = change(&mut entry.state);
         self.counts.shift(before, entry.shape());
@@ -211,36 +222,25 @@ impl Shard {
         if let Some(state) = tier.take(shard, hash, key) {
             self.counts.cold -= 1;
             tier.log_promoted(key, &state);
-            self.clock = self.clock.wrapping_add(1);
-            self.table.insert_unique(hash, Entry::new(key, state, self.clock), |e| hasher.hash(&e.key));
+            self.table.insert_unique(hash, Entry::new(key, state, crate::clock::now_ms()), |e| hasher.hash(&e.key));
         }
     }
 
-    /// Spills the least recently used `share` (0 to 1) of this shard's spillable entries to
-    /// the flash tier, stamped with the durable log `position`; returns how many went. On a
-    /// flash error they stay.
-    pub fn spill(&mut self, tier: &ColdTier, hasher: &KeyHasher, shard: usize, position: u64, share: f64) -> usize {
-        let clock = self.clock;
-        let age = |e: &Entry| clock.wrapping_sub(e.touched);
-        let mut ages: Vec<u32> = self.table.iter().filter(|e| e.is_spillable()).map(|e| age(e)).collect();
-        if ages.is_empty() {
+    /// Spills the spillable entries `chosen` picks to the flash tier, stamped with the durable
+    /// log `position`; returns how many went. On a flash error they stay.
+    pub fn spill(&mut self, tier: &ColdTier, hasher: &KeyHasher, shard: usize, position: u64, chosen: impl Fn(&Entry) -> bool) -> usize {
+        let is_victim = |e: &Entry| e.is_spillable() && chosen(e);
+        if !self.table.iter().any(|e| is_victim(e)) {
             return 0;
         }
-        let wanted = ((ages.len() as f64 * share).ceil() as usize).clamp(1, ages.len());
-        let cutoff = *ages.select_nth_unstable_by(wanted - 1, |a, b| b.cmp(a)).1;
-        // The victims (the oldest), in table order; the same walk below removes exactly them.
-        let is_victim = |e: &Entry, taken: &mut usize| {
-            let victim = *taken < wanted && e.is_spillable() && age(e) >= cutoff;
-            *taken += victim as usize;
-            victim
-        };
-        let mut taken = 0;
-        let victims = self.table.iter().filter(|e| is_victim(e, &mut taken)).map(|e| (hasher.hash(&e.key), &e.key[..], &e.state));
+        // The same walk of the unchanged table below removes exactly these.
+        let victims = self.table.iter().filter(|e| is_victim(e)).map(|e| (hasher.hash(&e.key), &e.key[..], &e.state));
         if tier.spill(shard, position, victims).is_err() {
             return 0;
         }
-        let mut removed = 0;
-        self.table.retain(|e| !is_victim(e, &mut removed));
+        let before = self.table.len();
+        self.table.retain(|e| !is_victim(e));
+        let removed = before - self.table.len();
         self.counts.cold += removed;
         removed
     }
@@ -263,7 +263,7 @@ impl Shard {
     /// Merges the empty state into every entry `transferred` rejects: the keys a state
     /// transfer did not carry, which its sender had removed and collected.
     pub fn merge_absent(&mut self, transferred: impl Fn(&[u8]) -> bool, mine: &impl Frontier, theirs: &VersionVector) {
-        let Shard { table, counts, watchers, .. } = self;
+        let Shard { table, counts, watchers } = self;
         let empty = KeyState::default();
         table.retain(|entry| {
             if transferred(&entry.key) {
@@ -437,7 +437,7 @@ impl<'a> Locked<'a> {
         shard.entries().filter(|e| in_part(e)).for_each(&mut visit);
         if let (Some(tier), true) = (&ks.cold, shard.counts.cold > 0) {
             for (key, state) in tier.part(index, level, part) {
-                visit(&Entry::new(&key, state, 0));
+                visit(&Entry { key, state, touched: 0 });
             }
         }
     }

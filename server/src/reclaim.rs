@@ -1,0 +1,218 @@
+//! Keeping memory under `maxmemory`, shard by shard, until it is 5% under:
+//!
+//! - **Spilling** (`maxmemory-policy flash`): the least recently used keys move to the flash
+//!   tier. A thread of its own does it, since RocksDB writes block; and, as Redis evicts, a
+//!   write that finds memory over the limit spills a few shards itself before it runs, which
+//!   holds writers to the pace the flash tier takes. Commands promote what they touch.
+//! - **Evicting** (Redis's cache policies: `allkeys-lru`, `allkeys-random`, `volatile-lru`,
+//!   `volatile-random`, `volatile-ttl`): a write that finds memory over the limit deletes keys
+//!   first, as Redis does. An eviction is a DEL op through the one write path, so it reaches
+//!   every region, as Redis Enterprise's Active-Active evictions do.
+//!
+//! Each shard visited gives up the same share of its candidate keys (those least recently
+//! used there, or nearest their expiry, or at random), the share being how far over the
+//! target the node is: keys hash evenly over shards, so this approximates a global order
+//! without keeping one.
+
+use crate::alloc::used_memory;
+use crate::config::MaxmemoryPolicy;
+use crate::keyspace::{ColdTier, Entry, KeyHasher, Locked, SHARDS};
+use crate::shared::{HotConfig, Shared};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// How often the thread looks at memory while under the limit.
+const IDLE_CHECK: Duration = Duration::from_millis(20);
+
+/// Shards a write spills from before it runs while memory is over the limit (it evicts from
+/// as many as it takes).
+const SHARDS_PER_WRITE: usize = GROUP;
+
+/// Spill and eviction figures for INFO, and where the next pass starts.
+#[derive(Debug, Default)]
+pub struct ReclaimStats {
+    next_shard: AtomicUsize,
+    /// Keys evicted since start (INFO `evicted_keys`).
+    pub evicted: AtomicU64,
+    /// Promotions per second over the last second.
+    pub promotions_per_sec: AtomicU64,
+    /// Spills per second over the last second.
+    pub spills_per_sec: AtomicU64,
+}
+
+/// Starts the spilling thread if the flash tier is open; it stops at shutdown.
+pub fn start(shared: &Arc<Shared>) -> std::io::Result<()> {
+    if shared.keyspace.cold().is_none() {
+        return Ok(());
+    }
+    let shared = shared.clone();
+    let mut shutdown = shared.shutdown.subscribe();
+    std::thread::Builder::new().name("meridian-spill".into()).spawn(move || {
+        let mut last_second = (Instant::now(), shared.keyspace.cold().map(|t| t.stats()).unwrap_or_default());
+        while !*shutdown.borrow_and_update() {
+            if reclaim(&shared, SHARDS) == 0 {
+                std::thread::sleep(IDLE_CHECK);
+            }
+            if let (Some(tier), true) = (shared.keyspace.cold(), last_second.0.elapsed() >= Duration::from_secs(1)) {
+                let (now, before) = (tier.stats(), last_second.1);
+                let seconds = last_second.0.elapsed().as_secs_f64();
+                shared.reclaim.promotions_per_sec.store(((now.promoted - before.promoted) as f64 / seconds) as u64, Ordering::Relaxed);
+                shared.reclaim.spills_per_sec.store(((now.spilled - before.spilled) as f64 / seconds) as u64, Ordering::Relaxed);
+                last_second = (Instant::now(), now);
+            }
+        }
+    })?;
+    Ok(())
+}
+
+/// Memory counted against `maxmemory`, from the allocator's `used` figure: less the op log
+/// peers catch up from, as Redis leaves its replication buffers out.
+pub fn counted_memory(shared: &Shared, used: u64) -> u64 {
+    used.saturating_sub(shared.node.log_stats().bytes as u64)
+}
+
+/// Before a write that may add data, with memory over `maxmemory`: spills a few shards, or
+/// evicts until memory is back under the limit.
+pub fn before_write(shared: &Shared) {
+    let shards = match shared.config.read().policy() {
+        MaxmemoryPolicy::Flash => SHARDS_PER_WRITE,
+        _ => 2 * SHARDS,
+    };
+    reclaim(shared, shards);
+}
+
+/// Spills or evicts from up to `shards` shards while memory is over the limit, as the policy
+/// says; returns how many keys went (0: under the limit, or nothing left that the policy may
+/// take: keys with a TTL never spill, and `volatile-*` evicts only keys with one).
+///
+/// Shards go in groups of [`GROUP`]: the candidates of the whole group are ranked together
+/// (idle time, nearness of expiry, or a random draw), and the top share of them goes, from
+/// whichever shards of the group hold them, as Redis's eviction pool ranks samples from the
+/// whole keyspace.
+fn reclaim(shared: &Shared, shards: usize) -> usize {
+    let maxmemory = HotConfig::get(&shared.hot.maxmemory);
+    let policy = shared.config.read().policy();
+    let take = match (Victims::of(policy), shared.keyspace.cold()) {
+        (Some(victims), _) => Take::Evict(victims),
+        (None, Some(tier)) if policy == MaxmemoryPolicy::Flash => Take::Spill(tier),
+        _ => return 0,
+    };
+    if maxmemory == 0 {
+        return 0;
+    }
+    let mut used = counted_memory(shared, used_memory());
+    if used <= maxmemory {
+        return 0;
+    }
+    let target = maxmemory - maxmemory / 20;
+    let mut db = shared.keyspace.unlocked();
+    let mut reclaimed = 0;
+    for _ in 0..shards.div_ceil(GROUP) {
+        let share = (used.saturating_sub(target) as f64 / used as f64).clamp(0.01, 1.0);
+        // A shard may come round twice in one pass; that is harmless.
+        let group: Vec<usize> = (0..GROUP).map(|_| shared.reclaim.next_shard.fetch_add(1, Ordering::Relaxed) % SHARDS).collect();
+        let rank = Rank { take, now: crate::clock::now_ms(), salt: rand::random(), hasher: shared.keyspace.hasher() };
+        let mut scores: Vec<u64> = Vec::new();
+        for &index in &group {
+            db.with_shard(index, |shard| scores.extend(shard.entries().filter_map(|e| rank.score(e))));
+        }
+        let wanted = crate::keyspace::share_of(scores.len(), share);
+        if wanted > 0 {
+            let cutoff = *scores.select_nth_unstable_by(wanted - 1, |a, b| b.cmp(a)).1;
+            let chosen = |e: &Entry| rank.score(e).is_some_and(|score| score >= cutoff);
+            for &index in &group {
+                reclaimed += match take {
+                    Take::Evict(_) => evict(shared, &mut db, index, chosen),
+                    Take::Spill(tier) => db.with_shard(index, |shard| {
+                        // Read with the shard held: the cold states hold every op logged before it.
+                        let position = shared.node.durable().map_or(0, |d| d.next_position());
+                        shard.spill(tier, rank.hasher, index, position, chosen)
+                    }),
+                };
+            }
+        }
+        // Reading the allocator's figures merges every arena's statistics: once per group.
+        used = counted_memory(shared, used_memory());
+        if used <= target {
+            break;
+        }
+    }
+    reclaimed
+}
+
+/// Shards ranked together in one step of a pass.
+const GROUP: usize = 16;
+
+/// What a pass takes.
+#[derive(Clone, Copy)]
+enum Take<'a> {
+    /// Keys to delete, in this order.
+    Evict(Victims),
+    /// Keys to move to this flash tier, least recently used first.
+    Spill(&'a ColdTier),
+}
+
+/// Which keys an eviction policy takes first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Victims {
+    /// The least recently used, of all keys (`allkeys-lru`) or of those with a TTL.
+    Oldest { volatile_only: bool },
+    /// Any, at random.
+    Random { volatile_only: bool },
+    /// Those nearest their expiry (`volatile-ttl`).
+    NearestExpiry,
+}
+
+impl Victims {
+    fn of(policy: MaxmemoryPolicy) -> Option<Victims> {
+        Some(match policy {
+            MaxmemoryPolicy::AllkeysLru => Victims::Oldest { volatile_only: false },
+            MaxmemoryPolicy::VolatileLru => Victims::Oldest { volatile_only: true },
+            MaxmemoryPolicy::AllkeysRandom => Victims::Random { volatile_only: false },
+            MaxmemoryPolicy::VolatileRandom => Victims::Random { volatile_only: true },
+            MaxmemoryPolicy::VolatileTtl => Victims::NearestExpiry,
+            MaxmemoryPolicy::NoEviction | MaxmemoryPolicy::Flash => return None,
+        })
+    }
+}
+
+/// How one step ranks entries: a higher score goes first; `None`: not a candidate. The same
+/// entry gets the same score for the whole step (the random draw is a salted hash).
+struct Rank<'a> {
+    take: Take<'a>,
+    now: u64,
+    salt: u64,
+    hasher: &'a KeyHasher,
+}
+
+impl Rank<'_> {
+    fn score(&self, e: &Entry) -> Option<u64> {
+        let expires = e.state.expires_at();
+        let volatile = expires.is_some();
+        match self.take {
+            Take::Spill(_) => e.is_spillable().then(|| u64::from(e.idle_ms(self.now))),
+            Take::Evict(_) if !e.is_visible(self.now) => None,
+            Take::Evict(Victims::Oldest { volatile_only }) => (!volatile_only || volatile).then(|| u64::from(e.idle_ms(self.now))),
+            Take::Evict(Victims::Random { volatile_only }) => (!volatile_only || volatile).then(|| (self.hasher.hash(&e.key) ^ self.salt).wrapping_mul(0x9E37_79B9_7F4A_7C15)),
+            Take::Evict(Victims::NearestExpiry) => expires.map(|at| u64::MAX - at),
+        }
+    }
+}
+
+/// Evicts the entries of shard `index` that `chosen` picks; each eviction is a DEL op, made and
+/// applied with the shard held, as active expiry makes its ops.
+fn evict(shared: &Shared, db: &mut Locked, index: usize, chosen: impl Fn(&Entry) -> bool) -> usize {
+    let now = crate::clock::now_ms();
+    let keys: Vec<Box<[u8]>> = db.with_shard(index, |shard| shard.entries().filter(|e| chosen(e)).map(|e| e.key.clone()).collect());
+    for key in &keys {
+        let Some(seen) = db.get(key, now).map(|e| e.state.seen(false)) else { continue };
+        let op = shared.node.stamp(key, meridian_crdt::Body::Del { seen });
+        db.apply(key, op.stamp(), &op.body, &crate::node::Applied(&shared.node), &shared.write_stability());
+    }
+    if !keys.is_empty() {
+        shared.reclaim.evicted.fetch_add(keys.len() as u64, Ordering::Relaxed);
+        shared.log_grew();
+    }
+    keys.len()
+}
