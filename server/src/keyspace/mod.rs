@@ -51,7 +51,6 @@ impl Entry {
         self.state.is_live() && self.state.expires_at().is_none()
     }
 
-
     /// (has a value, has a TTL): what the shard counts.
     fn shape(&self) -> (bool, bool) {
         (self.state.is_live(), self.state.expires_at().is_some())
@@ -193,7 +192,7 @@ impl Shard {
             TableEntry::Vacant(v) => v.insert(Entry::new(key, KeyState::default(), 0)),
         };
         let entry = occupied.get_mut();
-        entry.touched = crate::clock::now_ms() as u32;
+        entry.touched = crate::clock::now_ms() as u32; // a write uses the key too
         let before = entry.shape();
         let liveness = change(&mut entry.state);
         self.counts.shift(before, entry.shape());
@@ -203,8 +202,8 @@ impl Shard {
         self.watchers.touch(key);
     }
 
-    /// Puts a key's state as a checkpoint stored it (recovery at start; the shard holds no
-    /// entry for the key yet).
+    /// Replaces a key's state by one the flash tier stored (recovery at start: a checkpoint's
+    /// state, or a promoted key's state record).
     pub fn restore(&mut self, hasher: &KeyHasher, hash: u64, key: &[u8], restored: KeyState) {
         self.update(hasher, hash, key, |state| {
             *state = restored;
