@@ -9,10 +9,10 @@
 //!   first, as Redis does. An eviction is a DEL op through the one write path, so it reaches
 //!   every region, as Redis Enterprise's Active-Active evictions do.
 //!
-//! Each shard visited gives up the same share of its candidate keys (those least recently
-//! used there, or nearest their expiry, or at random), the share being how far over the
-//! target the node is: keys hash evenly over shards, so this approximates a global order
-//! without keeping one.
+//! Shards are visited in groups of 16 whose candidates are ranked together (least recently
+//! used, nearest their expiry, or at random), and each group gives up the share of its
+//! candidates that memory is over the target: keys hash evenly over shards, so this
+//! approximates a global order without keeping one.
 
 use crate::alloc::used_memory;
 use crate::config::MaxmemoryPolicy;
