@@ -195,27 +195,28 @@ fn a_restarted_node_catches_up_by_partial_resync() {
     assert_ne!(transfers_to_restarted(false), ["transfers=0", "transfers=0"], "control: without appendonly the restart needs a state transfer");
 }
 
+/// Starts meridian with `appendonly` on `dir`, expecting it to refuse: returns its stderr.
+fn refused_start(dir: &std::path::Path) -> String {
+    let output = std::process::Command::new(meridian_tests::meridian_bin())
+        .args(["--port", "0", "--dir", dir.to_str().unwrap(), "--appendonly", "yes"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    stderr
+}
+
 #[test]
 fn a_flash_dir_that_cannot_be_opened_stops_startup_with_a_clear_error() {
     let dir = TempDir::new("badflash");
     std::fs::write(dir.path().join("flash"), "not a directory").unwrap();
-    let output = std::process::Command::new(meridian_tests::meridian_bin())
-        .args(["--port", "0", "--dir", dir.path().to_str().unwrap(), "--appendonly", "yes"])
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    let stderr = refused_start(dir.path());
     assert!(stderr.contains("cannot open data dir") && stderr.contains("flash"), "{stderr}");
 
     // A second process on a live data dir is refused (RocksDB's lock), and the first runs on.
     let live = TempDir::new("liveflash");
     let first = Server::start_in(live.path(), &["--appendonly", "yes"]);
-    let output = std::process::Command::new(meridian_tests::meridian_bin())
-        .args(["--port", "0", "--dir", live.path().to_str().unwrap(), "--appendonly", "yes"])
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    let stderr = refused_start(live.path());
     assert!(stderr.contains("lock"), "{stderr}");
     assert_eq!(text(&mut first.client(), &["PING"]).as_deref(), Some("PONG"));
 }

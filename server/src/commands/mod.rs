@@ -448,7 +448,8 @@ fn check(shared: &Shared, session: &Session, args: &[&[u8]]) -> Result<&'static 
         if maxmemory > 0 && used > maxmemory {
             // Over by the allocator's count: look closer (the op log does not count) and spill.
             crate::reclaim::before_write(shared);
-            used = crate::reclaim::counted_memory(shared, crate::alloc::used_memory());
+            // Reclaiming ended with a fresh reading of the allocator, which the cache holds.
+            used = crate::reclaim::counted_memory(shared, crate::alloc::used_memory_recent());
         }
         if maxmemory > 0 && used > maxmemory && used > memory_refused_above(shared, maxmemory) {
             return Err("OOM command not allowed when used memory > 'maxmemory'.".into());
