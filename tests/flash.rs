@@ -80,8 +80,20 @@ fn every_type_spills_and_reads_back_through_every_command() {
     assert!(matches!(&parts[1], meridian_tests::Reply::Array(keys) if keys.len() == 4_000), "SCAN TYPE finds the cold sets too");
     assert_eq!(info_number(&mut con, "flash", "flash_promoted_keys"), promoted_before, "listing promotes nothing");
 
-    // Every key reads back right through its own type's commands.
+    // A cold key's first read is served from the flash tier and leaves it there; a second
+    // read soon after promotes it.
     let filler = "f".repeat(150);
+    let cold_string = (0..20_000).step_by(5).find(|i| {
+        let reads = info_number(&mut con, "flash", "flash_reads");
+        assert_eq!(text(&mut con, &["GET", &format!("k{i:06}")]), Some(format!("{filler}{i}")));
+        info_number(&mut con, "flash", "flash_reads") > reads
+    });
+    let i = cold_string.expect("some string key is cold");
+    assert_eq!(info_number(&mut con, "flash", "flash_promoted_keys"), promoted_before, "a first read promotes nothing");
+    assert_eq!(int(&mut con, &["STRLEN", &format!("k{i:06}")]), format!("{filler}{i}").len() as i64);
+    assert_eq!(info_number(&mut con, "flash", "flash_promoted_keys"), promoted_before + 1, "the second read promoted the key");
+
+    // Every key reads back right through its own type's commands.
     for i in (0..20_000).step_by(7) {
         let key = format!("k{i:06}");
         match i % 5 {

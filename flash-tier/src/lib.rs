@@ -18,7 +18,7 @@
 //! and [`FlashStore::sync`] makes everything written so far durable against a power cut (an
 //! `fsync` of the WAL), which is what `appendfsync` schedules.
 
-use rocksdb::{BlockBasedOptions, ColumnFamily, DBCompressionType, Direction, IteratorMode, Options, WriteBatch, WriteOptions, DB};
+use rocksdb::{BlockBasedOptions, ColumnFamily, ColumnFamilyDescriptor, DBCompressionType, DataBlockIndexType, Direction, IteratorMode, Options, WriteBatch, WriteOptions, DB};
 use std::path::{Path, PathBuf};
 
 const LOG: &str = "log";
@@ -103,9 +103,21 @@ impl FlashStore {
         let mut table = BlockBasedOptions::default();
         table.set_bloom_filter(10.0, false);
         table.set_cache_index_and_filter_blocks(true);
+        table.set_pin_l0_filter_and_index_blocks_in_cache(true);
         options.set_block_based_table_factory(&table);
-        let families = [LOG, KEYS, META, COLD];
-        let db = DB::open_cf(&options, &path, families).map_err(|source| FlashError::Rocks { path: path.clone(), source })?;
+        // Cold keys are read one at a time, mostly keys that are there: a hash index inside
+        // each data block finds the key without a binary search, and a whole-key bloom filter
+        // on the memtable spares the skip-list walk for the keys that are not in it (most
+        // reads of a cold key, and every check that a new key is not cold).
+        let mut cold = options.clone();
+        table.set_data_block_index_type(DataBlockIndexType::BinaryAndHash);
+        table.set_data_block_hash_ratio(0.75);
+        cold.set_block_based_table_factory(&table);
+        cold.set_memtable_prefix_bloom_ratio(0.02);
+        cold.set_memtable_whole_key_filtering(true);
+        let families = [LOG, KEYS, META].map(|name| ColumnFamilyDescriptor::new(name, options.clone()));
+        let families = families.into_iter().chain([ColumnFamilyDescriptor::new(COLD, cold)]);
+        let db = DB::open_cf_descriptors(&options, &path, families).map_err(|source| FlashError::Rocks { path: path.clone(), source })?;
         Ok(FlashStore { db, path })
     }
 

@@ -27,6 +27,48 @@ pub struct ColdState {
     pub state: KeyState,
 }
 
+/// What [`ColdTier::read`] found.
+pub enum Read {
+    /// The key is not cold (it may be in RAM, or nowhere).
+    Absent,
+    /// The key is cold; here is its state, still in the flash tier.
+    Cold(KeyState),
+    /// The key may be cold and was read recently: promote it.
+    Promote,
+}
+
+/// Keys read cold lately, as one bit per hash slot in a fixed table (1 MiB): the admission
+/// filter that lets a key's second cold read, not its first, promote it. The table is wiped
+/// once an eighth of its bits have been set, so "lately" means within the last million cold
+/// reads or so, and a collision (a key promoted on its first read) stays rarer than one in 8.
+struct Recent {
+    bits: Box<[AtomicU64]>,
+    marked: AtomicU64,
+}
+
+const RECENT_BITS: u32 = 23;
+
+impl Recent {
+    fn new() -> Recent {
+        Recent { bits: (0..1usize << (RECENT_BITS - 6)).map(|_| AtomicU64::new(0)).collect(), marked: AtomicU64::new(0) }
+    }
+
+    /// Marks `hash` as read; true if it already was.
+    fn mark(&self, hash: u64) -> bool {
+        let slot = (hash >> (64 - RECENT_BITS)) as usize;
+        let bit = 1u64 << (slot % 64);
+        let before = self.bits[slot / 64].fetch_or(bit, Ordering::Relaxed);
+        if before & bit != 0 {
+            return true;
+        }
+        if self.marked.fetch_add(1, Ordering::Relaxed) + 1 >= 1 << (RECENT_BITS - 3) {
+            self.marked.store(0, Ordering::Relaxed);
+            self.bits.iter().for_each(|word| word.store(0, Ordering::Relaxed));
+        }
+        false
+    }
+}
+
 /// Flash-tier figures for INFO.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ColdStats {
@@ -46,6 +88,7 @@ pub struct ColdTier {
     spilled: AtomicU64,
     promoted: AtomicU64,
     reads: AtomicU64,
+    recent: Recent,
     failure: Mutex<Option<String>>,
 }
 
@@ -79,7 +122,7 @@ fn decode(bytes: &[u8]) -> Result<ColdState, String> {
 impl ColdTier {
     /// The cold tier stored in `store`, logging promotions to `durable` if given.
     pub fn new(store: Arc<FlashStore>, durable: Option<Arc<Durable>>) -> ColdTier {
-        ColdTier { store, durable, spilled: AtomicU64::new(0), promoted: AtomicU64::new(0), reads: AtomicU64::new(0), failure: Mutex::new(None) }
+        ColdTier { store, durable, spilled: AtomicU64::new(0), promoted: AtomicU64::new(0), reads: AtomicU64::new(0), recent: Recent::new(), failure: Mutex::new(None) }
     }
 
     /// Why the flash tier stopped working, if it did: writes are refused from then on.
@@ -92,9 +135,8 @@ impl ColdTier {
         self.failure.lock().get_or_insert_with(|| format!("{what}: {error}"));
     }
 
-    /// Takes `key` out of the flash tier if it is cold there (the caller puts it in RAM).
-    pub fn take(&self, shard: usize, hash: u64, key: &[u8]) -> Option<KeyState> {
-        let place = ColdKey::new(shard as u16, order_of(hash), key);
+    /// Reads `key`'s cold state (a flash read, counted), or None if it is not cold.
+    fn fetch(&self, place: &ColdKey) -> Option<KeyState> {
         self.reads.fetch_add(1, Ordering::Relaxed);
         let bytes = match self.store.cold_get(place.clone()) {
             Ok(found) => found?,
@@ -103,18 +145,39 @@ impl ColdTier {
                 return None;
             }
         };
-        let cold = match decode(&bytes) {
-            Ok(cold) => cold,
+        match decode(&bytes) {
+            Ok(cold) => Some(cold.state),
             Err(e) => {
                 self.fail("decoding a cold key", e);
-                return None;
+                None
             }
-        };
+        }
+    }
+
+    /// Takes `key` out of the flash tier if it is cold there (the caller puts it in RAM).
+    pub fn take(&self, shard: usize, hash: u64, key: &[u8]) -> Option<KeyState> {
+        let place = ColdKey::new(shard as u16, order_of(hash), key);
+        let state = self.fetch(&place)?;
         if let Err(e) = self.store.cold_write([], [place]) {
             self.fail("removing a promoted key", e);
         }
         self.promoted.fetch_add(1, Ordering::Relaxed);
-        Some(cold.state)
+        Some(state)
+    }
+
+    /// A read-only command's look at `key`: None if it is not cold; otherwise its state, left
+    /// in the flash tier (`Read::Cold`) unless the key was read there a short while ago, in
+    /// which case the caller promotes it (`Read::Promote`). A key read once in a long while
+    /// (most of a skewed workload's tail) so costs one RocksDB read and no write, and only
+    /// keys read again take RAM from others.
+    pub fn read(&self, shard: usize, hash: u64, key: &[u8]) -> Read {
+        if self.recent.mark(hash) {
+            return Read::Promote;
+        }
+        match self.fetch(&ColdKey::new(shard as u16, order_of(hash), key)) {
+            Some(state) => Read::Cold(state),
+            None => Read::Absent,
+        }
     }
 
     /// Logs the state of a key just promoted (see `durable::record`).

@@ -9,6 +9,7 @@ mod cold;
 mod scan;
 
 pub use cold::ColdTier;
+use cold::Read;
 pub use scan::ScanCursor;
 
 use crate::watch::Watchers;
@@ -327,6 +328,8 @@ pub struct Keyspace {
 pub struct Locked<'a> {
     ks: &'a Keyspace,
     guards: Guards<'a>,
+    /// The last cold key a read looked at without promoting it (see [`Locked::get`]).
+    peeked: Option<Entry>,
 }
 
 enum Guards<'a> {
@@ -376,18 +379,18 @@ impl Keyspace {
         idx.sort_unstable();
         idx.dedup();
         let guards = idx.into_iter().map(|i| (i, self.shards[i].lock())).collect();
-        Locked { ks: self, guards: Guards::Some(guards) }
+        Locked { ks: self, peeked: None, guards: Guards::Some(guards) }
     }
 
     /// Locks every shard, in order.
     pub fn lock_all(&self) -> Locked<'_> {
-        Locked { ks: self, guards: Guards::All(self.shards.iter().map(|s| s.lock()).collect()) }
+        Locked { ks: self, peeked: None, guards: Guards::All(self.shards.iter().map(|s| s.lock()).collect()) }
     }
 
     /// Holds no lock yet; shards are locked one at a time, never two at once, as a
     /// whole-keyspace command visits them.
     pub fn unlocked(&self) -> Locked<'_> {
-        Locked { ks: self, guards: Guards::Free(None) }
+        Locked { ks: self, peeked: None, guards: Guards::Free(None) }
     }
 }
 
@@ -473,10 +476,23 @@ impl<'a> Locked<'a> {
         }
     }
 
-    /// The entry for `key` if visible at `now` (expired keys are removed on the way).
-    pub fn get(&mut self, key: &[u8], now: u64) -> Option<&mut Entry> {
-        let at = self.at(key);
-        at.shard.get(at.hash, key, now)
+    /// The entry for `key` if visible at `now`, for reading. A cold key is read from the
+    /// flash tier and left there the first time (see [`ColdTier::read`]): the entry returned
+    /// is a copy, valid until the next lookup. Writes go through [`Locked::at`], which always
+    /// promotes.
+    pub fn get(&mut self, key: &[u8], now: u64) -> Option<&Entry> {
+        let ks = self.ks;
+        let hash = ks.hasher.hash(key);
+        let index = shard_of(hash);
+        let shard = self.shard(index);
+        if let (Some(tier), true) = (&ks.cold, shard.counts.cold > 0 && shard.raw(hash, key).is_none()) {
+            match tier.read(index, hash, key) {
+                Read::Absent => return None,
+                Read::Cold(state) => return Some(self.peeked.insert(Entry { key: key.into(), state, touched: now as u32 })),
+                Read::Promote => shard.promote(tier, &ks.hasher, index, hash, key),
+            }
+        }
+        self.shard(index).get(hash, key, now).map(|e| &*e)
     }
 
     /// Applies an op's effect to `key` (see [`Shard::apply`]). At `loglevel debug` every op
