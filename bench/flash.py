@@ -6,8 +6,11 @@
   limit (everything in RAM) and into redis-server. Then, on each:
   - GET latency p50/p99 of uniformly random keys (redis-benchmark -c 1; with a tenth in RAM,
     about nine GETs in ten hit a cold key), and throughput at -c 50;
-  - a zipfian (s = 0.99) mix of 90% GET and 10% SET over the same keys, 1,000,000 commands
-    pipelined through redis-cli --pipe, timed: the flash node as a ratio of the RAM node;
+  - a zipfian (s = 0.99) mix of 90% GET and 10% SET over the same keys, twice: from 50
+    connections each waiting for its reply (bench/load, as application clients run), and as
+    one connection's deep pipeline through redis-cli --pipe. Each server first gets one
+    untimed pass of both (a cache is measured warm), then each round draws fresh keys. The
+    flash node is reported as a ratio of the RAM node;
   - RocksDB bytes per key (the flash dir's size on disk over the keys).
 - Durability: SET throughput at -P 1 under appendfsync everysec and always, meridian vs
   redis-server with the same appendfsync.
@@ -33,6 +36,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from compare import MERIDIAN, ROOT, Server, free_port, load_keys  # noqa: E402
+
+LOAD = os.path.join(ROOT, "target", "release", "meridian-load")
 
 
 def start(name, argv_tail, data_dir=None):
@@ -92,6 +97,15 @@ def pipe_seconds(server, data):
     return took
 
 
+def zipf_load(server, keys, requests, seed):
+    """Requests/s of `requests` zipfian GET/SET (90/10) from 50 connections at -P 1 (bench/load)."""
+    argv = [LOAD, "--port", str(server.port), "--keys", str(keys), "--requests", str(requests), "--clients", "50", "--seed", str(seed)]
+    out = subprocess.run(argv, capture_output=True, text=True, timeout=1800)
+    if out.returncode != 0:
+        raise SystemExit(f"{server.name}: meridian-load failed: {out.stderr}")
+    return float(out.stdout.split("requests_per_sec=")[1])
+
+
 def info(server, section, field):
     for line in server.cli("INFO", section).splitlines():
         if line.startswith(field + ":"):
@@ -115,20 +129,29 @@ def spill_rows(keys, requests, rounds):
         time.sleep(2)
         cold = int(info(flash, "flash", "flash_cold_keys"))
         rows = [(f"keys in the flash tier after loading {keys:,} (maxmemory {maxmemory})", "", cold, "")]
-        zipf = zipf_commands(keys, requests * 2)
-        samples = {s.name: {"p1": [], "c50": [], "zipf": []} for s in servers}
+        samples = {s.name: {"p1": [], "c50": [], "zipf": [], "zipf50": []} for s in servers}
+        # One untimed pass of each workload first: a cache is measured warm, as it runs.
+        warm = zipf_commands(keys, requests * 2, seed=1)
+        for server in servers:
+            pipe_seconds(server, warm)
+            zipf_load(server, keys, requests, seed=1)
         for r in range(rounds):
+            zipf = zipf_commands(keys, requests * 2, seed=7 + r)
             for server in (servers if r % 2 == 0 else servers[::-1]):
                 samples[server.name]["p1"].append(redis_benchmark(server, "get", 1, requests // 5, keys))
                 samples[server.name]["c50"].append(redis_benchmark(server, "get", 50, requests, keys)[0])
                 samples[server.name]["zipf"].append((requests * 2) / pipe_seconds(server, zipf))
+                samples[server.name]["zipf50"].append(zipf_load(server, keys, requests, seed=7 + r))
         med = lambda xs: statistics.median(xs)
         p50 = {n: med([x[1] for x in s["p1"]]) for n, s in samples.items()}
         p99 = {n: med([x[2] for x in s["p1"]]) for n, s in samples.items()}
         c50 = {n: med(s["c50"]) for n, s in samples.items()}
         zipf_rate = {n: med(s["zipf"]) for n, s in samples.items()}
+        zipf50 = {n: med(s["zipf50"]) for n, s in samples.items()}
         for label, values in (("GET p50 ms, uniform keys, -c 1", p50), ("GET p99 ms, uniform keys, -c 1", p99),
-                              ("GET requests/s, uniform keys, -c 50", c50), ("zipfian 90/10 GET/SET commands/s, pipelined", zipf_rate)):
+                              ("GET requests/s, uniform keys, -c 50", c50),
+                              ("zipfian 90/10 GET/SET requests/s, 50 clients, -P 1 (bench/load)", zipf50),
+                              ("zipfian 90/10 GET/SET commands/s, one connection pipelined (redis-cli --pipe)", zipf_rate)):
             rows.append((label, values["redis"], values["meridian-ram"], values["meridian-flash"]))
         flash.cli("BGREWRITEAOF")  # refused without appendonly; harmless
         rows.append(("flash dir bytes per key (RocksDB on disk, cold keys)", "", "", dir_bytes(os.path.join(flash.dir, "flash")) / max(cold, 1)))
@@ -205,8 +228,8 @@ def main():
     parser.add_argument("--quick", action="store_true", help="smaller counts for a smoke run")
     parser.add_argument("--rounds", type=int, default=3, help="rounds per workload (median kept)")
     args = parser.parse_args()
-    if not os.path.exists(MERIDIAN):
-        subprocess.run(["cargo", "build", "--release", "-p", "meridian"], cwd=ROOT, check=True)
+    if not (os.path.exists(MERIDIAN) and os.path.exists(LOAD)):
+        subprocess.run(["cargo", "build", "--release", "-p", "meridian", "-p", "meridian-load"], cwd=ROOT, check=True)
     keys = 100_000 if args.quick else 1_000_000
     requests = 50_000 if args.quick else 200_000
     rounds = 1 if args.quick else args.rounds

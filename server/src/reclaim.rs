@@ -5,18 +5,18 @@
 //!   write that finds memory over the limit spills a few shards itself before it runs, which
 //!   holds writers to the pace the flash tier takes. Commands promote what they touch.
 //! - **Evicting** (Redis's cache policies: `allkeys-lru`, `allkeys-random`, `volatile-lru`,
-//!   `volatile-random`, `volatile-ttl`): a write that finds memory over the limit deletes keys
+//!   `volatile-random`, `volatile-ttl`, `allkeys-lfu`, `volatile-lfu`): a write that finds memory over the limit deletes keys
 //!   first, as Redis does. An eviction is a DEL op through the one write path, so it reaches
 //!   every region, as Redis Enterprise's Active-Active evictions do.
 //!
 //! Shards are visited in groups of 16 whose candidates are ranked together (least recently
-//! used, nearest their expiry, or at random), and each group gives up the share of its
+//! used, least frequently used, nearest their expiry, or at random), and each group gives up the share of its
 //! candidates that memory is over the target: keys hash evenly over shards, so this
 //! approximates a global order without keeping one.
 
 use crate::alloc::used_memory;
 use crate::config::MaxmemoryPolicy;
-use crate::keyspace::{ColdTier, Entry, KeyHasher, Locked, SHARDS};
+use crate::keyspace::{ColdTier, Entry, KeyHasher, LfuSettings, Locked, SHARDS};
 use crate::shared::{HotConfig, Shared};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -48,21 +48,39 @@ pub fn start(shared: &Arc<Shared>) -> std::io::Result<()> {
     }
     let shared = shared.clone();
     let mut shutdown = shared.shutdown.subscribe();
-    std::thread::Builder::new().name("meridian-spill".into()).spawn(move || {
-        let mut last_second = (Instant::now(), shared.keyspace.cold().map(|t| t.stats()).unwrap_or_default());
-        while !*shutdown.borrow_and_update() {
-            if reclaim(&shared, SHARDS) == 0 {
-                std::thread::sleep(IDLE_CHECK);
+    std::thread::Builder::new()
+        .name("meridian-spill".into())
+        .spawn(move || {
+            let mut last_second = (
+                Instant::now(),
+                shared
+                    .keyspace
+                    .cold()
+                    .map(|t| t.stats())
+                    .unwrap_or_default(),
+            );
+            while !*shutdown.borrow_and_update() {
+                if reclaim(&shared, SHARDS) == 0 {
+                    std::thread::sleep(IDLE_CHECK);
+                }
+                if let (Some(tier), true) = (
+                    shared.keyspace.cold(),
+                    last_second.0.elapsed() >= Duration::from_secs(1),
+                ) {
+                    let (now, before) = (tier.stats(), last_second.1);
+                    let seconds = last_second.0.elapsed().as_secs_f64();
+                    shared.reclaim.promotions_per_sec.store(
+                        ((now.promoted - before.promoted) as f64 / seconds) as u64,
+                        Ordering::Relaxed,
+                    );
+                    shared.reclaim.spills_per_sec.store(
+                        ((now.spilled - before.spilled) as f64 / seconds) as u64,
+                        Ordering::Relaxed,
+                    );
+                    last_second = (Instant::now(), now);
+                }
             }
-            if let (Some(tier), true) = (shared.keyspace.cold(), last_second.0.elapsed() >= Duration::from_secs(1)) {
-                let (now, before) = (tier.stats(), last_second.1);
-                let seconds = last_second.0.elapsed().as_secs_f64();
-                shared.reclaim.promotions_per_sec.store(((now.promoted - before.promoted) as f64 / seconds) as u64, Ordering::Relaxed);
-                shared.reclaim.spills_per_sec.store(((now.spilled - before.spilled) as f64 / seconds) as u64, Ordering::Relaxed);
-                last_second = (Instant::now(), now);
-            }
-        }
-    })?;
+        })?;
     Ok(())
 }
 
@@ -87,7 +105,7 @@ pub fn before_write(shared: &Shared) {
 /// take: keys with a TTL never spill, and `volatile-*` evicts only keys with one).
 ///
 /// Shards go in groups of [`GROUP`]: the candidates of the whole group are ranked together
-/// (idle time, nearness of expiry, or a random draw), and the top share of them goes, from
+/// (idle time, use count, nearness of expiry, or a random draw), and the top share of them goes, from
 /// whichever shards of the group hold them, as Redis's eviction pool ranks samples from the
 /// whole keyspace.
 fn reclaim(shared: &Shared, shards: usize) -> usize {
@@ -111,13 +129,24 @@ fn reclaim(shared: &Shared, shards: usize) -> usize {
     for _ in 0..shards.div_ceil(GROUP) {
         let share = (used.saturating_sub(target) as f64 / used as f64).clamp(0.01, 1.0);
         // A shard may come round twice in one pass; that is harmless.
-        let group: Vec<usize> = (0..GROUP).map(|_| shared.reclaim.next_shard.fetch_add(1, Ordering::Relaxed) % SHARDS).collect();
-        let rank = Rank { take, now: crate::clock::now_ms(), salt: rand::random(), hasher: shared.keyspace.hasher() };
+        let group: Vec<usize> = (0..GROUP)
+            .map(|_| shared.reclaim.next_shard.fetch_add(1, Ordering::Relaxed) % SHARDS)
+            .collect();
+        let rank = Rank {
+            take,
+            now: crate::clock::now_ms(),
+            salt: rand::random(),
+            hasher: shared.keyspace.hasher(),
+            lfu: &shared.keyspace.lfu,
+        };
         let mut scores: Vec<u64> = Vec::new();
         for &index in &group {
-            db.with_shard(index, |shard| scores.extend(shard.entries().filter_map(|e| rank.score(e))));
+            db.with_shard(index, |shard| {
+                scores.extend(shard.entries().filter_map(|e| rank.score(e)))
+            });
         }
         let wanted = crate::keyspace::share_of(scores.len(), share);
+        let before = reclaimed;
         if wanted > 0 {
             let cutoff = *scores.select_nth_unstable_by(wanted - 1, |a, b| b.cmp(a)).1;
             let chosen = |e: &Entry| rank.score(e).is_some_and(|score| score >= cutoff);
@@ -132,7 +161,12 @@ fn reclaim(shared: &Shared, shards: usize) -> usize {
                 };
             }
         }
-        // Reading the allocator's figures merges every arena's statistics: once per group.
+        // Reading the allocator's figures merges every arena's statistics: once per group
+        // that freed something. (A write at the limit with nothing to evict, say deleted
+        // entries waiting for peers to see the delete, so costs one walk of the entries.)
+        if reclaimed == before {
+            continue;
+        }
         used = counted_memory(shared, used_memory());
         if used <= target {
             break;
@@ -162,16 +196,33 @@ enum Victims {
     Random { volatile_only: bool },
     /// Those nearest their expiry (`volatile-ttl`).
     NearestExpiry,
+    /// The least frequently used (decayed LFU counter, then idle time), of all keys
+    /// (`allkeys-lfu`) or of those with a TTL.
+    Rarest { volatile_only: bool },
 }
 
 impl Victims {
     fn of(policy: MaxmemoryPolicy) -> Option<Victims> {
         Some(match policy {
-            MaxmemoryPolicy::AllkeysLru => Victims::Oldest { volatile_only: false },
-            MaxmemoryPolicy::VolatileLru => Victims::Oldest { volatile_only: true },
-            MaxmemoryPolicy::AllkeysRandom => Victims::Random { volatile_only: false },
-            MaxmemoryPolicy::VolatileRandom => Victims::Random { volatile_only: true },
+            MaxmemoryPolicy::AllkeysLru => Victims::Oldest {
+                volatile_only: false,
+            },
+            MaxmemoryPolicy::VolatileLru => Victims::Oldest {
+                volatile_only: true,
+            },
+            MaxmemoryPolicy::AllkeysRandom => Victims::Random {
+                volatile_only: false,
+            },
+            MaxmemoryPolicy::VolatileRandom => Victims::Random {
+                volatile_only: true,
+            },
             MaxmemoryPolicy::VolatileTtl => Victims::NearestExpiry,
+            MaxmemoryPolicy::AllkeysLfu => Victims::Rarest {
+                volatile_only: false,
+            },
+            MaxmemoryPolicy::VolatileLfu => Victims::Rarest {
+                volatile_only: true,
+            },
             MaxmemoryPolicy::NoEviction | MaxmemoryPolicy::Flash => return None,
         })
     }
@@ -184,6 +235,7 @@ struct Rank<'a> {
     now: u64,
     salt: u64,
     hasher: &'a KeyHasher,
+    lfu: &'a LfuSettings,
 }
 
 impl Rank<'_> {
@@ -193,9 +245,21 @@ impl Rank<'_> {
         match self.take {
             Take::Spill(_) => e.is_spillable().then(|| u64::from(e.idle_ms(self.now))),
             Take::Evict(_) if !e.is_visible(self.now) => None,
-            Take::Evict(Victims::Oldest { volatile_only }) => (!volatile_only || volatile).then(|| u64::from(e.idle_ms(self.now))),
-            Take::Evict(Victims::Random { volatile_only }) => (!volatile_only || volatile).then(|| (self.hasher.hash(&e.key) ^ self.salt).wrapping_mul(0x9E37_79B9_7F4A_7C15)),
+            Take::Evict(Victims::Oldest { volatile_only }) => {
+                (!volatile_only || volatile).then(|| u64::from(e.idle_ms(self.now)))
+            }
+            Take::Evict(Victims::Random { volatile_only }) => {
+                (!volatile_only || volatile).then(|| {
+                    (self.hasher.hash(&e.key) ^ self.salt).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+                })
+            }
             Take::Evict(Victims::NearestExpiry) => expires.map(|at| u64::MAX - at),
+            Take::Evict(Victims::Rarest { volatile_only }) => {
+                (!volatile_only || volatile).then(|| {
+                    let idle = e.idle_ms(self.now);
+                    u64::from(u8::MAX - self.lfu.decayed(e.freq, idle)) << 32 | u64::from(idle)
+                })
+            }
         }
     }
 }
@@ -204,14 +268,31 @@ impl Rank<'_> {
 /// applied with the shard held, as active expiry makes its ops.
 fn evict(shared: &Shared, db: &mut Locked, index: usize, chosen: impl Fn(&Entry) -> bool) -> usize {
     let now = crate::clock::now_ms();
-    let keys: Vec<Box<[u8]>> = db.with_shard(index, |shard| shard.entries().filter(|e| chosen(e)).map(|e| e.key.clone()).collect());
+    let keys: Vec<Box<[u8]>> = db.with_shard(index, |shard| {
+        shard
+            .entries()
+            .filter(|e| chosen(e))
+            .map(|e| e.key.clone())
+            .collect()
+    });
     for key in &keys {
-        let Some(seen) = db.get(key, now).map(|e| e.state.seen(false)) else { continue };
+        let Some(seen) = db.get(key, now).map(|e| e.state.seen(false)) else {
+            continue;
+        };
         let op = shared.node.stamp(key, meridian_crdt::Body::Del { seen });
-        db.apply(key, op.stamp(), &op.body, &crate::node::Applied(&shared.node), &shared.write_stability());
+        db.apply(
+            key,
+            op.stamp(),
+            &op.body,
+            &crate::node::Applied(&shared.node),
+            &shared.write_stability(),
+        );
     }
     if !keys.is_empty() {
-        shared.reclaim.evicted.fetch_add(keys.len() as u64, Ordering::Relaxed);
+        shared
+            .reclaim
+            .evicted
+            .fetch_add(keys.len() as u64, Ordering::Relaxed);
         shared.log_grew();
     }
     keys.len()

@@ -6,15 +6,19 @@
 //! it also keeps the per-shard counts DBSIZE and INFO read, and tells WATCHing clients.
 
 mod cold;
+mod lfu;
 mod scan;
 
 pub use cold::ColdTier;
 use cold::Read;
+pub use lfu::LfuSettings;
 pub use scan::ScanCursor;
 
 use crate::watch::Watchers;
 use hashbrown::hash_table::{Entry as TableEntry, HashTable};
-use meridian_crdt::{Body, Conflict, Frontier, KeyState, ListEdit, Liveness, NodeId, Stamp, VersionVector};
+use meridian_crdt::{
+    Body, Conflict, Frontier, KeyState, ListEdit, Liveness, NodeId, Stamp, VersionVector,
+};
 use parking_lot::{Mutex, MutexGuard};
 use smallvec::SmallVec;
 use std::hash::BuildHasher;
@@ -31,15 +35,28 @@ pub struct Entry {
     pub state: KeyState,
     /// When a command last read or wrote it: Unix milliseconds, truncated to 32 bits (compared
     /// by wrapping difference, so ages up to 49 days read right). Spilling and eviction take
-    /// the least recently used first. (The field fits the allocation's size class: an entry
-    /// costs the same 80 bytes with it.)
+    /// the least recently used first.
     pub touched: u32,
+    /// How often it is used: Redis's LFU counter (see [`lfu`]). With `touched` it takes one
+    /// 8-byte word: an entry is 88 bytes, in jemalloc's 96-byte class.
+    pub freq: u8,
 }
 
 impl Entry {
     /// A key's entry, stamped as used at Unix ms `now`.
-    fn new(key: &[u8], state: KeyState, now: u64) -> Box<Entry> {
-        Box::new(Entry { key: key.into(), state, touched: now as u32 })
+    fn new(key: &[u8], state: KeyState, now: u64) -> Entry {
+        Entry {
+            key: key.into(),
+            state,
+            touched: now as u32,
+            freq: lfu::INITIAL,
+        }
+    }
+
+    /// Records a use at Unix ms `now`: the LRU stamp and the LFU count.
+    fn use_at(&mut self, now: u64, lfu: &LfuSettings) {
+        self.freq = lfu.used(self.freq, self.idle_ms(now));
+        self.touched = now as u32;
     }
 
     /// Milliseconds since a command last used the entry, at Unix ms `now`.
@@ -86,7 +103,8 @@ impl ShardCounts {
     /// Moves an entry's contribution from shape `before` to `after` (see [`Entry::shape`]).
     fn shift(&mut self, before: (bool, bool), after: (bool, bool)) {
         self.live = self.live + after.0 as usize - before.0 as usize;
-        self.volatile = self.volatile + (after.0 && after.1) as usize - (before.0 && before.1) as usize;
+        self.volatile =
+            self.volatile + (after.0 && after.1) as usize - (before.0 && before.1) as usize;
     }
 }
 
@@ -139,9 +157,18 @@ pub fn shard_of(hash: u64) -> usize {
 impl Shard {
     /// The entry for `key` if a reader sees it at `now`. An expired key reads as absent; it is
     /// removed by an `Expired` op (the active cycle, or the next write to it), not here.
-    pub fn get(&mut self, hash: u64, key: &[u8], now: u64) -> Option<&mut Entry> {
-        let entry = self.table.find_mut(hash, |e| &*e.key == key).filter(|e| e.is_visible(now))?;
-        entry.touched = now as u32;
+    pub fn get(
+        &mut self,
+        hash: u64,
+        key: &[u8],
+        now: u64,
+        lfu: &LfuSettings,
+    ) -> Option<&mut Entry> {
+        let entry = self
+            .table
+            .find_mut(hash, |e| &*e.key == key)
+            .filter(|e| e.is_visible(now))?;
+        entry.use_at(now, lfu);
         Some(&mut **entry)
     }
 
@@ -165,7 +192,7 @@ impl Shard {
         stable: &impl Frontier,
     ) -> Option<Conflict> {
         let mut conflict = None;
-        self.update(&ks.hasher, hash, key, |state| {
+        self.update(&ks.hasher, Some(&ks.lfu), hash, key, |state| {
             conflict = state.apply(stamp, body, frontier, ks.local);
             state.collect_after(body, stable)
         });
@@ -180,20 +207,44 @@ impl Shard {
 
     /// Merges another node's state of `key` (a full state transfer): `mine` and `theirs` are
     /// what each node had applied.
-    pub fn merge(&mut self, hasher: &KeyHasher, hash: u64, key: &[u8], theirs_state: &KeyState, mine: &impl Frontier, theirs: &VersionVector) {
-        self.update(hasher, hash, key, |state| state.merge(theirs_state, mine, theirs));
+    pub fn merge(
+        &mut self,
+        hasher: &KeyHasher,
+        hash: u64,
+        key: &[u8],
+        theirs_state: &KeyState,
+        mine: &impl Frontier,
+        theirs: &VersionVector,
+    ) {
+        self.update(hasher, None, hash, key, |state| {
+            state.merge(theirs_state, mine, theirs)
+        });
     }
 
     /// Changes `key`'s state with `change` (creating the entry if needed), keeping the counts
     /// and dropping the entry if nothing is left; WATCHers are told.
-    fn update(&mut self, hasher: &KeyHasher, hash: u64, key: &[u8], change: impl FnOnce(&mut KeyState) -> Liveness) {
-        let slot = self.table.entry(hash, |e| &*e.key == key, |e| hasher.hash(&e.key));
+    fn update(
+        &mut self,
+        hasher: &KeyHasher,
+        access: Option<&LfuSettings>,
+        hash: u64,
+        key: &[u8],
+        change: impl FnOnce(&mut KeyState) -> Liveness,
+    ) {
+        let slot = self
+            .table
+            .entry(hash, |e| &*e.key == key, |e| hasher.hash(&e.key));
         let mut occupied = match slot {
             TableEntry::Occupied(o) => o,
-            TableEntry::Vacant(v) => v.insert(Entry::new(key, KeyState::default(), 0)),
+            TableEntry::Vacant(v) => v.insert(Box::new(Entry::new(key, KeyState::default(), 0))),
         };
         let entry = occupied.get_mut();
-        entry.touched = crate::clock::now_ms() as u32; // a write uses the key too
+        // An op uses the key too; a merge or a recovery (`access` None) only stamps it.
+        let now = crate::clock::now_ms();
+        match access {
+            Some(lfu) => entry.use_at(now, lfu),
+            None => entry.touched = now as u32,
+        }
         let before = entry.shape();
         let liveness = change(&mut entry.state);
         self.counts.shift(before, entry.shape());
@@ -206,7 +257,7 @@ impl Shard {
     /// Replaces a key's state by one the flash tier stored (recovery at start: a checkpoint's
     /// state, or a promoted key's state record).
     pub fn restore(&mut self, hasher: &KeyHasher, hash: u64, key: &[u8], restored: KeyState) {
-        self.update(hasher, hash, key, |state| {
+        self.update(hasher, None, hash, key, |state| {
             *state = restored;
             state.liveness()
         });
@@ -215,26 +266,48 @@ impl Shard {
     /// Brings `key` back from the flash tier if it is cold there, unchanged (no WATCHer is
     /// told: the value is the same). `shard` is this shard's index. With durability the
     /// promoted state is logged (see `durable::record`): the flash tier no longer holds it.
-    fn promote(&mut self, tier: &ColdTier, hasher: &KeyHasher, shard: usize, hash: u64, key: &[u8]) {
+    fn promote(
+        &mut self,
+        tier: &ColdTier,
+        hasher: &KeyHasher,
+        shard: usize,
+        hash: u64,
+        key: &[u8],
+    ) {
         if self.counts.cold == 0 || self.table.find(hash, |e| &*e.key == key).is_some() {
             return;
         }
         if let Some(state) = tier.take(shard, hash, key) {
             self.counts.cold -= 1;
             tier.log_promoted(key, &state);
-            self.table.insert_unique(hash, Entry::new(key, state, crate::clock::now_ms()), |e| hasher.hash(&e.key));
+            self.table.insert_unique(
+                hash,
+                Box::new(Entry::new(key, state, crate::clock::now_ms())),
+                |e| hasher.hash(&e.key),
+            );
         }
     }
 
     /// Spills the spillable entries `chosen` picks to the flash tier, stamped with the durable
     /// log `position`; returns how many went. On a flash error they stay.
-    pub fn spill(&mut self, tier: &ColdTier, hasher: &KeyHasher, shard: usize, position: u64, chosen: impl Fn(&Entry) -> bool) -> usize {
+    pub fn spill(
+        &mut self,
+        tier: &ColdTier,
+        hasher: &KeyHasher,
+        shard: usize,
+        position: u64,
+        chosen: impl Fn(&Entry) -> bool,
+    ) -> usize {
         let is_victim = |e: &Entry| e.is_spillable() && chosen(e);
         if !self.table.iter().any(|e| is_victim(e)) {
             return 0;
         }
         // The same walk of the unchanged table below removes exactly these.
-        let victims = self.table.iter().filter(|e| is_victim(e)).map(|e| (hasher.hash(&e.key), &e.key[..], &e.state));
+        let victims = self
+            .table
+            .iter()
+            .filter(|e| is_victim(e))
+            .map(|e| (hasher.hash(&e.key), &e.key[..], &e.state));
         if tier.spill(shard, position, victims).is_err() {
             return 0;
         }
@@ -262,8 +335,17 @@ impl Shard {
 
     /// Merges the empty state into every entry `transferred` rejects: the keys a state
     /// transfer did not carry, which its sender had removed and collected.
-    pub fn merge_absent(&mut self, transferred: impl Fn(&[u8]) -> bool, mine: &impl Frontier, theirs: &VersionVector) {
-        let Shard { table, counts, watchers } = self;
+    pub fn merge_absent(
+        &mut self,
+        transferred: impl Fn(&[u8]) -> bool,
+        mine: &impl Frontier,
+        theirs: &VersionVector,
+    ) {
+        let Shard {
+            table,
+            counts,
+            watchers,
+        } = self;
         let empty = KeyState::default();
         table.retain(|entry| {
             if transferred(&entry.key) {
@@ -283,8 +365,12 @@ impl Shard {
         if self.counts.volatile == 0 {
             return Vec::new();
         }
-        let due = self.table.iter().filter(|e| e.state.is_live() && e.is_expired(now));
-        due.filter_map(|e| Some((e.key.clone(), e.state.expires_at()?))).collect()
+        let due = self
+            .table
+            .iter()
+            .filter(|e| e.state.is_live() && e.is_expired(now));
+        due.filter_map(|e| Some((e.key.clone(), e.state.expires_at()?)))
+            .collect()
     }
 
     /// Counts a key this node expired.
@@ -322,6 +408,8 @@ pub struct Keyspace {
     pub blocked_pops: std::sync::atomic::AtomicUsize,
     /// The flash tier's cold keys, when the flash tier is open.
     cold: Option<ColdTier>,
+    /// How the entries' LFU counters move (`lfu-log-factor`, `lfu-decay-time`).
+    pub lfu: LfuSettings,
 }
 
 /// Shards locked for one command (or one transaction).
@@ -346,7 +434,15 @@ impl Keyspace {
     /// `cold` if given.
     pub fn new(local: NodeId, hash_seed: u64, cold: Option<ColdTier>) -> Keyspace {
         let shards = (0..SHARDS).map(|_| Mutex::default()).collect();
-        Keyspace { shards, hasher: KeyHasher::with_seed(hash_seed), local, list_pushed: tokio::sync::Notify::new(), blocked_pops: Default::default(), cold }
+        Keyspace {
+            shards,
+            hasher: KeyHasher::with_seed(hash_seed),
+            local,
+            list_pushed: tokio::sync::Notify::new(),
+            blocked_pops: Default::default(),
+            cold,
+            lfu: LfuSettings::default(),
+        }
     }
 
     /// The cold keys, when the flash tier is open.
@@ -378,19 +474,34 @@ impl Keyspace {
         let mut idx: SmallVec<[usize; 4]> = keys.map(|k| shard_of(self.hasher.hash(k))).collect();
         idx.sort_unstable();
         idx.dedup();
-        let guards = idx.into_iter().map(|i| (i, self.shards[i].lock())).collect();
-        Locked { ks: self, peeked: None, guards: Guards::Some(guards) }
+        let guards = idx
+            .into_iter()
+            .map(|i| (i, self.shards[i].lock()))
+            .collect();
+        Locked {
+            ks: self,
+            peeked: None,
+            guards: Guards::Some(guards),
+        }
     }
 
     /// Locks every shard, in order.
     pub fn lock_all(&self) -> Locked<'_> {
-        Locked { ks: self, peeked: None, guards: Guards::All(self.shards.iter().map(|s| s.lock()).collect()) }
+        Locked {
+            ks: self,
+            peeked: None,
+            guards: Guards::All(self.shards.iter().map(|s| s.lock()).collect()),
+        }
     }
 
     /// Holds no lock yet; shards are locked one at a time, never two at once, as a
     /// whole-keyspace command visits them.
     pub fn unlocked(&self) -> Locked<'_> {
-        Locked { ks: self, peeked: None, guards: Guards::Free(None) }
+        Locked {
+            ks: self,
+            peeked: None,
+            guards: Guards::Free(None),
+        }
     }
 }
 
@@ -435,11 +546,17 @@ impl<'a> Locked<'a> {
         let shard = self.shard(index);
         let mask = (1u64 << level) - 1;
         let hasher = &ks.hasher;
-        let in_part = |e: &Entry| level == 0 || (hasher.hash(&e.key) >> scan::PART_SHIFT) & mask == part;
+        let in_part =
+            |e: &Entry| level == 0 || (hasher.hash(&e.key) >> scan::PART_SHIFT) & mask == part;
         shard.entries().filter(|e| in_part(e)).for_each(&mut visit);
         if let (Some(tier), true) = (&ks.cold, shard.counts.cold > 0) {
             for (key, state) in tier.part(index, level, part) {
-                visit(&Entry { key, state, touched: 0 });
+                visit(&Entry {
+                    key,
+                    state,
+                    touched: 0,
+                    freq: lfu::INITIAL,
+                });
             }
         }
     }
@@ -485,22 +602,34 @@ impl<'a> Locked<'a> {
         let hash = ks.hasher.hash(key);
         let index = shard_of(hash);
         let shard = self.shard(index);
-        if let (Some(tier), true) = (&ks.cold, shard.counts.cold > 0 && shard.raw(hash, key).is_none()) {
+        if let (Some(tier), true) = (
+            &ks.cold,
+            shard.counts.cold > 0 && shard.raw(hash, key).is_none(),
+        ) {
             match tier.read(index, hash, key) {
                 Read::Absent => return None,
-                Read::Cold(state) => return Some(self.peeked.insert(Entry { key: key.into(), state, touched: now as u32 })),
+                Read::Cold(state) => return Some(self.peeked.insert(Entry::new(key, state, now))),
                 Read::Promote => shard.promote(tier, &ks.hasher, index, hash, key),
             }
         }
-        self.shard(index).get(hash, key, now).map(|e| &*e)
+        self.shard(index).get(hash, key, now, &ks.lfu).map(|e| &*e)
     }
 
     /// Applies an op's effect to `key` (see [`Shard::apply`]). At `loglevel debug` every op
     /// applied is logged with the key's state after it, for tracing a divergence.
-    pub fn apply<B: AsRef<[u8]> + std::fmt::Debug>(&mut self, key: &[u8], stamp: Stamp, body: &Body<B>, frontier: &impl Frontier, stable: &impl Frontier) -> Option<Conflict> {
+    pub fn apply<B: AsRef<[u8]> + std::fmt::Debug>(
+        &mut self,
+        key: &[u8],
+        stamp: Stamp,
+        body: &Body<B>,
+        frontier: &impl Frontier,
+        stable: &impl Frontier,
+    ) -> Option<Conflict> {
         let ks = self.ks;
         let at = self.at(key);
-        let conflict = at.shard.apply(ks, at.hash, key, stamp, body, frontier, stable);
+        let conflict = at
+            .shard
+            .apply(ks, at.hash, key, stamp, body, frontier, stable);
         if tracing::enabled!(target: "meridian::apply", tracing::Level::DEBUG) {
             let state = at.shard.raw(at.hash, key).map(|e| format!("{:?}", e.state));
             tracing::debug!(target: "meridian::apply", key = %String::from_utf8_lossy(key), time = stamp.time, node = %stamp.node, ?body, ?state, "op applied");
@@ -511,7 +640,10 @@ impl<'a> Locked<'a> {
     /// The expiry time of `key` if its TTL has passed at `now` (it reads as absent).
     pub fn expired_at(&mut self, key: &[u8], now: u64) -> Option<u64> {
         let at = self.at(key);
-        at.shard.raw(at.hash, key).filter(|e| e.state.is_live() && e.is_expired(now)).and_then(|e| e.state.expires_at())
+        at.shard
+            .raw(at.hash, key)
+            .filter(|e| e.state.is_live() && e.is_expired(now))
+            .and_then(|e| e.state.expires_at())
     }
 
     /// Runs `f` on shard `index` (whole-keyspace commands and transactions).
@@ -523,7 +655,26 @@ impl<'a> Locked<'a> {
     pub fn counts(&mut self) -> ShardCounts {
         (0..SHARDS).fold(ShardCounts::default(), |acc, i| {
             let c = self.with_shard(i, |s| s.counts());
-            ShardCounts { live: acc.live + c.live, cold: acc.cold + c.cold, volatile: acc.volatile + c.volatile, expired: acc.expired + c.expired }
+            ShardCounts {
+                live: acc.live + c.live,
+                cold: acc.cold + c.cold,
+                volatile: acc.volatile + c.volatile,
+                expired: acc.expired + c.expired,
+            }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// The LRU stamp and the LFU counter share one word: an entry stays in jemalloc's
+    /// 96-byte class (docs/flash-tier.md counts it).
+    #[test]
+    fn the_lru_stamp_and_lfu_counter_share_one_word() {
+        assert!(
+            std::mem::size_of::<super::Entry>() <= 88,
+            "{}",
+            std::mem::size_of::<super::Entry>()
+        );
     }
 }
