@@ -128,7 +128,7 @@ def spill_rows(keys, requests, rounds):
         redis, ram, flash = servers
         time.sleep(2)
         cold = int(info(flash, "flash", "flash_cold_keys"))
-        rows = [(f"keys in the flash tier after loading {keys:,} (maxmemory {maxmemory})", "", cold, "")]
+        rows = [(f"keys in the flash tier after loading {keys:,} (maxmemory {maxmemory})", "", "", cold)]
         samples = {s.name: {"p1": [], "c50": [], "zipf": [], "zipf50": []} for s in servers}
         # One untimed pass of each workload first: a cache is measured warm, as it runs.
         warm = zipf_commands(keys, requests * 2, seed=1)
@@ -156,6 +156,7 @@ def spill_rows(keys, requests, rounds):
         flash.cli("BGREWRITEAOF")  # refused without appendonly; harmless
         rows.append(("flash dir bytes per key (RocksDB on disk, cold keys)", "", "", dir_bytes(os.path.join(flash.dir, "flash")) / max(cold, 1)))
         rows.append(("used_memory, flash node / RAM node (MB)", "", int(info(ram, "memory", "used_memory")) / 1e6, int(info(flash, "memory", "used_memory")) / 1e6))
+        rows.append(("RSS (MB; the flash node's includes RocksDB's memtables and block cache)", redis.rss() / 1e6, ram.rss() / 1e6, flash.rss() / 1e6))
         return rows
     finally:
         for server in servers:
