@@ -11,13 +11,7 @@ const CONVERGE: Duration = Duration::from_secs(30);
 
 /// A 3-region mesh with 10 ms ± 2 ms one-way delay on every link.
 fn regions() -> Cluster {
-    Cluster::build(3)
-        .wan(LinkModel {
-            delay: Duration::from_millis(10),
-            jitter: Duration::from_millis(2),
-            loss: 0.0,
-        })
-        .start()
+    Cluster::build(3).wan(LinkModel { delay: Duration::from_millis(10), jitter: Duration::from_millis(2), loss: 0.0 }).start()
 }
 
 /// Runs `writes` (node, command) with every link cut, so no region sees another's write
@@ -26,10 +20,7 @@ fn concurrently(cluster: &Cluster, writes: &[(usize, &[&str])]) {
     cluster.wan().cut_all();
     for (node, command) in writes {
         let reply = meridian_tests::query(&mut cluster.node(*node).client(), command);
-        assert!(
-            reply.error().is_none(),
-            "{command:?} on node {node}: {reply:?}"
-        );
+        assert!(reply.error().is_none(), "{command:?} on node {node}: {reply:?}");
         // Later in real time is later in HLC time on one machine's clock.
         std::thread::sleep(Duration::from_millis(2));
     }
@@ -42,21 +33,10 @@ fn everywhere(cluster: &Cluster, node: usize, command: &[&str], key: &str, value
 }
 
 /// Writes `command` on `node` and waits until every region but `except` has `key` = `value`.
-fn everywhere_but(
-    cluster: &Cluster,
-    except: Option<usize>,
-    node: usize,
-    command: &[&str],
-    key: &str,
-    value: &str,
-) {
+fn everywhere_but(cluster: &Cluster, except: Option<usize>, node: usize, command: &[&str], key: &str, value: &str) {
     meridian_tests::query(&mut cluster.node(node).client(), command);
     for i in (0..cluster.nodes.len()).filter(|&i| Some(i) != except) {
-        poll(
-            &mut cluster.node(i).client(),
-            &format!("{key} reaching region {i}"),
-            |c| text(c, &["GET", key]).as_deref() == Some(value),
-        );
+        poll(&mut cluster.node(i).client(), &format!("{key} reaching region {i}"), |c| text(c, &["GET", key]).as_deref() == Some(value));
     }
 }
 
@@ -64,10 +44,7 @@ fn everywhere_but(
 fn poll(con: &mut redis::Connection, what: &str, check: impl Fn(&mut redis::Connection) -> bool) {
     let deadline = std::time::Instant::now() + CONVERGE;
     while !check(con) {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no {what} within {CONVERGE:?}"
-        );
+        assert!(std::time::Instant::now() < deadline, "no {what} within {CONVERGE:?}");
         std::thread::sleep(Duration::from_millis(10));
     }
 }
@@ -83,20 +60,9 @@ fn string_of(state: &[KeyDump], key: &str) -> Option<String> {
 #[test]
 fn set_vs_set_the_larger_stamp_wins_in_every_region() {
     let cluster = regions();
-    concurrently(
-        &cluster,
-        &[
-            (0, &["SET", "k", "from-a"]),
-            (1, &["SET", "k", "from-b"]),
-            (2, &["SET", "other", "c"]),
-        ],
-    );
+    concurrently(&cluster, &[(0, &["SET", "k", "from-a"]), (1, &["SET", "k", "from-b"]), (2, &["SET", "other", "c"])]);
     let state = cluster.wait_identical("SET || SET", CONVERGE);
-    assert_eq!(
-        string_of(&state, "k").as_deref(),
-        Some("from-b"),
-        "B wrote last: {state:?}"
-    );
+    assert_eq!(string_of(&state, "k").as_deref(), Some("from-b"), "B wrote last: {state:?}");
     assert_eq!(string_of(&state, "other").as_deref(), Some("c"));
 }
 
@@ -117,25 +83,14 @@ fn incr_vs_incr_adds_up_in_every_region() {
     );
     let state = cluster.wait_identical("INCR || INCR", CONVERGE);
     assert_eq!(string_of(&state, "hits").as_deref(), Some("105"));
-    assert_eq!(
-        string_of(&state, "price").as_deref(),
-        Some("0.6"),
-        "decimal increments add up exactly"
-    );
+    assert_eq!(string_of(&state, "price").as_deref(), Some("0.6"), "decimal increments add up exactly");
 }
 
 #[test]
 fn incr_vs_set_keeps_the_set_plus_the_increments_it_had_not_seen() {
     let cluster = regions();
     everywhere(&cluster, 0, &["SET", "k", "5"], "k", "5");
-    concurrently(
-        &cluster,
-        &[
-            (0, &["SET", "k", "100"]),
-            (1, &["INCR", "k"]),
-            (2, &["INCRBY", "k", "10"]),
-        ],
-    );
+    concurrently(&cluster, &[(0, &["SET", "k", "100"]), (1, &["INCR", "k"]), (2, &["INCRBY", "k", "10"])]);
     let state = cluster.wait_identical("SET || INCR", CONVERGE);
     assert_eq!(string_of(&state, "k").as_deref(), Some("111"));
 }
@@ -144,25 +99,10 @@ fn incr_vs_set_keeps_the_set_plus_the_increments_it_had_not_seen() {
 fn del_vs_write_keeps_what_the_delete_had_not_seen() {
     let cluster = regions();
     everywhere(&cluster, 0, &["MSET", "s", "old", "n", "5"], "n", "5");
-    concurrently(
-        &cluster,
-        &[
-            (0, &["DEL", "s", "n"]),
-            (1, &["SET", "s", "new"]),
-            (2, &["INCRBY", "n", "2"]),
-        ],
-    );
+    concurrently(&cluster, &[(0, &["DEL", "s", "n"]), (1, &["SET", "s", "new"]), (2, &["INCRBY", "n", "2"])]);
     let state = cluster.wait_identical("DEL || SET, DEL || INCR", CONVERGE);
-    assert_eq!(
-        string_of(&state, "s").as_deref(),
-        Some("new"),
-        "the concurrent SET survives the DEL"
-    );
-    assert_eq!(
-        string_of(&state, "n").as_deref(),
-        Some("2"),
-        "only the unseen increment survives the DEL"
-    );
+    assert_eq!(string_of(&state, "s").as_deref(), Some("new"), "the concurrent SET survives the DEL");
+    assert_eq!(string_of(&state, "n").as_deref(), Some("2"), "only the unseen increment survives the DEL");
 }
 
 #[test]
@@ -186,26 +126,13 @@ fn expire_vs_set_and_expire_vs_expire() {
         ],
     );
     let state = cluster.wait_identical("TTL conflicts", CONVERGE);
-    let now_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64;
+    let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
     let a = value_of(&state, "a").expect("a exists");
     assert_eq!(a.2.as_deref(), Some("2"));
-    assert!(
-        (990_000..=1_000_000).contains(&(a.3 - now_ms)),
-        "a keeps the EXPIRE's TTL: {a:?}"
-    );
+    assert!((990_000..=1_000_000).contains(&(a.3 - now_ms)), "a keeps the EXPIRE's TTL: {a:?}");
     let b = value_of(&state, "b").expect("b exists");
-    assert!(
-        (4_990_000..=5_000_000).contains(&(b.3 - now_ms)),
-        "the longer TTL wins: {b:?}"
-    );
-    assert_eq!(
-        value_of(&state, "c").expect("c exists").3,
-        -1,
-        "PERSIST beats EXPIRE"
-    );
+    assert!((4_990_000..=5_000_000).contains(&(b.3 - now_ms)), "the longer TTL wins: {b:?}");
+    assert_eq!(value_of(&state, "c").expect("c exists").3, -1, "PERSIST beats EXPIRE");
 }
 
 #[test]
@@ -222,10 +149,7 @@ fn a_partitioned_region_writes_on_and_converges_when_healed() {
             text(&mut con, &["SET", &format!("r{round}:n{node}"), "x"]);
             text(&mut con, &["SET", "last", &format!("{round}:{node}")]);
             if round % 7 == node {
-                int(
-                    &mut con,
-                    &["DEL", &format!("r{}:n{}", round / 2, (node + 1) % 3)],
-                );
+                int(&mut con, &["DEL", &format!("r{}:n{}", round / 2, (node + 1) % 3)]);
             }
         }
     }
@@ -233,11 +157,7 @@ fn a_partitioned_region_writes_on_and_converges_when_healed() {
     assert_eq!(text(&mut cluster.node(2).client(), &["GET", "r0:n0"]), None);
     wan.heal_all();
     let state = cluster.wait_identical("after the partition healed", CONVERGE);
-    assert_eq!(
-        string_of(&state, "total"),
-        Some(expected_total.to_string()),
-        "no increment lost in the partition"
-    );
+    assert_eq!(string_of(&state, "total"), Some(expected_total.to_string()), "no increment lost in the partition");
     // Node 2 wrote "last" last in real time (29:2), so its stamp is the largest.
     assert_eq!(string_of(&state, "last").as_deref(), Some("29:2"));
     assert!(value_of(&state, "r29:n2").is_some() && value_of(&state, "r29:n0").is_some());
@@ -257,11 +177,7 @@ fn a_region_killed_mid_load_restarts_and_converges() {
                 let mut con = client.get_connection().unwrap();
                 let mut acked = 0i64;
                 while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                    if redis::cmd("INCR")
-                        .arg("load")
-                        .query::<i64>(&mut con)
-                        .is_ok()
-                    {
+                    if redis::cmd("INCR").arg("load").query::<i64>(&mut con).is_ok() {
                         acked += 1;
                     }
                 }
@@ -285,17 +201,10 @@ fn a_region_killed_mid_load_restarts_and_converges() {
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let acked: i64 = loaders.into_iter().map(|t| t.join().unwrap()).sum();
     let state = cluster.wait_identical("after the SIGKILL and restart", CONVERGE);
-    assert_eq!(
-        string_of(&state, "load"),
-        Some(acked.to_string()),
-        "every acknowledged increment of the live regions counts"
-    );
+    assert_eq!(string_of(&state, "load"), Some(acked.to_string()), "every acknowledged increment of the live regions counts");
     let confirmed = confirmed.expect("WAIT confirmed some of region 2's writes");
     for i in 0..=confirmed {
-        assert!(
-            value_of(&state, &format!("c:{i}")).is_some(),
-            "c:{i} was acknowledged by both peers before the kill"
-        );
+        assert!(value_of(&state, &format!("c:{i}")).is_some(), "c:{i} was acknowledged by both peers before the kill");
     }
 }
 
@@ -310,29 +219,11 @@ fn causally_later_writes_win_across_skewed_clocks() {
         .node_flags(2, &["--test-clock-offset-ms", "30000"])
         .start();
     // Ahead writes first, then a region that has seen it overwrites it.
-    everywhere(
-        &cluster,
-        2,
-        &["SET", "k", "from-the-future"],
-        "k",
-        "from-the-future",
-    );
-    everywhere(
-        &cluster,
-        0,
-        &["SET", "k", "seen-and-replaced"],
-        "k",
-        "seen-and-replaced",
-    );
+    everywhere(&cluster, 2, &["SET", "k", "from-the-future"], "k", "from-the-future");
+    everywhere(&cluster, 0, &["SET", "k", "seen-and-replaced"], "k", "seen-and-replaced");
     // A normal region writes, the region behind sees it and overwrites it.
     everywhere(&cluster, 0, &["SET", "j", "first"], "j", "first");
-    everywhere(
-        &cluster,
-        1,
-        &["SET", "j", "from-the-past"],
-        "j",
-        "from-the-past",
-    );
+    everywhere(&cluster, 1, &["SET", "j", "from-the-past"], "j", "from-the-past");
     // And a DEL from the region behind removes what it had seen.
     everywhere(&cluster, 2, &["SET", "gone", "x"], "gone", "x");
     int(&mut cluster.node(1).client(), &["DEL", "gone"]);
@@ -342,20 +233,9 @@ fn causally_later_writes_win_across_skewed_clocks() {
     assert!(value_of(&state, "gone").is_none(), "{state:?}");
     // The skew is visible per peer.
     let info = text(&mut cluster.node(0).client(), &["INFO", "replication"]).unwrap();
-    let ahead = info
-        .lines()
-        .find(|l| l.contains("name=n2"))
-        .expect("peer n2 listed");
-    let skew: i64 = ahead
-        .split("skew_ms=")
-        .nth(1)
-        .and_then(|v| v.split(',').next())
-        .and_then(|v| v.parse().ok())
-        .expect("skew_ms");
-    assert!(
-        (25_000..35_000).contains(&skew),
-        "n2 is 30 s ahead: {ahead}"
-    );
+    let ahead = info.lines().find(|l| l.contains("name=n2")).expect("peer n2 listed");
+    let skew: i64 = ahead.split("skew_ms=").nth(1).and_then(|v| v.split(',').next()).and_then(|v| v.parse().ok()).expect("skew_ms");
+    assert!((25_000..35_000).contains(&skew), "n2 is 30 s ahead: {ahead}");
 }
 
 /// A removal can reach a region before the write it removed (A's SET reaches C only after
@@ -369,17 +249,11 @@ fn a_delete_that_overtakes_its_write_holds_through_local_writes() {
     meridian_tests::int(&mut cluster.node(1).client(), &["DEL", "k"]);
     // Region 2 holds the DEL's trace (a hidden entry) once it has applied it.
     let mut c2 = cluster.node(2).client();
-    poll(&mut c2, "DEL applied on region 2", |c| {
-        meridian_tests::query(c, &["CRDT.STATE", "k"]) != meridian_tests::Reply::Nil
-    });
+    poll(&mut c2, "DEL applied on region 2", |c| meridian_tests::query(c, &["CRDT.STATE", "k"]) != meridian_tests::Reply::Nil);
     assert_eq!(int(&mut c2, &["INCR", "k"]), 1);
     cluster.wan().heal_all();
     let state = cluster.wait_identical("after the SET reached region 2", CONVERGE);
-    assert_eq!(
-        string_of(&state, "k").as_deref(),
-        Some("1"),
-        "the SET was deleted before region 2's INCR: {state:?}"
-    );
+    assert_eq!(string_of(&state, "k").as_deref(), Some("1"), "the SET was deleted before region 2's INCR: {state:?}");
 }
 
 /// Writes `commands` on region 0 and waits until every region holds the same keyspace.
@@ -397,19 +271,8 @@ fn seeded(cluster: &Cluster, commands: &[&[&str]]) {
 #[test]
 fn sadd_vs_srem_and_del_the_add_wins() {
     let cluster = regions();
-    seeded(
-        &cluster,
-        &[&["SADD", "s", "a", "b", "c"], &["SADD", "t", "x"]],
-    );
-    concurrently(
-        &cluster,
-        &[
-            (0, &["SREM", "s", "a", "c"]),
-            (1, &["SADD", "s", "c"]),
-            (2, &["DEL", "t"]),
-            (1, &["SADD", "t", "y"]),
-        ],
-    );
+    seeded(&cluster, &[&["SADD", "s", "a", "b", "c"], &["SADD", "t", "x"]]);
+    concurrently(&cluster, &[(0, &["SREM", "s", "a", "c"]), (1, &["SADD", "s", "c"]), (2, &["DEL", "t"]), (1, &["SADD", "t", "y"])]);
     let state = cluster.wait_identical("SREM || SADD", CONVERGE);
     assert_eq!(string_of(&state, "s").as_deref(), Some("b,c"), "{state:?}");
     assert_eq!(string_of(&state, "t").as_deref(), Some("y"), "{state:?}");
@@ -421,10 +284,7 @@ fn sadd_vs_srem_and_del_the_add_wins() {
 #[test]
 fn hash_fields_merge_field_by_field() {
     let cluster = regions();
-    seeded(
-        &cluster,
-        &[&["HSET", "h", "hits", "100", "name", "x", "score", "1"]],
-    );
+    seeded(&cluster, &[&["HSET", "h", "hits", "100", "name", "x", "score", "1"]]);
     concurrently(
         &cluster,
         &[
@@ -437,11 +297,7 @@ fn hash_fields_merge_field_by_field() {
         ],
     );
     let state = cluster.wait_identical("hash field conflicts", CONVERGE);
-    assert_eq!(
-        string_of(&state, "h").as_deref(),
-        Some("hits=110,name=y,score=15"),
-        "{state:?}"
-    );
+    assert_eq!(string_of(&state, "h").as_deref(), Some("hits=110,name=y,score=15"), "{state:?}");
 }
 
 /// Sorted-set members merge one by one: concurrent ZINCRBYs add up, a ZADD concurrent with a
@@ -451,12 +307,7 @@ fn hash_fields_merge_field_by_field() {
 #[test]
 fn zadd_vs_zincrby_and_zrem_vs_zincrby() {
     let cluster = regions();
-    seeded(
-        &cluster,
-        &[&[
-            "ZADD", "z", "100", "hits", "1", "score", "5", "gone", "1", "lww",
-        ]],
-    );
+    seeded(&cluster, &[&["ZADD", "z", "100", "hits", "1", "score", "5", "gone", "1", "lww"]]);
     concurrently(
         &cluster,
         &[
@@ -471,11 +322,7 @@ fn zadd_vs_zincrby_and_zrem_vs_zincrby() {
         ],
     );
     let state = cluster.wait_identical("sorted-set conflicts", CONVERGE);
-    assert_eq!(
-        string_of(&state, "z").as_deref(),
-        Some("gone=2,score=15,lww=30,hits=110"),
-        "{state:?}"
-    );
+    assert_eq!(string_of(&state, "z").as_deref(), Some("gone=2,score=15,lww=30,hits=110"), "{state:?}");
 }
 
 /// Lists: concurrent pushes at both ends all survive, in stamp order at the tail and newest
@@ -484,10 +331,7 @@ fn zadd_vs_zincrby_and_zrem_vs_zincrby() {
 #[test]
 fn lpush_vs_lpush_and_pops_of_the_same_element() {
     let cluster = regions();
-    seeded(
-        &cluster,
-        &[&["RPUSH", "l", "a", "b"], &["RPUSH", "k", "p", "q"]],
-    );
+    seeded(&cluster, &[&["RPUSH", "l", "a", "b"], &["RPUSH", "k", "p", "q"]]);
     concurrently(
         &cluster,
         &[
@@ -501,11 +345,7 @@ fn lpush_vs_lpush_and_pops_of_the_same_element() {
         ],
     );
     let state = cluster.wait_identical("list conflicts", CONVERGE);
-    assert_eq!(
-        string_of(&state, "l").as_deref(),
-        Some("z,b,x,y"),
-        "{state:?}"
-    );
+    assert_eq!(string_of(&state, "l").as_deref(), Some("z,b,x,y"), "{state:?}");
     assert_eq!(string_of(&state, "k").as_deref(), Some("P,q"), "{state:?}");
 }
 
@@ -514,34 +354,15 @@ fn lpush_vs_lpush_and_pops_of_the_same_element() {
 #[test]
 fn a_type_conflict_resolves_to_the_later_write_everywhere() {
     let cluster = regions();
-    concurrently(
-        &cluster,
-        &[
-            (0, &["SET", "k", "text"]),
-            (1, &["SADD", "k", "m"]),
-            (2, &["SADD", "j", "m"]),
-            (0, &["HSET", "j", "f", "v"]),
-        ],
-    );
+    concurrently(&cluster, &[(0, &["SET", "k", "text"]), (1, &["SADD", "k", "m"]), (2, &["SADD", "j", "m"]), (0, &["HSET", "j", "f", "v"])]);
     let state = cluster.wait_identical("SET || SADD", CONVERGE);
     let k = value_of(&state, "k").expect("k exists");
-    assert_eq!(
-        (k.1.as_str(), k.2.as_deref()),
-        ("set", Some("m")),
-        "{state:?}"
-    );
+    assert_eq!((k.1.as_str(), k.2.as_deref()), ("set", Some("m")), "{state:?}");
     let j = value_of(&state, "j").expect("j exists");
-    assert_eq!(
-        (j.1.as_str(), j.2.as_deref()),
-        ("hash", Some("f=v")),
-        "{state:?}"
-    );
+    assert_eq!((j.1.as_str(), j.2.as_deref()), ("hash", Some("f=v")), "{state:?}");
     // The losing string stays hidden: a write that saw the whole key takes it away with it.
     let mut c2 = cluster.node(2).client();
     assert_eq!(int(&mut c2, &["SREM", "k", "m"]), 1);
     let state = cluster.wait_identical("after the last member went", CONVERGE);
-    assert!(
-        value_of(&state, "k").is_none(),
-        "removing the last member removes the key: {state:?}"
-    );
+    assert!(value_of(&state, "k").is_none(), "removing the last member removes the key: {state:?}");
 }

@@ -7,16 +7,9 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 /// Commands whose replies are sets in no particular order; compared sorted.
-const UNORDERED: &[&str] = &[
-    "KEYS", "SMEMBERS", "SINTER", "SUNION", "SDIFF", "HKEYS", "HVALS",
-];
+const UNORDERED: &[&str] = &["KEYS", "SMEMBERS", "SINTER", "SUNION", "SDIFF", "HKEYS", "HVALS"];
 /// Scan commands, and whether their items are pairs.
-const SCANS: &[(&str, bool)] = &[
-    ("SCAN", false),
-    ("SSCAN", false),
-    ("HSCAN", true),
-    ("ZSCAN", true),
-];
+const SCANS: &[(&str, bool)] = &[("SCAN", false), ("SSCAN", false), ("HSCAN", true), ("ZSCAN", true)];
 /// Commands whose replies are field/value pairs in no particular order; compared sorted by pair.
 const UNORDERED_PAIRS: &[&str] = &["HGETALL"];
 
@@ -35,19 +28,13 @@ fn normalize(command: &str, reply: Reply) -> Reply {
     let command = command.to_ascii_uppercase();
     match reply {
         Reply::Array(items) if UNORDERED.contains(&command.as_str()) => Reply::Array(sorted(items)),
-        Reply::Array(items) if UNORDERED_PAIRS.contains(&command.as_str()) => {
-            Reply::Array(sorted_pairs(items))
-        }
+        Reply::Array(items) if UNORDERED_PAIRS.contains(&command.as_str()) => Reply::Array(sorted_pairs(items)),
         // SCAN with a COUNT past the keyspace, and a member scan of a small collection: the whole
         // of it at cursor 0, in no particular order.
         Reply::Array(mut parts) if parts.len() == 2 && SCANS.iter().any(|(c, _)| *c == command) => {
             let pairs = SCANS.iter().any(|(c, pairs)| *c == command && *pairs);
             if let Reply::Array(items) = parts.pop().unwrap() {
-                parts.push(Reply::Array(if pairs {
-                    sorted_pairs(items)
-                } else {
-                    sorted(items)
-                }));
+                parts.push(Reply::Array(if pairs { sorted_pairs(items) } else { sorted(items) }));
             }
             Reply::Array(parts)
         }
@@ -64,11 +51,7 @@ struct Pair {
 impl Pair {
     fn start() -> Pair {
         let (r, m) = (Server::start_redis(), Server::start(&[]));
-        Pair {
-            redis: r.client(),
-            meridian: m.client(),
-            _servers: (r, m),
-        }
+        Pair { redis: r.client(), meridian: m.client(), _servers: (r, m) }
     }
 
     fn check(&mut self, args: &[&str], context: &str) {
@@ -466,9 +449,7 @@ const SCRIPT: &[&[&str]] = &[
     &["ZADD", "z", "1", "a", "x", "b"],
     &["ZADD", "nokey", "XX", "1", "a"],
     &["EXISTS", "nokey"],
-    &[
-        "ZADD", "z", "inf", "x", "-inf", "y", "-0", "negzero", "0.1", "p", "1e20", "big",
-    ],
+    &["ZADD", "z", "inf", "x", "-inf", "y", "-0", "negzero", "0.1", "p", "1e20", "big"],
     &["ZSCORE", "z", "a"],
     &["ZSCORE", "z", "x"],
     &["ZSCORE", "z", "y"],
@@ -527,16 +508,7 @@ const SCRIPT: &[&[&str]] = &[
     &["ZRANGE", "z", "0", "-1", "REV", "REV"],
     &["ZRANGE", "nokey", "0", "-1"],
     &["ZRANGEBYSCORE", "z", "1", "5"],
-    &[
-        "ZRANGEBYSCORE",
-        "z",
-        "-inf",
-        "inf",
-        "WITHSCORES",
-        "LIMIT",
-        "1",
-        "1",
-    ],
+    &["ZRANGEBYSCORE", "z", "-inf", "inf", "WITHSCORES", "LIMIT", "1", "1"],
     &["ZRANGEBYSCORE", "z", "1", "5", "REV"],
     &["ZRANGEBYSCORE", "z", "1", "x"],
     &["ZREVRANGEBYSCORE", "z", "5", "1", "WITHSCORES"],
@@ -544,9 +516,7 @@ const SCRIPT: &[&[&str]] = &[
     &["ZREVRANGEBYSCORE", "z", "+inf", "-inf", "LIMIT", "2", "3"],
     &["ZREVRANGE", "z", "0", "1", "WITHSCORES"],
     &["ZREVRANGE", "z", "0", "1", "LIMIT", "0", "1"],
-    &[
-        "ZADD", "lex", "0", "a", "0", "b", "0", "c", "0", "d", "0", "e", "0", "f",
-    ],
+    &["ZADD", "lex", "0", "a", "0", "b", "0", "c", "0", "d", "0", "e", "0", "f"],
     &["ZRANGEBYLEX", "lex", "-", "+"],
     &["ZRANGEBYLEX", "lex", "[b", "(e"],
     &["ZRANGEBYLEX", "lex", "(b", "[e", "LIMIT", "1", "2"],
@@ -573,18 +543,7 @@ const SCRIPT: &[&[&str]] = &[
     &["ZRANGE", "dst", "0", "-1", "WITHSCORES"],
     &["ZRANGESTORE", "dst", "z", "0", "2", "BYSCORE"],
     &["ZRANGE", "dst", "0", "-1", "WITHSCORES"],
-    &[
-        "ZRANGESTORE",
-        "dst",
-        "lex",
-        "[b",
-        "[d",
-        "BYLEX",
-        "REV",
-        "LIMIT",
-        "0",
-        "2",
-    ],
+    &["ZRANGESTORE", "dst", "lex", "[b", "[d", "BYLEX", "REV", "LIMIT", "0", "2"],
     &["ZRANGE", "dst", "0", "-1"],
     &["ZRANGESTORE", "dst", "z", "0", "-1", "WITHSCORES"],
     &["ZRANGESTORE", "dst", "nokey", "0", "-1"],
@@ -619,32 +578,12 @@ const SCRIPT: &[&[&str]] = &[
     &["SET", "str", "v"],
     &["ZUNION", "2", "za", "zb", "WITHSCORES"],
     &["ZUNION", "2", "za", "zb", "WEIGHTS", "2", "3", "WITHSCORES"],
-    &[
-        "ZUNION",
-        "3",
-        "za",
-        "zb",
-        "sa",
-        "AGGREGATE",
-        "MAX",
-        "WITHSCORES",
-    ],
+    &["ZUNION", "3", "za", "zb", "sa", "AGGREGATE", "MAX", "WITHSCORES"],
     &["ZUNION", "2", "za", "zb", "AGGREGATE", "MIN"],
     &["ZUNION", "2", "za", "nokey", "WITHSCORES"],
     &["ZINTER", "2", "za", "zb", "WITHSCORES"],
     &["ZINTER", "2", "za", "sa", "WITHSCORES"],
-    &[
-        "ZINTER",
-        "2",
-        "za",
-        "zb",
-        "WEIGHTS",
-        "1",
-        "-1",
-        "AGGREGATE",
-        "SUM",
-        "WITHSCORES",
-    ],
+    &["ZINTER", "2", "za", "zb", "WEIGHTS", "1", "-1", "AGGREGATE", "SUM", "WITHSCORES"],
     &["ZDIFF", "2", "za", "zb", "WITHSCORES"],
     &["ZDIFF", "2", "za", "sa"],
     &["ZDIFF", "2", "za", "zb", "WEIGHTS", "1", "1"],
@@ -695,6 +634,7 @@ const SCRIPT: &[&[&str]] = &[
     &["ZRANGE", "za2", "0", "-1", "WITHSCORES"],
     &["SCAN", "0", "TYPE", "zset", "COUNT", "1000"],
     &["FLUSHALL"],
+
     // Lists.
     &["RPUSH", "l", "a", "b", "c"],
     &["LPUSH", "l", "x", "y"],
@@ -828,24 +768,10 @@ fn random_command(rng: &mut StdRng) -> Vec<String> {
     // Floats here are exact in binary: Meridian's INCRBYFLOAT is exact decimal, Redis's is
     // the build machine's long double, and they print the same only where the long double is
     // exact (docs/compatibility.md). No huge values either: Meridian's float range is ±1.7e21.
-    const VALUES: [&str; 10] = [
-        "0",
-        "1",
-        "-1",
-        "12",
-        "abc",
-        "3.5",
-        "007",
-        "",
-        "0.25",
-        "hello world",
-    ];
+    const VALUES: [&str; 10] = ["0", "1", "-1", "12", "abc", "3.5", "007", "", "0.25", "hello world"];
     let [k1, k2, k3] = [0; 3].map(|_| format!("k{}", rng.gen_range(0..6)));
     let [v1, v2] = [0; 2].map(|_| VALUES[rng.gen_range(0..VALUES.len())].to_string());
-    let (n, m) = (
-        rng.gen_range(-3..20).to_string(),
-        rng.gen_range(-5..10).to_string(),
-    );
+    let (n, m) = (rng.gen_range(-3..20).to_string(), rng.gen_range(-5..10).to_string());
     let pick = |options: &[&str], i: usize| options[i % options.len()].to_string();
     let choice = rng.gen_range(0..1000usize);
     let s = |x: &str| x.to_string();
@@ -857,20 +783,11 @@ fn random_command(rng: &mut StdRng) -> Vec<String> {
     match rng.gen_range(0..26) {
         0 => vec![s("SET"), k1, v1],
         1 => vec![s("GET"), k1],
-        2 => vec![
-            s("SET"),
-            k1,
-            v1,
-            pick(&["NX", "XX", "GET", "KEEPTTL"], choice),
-        ],
+        2 => vec![s("SET"), k1, v1, pick(&["NX", "XX", "GET", "KEEPTTL"], choice)],
         3 => vec![s("SET"), k1, v1, s("EX"), s("1000")],
         4 => vec![s("INCR"), k1],
         5 => vec![s("DECRBY"), k1, n],
-        6 => vec![
-            s("INCRBYFLOAT"),
-            k1,
-            pick(&["0.5", "-2.5", "3", "1e2", "x"], choice),
-        ],
+        6 => vec![s("INCRBYFLOAT"), k1, pick(&["0.5", "-2.5", "3", "1e2", "x"], choice)],
         7 => vec![s("APPEND"), k1, v1],
         8 => vec![s("STRLEN"), k1],
         9 => vec![s("GETRANGE"), k1, n, m],
@@ -884,12 +801,7 @@ fn random_command(rng: &mut StdRng) -> Vec<String> {
         17 => vec![s("GETDEL"), k1],
         // Absolute, far-apart deadlines: NX/XX/GT/LT never compare two deadlines computed in
         // the same millisecond on one server and in different ones on the other.
-        18 => vec![
-            s("EXPIREAT"),
-            k1,
-            pick(&["4000000000", "4100000000"], choice / 4),
-            pick(&["NX", "XX", "GT", "LT"], choice),
-        ],
+        18 => vec![s("EXPIREAT"), k1, pick(&["4000000000", "4100000000"], choice / 4), pick(&["NX", "XX", "GT", "LT"], choice)],
         19 => vec![s("PERSIST"), k1],
         20 => vec![s("TTL"), k1],
         21 => vec![s("RENAME"), k1, k2],
@@ -903,13 +815,7 @@ fn random_command(rng: &mut StdRng) -> Vec<String> {
 
 /// A random set, hash or sorted-set command over the same keys as the string commands, so
 /// types meet.
-fn collection_command(
-    rng: &mut StdRng,
-    [k1, k2, k3]: [String; 3],
-    [m1, m2]: [String; 2],
-    [v1, v2]: [String; 2],
-    n: String,
-) -> Vec<String> {
+fn collection_command(rng: &mut StdRng, [k1, k2, k3]: [String; 3], [m1, m2]: [String; 2], [v1, v2]: [String; 2], n: String) -> Vec<String> {
     let s = |x: &str| x.to_string();
     if rng.gen_bool(0.3) {
         return zset_command(rng, [k1, k2, k3], [m1, m2], n);
@@ -924,18 +830,8 @@ fn collection_command(
         6 => vec![s("SMISMEMBER"), k1, m1, m2],
         7 => vec![s("SCARD"), k1],
         8 => vec![s("SMEMBERS"), k1],
-        9 => vec![
-            s(["SINTER", "SUNION", "SDIFF"][rng.gen_range(0..3)]),
-            k1,
-            k2,
-            k3,
-        ],
-        10 => vec![
-            s(["SINTERSTORE", "SUNIONSTORE", "SDIFFSTORE"][rng.gen_range(0..3)]),
-            k1,
-            k2,
-            k3,
-        ],
+        9 => vec![s(["SINTER", "SUNION", "SDIFF"][rng.gen_range(0..3)]), k1, k2, k3],
+        10 => vec![s(["SINTERSTORE", "SUNIONSTORE", "SDIFFSTORE"][rng.gen_range(0..3)]), k1, k2, k3],
         11 => vec![s("SINTERCARD"), s("2"), k1, k2],
         12 => vec![s("SMOVE"), k1, k2, m1],
         13 => vec![s("SSCAN"), k1, s("0")],
@@ -949,12 +845,7 @@ fn collection_command(
         23 => vec![s("HSTRLEN"), k1, m1],
         24 => vec![s(["HKEYS", "HVALS", "HGETALL"][rng.gen_range(0..3)]), k1],
         25 | 26 => vec![s("HINCRBY"), k1, m1, n],
-        27 => vec![
-            s("HINCRBYFLOAT"),
-            k1,
-            m1,
-            s(["0.5", "-2.5", "3", "x"][rng.gen_range(0..4)]),
-        ],
+        27 => vec![s("HINCRBYFLOAT"), k1, m1, s(["0.5", "-2.5", "3", "x"][rng.gen_range(0..4)])],
         28 => vec![s("HSCAN"), k1, s("0")],
         _ => vec![s("TYPE"), k1],
     }
@@ -962,12 +853,7 @@ fn collection_command(
 
 /// A random list command (the blocking ones with a short timeout, so an empty list answers
 /// null on both servers).
-fn list_command(
-    rng: &mut StdRng,
-    [k1, k2]: [String; 2],
-    [m1, m2]: [String; 2],
-    n: String,
-) -> Vec<String> {
+fn list_command(rng: &mut StdRng, [k1, k2]: [String; 2], [m1, m2]: [String; 2], n: String) -> Vec<String> {
     let s = |x: &str| x.to_string();
     let choice = rng.gen_range(0..22);
     let mut pick = |options: &[&str]| options[rng.gen_range(0..options.len())].to_string();
@@ -985,26 +871,11 @@ fn list_command(
         12 => vec![s("LINSERT"), k1, pick(&["BEFORE", "AFTER"]), m1, m2],
         13 => vec![s("LREM"), k1, pick(&["0", "1", "-1", "2"]), m1],
         14 => vec![s("LTRIM"), k1, n, pick(&["-1", "1", "3"])],
-        15 => vec![
-            s("LPOS"),
-            k1,
-            m1,
-            s("RANK"),
-            pick(&["1", "-1", "2"]),
-            s("COUNT"),
-            pick(&["0", "1"]),
-        ],
+        15 => vec![s("LPOS"), k1, m1, s("RANK"), pick(&["1", "-1", "2"]), s("COUNT"), pick(&["0", "1"])],
         16 => vec![s("LMOVE"), k1, k2, end, pick(&["LEFT", "RIGHT"])],
         17 => vec![s("RPOPLPUSH"), k1, k2],
         18 => vec![pick(&["BLPOP", "BRPOP"]), k1, k2, s("0.01")],
-        19 => vec![
-            s("BLMOVE"),
-            k1,
-            k2,
-            end,
-            pick(&["LEFT", "RIGHT"]),
-            s("0.01"),
-        ],
+        19 => vec![s("BLMOVE"), k1, k2, end, pick(&["LEFT", "RIGHT"]), s("0.01")],
         20 => vec![s("BRPOPLPUSH"), k1, k2, s("0.01")],
         _ => vec![s("LRANGE"), k1, s("0"), s("-1")],
     }
@@ -1013,93 +884,41 @@ fn list_command(
 /// A random sorted-set command. Scores and increments are small multiples of 1/4 (and
 /// infinities), so sums are exact in binary and decimal alike: Meridian adds increments
 /// exactly, Redis rounds after each one (docs/compatibility.md).
-fn zset_command(
-    rng: &mut StdRng,
-    [k1, k2, k3]: [String; 3],
-    [m1, m2]: [String; 2],
-    n: String,
-) -> Vec<String> {
+fn zset_command(rng: &mut StdRng, [k1, k2, k3]: [String; 3], [m1, m2]: [String; 2], n: String) -> Vec<String> {
     const SCORES: [&str; 9] = ["1", "2", "-1", "0.5", "2.25", "0", "inf", "-inf", "x"];
     const BOUNDS: [&str; 8] = ["-inf", "+inf", "0", "(0", "1", "(2.25", "2", "x"];
     const LEX: [&str; 7] = ["-", "+", "[a", "(b", "[c", "(1", "x"];
     let s = |x: &str| x.to_string();
     let choice = rng.gen_range(0..24);
     let mut pick = |options: &[&str]| options[rng.gen_range(0..options.len())].to_string();
-    let (sc1, sc2, b1, b2, l1, l2) = (
-        pick(&SCORES),
-        pick(&SCORES),
-        pick(&BOUNDS),
-        pick(&BOUNDS),
-        pick(&LEX),
-        pick(&LEX),
-    );
+    let (sc1, sc2, b1, b2, l1, l2) = (pick(&SCORES), pick(&SCORES), pick(&BOUNDS), pick(&BOUNDS), pick(&LEX), pick(&LEX));
     let flags = pick(&["NX", "XX", "GT", "LT", "CH", "GT CH", "XX LT", "INCR", ""]);
     let rev = pick(&["", "REV"]);
     let extra = pick(&["", "WITHSCORES", "LIMIT 1 2", "LIMIT 0 -1"]);
     let word = |w: String| w.split_whitespace().map(str::to_string).collect::<Vec<_>>();
     let cmd = |parts: Vec<Vec<String>>| parts.into_iter().flatten().collect::<Vec<_>>();
     match choice {
-        0..=2 => cmd(vec![
-            vec![s("ZADD"), k1],
-            word(flags.clone()),
-            if flags == "INCR" {
-                vec![sc1, m1]
-            } else {
-                vec![sc1, m1, sc2, m2]
-            },
-        ]),
+        0..=2 => cmd(vec![vec![s("ZADD"), k1], word(flags.clone()), if flags == "INCR" { vec![sc1, m1] } else { vec![sc1, m1, sc2, m2] }]),
         3 => vec![s("ZINCRBY"), k1, sc1, m1],
         4 => vec![s("ZREM"), k1, m1, m2],
         5 => vec![s("ZSCORE"), k1, m1],
         6 => vec![s("ZMSCORE"), k1, m1, m2],
         7 => vec![s("ZCARD"), k1],
         8 => vec![pick(&["ZRANK", "ZREVRANK"]), k1, m1],
-        9 => cmd(vec![
-            vec![s("ZRANGE"), k1, n.clone(), s("-1")],
-            word(rev),
-            word(pick(&["", "WITHSCORES"])),
-        ]),
-        10 => cmd(vec![
-            vec![s("ZRANGE"), k1, b1, b2, s("BYSCORE")],
-            word(rev),
-            word(extra),
-        ]),
-        11 => cmd(vec![
-            vec![s("ZRANGE"), k1, l1, l2, s("BYLEX")],
-            word(rev),
-            word(pick(&["", "LIMIT 1 1"])),
-        ]),
+        9 => cmd(vec![vec![s("ZRANGE"), k1, n.clone(), s("-1")], word(rev), word(pick(&["", "WITHSCORES"]))]),
+        10 => cmd(vec![vec![s("ZRANGE"), k1, b1, b2, s("BYSCORE")], word(rev), word(extra)]),
+        11 => cmd(vec![vec![s("ZRANGE"), k1, l1, l2, s("BYLEX")], word(rev), word(pick(&["", "LIMIT 1 1"]))]),
         12 => vec![pick(&["ZRANGEBYSCORE", "ZREVRANGEBYSCORE"]), k1, b1, b2],
         13 => vec![pick(&["ZRANGEBYLEX", "ZREVRANGEBYLEX"]), k1, l1, l2],
         14 => vec![s("ZCOUNT"), k1, b1, b2],
         15 => vec![s("ZLEXCOUNT"), k1, l1, l2],
         16 => vec![pick(&["ZPOPMIN", "ZPOPMAX"]), k1, pick(&["1", "2", "0"])],
         17 => vec![s("ZREMRANGEBYRANK"), k1, n, s("1")],
-        18 => vec![
-            pick(&["ZREMRANGEBYSCORE", "ZREMRANGEBYLEX"]),
-            k1,
-            b1.clone(),
-            b2.clone(),
-        ],
-        19 => cmd(vec![
-            vec![pick(&["ZUNION", "ZINTER", "ZDIFF"]), s("2"), k1, k2],
-            word(pick(&["", "WITHSCORES", "AGGREGATE MAX WITHSCORES"])),
-        ]),
-        20 => cmd(vec![
-            vec![
-                pick(&["ZUNIONSTORE", "ZINTERSTORE", "ZDIFFSTORE"]),
-                k3,
-                s("2"),
-                k1,
-                k2,
-            ],
-            word(pick(&["", "AGGREGATE MIN"])),
-        ]),
+        18 => vec![pick(&["ZREMRANGEBYSCORE", "ZREMRANGEBYLEX"]), k1, b1.clone(), b2.clone()],
+        19 => cmd(vec![vec![pick(&["ZUNION", "ZINTER", "ZDIFF"]), s("2"), k1, k2], word(pick(&["", "WITHSCORES", "AGGREGATE MAX WITHSCORES"]))]),
+        20 => cmd(vec![vec![pick(&["ZUNIONSTORE", "ZINTERSTORE", "ZDIFFSTORE"]), k3, s("2"), k1, k2], word(pick(&["", "AGGREGATE MIN"]))]),
         21 => vec![s("ZINTERCARD"), s("2"), k1, k2],
-        22 => cmd(vec![
-            vec![s("ZRANGESTORE"), k3, k1, s("0"), s("-1")],
-            word(pick(&["", "REV"])),
-        ]),
+        22 => cmd(vec![vec![s("ZRANGESTORE"), k3, k1, s("0"), s("-1")], word(pick(&["", "REV"]))]),
         _ => vec![s("ZSCAN"), k1, s("0")],
     }
 }
@@ -1118,10 +937,7 @@ fn exact_in_binary(redis: &mut redis::Connection, read: &[&str]) -> bool {
 
 #[test]
 fn random_sequences_match_redis() {
-    let seed: u64 = std::env::var("MERIDIAN_DIFF_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(rand::random);
+    let seed: u64 = std::env::var("MERIDIAN_DIFF_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(rand::random);
     let mut rng = StdRng::seed_from_u64(seed);
     let mut pair = Pair::start();
     for step in 0..3000 {
@@ -1131,20 +947,12 @@ fn random_sequences_match_redis() {
             "HINCRBYFLOAT" => vec!["HGET".into(), cmd[1].clone(), cmd[2].clone()],
             _ => Vec::new(),
         };
-        if !read.is_empty()
-            && !exact_in_binary(
-                &mut pair.redis,
-                &read.iter().map(String::as_str).collect::<Vec<_>>(),
-            )
-        {
+        if !read.is_empty() && !exact_in_binary(&mut pair.redis, &read.iter().map(String::as_str).collect::<Vec<_>>()) {
             // APPEND and SETRANGE can build decimals like 101.2512 that a long double cannot
             // hold exactly: there the two differ by design (docs/compatibility.md).
             cmd = read;
         }
         let args: Vec<&str> = cmd.iter().map(String::as_str).collect();
-        pair.check(
-            &args,
-            &format!("seed {seed} step {step} (replay: MERIDIAN_DIFF_SEED={seed})"),
-        );
+        pair.check(&args, &format!("seed {seed} step {step} (replay: MERIDIAN_DIFF_SEED={seed})"));
     }
 }

@@ -1,9 +1,7 @@
 //! The flash tier's spilling (`maxmemory-policy flash`): real nodes whose data outgrows
 //! `maxmemory`, on a real RocksDB, read and written through real clients and by replication.
 
-use meridian_tests::{
-    dump, info_field, int, query, strings, text, Cluster, KeyDump, Server, TempDir,
-};
+use meridian_tests::{dump, info_field, int, query, strings, text, Cluster, KeyDump, Server, TempDir};
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
@@ -13,10 +11,7 @@ const CONVERGE: Duration = Duration::from_secs(30);
 const MAXMEMORY: &str = "4mb";
 
 fn info_number(con: &mut redis::Connection, section: &str, field: &str) -> u64 {
-    info_field(con, section, field)
-        .unwrap_or_else(|| panic!("INFO {section} has no {field}"))
-        .parse()
-        .unwrap()
+    info_field(con, section, field).unwrap_or_else(|| panic!("INFO {section} has no {field}")).parse().unwrap()
 }
 
 /// Writes `keys` keys of every type (a fifth each: strings, hashes, sets, sorted sets, lists)
@@ -29,30 +24,14 @@ fn load_every_type(con: &mut redis::Connection, keys: usize, prefix: &str, fille
             let key = format!("{prefix}{i:06}");
             match i % 5 {
                 0 => pipe.cmd("SET").arg(&key).arg(format!("{filler}{i}")),
-                1 => pipe
-                    .cmd("HSET")
-                    .arg(&key)
-                    .arg("a")
-                    .arg(&filler)
-                    .arg("n")
-                    .arg(i),
+                1 => pipe.cmd("HSET").arg(&key).arg("a").arg(&filler).arg("n").arg(i),
                 2 => pipe.cmd("SADD").arg(&key).arg(&filler).arg(i),
-                3 => pipe
-                    .cmd("ZADD")
-                    .arg(&key)
-                    .arg(i)
-                    .arg(&filler)
-                    .arg(-1)
-                    .arg("low"),
+                3 => pipe.cmd("ZADD").arg(&key).arg(i).arg(&filler).arg(-1).arg("low"),
                 _ => pipe.cmd("RPUSH").arg(&key).arg(&filler).arg(i),
             };
         }
         if let Err(e) = pipe.query::<()>(con) {
-            panic!(
-                "{e}: {:?} {:?}",
-                text(con, &["INFO", "memory"]),
-                text(con, &["INFO", "flash"])
-            );
+            panic!("{e}: {:?} {:?}", text(con, &["INFO", "memory"]), text(con, &["INFO", "flash"]));
         }
     }
 }
@@ -60,11 +39,7 @@ fn load_every_type(con: &mut redis::Connection, keys: usize, prefix: &str, fille
 fn wait_for_cold(con: &mut redis::Connection, at_least: u64) {
     let deadline = Instant::now() + Duration::from_secs(20);
     while info_number(con, "flash", "flash_cold_keys") < at_least {
-        assert!(
-            Instant::now() < deadline,
-            "fewer than {at_least} keys spilled: {:?}",
-            text(con, &["INFO", "flash"])
-        );
+        assert!(Instant::now() < deadline, "fewer than {at_least} keys spilled: {:?}", text(con, &["INFO", "flash"]));
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -78,15 +53,8 @@ fn every_type_spills_and_reads_back_through_every_command() {
     // Memory stays near the limit although the data is several times larger.
     let used = info_number(&mut con, "memory", "used_memory");
     assert!(used < 6 * 1024 * 1024, "used_memory {used}");
-    assert_eq!(
-        int(&mut con, &["DBSIZE"]),
-        20_000,
-        "DBSIZE counts both tiers"
-    );
-    assert_eq!(
-        info_field(&mut con, "keyspace", "db0").as_deref(),
-        Some("keys=20000,expires=0,avg_ttl=0")
-    );
+    assert_eq!(int(&mut con, &["DBSIZE"]), 20_000, "DBSIZE counts both tiers");
+    assert_eq!(info_field(&mut con, "keyspace", "db0").as_deref(), Some("keys=20000,expires=0,avg_ttl=0"));
 
     // SCAN returns every key once, cold ones included, without promoting them.
     let promoted_before = info_number(&mut con, "flash", "flash_promoted_keys");
@@ -94,22 +62,11 @@ fn every_type_spills_and_reads_back_through_every_command() {
     let mut cursor = "0".to_string();
     loop {
         let reply = query(&mut con, &["SCAN", &cursor, "COUNT", "100"]);
-        let meridian_tests::Reply::Array(parts) = reply else {
-            panic!("{reply:?}")
-        };
-        let (meridian_tests::Reply::Bulk(next), meridian_tests::Reply::Array(keys)) =
-            (&parts[0], &parts[1])
-        else {
-            panic!()
-        };
+        let meridian_tests::Reply::Array(parts) = reply else { panic!("{reply:?}") };
+        let (meridian_tests::Reply::Bulk(next), meridian_tests::Reply::Array(keys)) = (&parts[0], &parts[1]) else { panic!() };
         for key in keys {
-            let meridian_tests::Reply::Bulk(key) = key else {
-                panic!()
-            };
-            assert!(
-                seen.insert(String::from_utf8_lossy(key).into_owned()),
-                "SCAN returned a key twice"
-            );
+            let meridian_tests::Reply::Bulk(key) = key else { panic!() };
+            assert!(seen.insert(String::from_utf8_lossy(key).into_owned()), "SCAN returned a key twice");
         }
         cursor = String::from_utf8_lossy(next).into_owned();
         if cursor == "0" {
@@ -119,45 +76,22 @@ fn every_type_spills_and_reads_back_through_every_command() {
     assert_eq!(seen.len(), 20_000);
     assert_eq!(strings(&mut con, &["KEYS", "k*"]).len(), 20_000);
     let sets = query(&mut con, &["SCAN", "0", "COUNT", "100000", "TYPE", "set"]);
-    let meridian_tests::Reply::Array(parts) = sets else {
-        panic!("SCAN TYPE set")
-    };
-    assert!(
-        matches!(&parts[1], meridian_tests::Reply::Array(keys) if keys.len() == 4_000),
-        "SCAN TYPE finds the cold sets too"
-    );
-    assert_eq!(
-        info_number(&mut con, "flash", "flash_promoted_keys"),
-        promoted_before,
-        "listing promotes nothing"
-    );
+    let meridian_tests::Reply::Array(parts) = sets else { panic!("SCAN TYPE set") };
+    assert!(matches!(&parts[1], meridian_tests::Reply::Array(keys) if keys.len() == 4_000), "SCAN TYPE finds the cold sets too");
+    assert_eq!(info_number(&mut con, "flash", "flash_promoted_keys"), promoted_before, "listing promotes nothing");
 
     // A cold key's first read is served from the flash tier and leaves it there; a second
     // read soon after promotes it.
     let filler = "f".repeat(150);
     let cold_string = (0..20_000).step_by(5).find(|i| {
         let reads = info_number(&mut con, "flash", "flash_reads");
-        assert_eq!(
-            text(&mut con, &["GET", &format!("k{i:06}")]),
-            Some(format!("{filler}{i}"))
-        );
+        assert_eq!(text(&mut con, &["GET", &format!("k{i:06}")]), Some(format!("{filler}{i}")));
         info_number(&mut con, "flash", "flash_reads") > reads
     });
     let i = cold_string.expect("some string key is cold");
-    assert_eq!(
-        info_number(&mut con, "flash", "flash_promoted_keys"),
-        promoted_before,
-        "a first read promotes nothing"
-    );
-    assert_eq!(
-        int(&mut con, &["STRLEN", &format!("k{i:06}")]),
-        format!("{filler}{i}").len() as i64
-    );
-    assert_eq!(
-        info_number(&mut con, "flash", "flash_promoted_keys"),
-        promoted_before + 1,
-        "the second read promoted the key"
-    );
+    assert_eq!(info_number(&mut con, "flash", "flash_promoted_keys"), promoted_before, "a first read promotes nothing");
+    assert_eq!(int(&mut con, &["STRLEN", &format!("k{i:06}")]), format!("{filler}{i}").len() as i64);
+    assert_eq!(info_number(&mut con, "flash", "flash_promoted_keys"), promoted_before + 1, "the second read promoted the key");
 
     // Every key reads back right through its own type's commands.
     for i in (0..20_000).step_by(7) {
@@ -166,20 +100,14 @@ fn every_type_spills_and_reads_back_through_every_command() {
             0 => assert_eq!(text(&mut con, &["GET", &key]), Some(format!("{filler}{i}"))),
             1 => assert_eq!(text(&mut con, &["HGET", &key, "n"]), Some(i.to_string())),
             2 => assert_eq!(int(&mut con, &["SISMEMBER", &key, &i.to_string()]), 1),
-            3 => assert_eq!(
-                strings(&mut con, &["ZRANGE", &key, "0", "0"]),
-                [Some("low".to_string())]
-            ),
+            3 => assert_eq!(strings(&mut con, &["ZRANGE", &key, "0", "0"]), [Some("low".to_string())]),
             _ => assert_eq!(int(&mut con, &["LLEN", &key]), 2),
         }
         assert_eq!(int(&mut con, &["TTL", &key]), -1);
     }
     // Writes promote too, and WRONGTYPE still holds for cold keys.
     assert_eq!(int(&mut con, &["INCR", "counter"]), 1);
-    assert!(query(&mut con, &["LPUSH", "k000000", "x"])
-        .error()
-        .unwrap()
-        .starts_with("WRONGTYPE"));
+    assert!(query(&mut con, &["LPUSH", "k000000", "x"]).error().unwrap().starts_with("WRONGTYPE"));
     assert_eq!(int(&mut con, &["HINCRBY", "k000001", "n", "10"]), 11);
     assert_eq!(int(&mut con, &["DEL", "k000002", "k000003"]), 2);
     assert_eq!(int(&mut con, &["DBSIZE"]), 19_999);
@@ -195,14 +123,7 @@ fn every_type_spills_and_reads_back_through_every_command() {
 #[test]
 fn cold_keys_go_out_in_state_transfers_and_take_replicated_ops() {
     // A small op log on node 0, so that node 2 can only catch up by state transfer.
-    let flash = [
-        "--maxmemory",
-        "8mb",
-        "--maxmemory-policy",
-        "flash",
-        "--repl-backlog-size",
-        "1mb",
-    ];
+    let flash = ["--maxmemory", "8mb", "--maxmemory-policy", "flash", "--repl-backlog-size", "1mb"];
     let mut cluster = Cluster::build(3).node_flags(0, &flash).start();
     cluster.kill(1);
     cluster.kill(2);
@@ -213,15 +134,8 @@ fn cold_keys_go_out_in_state_transfers_and_take_replicated_ops() {
     let transferred = cluster.wait_identical("state transfer with cold keys", CONVERGE);
     assert_eq!(transferred.len(), 20_000);
     let info = text(&mut zero, &["INFO", "replication"]).unwrap();
-    let to_two = info
-        .lines()
-        .find(|l| l.contains("name=n2"))
-        .unwrap_or_default()
-        .to_string();
-    assert!(
-        !to_two.contains("transfers=0"),
-        "node 0 sent node 2 a state transfer: {to_two}"
-    );
+    let to_two = info.lines().find(|l| l.contains("name=n2")).unwrap_or_default().to_string();
+    assert!(!to_two.contains("transfers=0"), "node 0 sent node 2 a state transfer: {to_two}");
 
     let spilled = info_number(&mut zero, "flash", "flash_cold_keys");
     let promoted = info_number(&mut zero, "flash", "flash_promoted_keys");
@@ -240,14 +154,8 @@ fn cold_keys_go_out_in_state_transfers_and_take_replicated_ops() {
     }
     let converged: Vec<KeyDump> = cluster.wait_identical("remote ops on cold keys", CONVERGE);
     assert_eq!(converged.len(), 20_000);
-    assert_eq!(
-        text(&mut zero, &["GET", "r000000"]).map(|v| v.ends_with('+')),
-        Some(true)
-    );
-    assert!(
-        spilled > 0 && info_number(&mut zero, "flash", "flash_promoted_keys") > promoted,
-        "the remote ops promoted cold keys"
-    );
+    assert_eq!(text(&mut zero, &["GET", "r000000"]).map(|v| v.ends_with('+')), Some(true));
+    assert!(spilled > 0 && info_number(&mut zero, "flash", "flash_promoted_keys") > promoted, "the remote ops promoted cold keys");
 }
 
 /// Durability and spilling together: keys spilled, checkpointed, promoted, changed and
@@ -258,17 +166,10 @@ fn spilled_promoted_and_checkpointed_keys_survive_a_kill() {
     let args = ["--appendonly", "yes", "--maxmemory", MAXMEMORY];
     let mut node = Server::start_in(dir.path(), &args);
     let mut con = node.client();
-    assert_eq!(
-        info_field(&mut con, "memory", "maxmemory_policy").as_deref(),
-        Some("flash"),
-        "the default with appendonly"
-    );
+    assert_eq!(info_field(&mut con, "memory", "maxmemory_policy").as_deref(), Some("flash"), "the default with appendonly");
     load_every_type(&mut con, 10_000, "d", 150);
     wait_for_cold(&mut con, 4_000);
-    assert_eq!(
-        text(&mut con, &["BGREWRITEAOF"]).as_deref(),
-        Some("Background append only file rewriting started")
-    );
+    assert_eq!(text(&mut con, &["BGREWRITEAOF"]).as_deref(), Some("Background append only file rewriting started"));
     let deadline = Instant::now() + Duration::from_secs(20);
     while info_field(&mut con, "persistence", "aof_rewrites").as_deref() != Some("1") {
         assert!(Instant::now() < deadline, "no checkpoint");
@@ -290,18 +191,12 @@ fn spilled_promoted_and_checkpointed_keys_survive_a_kill() {
     load_every_type(&mut con, 5_000, "e", 150);
     let expected = dump(&mut con);
     let promoted = info_number(&mut con, "flash", "flash_promoted_keys");
-    assert!(
-        promoted > 1_000,
-        "the dump and the changes promoted cold keys: {promoted}"
-    );
+    assert!(promoted > 1_000, "the dump and the changes promoted cold keys: {promoted}");
     node.signal_and_wait("KILL");
 
     let node = Server::start_in(dir.path(), &args);
     let mut con = node.client();
-    assert!(
-        info_number(&mut con, "flash", "flash_cold_keys") > 0,
-        "cold keys stay cold across the restart"
-    );
+    assert!(info_number(&mut con, "flash", "flash_cold_keys") > 0, "cold keys stay cold across the restart");
     assert_eq!(int(&mut con, &["DBSIZE"]) as usize, expected.len());
     assert_eq!(dump(&mut con), expected);
 }
@@ -317,21 +212,13 @@ fn without_appendonly_a_restart_forgets_cold_keys_and_policies_are_checked() {
     drop(node);
     let node = Server::start_in(dir.path(), &args);
     let mut con = node.client();
-    assert_eq!(
-        int(&mut con, &["DBSIZE"]),
-        0,
-        "no durability: nothing of the old state, cold keys included"
-    );
+    assert_eq!(int(&mut con, &["DBSIZE"]), 0, "no durability: nothing of the old state, cold keys included");
     assert_eq!(info_number(&mut con, "flash", "flash_cold_keys"), 0);
 
     let plain = Server::start(&[]);
     let mut con = plain.client();
-    assert_eq!(
-        info_field(&mut con, "memory", "maxmemory_policy").as_deref(),
-        Some("noeviction")
-    );
-    let refused =
-        meridian_tests::error_text(&mut con, &["CONFIG", "SET", "maxmemory-policy", "flash"]);
+    assert_eq!(info_field(&mut con, "memory", "maxmemory_policy").as_deref(), Some("noeviction"));
+    let refused = meridian_tests::error_text(&mut con, &["CONFIG", "SET", "maxmemory-policy", "flash"]);
     assert!(refused.contains("flash needs the flash tier"), "{refused}");
 }
 
@@ -339,84 +226,43 @@ fn without_appendonly_a_restart_forgets_cold_keys_and_policies_are_checked() {
 #[test]
 fn eviction_policies_take_the_keys_they_name() {
     // allkeys-lru: a key read all along survives, an early key never read again goes.
-    let node = Server::start(&[
-        "--maxmemory",
-        MAXMEMORY,
-        "--maxmemory-policy",
-        "allkeys-lru",
-    ]);
+    let node = Server::start(&["--maxmemory", MAXMEMORY, "--maxmemory-policy", "allkeys-lru"]);
     let mut con = node.client();
     text(&mut con, &["SET", "hot", "1"]);
     for round in 0..40 {
         load_every_type(&mut con, 1_000, &format!("l{round}:"), 150);
-        assert_eq!(
-            text(&mut con, &["GET", "hot"]).as_deref(),
-            Some("1"),
-            "round {round}"
-        );
+        assert_eq!(text(&mut con, &["GET", "hot"]).as_deref(), Some("1"), "round {round}");
     }
     let evicted = info_number(&mut con, "stats", "evicted_keys");
     assert!(evicted > 10_000, "evicted {evicted}");
     assert_eq!(int(&mut con, &["DBSIZE"]) as u64, 40_001 - evicted);
-    assert_eq!(
-        int(&mut con, &["EXISTS", "l0:000000"]),
-        0,
-        "the oldest keys went first"
-    );
+    assert_eq!(int(&mut con, &["EXISTS", "l0:000000"]), 0, "the oldest keys went first");
     assert!(info_number(&mut con, "memory", "used_memory") < 5 * 1024 * 1024);
 
     // volatile-ttl: only keys with a TTL go, nearest expiry first; then writes get OOM.
-    let node = Server::start(&[
-        "--maxmemory",
-        MAXMEMORY,
-        "--maxmemory-policy",
-        "volatile-ttl",
-    ]);
+    let node = Server::start(&["--maxmemory", MAXMEMORY, "--maxmemory-policy", "volatile-ttl"]);
     let mut con = node.client();
     let value = "v".repeat(200);
     for i in 0..5_000 {
         text(&mut con, &["SET", &format!("keep:{i}"), &value]);
     }
     for i in 0..20_000 {
-        let reply = query(
-            &mut con,
-            &[
-                "SET",
-                &format!("ttl:{i}"),
-                &value,
-                "EX",
-                &(100_000 + i).to_string(),
-            ],
-        );
+        let reply = query(&mut con, &["SET", &format!("ttl:{i}"), &value, "EX", &(100_000 + i).to_string()]);
         if let Some(e) = reply.error() {
             assert!(e.starts_with("OOM"), "{e}");
         }
     }
-    assert_eq!(
-        strings(&mut con, &["KEYS", "keep:*"]).len(),
-        5_000,
-        "keys without a TTL are never evicted"
-    );
+    assert_eq!(strings(&mut con, &["KEYS", "keep:*"]).len(), 5_000, "keys without a TTL are never evicted");
     assert!(info_number(&mut con, "stats", "evicted_keys") > 0);
-    assert_eq!(
-        int(&mut con, &["EXISTS", "ttl:0"]),
-        0,
-        "the nearest expiry went first"
-    );
+    assert_eq!(int(&mut con, &["EXISTS", "ttl:0"]), 0, "the nearest expiry went first");
     let mut refused = false;
     for i in 0..20_000 {
-        if query(&mut con, &["SET", &format!("more:{i}"), &value])
-            .error()
-            .is_some_and(|e| e.starts_with("OOM"))
-        {
+        if query(&mut con, &["SET", &format!("more:{i}"), &value]).error().is_some_and(|e| e.starts_with("OOM")) {
             refused = true;
             break;
         }
     }
-    assert!(
-        refused,
-        "with nothing left to evict, writes get -OOM as in Redis"
-    );
+    assert!(refused, "with nothing left to evict, writes get -OOM as in Redis");
 
     // allkeys-lfu: a key used often early on outlives the keys written once since; LRU, the
     // control, takes it first, as the oldest.
@@ -430,27 +276,13 @@ fn eviction_policies_take_the_keys_they_name() {
         for round in 0..40 {
             load_every_type(&mut con, 1_000, &format!("l{round}:"), 150);
         }
-        assert!(
-            info_number(&mut con, "stats", "evicted_keys") > 10_000,
-            "{policy}"
-        );
+        assert!(info_number(&mut con, "stats", "evicted_keys") > 10_000, "{policy}");
         assert_eq!(int(&mut con, &["EXISTS", "hot"]), hot_stays, "{policy}");
     }
 
     // The LFU settings keep Redis's names, defaults and bounds.
-    assert_eq!(
-        strings(&mut con, &["CONFIG", "GET", "lfu-*"]),
-        [
-            Some("lfu-log-factor".into()),
-            Some("10".into()),
-            Some("lfu-decay-time".into()),
-            Some("1".into())
-        ]
-    );
-    assert_eq!(
-        text(&mut con, &["CONFIG", "SET", "lfu-decay-time", "0"]).as_deref(),
-        Some("OK")
-    );
+    assert_eq!(strings(&mut con, &["CONFIG", "GET", "lfu-*"]), [Some("lfu-log-factor".into()), Some("10".into()), Some("lfu-decay-time".into()), Some("1".into())]);
+    assert_eq!(text(&mut con, &["CONFIG", "SET", "lfu-decay-time", "0"]).as_deref(), Some("OK"));
     let error = meridian_tests::error_text(&mut con, &["CONFIG", "SET", "lfu-log-factor", "-1"]);
     assert_eq!(error, "ERR CONFIG SET failed (possibly related to argument 'lfu-log-factor') - argument must be between 0 and 2147483647 inclusive");
 }
@@ -461,17 +293,7 @@ fn eviction_policies_take_the_keys_they_name() {
 /// Enterprise, which starts evicting at 80% of the limit for this reason.)
 #[test]
 fn evictions_replicate() {
-    let mut cluster = Cluster::build(2)
-        .node_flags(
-            0,
-            &[
-                "--maxmemory",
-                "24mb",
-                "--maxmemory-policy",
-                "allkeys-random",
-            ],
-        )
-        .start();
+    let mut cluster = Cluster::build(2).node_flags(0, &["--maxmemory", "24mb", "--maxmemory-policy", "allkeys-random"]).start();
     let mut zero = cluster.node(0).client();
     let value = "v".repeat(500);
     let mut written = 0;
@@ -485,11 +307,9 @@ fn evictions_replicate() {
     assert!(info_number(&mut zero, "stats", "evicted_keys") > 0);
     let remaining = int(&mut zero, &["DBSIZE"]);
     assert!(remaining < written);
-    cluster.wait_for("evictions replicated", CONVERGE, |c| {
-        match int(c, &["DBSIZE"]) {
-            n if n == remaining => Ok(()),
-            n => Err(format!("{n} keys, node 0 has {remaining}")),
-        }
+    cluster.wait_for("evictions replicated", CONVERGE, |c| match int(c, &["DBSIZE"]) {
+        n if n == remaining => Ok(()),
+        n => Err(format!("{n} keys, node 0 has {remaining}")),
     });
     cluster.kill(0);
 }

@@ -7,10 +7,7 @@ use std::time::{Duration, Instant};
 
 /// Runs `command` on a new connection of `server` in a thread; returns its reply and how long
 /// it took.
-fn in_background(
-    server: &Server,
-    command: &'static [&'static str],
-) -> std::thread::JoinHandle<(Reply, Duration)> {
+fn in_background(server: &Server, command: &'static [&'static str]) -> std::thread::JoinHandle<(Reply, Duration)> {
     let mut con = server.client();
     std::thread::spawn(move || {
         let start = Instant::now();
@@ -23,10 +20,7 @@ fn in_background(
 fn wait_blocked(server: &Server, n: i64) {
     let mut con = server.client();
     let deadline = Instant::now() + Duration::from_secs(10);
-    while meridian_tests::info_field(&mut con, "clients", "blocked_clients")
-        .and_then(|v| v.parse::<i64>().ok())
-        != Some(n)
-    {
+    while meridian_tests::info_field(&mut con, "clients", "blocked_clients").and_then(|v| v.parse::<i64>().ok()) != Some(n) {
         assert!(Instant::now() < deadline, "never saw {n} blocked clients");
         std::thread::sleep(Duration::from_millis(10));
     }
@@ -44,38 +38,21 @@ fn blocking_pops_wake_on_a_local_push_and_time_out() {
     wait_blocked(&server, 1);
     assert_eq!(int(&mut con, &["RPUSH", "jobs", "j1", "j2"]), 2);
     let (reply, _) = waiter.join().unwrap();
-    assert_eq!(
-        reply,
-        Reply::Array(vec![bulk("jobs"), bulk("j1")]),
-        "the first key with an element, and its head"
-    );
-    assert_eq!(
-        strings(&mut con, &["LRANGE", "jobs", "0", "-1"]),
-        vec![Some("j2".to_string())]
-    );
+    assert_eq!(reply, Reply::Array(vec![bulk("jobs"), bulk("j1")]), "the first key with an element, and its head");
+    assert_eq!(strings(&mut con, &["LRANGE", "jobs", "0", "-1"]), vec![Some("j2".to_string())]);
 
     // BLMOVE wakes too, and moves what it pops.
     let mover = in_background(&server, &["BLMOVE", "in", "out", "RIGHT", "LEFT", "5"]);
     wait_blocked(&server, 1);
     int(&mut con, &["LPUSH", "in", "m"]);
     assert_eq!(mover.join().unwrap().0, bulk("m"));
-    assert_eq!(
-        text(&mut con, &["LINDEX", "out", "0"]).as_deref(),
-        Some("m")
-    );
+    assert_eq!(text(&mut con, &["LINDEX", "out", "0"]).as_deref(), Some("m"));
 
     // A timeout answers null after about the timeout; a fractional one is honoured.
-    let (reply, took) = in_background(&server, &["BRPOP", "nothing", "0.3"])
-        .join()
-        .unwrap();
+    let (reply, took) = in_background(&server, &["BRPOP", "nothing", "0.3"]).join().unwrap();
     assert_eq!(reply, Reply::Nil);
-    assert!(
-        took >= Duration::from_millis(290) && took < Duration::from_secs(3),
-        "took {took:?}"
-    );
-    let (reply, _) = in_background(&server, &["BRPOPLPUSH", "nothing", "x", "0.05"])
-        .join()
-        .unwrap();
+    assert!(took >= Duration::from_millis(290) && took < Duration::from_secs(3), "took {took:?}");
+    let (reply, _) = in_background(&server, &["BRPOPLPUSH", "nothing", "x", "0.05"]).join().unwrap();
     assert_eq!(reply, Reply::Nil);
 
     // A push to another key, or of another type, leaves a blocked client blocked.
@@ -85,10 +62,7 @@ fn blocking_pops_wake_on_a_local_push_and_time_out() {
     int(&mut con, &["SADD", "wanted-set", "x"]);
     std::thread::sleep(Duration::from_millis(100));
     int(&mut con, &["RPUSH", "wanted", "w"]);
-    assert_eq!(
-        waiter.join().unwrap().0,
-        Reply::Array(vec![bulk("wanted"), bulk("w")])
-    );
+    assert_eq!(waiter.join().unwrap().0, Reply::Array(vec![bulk("wanted"), bulk("w")]));
     wait_blocked(&server, 0);
 }
 
@@ -101,11 +75,7 @@ fn a_blocked_client_that_disconnects_is_let_go() {
     drop(raw);
     wait_blocked(&server, 0);
     let mut con = server.client();
-    assert_eq!(
-        int(&mut con, &["RPUSH", "q", "kept"]),
-        1,
-        "nobody popped it"
-    );
+    assert_eq!(int(&mut con, &["RPUSH", "q", "kept"]), 1, "nobody popped it");
     assert_eq!(int(&mut con, &["LLEN", "q"]), 1);
 }
 
@@ -117,14 +87,8 @@ fn a_push_replicated_from_another_region_wakes_a_blocked_pop() {
     let mut c0 = cluster.node(0).client();
     assert_eq!(int(&mut c0, &["RPUSH", "work", "from-region-0"]), 1);
     let (reply, took) = waiter.join().unwrap();
-    assert_eq!(
-        reply,
-        Reply::Array(vec![bulk("work"), bulk("from-region-0")])
-    );
-    assert!(
-        took < Duration::from_secs(10),
-        "woken by the replicated push, not the timeout: {took:?}"
-    );
+    assert_eq!(reply, Reply::Array(vec![bulk("work"), bulk("from-region-0")]));
+    assert!(took < Duration::from_secs(10), "woken by the replicated push, not the timeout: {took:?}");
     // The pop replicates back: region 0's list is empty too.
     let deadline = Instant::now() + Duration::from_secs(20);
     while int(&mut c0, &["LLEN", "work"]) != 0 {
@@ -146,34 +110,18 @@ fn long_lists_keep_their_order_and_pop_empty() {
         command.extend(values.iter().map(String::as_str));
         int(&mut con, &command);
         for v in values {
-            if chunk % 2 == 0 {
-                model.push_back(v)
-            } else {
-                model.push_front(v)
-            }
+            if chunk % 2 == 0 { model.push_back(v) } else { model.push_front(v) }
         }
     }
-    assert_eq!(
-        int(
-            &mut con,
-            &["LINSERT", "long", "AFTER", "v4-250", "inserted"]
-        ),
-        model.len() as i64 + 1
-    );
+    assert_eq!(int(&mut con, &["LINSERT", "long", "AFTER", "v4-250", "inserted"]), model.len() as i64 + 1);
     let at = model.iter().position(|v| v == "v4-250").unwrap();
     model.insert(at + 1, "inserted".into());
-    assert_eq!(
-        query(&mut con, &["LSET", "long", "-3", "set"]),
-        Reply::Status("OK".into())
-    );
+    assert_eq!(query(&mut con, &["LSET", "long", "-3", "set"]), Reply::Status("OK".into()));
     let n = model.len();
     model[n - 3] = "set".into();
     let all: Vec<Option<String>> = model.iter().cloned().map(Some).collect();
     assert_eq!(strings(&mut con, &["LRANGE", "long", "0", "-1"]), all);
-    assert_eq!(
-        text(&mut con, &["LINDEX", "long", "5000"]),
-        model.get(5000).cloned()
-    );
+    assert_eq!(text(&mut con, &["LINDEX", "long", "5000"]), model.get(5000).cloned());
     let mut popped = 0;
     while int(&mut con, &["EXISTS", "long"]) == 1 {
         let left = strings(&mut con, &["LPOP", "long", "700"]);
@@ -198,32 +146,17 @@ fn lists_replicate_and_survive_a_state_transfer() {
     int(&mut c0, &["LPUSH", "l", "z"]);
     int(&mut c0, &["LINSERT", "l", "BEFORE", "b", "ab"]);
     let state = cluster.wait_identical("lists replicated", Duration::from_secs(20));
-    assert!(
-        state
-            .iter()
-            .any(|k| k.0 == "l" && k.2.as_deref() == Some("z,a,ab,b,c")),
-        "{state:?}"
-    );
+    assert!(state.iter().any(|k| k.0 == "l" && k.2.as_deref() == Some("z,a,ab,b,c")), "{state:?}");
     cluster.kill(1);
     text(&mut c0, &["LPOP", "l"]);
     query(&mut c0, &["LSET", "l", "0", "A"]);
     int(&mut c0, &["RPUSH", "l", "d"]);
     cluster.start_node(1);
-    let state = cluster.wait_identical(
-        "after the restarted node's state transfer",
-        Duration::from_secs(30),
-    );
+    let state = cluster.wait_identical("after the restarted node's state transfer", Duration::from_secs(30));
     let l = state.iter().find(|k| k.0 == "l").expect("l transferred");
     assert_eq!((l.1.as_str(), l.2.as_deref()), ("list", Some("A,ab,b,c,d")));
     let mut c1 = cluster.node(1).client();
     assert_eq!(int(&mut c1, &["RPUSH", "l", "e"]), 6);
     let state = cluster.wait_identical("a push on the restarted node", Duration::from_secs(20));
-    assert_eq!(
-        state
-            .iter()
-            .find(|k| k.0 == "l")
-            .and_then(|k| k.2.clone())
-            .as_deref(),
-        Some("A,ab,b,c,d,e")
-    );
+    assert_eq!(state.iter().find(|k| k.0 == "l").and_then(|k| k.2.clone()).as_deref(), Some("A,ab,b,c,d,e"));
 }

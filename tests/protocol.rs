@@ -37,10 +37,7 @@ fn requests_split_at_every_byte_parse_the_same() {
 fn inline_commands_work_like_telnet() {
     let server = Server::start(&[]);
     let mut raw = server.raw();
-    raw.roundtrip(
-        b"SET greeting \"hello world\"\r\nGET greeting\nPING\r\n\r\n",
-        b"+OK\r\n$11\r\nhello world\r\n+PONG\r\n",
-    );
+    raw.roundtrip(b"SET greeting \"hello world\"\r\nGET greeting\nPING\r\n\r\n", b"+OK\r\n$11\r\nhello world\r\n+PONG\r\n");
 }
 
 #[test]
@@ -56,10 +53,7 @@ fn resp3_after_hello_3() {
     raw.roundtrip(b"HELLO 3\r\n", hello.as_bytes());
     // RESP3 shapes: null, map, verbatim text.
     raw.roundtrip(b"GET nothing\r\n", b"_\r\n");
-    raw.roundtrip(
-        b"CONFIG GET maxmemory\r\n",
-        b"%1\r\n$9\r\nmaxmemory\r\n$1\r\n0\r\n",
-    );
+    raw.roundtrip(b"CONFIG GET maxmemory\r\n", b"%1\r\n$9\r\nmaxmemory\r\n$1\r\n0\r\n");
     raw.roundtrip(b"INFO keyspace\r\n", b"=16\r\ntxt:# Keyspace\r\n\r\n");
     // And back to RESP2: the same map as a flat array.
     raw.send(b"HELLO 2\r\n");
@@ -72,10 +66,7 @@ fn resp3_through_a_real_client() {
     let server = Server::start(&[]);
     let mut con = server.client_with("?protocol=resp3");
     assert_eq!(text(&mut con, &["SET", "k", "v"]).as_deref(), Some("OK"));
-    assert_eq!(
-        meridian_tests::query(&mut con, &["GET", "missing"]),
-        meridian_tests::Reply::Nil
-    );
+    assert_eq!(meridian_tests::query(&mut con, &["GET", "missing"]), meridian_tests::Reply::Nil);
     match meridian_tests::query(&mut con, &["CONFIG", "GET", "port"]) {
         meridian_tests::Reply::Map(pairs) => assert_eq!(pairs.len(), 1),
         other => panic!("CONFIG GET in RESP3 is a map, got {other:?}"),
@@ -88,16 +79,8 @@ fn refused(server: &Server, garbage: &[u8], error: &str) {
     raw.send(garbage);
     let expected = format!("-ERR Protocol error: {error}\r\n");
     let got = raw.read_exact_len(expected.len());
-    assert_eq!(
-        String::from_utf8_lossy(&got),
-        expected,
-        "for {:?}",
-        String::from_utf8_lossy(&garbage[..garbage.len().min(40)])
-    );
-    assert!(
-        raw.is_closed(),
-        "connection should close after a protocol error"
-    );
+    assert_eq!(String::from_utf8_lossy(&got), expected, "for {:?}", String::from_utf8_lossy(&garbage[..garbage.len().min(40)]));
+    assert!(raw.is_closed(), "connection should close after a protocol error");
 }
 
 #[test]
@@ -108,11 +91,7 @@ fn malformed_frames_get_an_error_and_a_closed_connection() {
     refused(&server, b"*1\r\n$-5\r\n", "invalid bulk length");
     refused(&server, b"*1\r\n$999999999999\r\n", "invalid bulk length");
     refused(&server, b"*9999999999\r\n", "invalid multibulk length");
-    refused(
-        &server,
-        b"SET \"unbalanced\r\n",
-        "unbalanced quotes in request",
-    );
+    refused(&server, b"SET \"unbalanced\r\n", "unbalanced quotes in request");
     refused(&server, &vec![b'x'; 70 * 1024], "too big inline request");
     let mut long_count = b"*".to_vec();
     long_count.extend(vec![b'1'; 70 * 1024]);
@@ -124,11 +103,7 @@ fn malformed_frames_get_an_error_and_a_closed_connection() {
 #[test]
 fn proto_max_bulk_len_is_enforced_and_configurable() {
     let server = Server::start(&["--proto-max-bulk-len", "1mb"]);
-    refused(
-        &server,
-        b"*2\r\n$3\r\nGET\r\n$2000000\r\n",
-        "invalid bulk length",
-    );
+    refused(&server, b"*2\r\n$3\r\nGET\r\n$2000000\r\n", "invalid bulk length");
     let mut con = server.client();
     let big = "x".repeat(600 * 1024);
     assert_eq!(text(&mut con, &["SET", "big", &big]).as_deref(), Some("OK"));
@@ -142,11 +117,7 @@ fn proto_max_bulk_len_is_enforced_and_configurable() {
 fn unauthenticated_clients_cannot_send_big_frames() {
     let server = Server::start(&["--requirepass", "secret"]);
     refused(&server, b"*20\r\n", "unauthenticated multibulk length");
-    refused(
-        &server,
-        b"*2\r\n$4\r\nAUTH\r\n$100000\r\n",
-        "unauthenticated bulk length",
-    );
+    refused(&server, b"*2\r\n$4\r\nAUTH\r\n$100000\r\n", "unauthenticated bulk length");
 }
 
 #[test]
@@ -184,10 +155,7 @@ fn thousands_of_connections_at_once() {
     }
     let mut con = server.client();
     assert_eq!(int(&mut con, &["DBSIZE"]), 2000);
-    let clients: i64 = meridian_tests::info_field(&mut con, "clients", "connected_clients")
-        .unwrap()
-        .parse()
-        .unwrap();
+    let clients: i64 = meridian_tests::info_field(&mut con, "clients", "connected_clients").unwrap().parse().unwrap();
     assert_eq!(clients, 2001);
 }
 
@@ -198,10 +166,7 @@ fn maxclients_refuses_the_extra_client() {
     std::thread::sleep(Duration::from_millis(200));
     let mut extra = server.raw();
     let reply = extra.read_exact_len(36);
-    assert_eq!(
-        String::from_utf8_lossy(&reply),
-        "-ERR max number of clients reached\r\n"
-    );
+    assert_eq!(String::from_utf8_lossy(&reply), "-ERR max number of clients reached\r\n");
 }
 
 #[test]
@@ -226,8 +191,5 @@ fn sigint_and_shutdown_command_stop_the_server() {
     let mut raw = by_command.raw();
     raw.send(b"SHUTDOWN NOSAVE\r\n");
     assert!(raw.is_closed());
-    assert!(by_command
-        .wait(Duration::from_secs(15))
-        .expect("exits")
-        .success());
+    assert!(by_command.wait(Duration::from_secs(15)).expect("exits").success());
 }

@@ -26,9 +26,7 @@ fn drain(raw: &mut Raw, quiet: Duration) -> Vec<u8> {
         }
         got.extend_from_slice(&buf[..n]);
     }
-    raw.0
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
+    raw.0.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     got
 }
 
@@ -95,11 +93,7 @@ fn subscribe_publish_sessions_match_redis_byte_for_byte() {
             let mut got = m[c].read_exact_len(expected.len());
             got.extend(drain(&mut m[c], Duration::from_millis(5)));
             if *compare {
-                assert_eq!(
-                    String::from_utf8_lossy(&got),
-                    String::from_utf8_lossy(&expected),
-                    "step {step} {command:?}, connection {c}"
-                );
+                assert_eq!(String::from_utf8_lossy(&got), String::from_utf8_lossy(&expected), "step {step} {command:?}, connection {c}");
             }
         }
     }
@@ -115,28 +109,14 @@ fn an_unmodified_client_subscribes_and_receives() {
     let mut pubsub = subscriber.as_pubsub();
     pubsub.subscribe("orders").unwrap();
     pubsub.psubscribe("metrics.*").unwrap();
-    pubsub
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .unwrap();
+    pubsub.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     assert_eq!(int(&mut publisher, &["PUBLISH", "orders", "o-1"]), 1);
     assert_eq!(int(&mut publisher, &["PUBLISH", "metrics.cpu", "93"]), 1);
     let first = pubsub.get_message().unwrap();
-    assert_eq!(
-        (
-            first.get_channel_name(),
-            first.get_payload::<String>().unwrap()
-        ),
-        ("orders", "o-1".to_string())
-    );
+    assert_eq!((first.get_channel_name(), first.get_payload::<String>().unwrap()), ("orders", "o-1".to_string()));
     let second = pubsub.get_message().unwrap();
     assert_eq!(second.get_pattern::<String>().unwrap(), "metrics.*");
-    assert_eq!(
-        (
-            second.get_channel_name(),
-            second.get_payload::<String>().unwrap()
-        ),
-        ("metrics.cpu", "93".to_string())
-    );
+    assert_eq!((second.get_channel_name(), second.get_payload::<String>().unwrap()), ("metrics.cpu", "93".to_string()));
     pubsub.unsubscribe("orders").unwrap();
     assert_eq!(int(&mut publisher, &["PUBLISH", "orders", "o-2"]), 0);
 }
@@ -156,37 +136,18 @@ fn a_subscriber_that_stops_reading_is_disconnected() {
     let mut publisher = server.client();
     let payload = "x".repeat(1 << 20);
     let deadline = Instant::now() + Duration::from_secs(60);
-    healthy
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .unwrap();
+    healthy.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     let mut published = 0;
     loop {
-        assert!(
-            Instant::now() < deadline,
-            "the stalled subscriber was never disconnected"
-        );
-        assert!(
-            published < 200,
-            "published {published} MB without a disconnect"
-        );
+        assert!(Instant::now() < deadline, "the stalled subscriber was never disconnected");
+        assert!(published < 200, "published {published} MB without a disconnect");
         let receivers = int(&mut publisher, &["PUBLISH", "firehose", &payload]);
         published += 1;
-        assert_eq!(
-            healthy
-                .get_message()
-                .unwrap()
-                .get_payload::<String>()
-                .unwrap()
-                .len(),
-            payload.len()
-        );
+        assert_eq!(healthy.get_message().unwrap().get_payload::<String>().unwrap().len(), payload.len());
         if receivers == 1 {
             break;
         }
     }
     assert!(published > 32, "disconnected after only {published} MB");
-    assert!(
-        stalled.is_closed(),
-        "the stalled subscriber's connection is closed"
-    );
+    assert!(stalled.is_closed(), "the stalled subscriber's connection is closed");
 }

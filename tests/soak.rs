@@ -44,50 +44,25 @@ fn random_command(rng: &mut StdRng) -> Vec<String> {
         27 => vec!["LSET".into(), key, "0".into(), value],
         28 => vec!["LINSERT".into(), key, "AFTER".into(), member, value],
         20 => vec!["ZADD".into(), key, rng.gen_range(-9..9).to_string(), member],
-        21 => vec![
-            "ZINCRBY".into(),
-            key,
-            format!("{}.25", rng.gen_range(-9..9)),
-            member,
-        ],
+        21 => vec!["ZINCRBY".into(), key, format!("{}.25", rng.gen_range(-9..9)), member],
         22 => vec!["ZREM".into(), key, member],
         23 => vec!["ZPOPMIN".into(), key],
         14 | 15 => vec!["SADD".into(), key, member, value],
         16 => vec!["SREM".into(), key, member],
         17 => vec!["HSET".into(), key, member, value],
-        18 => vec![
-            "HINCRBY".into(),
-            key,
-            member,
-            rng.gen_range(-50..50).to_string(),
-        ],
+        18 => vec!["HINCRBY".into(), key, member, rng.gen_range(-50..50).to_string()],
         19 => vec!["HDEL".into(), key, member],
         0 | 1 => vec!["SET".into(), key, value],
-        2 => vec![
-            "SET".into(),
-            key,
-            value,
-            "EX".into(),
-            rng.gen_range(1..6).to_string(),
-        ],
+        2 => vec!["SET".into(), key, value, "EX".into(), rng.gen_range(1..6).to_string()],
         3 => vec!["APPEND".into(), key, value],
         4 | 5 => vec!["INCRBY".into(), key, rng.gen_range(-50..50).to_string()],
-        6 => vec![
-            "INCRBYFLOAT".into(),
-            key,
-            format!("{}.5", rng.gen_range(-9..9)),
-        ],
+        6 => vec!["INCRBYFLOAT".into(), key, format!("{}.5", rng.gen_range(-9..9))],
         7 => vec!["DEL".into(), key],
         8 => vec!["EXPIRE".into(), key, rng.gen_range(1..30).to_string()],
         9 => vec!["PERSIST".into(), key],
         10 => vec!["GETDEL".into(), key],
         11 => vec!["MSET".into(), key, value.clone(), other, value],
-        12 => vec![
-            "SETRANGE".into(),
-            key,
-            rng.gen_range(0..8).to_string(),
-            value,
-        ],
+        12 => vec!["SETRANGE".into(), key, rng.gen_range(0..8).to_string(), value],
         _ => vec!["SET".into(), key, value, "KEEPTTL".into()],
     };
     words
@@ -98,24 +73,14 @@ fn random_commands_and_faults_converge() {
     let seed = env_u64("MERIDIAN_SOAK_SEED").unwrap_or_else(rand::random);
     let secs = env_u64("MERIDIAN_SOAK_SECS").unwrap_or(20);
     println!("soak seed {seed} for {secs} s (replay with MERIDIAN_SOAK_SEED={seed})");
-    let allowed =
-        std::env::var("MERIDIAN_SOAK_FAULTS").unwrap_or_else(|_| "cut,isolate,delay,kill".into());
+    let allowed = std::env::var("MERIDIAN_SOAK_FAULTS").unwrap_or_else(|_| "cut,isolate,delay,kill".into());
     let allows = |fault: &str| allowed.split(',').any(|f| f.trim() == fault);
     let mut rng = StdRng::seed_from_u64(seed);
-    let base = LinkModel {
-        delay: Duration::from_millis(5),
-        jitter: Duration::from_millis(3),
-        loss: 0.01,
-    };
+    let base = LinkModel { delay: Duration::from_millis(5), jitter: Duration::from_millis(3), loss: 0.01 };
     let trace = secs <= 60 || std::env::var("MERIDIAN_SOAK_TRACE").is_ok_and(|v| v == "1");
     let level = if trace { "verbose" } else { "notice" };
-    let mut cluster = Cluster::build(REGIONS)
-        .wan(base)
-        .flags(&["--loglevel", level])
-        .start();
-    let mut clients: Vec<Option<redis::Connection>> = (0..REGIONS)
-        .map(|i| Some(cluster.node(i).client()))
-        .collect();
+    let mut cluster = Cluster::build(REGIONS).wan(base).flags(&["--loglevel", level]).start();
+    let mut clients: Vec<Option<redis::Connection>> = (0..REGIONS).map(|i| Some(cluster.node(i).client())).collect();
     let mut acknowledged = [0i64; COUNTERS];
     let (mut commands, mut faults) = (0u64, Vec::new());
     let end = Instant::now() + Duration::from_secs(secs);
@@ -156,22 +121,13 @@ fn random_commands_and_faults_converge() {
                     faults.push(format!("isolate {a}"));
                 }
                 4 if allows("delay") => {
-                    let slow = LinkModel {
-                        delay: Duration::from_millis(rng.gen_range(1..60)),
-                        ..base
-                    };
+                    let slow = LinkModel { delay: Duration::from_millis(rng.gen_range(1..60)), ..base };
                     wan.set_model(a, b, slow);
                     faults.push(format!("delay {a}-{b} {:?}", slow.delay));
                 }
-                5 if allows("kill")
-                    && clients[a].is_some()
-                    && clients.iter().flatten().count() > 1 =>
-                {
+                5 if allows("kill") && clients[a].is_some() && clients.iter().flatten().count() > 1 => {
                     wan.heal_all();
-                    cluster.wait_identical(
-                        &format!("running regions before killing {a} (seed {seed})"),
-                        Duration::from_secs(60),
-                    );
+                    cluster.wait_identical(&format!("running regions before killing {a} (seed {seed})"), Duration::from_secs(60));
                     clients[a] = None;
                     cluster.kill(a);
                     faults.push(format!("heal, converge, kill {a}"));
@@ -198,18 +154,8 @@ fn random_commands_and_faults_converge() {
     let state = cluster.wait_identical(&format!("soak seed {seed}"), Duration::from_secs(90));
     for (c, expected) in acknowledged.iter().enumerate() {
         let key = format!("ctr{c}");
-        let value: i64 = state
-            .iter()
-            .find(|k| k.0 == key)
-            .and_then(|k| k.2.as_deref())
-            .map_or(0, |v| v.parse().expect("a counter"));
-        assert_eq!(
-            value, *expected,
-            "{key}: every acknowledged increment counts, once (seed {seed})"
-        );
+        let value: i64 = state.iter().find(|k| k.0 == key).and_then(|k| k.2.as_deref()).map_or(0, |v| v.parse().expect("a counter"));
+        assert_eq!(value, *expected, "{key}: every acknowledged increment counts, once (seed {seed})");
     }
-    assert!(
-        commands >= secs * 20,
-        "the soak ran only {commands} commands (seed {seed})"
-    );
+    assert!(commands >= secs * 20, "the soak ran only {commands} commands (seed {seed})");
 }

@@ -35,10 +35,7 @@ impl Context {
 
     /// The latest time seen from `node`, if any.
     pub fn time_of(&self, node: NodeId) -> Option<u64> {
-        self.0
-            .binary_search_by_key(&node, |(n, _)| *n)
-            .ok()
-            .map(|i| self.0[i].1)
+        self.0.binary_search_by_key(&node, |(n, _)| *n).ok().map(|i| self.0[i].1)
     }
 
     /// Adds everything `other` saw.
@@ -115,21 +112,14 @@ impl VersionVector {
 
     /// Per origin: `(origin, seq, time)` of the latest applied op.
     pub fn iter(&self) -> impl Iterator<Item = (NodeId, u64, u64)> + '_ {
-        self.seqs.iter().map(|dot| {
-            (
-                *dot.actor,
-                dot.counter,
-                self.times.time_of(*dot.actor).unwrap_or(0),
-            )
-        })
+        self.seqs.iter().map(|dot| (*dot.actor, dot.counter, self.times.time_of(*dot.actor).unwrap_or(0)))
     }
 
     /// Per origin, the earlier of the two (what both have applied).
     pub fn meet(&self, other: &VersionVector) -> VersionVector {
         let mut out = VersionVector::new();
         for (origin, seq, time) in self.iter() {
-            let (their_seq, their_time) =
-                (other.seq(origin), other.times.time_of(origin).unwrap_or(0));
+            let (their_seq, their_time) = (other.seq(origin), other.times.time_of(origin).unwrap_or(0));
             if their_seq > 0 {
                 out.seqs.apply(Dot::new(origin, seq.min(their_seq)));
                 out.times.observe(Stamp::new(time.min(their_time), origin));
@@ -157,14 +147,11 @@ impl VersionVector {
     /// Records that op `(origin, seq)` with HLC `time` was applied. Ops of one origin must be
     /// recorded in order; a gap or a repeat is a caller bug.
     pub fn record(&mut self, origin: NodeId, seq: u64, time: u64) {
-        debug_assert_eq!(
-            seq,
-            self.seq(origin) + 1,
-            "ops of one origin apply in order"
-        );
+        debug_assert_eq!(seq, self.seq(origin) + 1, "ops of one origin apply in order");
         self.seqs.apply(Dot::new(origin, seq));
         self.times.observe(Stamp::new(time, origin));
     }
+
 }
 
 impl Frontier for VersionVector {

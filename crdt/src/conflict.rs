@@ -155,4 +155,5 @@ impl Conflict {
             .position(|&kind| kind == (self.data_type, self.rule))
             .expect("every conflict the crate reports has a kind")
     }
+
 }

@@ -112,16 +112,8 @@ impl Counter {
     /// `None` if the run's running total would leave the exact range (see `number.rs`).
     pub fn next_increment(&self, origin: NodeId, delta: Number) -> Option<Increment> {
         match self.runs.iter().find(|r| r.origin == origin && r.is_live()) {
-            Some(run) => Some(Increment {
-                epoch: Some(run.epoch),
-                delta,
-                total: run.total.checked_add(delta)?,
-            }),
-            None => Some(Increment {
-                epoch: None,
-                delta,
-                total: delta,
-            }),
+            Some(run) => Some(Increment { epoch: Some(run.epoch), delta, total: run.total.checked_add(delta)? }),
+            None => Some(Increment { epoch: None, delta, total: delta }),
         }
     }
 
@@ -134,11 +126,7 @@ impl Counter {
     /// run's latest) changes nothing.
     pub fn add(&mut self, stamp: Stamp, inc: &Increment) {
         let epoch = Counter::epoch_of(stamp, inc);
-        match self
-            .runs
-            .iter_mut()
-            .find(|r| r.origin == stamp.node && r.epoch == epoch)
-        {
+        match self.runs.iter_mut().find(|r| r.origin == stamp.node && r.epoch == epoch) {
             Some(run) => {
                 if stamp.time > run.latest {
                     run.latest = stamp.time;
@@ -166,9 +154,7 @@ impl Counter {
     pub fn pending(&self) -> Number {
         let mut runs: SmallVec<[&Run; 4]> = self.runs.iter().collect();
         runs.sort_by_key(|r| (r.origin, r.epoch));
-        runs.iter().fold(Number::ZERO, |sum, r| {
-            sum.checked_add(r.pending()).unwrap_or(sum)
-        })
+        runs.iter().fold(Number::ZERO, |sum, r| sum.checked_add(r.pending()).unwrap_or(sum))
     }
 
     /// True if some increments are not cleared.
@@ -178,23 +164,16 @@ impl Counter {
 
     /// Per run still counting, the stamp of its newest increment.
     pub fn live_stamps(&self) -> impl Iterator<Item = Stamp> + '_ {
-        self.runs
-            .iter()
-            .filter(|r| r.is_live())
-            .map(|r| Stamp::new(r.latest, r.origin))
+        self.runs.iter().filter(|r| r.is_live()).map(|r| Stamp::new(r.latest, r.origin))
     }
 
     /// True if the increment stamped `stamp` is applied here and still counts (no clear or
     /// expiry has removed it).
     pub fn counts(&self, stamp: Stamp, inc: &Increment) -> bool {
         let epoch = Counter::epoch_of(stamp, inc);
-        self.runs.iter().any(|r| {
-            r.origin == stamp.node
-                && r.epoch == epoch
-                && !r.dead
-                && r.cleared_time < stamp.time
-                && stamp.time <= r.latest
-        })
+        self.runs
+            .iter()
+            .any(|r| r.origin == stamp.node && r.epoch == epoch && !r.dead && r.cleared_time < stamp.time && stamp.time <= r.latest)
     }
 
     /// True if nothing is held: no increments, no clears waiting for increments.
@@ -207,12 +186,7 @@ impl Counter {
         self.runs
             .iter()
             .filter(|r| r.latest > 0)
-            .map(|r| CounterMark {
-                origin: r.origin,
-                epoch: r.epoch,
-                time: r.latest,
-                total: r.total,
-            })
+            .map(|r| CounterMark { origin: r.origin, epoch: r.epoch, time: r.latest, total: r.total })
             .collect()
     }
 
@@ -221,10 +195,7 @@ impl Counter {
     /// have all arrived, names a run already cleared and collected.
     pub fn clear(&mut self, marks: &[CounterMark], by: Stamp, frontier: &impl Frontier) {
         for mark in marks {
-            let run = self
-                .runs
-                .iter_mut()
-                .find(|r| r.origin == mark.origin && r.epoch == mark.epoch);
+            let run = self.runs.iter_mut().find(|r| r.origin == mark.origin && r.epoch == mark.epoch);
             match run {
                 Some(run) if mark.time > run.cleared_time => {
                     run.cleared_time = mark.time;
@@ -261,27 +232,16 @@ impl Counter {
     /// Drops the runs that contribute nothing, once `stable` says every node has applied
     /// everything they know of.
     pub fn collect(&mut self, stable: &impl Frontier) {
-        self.runs
-            .retain(|r| !(r.is_settled() && r.is_known_to(stable)));
+        self.runs.retain(|r| !(r.is_settled() && r.is_known_to(stable)));
     }
 
     /// Joins `other` into this counter. `mine` and `theirs` are what each side had applied: a
     /// run one side lacks although it had applied all of it was collected there, settled and
     /// stable, and is dropped.
     pub fn merge(&mut self, other: &Counter, mine: &impl Frontier, theirs: &impl Frontier) {
-        self.runs.retain(|r| {
-            other
-                .runs
-                .iter()
-                .any(|o| o.origin == r.origin && o.epoch == r.epoch)
-                || !r.is_known_to(theirs)
-        });
+        self.runs.retain(|r| other.runs.iter().any(|o| o.origin == r.origin && o.epoch == r.epoch) || !r.is_known_to(theirs));
         for theirs_run in &other.runs {
-            match self
-                .runs
-                .iter_mut()
-                .find(|r| r.origin == theirs_run.origin && r.epoch == theirs_run.epoch)
-            {
+            match self.runs.iter_mut().find(|r| r.origin == theirs_run.origin && r.epoch == theirs_run.epoch) {
                 Some(run) => run.merge(theirs_run),
                 None if theirs_run.is_known_to(mine) => {}
                 None => self.runs.push(theirs_run.clone()),
@@ -370,10 +330,7 @@ mod tests {
 
         let mut replica = Replica::default();
         replica.clear(&marks);
-        assert!(
-            !replica.counter.is_empty(),
-            "the clear waits for its increment"
-        );
+        assert!(!replica.counter.is_empty(), "the clear waits for its increment");
         replica.add(Stamp::new(1, A), inc);
         assert_eq!(replica.counter.pending(), Number::ZERO);
         replica.clear(&[]);
@@ -403,17 +360,9 @@ mod tests {
         r.incr(B, 10, 7);
         r.counter.kill_before(5, Stamp::new(11, B));
         assert_eq!(r.counter.pending(), n(7));
-        let late = Increment {
-            epoch: Some(1),
-            delta: n(1),
-            total: n(6),
-        };
+        let late = Increment { epoch: Some(1), delta: n(1), total: n(6) };
         r.add(Stamp::new(20, A), late);
-        assert_eq!(
-            r.counter.pending(),
-            n(7),
-            "a late increment of a dead run stays dead"
-        );
+        assert_eq!(r.counter.pending(), n(7), "a late increment of a dead run stays dead");
     }
 
     #[test]

@@ -25,11 +25,7 @@ pub struct DenseMap<V> {
 
 impl<V> Default for DenseMap<V> {
     fn default() -> Self {
-        DenseMap {
-            entries: Vec::new(),
-            table: HashTable::new(),
-            hasher: DefaultHashBuilder::default(),
-        }
+        DenseMap { entries: Vec::new(), table: HashTable::new(), hasher: DefaultHashBuilder::default() }
     }
 }
 
@@ -46,9 +42,7 @@ impl<V> DenseMap<V> {
 
     fn find(&self, key: &[u8]) -> Option<usize> {
         let hash = self.hasher.hash_one(key);
-        self.table
-            .find(hash, |&i| &*self.entries[i as usize].0 == key)
-            .map(|&i| i as usize)
+        self.table.find(hash, |&i| &*self.entries[i as usize].0 == key).map(|&i| i as usize)
     }
 
     /// The value of `key`.
@@ -88,17 +82,11 @@ impl<V> DenseMap<V> {
     fn index_or_insert(&mut self, key: &[u8], make: impl FnOnce() -> V) -> usize {
         let hash = self.hasher.hash_one(key);
         let (entries, hasher) = (&mut self.entries, &self.hasher);
-        let index = match self.table.entry(
-            hash,
-            |&i| &*entries[i as usize].0 == key,
-            |&i| hasher.hash_one(&*entries[i as usize].0),
-        ) {
+        let index = match self.table.entry(hash, |&i| &*entries[i as usize].0 == key, |&i| hasher.hash_one(&*entries[i as usize].0)) {
             Entry::Occupied(slot) => *slot.get() as usize,
             Entry::Vacant(slot) => {
                 let index = entries.len();
-                slot.insert(
-                    u32::try_from(index).expect("a collection holds fewer than 2^32 members"),
-                );
+                slot.insert(u32::try_from(index).expect("a collection holds fewer than 2^32 members"));
                 entries.push((key.into(), make()));
                 index
             }
@@ -110,10 +98,7 @@ impl<V> DenseMap<V> {
     pub fn remove(&mut self, key: &[u8]) -> Option<V> {
         let hash = self.hasher.hash_one(key);
         let entries = &self.entries;
-        let index = match self
-            .table
-            .find_entry(hash, |&i| &*entries[i as usize].0 == key)
-        {
+        let index = match self.table.find_entry(hash, |&i| &*entries[i as usize].0 == key) {
             Ok(slot) => slot.remove().0 as usize,
             Err(_) => return None,
         };
@@ -126,10 +111,7 @@ impl<V> DenseMap<V> {
         let last = self.entries.len() - 1;
         if index != last {
             let moved_hash = self.hasher.hash_one(&*self.entries[last].0);
-            let slot = self
-                .table
-                .find_mut(moved_hash, |&i| i as usize == last)
-                .expect("every entry is in the table");
+            let slot = self.table.find_mut(moved_hash, |&i| i as usize == last).expect("every entry is in the table");
             *slot = index as u32;
         }
         self.entries.swap_remove(index).1
@@ -172,8 +154,7 @@ impl<V> DenseMap<V> {
         }
         if self.entries.capacity() > 2 * self.entries.len() + 16 {
             self.entries.shrink_to_fit();
-            self.table
-                .shrink_to_fit(|&i| self.hasher.hash_one(&*self.entries[i as usize].0));
+            self.table.shrink_to_fit(|&i| self.hasher.hash_one(&*self.entries[i as usize].0));
         }
     }
 }
@@ -189,13 +170,7 @@ impl<V: Eq> Eq for DenseMap<V> {}
 
 impl<V: std::fmt::Debug> std::fmt::Debug for DenseMap<V> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_map()
-            .entries(
-                self.entries
-                    .iter()
-                    .map(|(k, v)| (String::from_utf8_lossy(k), v)),
-            )
-            .finish()
+        f.debug_map().entries(self.entries.iter().map(|(k, v)| (String::from_utf8_lossy(k), v))).finish()
     }
 }
 

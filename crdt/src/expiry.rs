@@ -15,9 +15,6 @@ pub type Expiry = Register<u64>;
 impl Expiry {
     /// The Unix millisecond at which the key expires, if it does.
     pub fn expires_at(&self) -> Option<u64> {
-        self.versions()
-            .map(|(_, at)| *at)
-            .max()
-            .filter(|&at| at != NO_EXPIRY)
+        self.versions().map(|(_, at)| *at).max().filter(|&at| at != NO_EXPIRY)
     }
 }

@@ -4,11 +4,11 @@ use crate::causal::{Context, Frontier};
 use crate::conflict::{newer, Conflict, DataType, Kept, Met, Rule};
 use crate::counter::Counter;
 use crate::expiry::{Expiry, NO_EXPIRY};
-use crate::list::{ListEdit, ListRemovals, ListState};
-use crate::members::{Dots, KeyRemovals, MemberView, Members};
 use crate::node::{NodeId, Stamp};
-use crate::op::{Body, Change, Collection, Edit, Seen};
+use crate::members::{Dots, KeyRemovals, MemberView, Members};
+use crate::list::{ListEdit, ListRemovals, ListState};
 use crate::sorted::SortedMembers;
+use crate::op::{Body, Change, Collection, Edit, Seen};
 use crate::string::StrState;
 use serde::{Deserialize, Serialize};
 
@@ -79,11 +79,7 @@ fn last_occurrences<B: AsRef<[u8]>>(changes: &[(B, Change<B>)]) -> Vec<bool> {
         return vec![true];
     }
     let mut seen: hashbrown::HashSet<&[u8]> = hashbrown::HashSet::with_capacity(changes.len());
-    let mut last: Vec<bool> = changes
-        .iter()
-        .rev()
-        .map(|(member, _)| seen.insert(member.as_ref()))
-        .collect();
+    let mut last: Vec<bool> = changes.iter().rev().map(|(member, _)| seen.insert(member.as_ref())).collect();
     last.reverse();
     last
 }
@@ -133,10 +129,7 @@ struct Collections {
 
 impl Collections {
     fn is_empty(&self) -> bool {
-        self.hash.is_empty()
-            && self.set.is_empty()
-            && self.zset.members().is_empty()
-            && self.list.is_empty()
+        self.hash.is_empty() && self.set.is_empty() && self.zset.members().is_empty() && self.list.is_empty()
     }
 
     /// The part holding `collection`, as an edit's builder asks of it.
@@ -187,13 +180,7 @@ impl Collections {
         self.list.collect(stable);
     }
 
-    fn merge(
-        &mut self,
-        other: &Collections,
-        mine: &impl Frontier,
-        theirs: &impl Frontier,
-        removed: &Context,
-    ) {
+    fn merge(&mut self, other: &Collections, mine: &impl Frontier, theirs: &impl Frontier, removed: &Context) {
         self.hash.merge(&other.hash, mine, theirs, removed);
         self.set.merge(&other.set, mine, theirs, removed);
         self.zset.merge(&other.zset, mine, theirs, removed);
@@ -242,11 +229,7 @@ struct Meta {
 
 impl Meta {
     fn is_empty(&self) -> bool {
-        self.expiry.is_empty()
-            && self.pending_value.is_empty()
-            && self.pending_removers.is_empty()
-            && self.pending_expiry.is_empty()
-            && self.expired.is_none()
+        self.expiry.is_empty() && self.pending_value.is_empty() && self.pending_removers.is_empty() && self.pending_expiry.is_empty() && self.expired.is_none()
     }
 
     /// Time before which everything is dead (0: the key never expired).
@@ -255,11 +238,7 @@ impl Meta {
     }
 
     fn is_born_removed(&self, stamp: Stamp, ttl: bool) -> bool {
-        let pending = if ttl {
-            &self.pending_expiry
-        } else {
-            &self.pending_value
-        };
+        let pending = if ttl { &self.pending_expiry } else { &self.pending_value };
         stamp.time < self.dead_before() || pending.covers(stamp)
     }
 }
@@ -277,11 +256,7 @@ impl KeyState {
 
     /// True if the key has a value (ignoring expiry, which the caller checks against its clock).
     pub fn is_live(&self) -> bool {
-        self.value.is_live()
-            || self
-                .collections
-                .as_ref()
-                .is_some_and(|c| COLLECTION_KINDS.iter().any(|&k| c.is_live(k)))
+        self.value.is_live() || self.collections.as_ref().is_some_and(|c| COLLECTION_KINDS.iter().any(|&k| c.is_live(k)))
     }
 
     /// The type the key reads as, if it has a value: the only live part, or after a type
@@ -290,14 +265,8 @@ impl KeyState {
     pub fn kind(&self) -> Option<Kind> {
         let collection_live = |k: Kind| self.collections.as_ref().is_some_and(|c| c.is_live(k));
         let live = || {
-            let collections = COLLECTION_KINDS
-                .into_iter()
-                .filter(move |&k| collection_live(k));
-            self.value
-                .is_live()
-                .then_some(Kind::String)
-                .into_iter()
-                .chain(collections)
+            let collections = COLLECTION_KINDS.into_iter().filter(move |&k| collection_live(k));
+            self.value.is_live().then_some(Kind::String).into_iter().chain(collections)
         };
         let mut parts = live();
         let first = parts.next()?;
@@ -340,12 +309,8 @@ impl KeyState {
         if edits.is_empty() {
             return None;
         }
-        let removed = edits
-            .iter()
-            .filter(|e| matches!(e, ListEdit::Remove { .. }))
-            .count();
-        let removes_all =
-            removed == edits.len() && removed >= self.list().map_or(0, ListState::len);
+        let removed = edits.iter().filter(|e| matches!(e, ListEdit::Remove { .. })).count();
+        let removes_all = removed == edits.len() && removed >= self.list().map_or(0, ListState::len);
         Some(self.unless_emptied(removes_all, Body::List { edits }))
     }
 
@@ -354,9 +319,7 @@ impl KeyState {
     /// collection, and the DEL also takes any hidden part a type conflict left.
     fn unless_emptied<B>(&self, removes_all: bool, body: Body<B>) -> Body<B> {
         if removes_all && self.is_live() {
-            Body::Del {
-                seen: self.seen(false),
-            }
+            Body::Del { seen: self.seen(false) }
         } else {
             body
         }
@@ -368,11 +331,7 @@ impl KeyState {
     /// member that is not there changes nothing and makes no edit. When the changes remove
     /// every live member and add none, the key is gone in Redis: the op is then a whole-key
     /// removal, which also takes away any hidden part left by a type conflict.
-    pub fn edit_op<B: AsRef<[u8]>>(
-        &self,
-        collection: Collection,
-        changes: impl IntoIterator<Item = (B, Change<B>)>,
-    ) -> EditOp<B> {
+    pub fn edit_op<B: AsRef<[u8]>>(&self, collection: Collection, changes: impl IntoIterator<Item = (B, Change<B>)>) -> EditOp<B> {
         let changes: Vec<(B, Change<B>)> = changes.into_iter().collect();
         let last = last_occurrences(&changes);
         let (mut named, mut were_live) = (0, 0);
@@ -381,39 +340,24 @@ impl KeyState {
             if !last {
                 continue;
             }
-            let (live, seen) = self
-                .collections
-                .as_ref()
-                .map(|c| c.view(collection).probe(member.as_ref()))
-                .unwrap_or_default();
+            let (live, seen) = self.collections.as_ref().map(|c| c.view(collection).probe(member.as_ref())).unwrap_or_default();
             (named, were_live) = (named + 1, were_live + live as usize);
             let seen = match &change {
                 Change::Remove if !live => continue,
                 Change::Incr(_) if live => Seen::default(),
                 _ => seen,
             };
-            edits.push(Edit {
-                member,
-                seen,
-                change,
-            });
+            edits.push(Edit { member, seen, change });
         }
-        let removes_all = edits.iter().all(|e| matches!(e.change, Change::Remove))
-            && were_live == self.len_of(collection);
-        let body = (!edits.is_empty())
-            .then(|| self.unless_emptied(removes_all, Body::Edit { collection, edits }));
-        EditOp {
-            body,
-            named,
-            were_live,
-        }
+        let removes_all = edits.iter().all(|e| matches!(e.change, Change::Remove)) && were_live == self.len_of(collection);
+        let body = (!edits.is_empty()).then(|| self.unless_emptied(removes_all, Body::Edit { collection, edits }));
+        EditOp { body, named, were_live }
     }
 
     fn len_of(&self, collection: Collection) -> usize {
-        self.collections
-            .as_ref()
-            .map_or(0, |c| c.view(collection).count())
+        self.collections.as_ref().map_or(0, |c| c.view(collection).count())
     }
+
 
     /// Everything a writer replacing the whole key has seen; with `keep_ttl`, the TTL is not
     /// seen and so survives the write. A key without a value keeps no TTL: whatever TTL
@@ -428,39 +372,21 @@ impl KeyState {
         if let Some(c) = &self.collections {
             c.seen(&mut value, &mut fields);
         }
-        Seen {
-            value,
-            counts,
-            expiry,
-            fields,
-        }
+        Seen { value, counts, expiry, fields }
     }
 
     /// The TTL versions a writer changing only the TTL has seen.
     pub fn seen_ttl(&self) -> Context {
-        self.meta
-            .as_ref()
-            .map(|m| m.expiry.context())
-            .unwrap_or_default()
+        self.meta.as_ref().map(|m| m.expiry.context()).unwrap_or_default()
     }
 
     /// Applies one op's effect. This is the only place key state changes, for local and remote
     /// ops alike; applying an op twice changes nothing the second time. `frontier` is what this
     /// node (`local`) had applied before the op. Returns the conflict the op met, if it was
     /// concurrent with a write still standing here (see [`Conflict`]).
-    pub fn apply<B: AsRef<[u8]>>(
-        &mut self,
-        stamp: Stamp,
-        body: &Body<B>,
-        frontier: &impl Frontier,
-        local: NodeId,
-    ) -> Option<Conflict> {
+    pub fn apply<B: AsRef<[u8]>>(&mut self, stamp: Stamp, body: &Body<B>, frontier: &impl Frontier, local: NodeId) -> Option<Conflict> {
         let conflict = match body {
-            Body::Set {
-                seen,
-                value,
-                expire_at,
-            } => {
+            Body::Set { seen, value, expire_at } => {
                 self.clear(seen, stamp, frontier);
                 let conflict = (!self.is_born_removed(stamp, false)).then(|| {
                     let conflict = self.value.conflict_of_write(stamp, value.as_ref());
@@ -470,14 +396,8 @@ impl KeyState {
                 if let Some(at) = expire_at {
                     self.add_ttl(stamp, *at);
                 }
-                let kept = if self.kind() == Some(Kind::String) {
-                    Kept::Op
-                } else {
-                    Kept::Other
-                };
-                conflict
-                    .flatten()
-                    .or_else(|| self.collection_left(stamp, Rule::TypeConflict, kept))
+                let kept = if self.kind() == Some(Kind::String) { Kept::Op } else { Kept::Other };
+                conflict.flatten().or_else(|| self.collection_left(stamp, Rule::TypeConflict, kept))
             }
             Body::Incr { seen, inc } => {
                 self.clear(seen, stamp, frontier);
@@ -490,9 +410,7 @@ impl KeyState {
             }
             Body::Del { seen } => {
                 self.clear(seen, stamp, frontier);
-                self.value
-                    .conflict_of_removal(stamp)
-                    .or_else(|| self.collection_left(stamp, Rule::AddWins, Kept::Other))
+                self.value.conflict_of_removal(stamp).or_else(|| self.collection_left(stamp, Rule::AddWins, Kept::Other))
             }
             Body::Expire { seen, at } => {
                 let pending = self.meta().expiry.remove(seen, frontier);
@@ -502,28 +420,12 @@ impl KeyState {
             }
             Body::Edit { collection, edits } => {
                 let met = self.edit(stamp, *collection, edits, frontier);
-                met.map(|(rule, kept, other)| Conflict {
-                    data_type: collection.data_type(),
-                    rule,
-                    op: stamp,
-                    other,
-                    kept,
-                })
+                met.map(|(rule, kept, other)| Conflict { data_type: collection.data_type(), rule, op: stamp, other, kept })
             }
             Body::List { edits } => {
                 let removals = self.list_removals(stamp);
-                let met = self
-                    .collections
-                    .get_or_insert_with(Default::default)
-                    .list
-                    .apply(edits, stamp, frontier, &removals);
-                met.map(|(rule, kept, other)| Conflict {
-                    data_type: DataType::List,
-                    rule,
-                    op: stamp,
-                    other,
-                    kept,
-                })
+                let met = self.collections.get_or_insert_with(Default::default).list.apply(edits, stamp, frontier, &removals);
+                met.map(|(rule, kept, other)| Conflict { data_type: DataType::List, rule, op: stamp, other, kept })
             }
             Body::Expired { before } => {
                 self.expire_before(*before, stamp);
@@ -540,61 +442,21 @@ impl KeyState {
     fn ttl_conflict(&self, stamp: Stamp, at: u64) -> Option<Conflict> {
         let expiry = &self.meta.as_ref()?.expiry;
         let other = expiry.newest_before(stamp.time)?;
-        let kept = if expiry.expires_at() == Some(at) || at == NO_EXPIRY {
-            Kept::Op
-        } else {
-            Kept::Other
-        };
-        Some(Conflict {
-            data_type: DataType::Ttl,
-            rule: Rule::LongerTtl,
-            op: stamp,
-            other,
-            kept,
-        })
+        let kept = if expiry.expires_at() == Some(at) || at == NO_EXPIRY { Kept::Op } else { Kept::Other };
+        Some(Conflict { data_type: DataType::Ttl, rule: Rule::LongerTtl, op: stamp, other, kept })
     }
 
     /// Applies a collection edit: each member's removal and addition (see [`Members::edit`]).
-    fn edit<B: AsRef<[u8]>>(
-        &mut self,
-        stamp: Stamp,
-        collection: Collection,
-        edits: &[Edit<B>],
-        frontier: &impl Frontier,
-    ) -> Option<Met> {
-        let removals = KeyRemovals {
-            covers_op: self.is_born_removed(stamp, false),
-            dead_before: self.meta.as_ref().map_or(0, |m| m.dead_before()),
-        };
+    fn edit<B: AsRef<[u8]>>(&mut self, stamp: Stamp, collection: Collection, edits: &[Edit<B>], frontier: &impl Frontier) -> Option<Met> {
+        let removals = KeyRemovals { covers_op: self.is_born_removed(stamp, false), dead_before: self.meta.as_ref().map_or(0, |m| m.dead_before()) };
         let collections = self.collections.get_or_insert_with(Default::default);
         let mut met = None;
         for edit in edits {
             let member = edit.member.as_ref();
             let this = match collection {
-                Collection::Hash => collections.hash.edit(
-                    member,
-                    &edit.seen,
-                    &edit.change,
-                    stamp,
-                    frontier,
-                    removals,
-                ),
-                Collection::Set => collections.set.edit(
-                    member,
-                    &edit.seen,
-                    &edit.change,
-                    stamp,
-                    frontier,
-                    removals,
-                ),
-                Collection::Zset => collections.zset.edit(
-                    member,
-                    &edit.seen,
-                    &edit.change,
-                    stamp,
-                    frontier,
-                    removals,
-                ),
+                Collection::Hash => collections.hash.edit(member, &edit.seen, &edit.change, stamp, frontier, removals),
+                Collection::Set => collections.set.edit(member, &edit.seen, &edit.change, stamp, frontier, removals),
+                Collection::Zset => collections.zset.edit(member, &edit.seen, &edit.change, stamp, frontier, removals),
             };
             met = newer(met, this);
         }
@@ -616,25 +478,13 @@ impl KeyState {
             .filter_map(|k| Some((k, collections.newest(k)?)))
             .filter(|(_, s)| s.time < stamp.time)
             .max_by_key(|(_, s)| *s)?;
-        let data_type = if rule == Rule::TypeConflict {
-            DataType::Key
-        } else {
-            kind.data_type()
-        };
-        Some(Conflict {
-            data_type,
-            rule,
-            op: stamp,
-            other,
-            kept,
-        })
+        let data_type = if rule == Rule::TypeConflict { DataType::Key } else { kind.data_type() };
+        Some(Conflict { data_type, rule, op: stamp, other, kept })
     }
 
     /// What the key's removals say about list op `stamp`.
     fn list_removals(&self, stamp: Stamp) -> ListRemovals {
-        let Some(meta) = &self.meta else {
-            return ListRemovals::default();
-        };
+        let Some(meta) = &self.meta else { return ListRemovals::default() };
         ListRemovals {
             covers_op: meta.pending_value.covers(stamp),
             removers: meta.pending_removers.clone(),
@@ -680,9 +530,7 @@ impl KeyState {
     }
 
     fn is_born_removed(&self, stamp: Stamp, ttl: bool) -> bool {
-        self.meta
-            .as_ref()
-            .is_some_and(|m| m.is_born_removed(stamp, ttl))
+        self.meta.as_ref().is_some_and(|m| m.is_born_removed(stamp, ttl))
     }
 
     fn meta(&mut self) -> &mut Meta {
@@ -731,11 +579,7 @@ impl KeyState {
 
     /// [`KeyState::collect`] after applying `body`: of a collection, only the members the op
     /// edited are visited, so an edit of a large set or hash stays O(edited members).
-    pub fn collect_after<B: AsRef<[u8]>>(
-        &mut self,
-        body: &Body<B>,
-        stable: &impl Frontier,
-    ) -> Liveness {
+    pub fn collect_after<B: AsRef<[u8]>>(&mut self, body: &Body<B>, stable: &impl Frontier) -> Liveness {
         match (body, &mut self.collections) {
             (Body::List { edits }, Some(collections)) => {
                 let ids = edits.iter().filter_map(|e| match e {
@@ -747,9 +591,7 @@ impl KeyState {
             }
             (Body::Edit { collection, edits }, Some(collections)) => {
                 // An add or write that cleared no increments leaves nothing to collect.
-                let collectable = |e: &&Edit<B>| {
-                    !matches!(e.change, Change::Add | Change::Write(_)) || !e.seen.counts.is_empty()
-                };
+                let collectable = |e: &&Edit<B>| !matches!(e.change, Change::Add | Change::Write(_)) || !e.seen.counts.is_empty();
                 let members = edits.iter().filter(collectable).map(|e| e.member.as_ref());
                 match collection {
                     Collection::Hash => collections.hash.collect_members(members, stable),
@@ -783,12 +625,7 @@ impl KeyState {
     /// Joins another replica's state of this key (full state transfer). `mine` and `theirs` are
     /// what each side had applied; the result is what this node would hold had it applied
     /// everything either side had.
-    pub fn merge(
-        &mut self,
-        other: &KeyState,
-        mine: &impl Frontier,
-        theirs: &impl Frontier,
-    ) -> Liveness {
+    pub fn merge(&mut self, other: &KeyState, mine: &impl Frontier, theirs: &impl Frontier) -> Liveness {
         self.value.merge(&other.value, mine, theirs);
         if let Some(their_meta) = &other.meta {
             let meta = self.meta();
@@ -801,30 +638,17 @@ impl KeyState {
             meta.expiry.merge(&Expiry::default(), mine, theirs);
         }
         if self.collections.is_some() || other.collections.is_some() {
-            let removed = self
-                .meta
-                .as_ref()
-                .map(|m| m.pending_value.clone())
-                .unwrap_or_default();
+            let removed = self.meta.as_ref().map(|m| m.pending_value.clone()).unwrap_or_default();
             let empty = Collections::default();
             let collections = self.collections.get_or_insert_with(Default::default);
-            collections.merge(
-                other.collections.as_deref().unwrap_or(&empty),
-                mine,
-                theirs,
-                &removed,
-            );
+            collections.merge(other.collections.as_deref().unwrap_or(&empty), mine, theirs, &removed);
             if collections.is_empty() {
                 self.collections = None;
             }
         }
         if let Some(meta) = self.meta.as_deref_mut() {
             // Removals either side knew of apply to what the other side brought.
-            let (pending_value, pending_expiry, expired) = (
-                meta.pending_value.clone(),
-                meta.pending_expiry.clone(),
-                meta.expired,
-            );
+            let (pending_value, pending_expiry, expired) = (meta.pending_value.clone(), meta.pending_expiry.clone(), meta.expired);
             meta.expiry.remove(&pending_expiry, mine);
             self.value.remove_versions(&pending_value, mine);
             if let Some((before, by)) = expired {
@@ -864,24 +688,14 @@ mod tests {
 
     impl Node {
         fn new(id: NodeId) -> Node {
-            Node {
-                id,
-                seq: 0,
-                clock: 0,
-                applied: VersionVector::new(),
-                key: KeyState::default(),
-            }
+            Node { id, seq: 0, clock: 0, applied: VersionVector::new(), key: KeyState::default() }
         }
 
         /// Makes a write from this node's view (`body` gets the key state) at HLC time `time`.
         fn write(&mut self, time: u64, body: impl FnOnce(&KeyState) -> Body) -> (Stamp, u64, Body) {
             let body = body(&self.key);
             self.seq += 1;
-            let op = (
-                Stamp::new(time.max(self.clock + 1), self.id),
-                self.seq,
-                body,
-            );
+            let op = (Stamp::new(time.max(self.clock + 1), self.id), self.seq, body);
             assert_eq!(self.apply(&op), None, "a local write never conflicts");
             op
         }
@@ -898,31 +712,19 @@ mod tests {
     type Write = Box<dyn FnOnce(&KeyState) -> Body>;
 
     fn set(value: &'static str) -> Write {
-        Box::new(move |k| Body::Set {
-            seen: k.seen(false),
-            value: Bytes::from_static(value.as_bytes()),
-            expire_at: None,
-        })
+        Box::new(move |k| Body::Set { seen: k.seen(false), value: Bytes::from_static(value.as_bytes()), expire_at: None })
     }
 
     fn incr(id: NodeId, by: i64) -> Write {
-        Box::new(move |k| Body::Incr {
-            seen: Seen::default(),
-            inc: k.string().next_increment(id, Number::from_i64(by)).unwrap(),
-        })
+        Box::new(move |k| Body::Incr { seen: Seen::default(), inc: k.string().next_increment(id, Number::from_i64(by)).unwrap() })
     }
 
     fn expire(at: u64) -> Write {
-        Box::new(move |k| Body::Expire {
-            seen: k.seen_ttl(),
-            at,
-        })
+        Box::new(move |k| Body::Expire { seen: k.seen_ttl(), at })
     }
 
     fn del() -> Write {
-        Box::new(|k| Body::Del {
-            seen: k.seen(false),
-        })
+        Box::new(|k| Body::Del { seen: k.seen(false) })
     }
 
     /// A and B write concurrently (A at time 1, B at time 2); returns what each reports when
@@ -935,11 +737,7 @@ mod tests {
         let (mut na, mut nb) = (Node::new(A), Node::new(B));
         let base = setup.len() as u64 * 10;
         for (t, (writer, body)) in setup.into_iter().enumerate() {
-            let (from, to) = if writer == A {
-                (&mut na, &mut nb)
-            } else {
-                (&mut nb, &mut na)
-            };
+            let (from, to) = if writer == A { (&mut na, &mut nb) } else { (&mut nb, &mut na) };
             let op = from.write(t as u64 + 1, body);
             assert_eq!(to.apply(&op), None, "setup writes are causally ordered");
         }
@@ -955,10 +753,7 @@ mod tests {
     #[test]
     fn concurrent_sets_report_lww_where_they_apply_in_stamp_order() {
         let (at_a, at_b) = concurrent(vec![], set("a"), set("b"));
-        assert_eq!(
-            kind(at_a),
-            Some((DataType::String, Rule::LwwOverwrite, Kept::Op))
-        );
+        assert_eq!(kind(at_a), Some((DataType::String, Rule::LwwOverwrite, Kept::Op)));
         assert_eq!(at_a.unwrap().other, Stamp::new(1, A));
         // B applies the earlier write second: it cannot tell it from one B's write had seen.
         assert_eq!(at_b, None);
@@ -967,30 +762,18 @@ mod tests {
     #[test]
     fn a_delete_that_leaves_an_earlier_concurrent_write_reports_add_wins() {
         let (at_a, _) = concurrent(vec![(A, set("x"))], set("a"), del());
-        assert_eq!(
-            kind(at_a),
-            Some((DataType::String, Rule::AddWins, Kept::Other))
-        );
+        assert_eq!(kind(at_a), Some((DataType::String, Rule::AddWins, Kept::Other)));
     }
 
     #[test]
     fn increments_concurrent_with_writes_and_increments() {
         let (at_a, _) = concurrent(vec![], incr(A, 1), set("5"));
-        assert_eq!(
-            kind(at_a),
-            Some((DataType::Counter, Rule::AddWins, Kept::Both))
-        );
+        assert_eq!(kind(at_a), Some((DataType::Counter, Rule::AddWins, Kept::Both)));
         let (at_a, _) = concurrent(vec![], incr(A, 1), set("text"));
-        assert_eq!(
-            kind(at_a),
-            Some((DataType::String, Rule::TypeConflict, Kept::Op))
-        );
+        assert_eq!(kind(at_a), Some((DataType::String, Rule::TypeConflict, Kept::Op)));
         let (at_a, at_b) = concurrent(vec![], incr(A, 1), incr(B, 2));
         assert_eq!(at_a, None);
-        assert_eq!(
-            kind(at_b),
-            Some((DataType::Counter, Rule::CountersMerged, Kept::Both))
-        );
+        assert_eq!(kind(at_b), Some((DataType::Counter, Rule::CountersMerged, Kept::Both)));
         // Increments made after seeing each other merge without a conflict (`concurrent`
         // asserts that of its setup), and an overwrite that saw them meets none.
         let (at_a, at_b) = concurrent(vec![(A, incr(A, 1)), (B, incr(B, 1))], set("1"), expire(9));
@@ -1000,9 +783,6 @@ mod tests {
     #[test]
     fn concurrent_expires_report_the_longer_ttl() {
         let (at_a, _) = concurrent(vec![(A, set("x"))], expire(500), expire(100));
-        assert_eq!(
-            kind(at_a),
-            Some((DataType::Ttl, Rule::LongerTtl, Kept::Other))
-        );
+        assert_eq!(kind(at_a), Some((DataType::Ttl, Rule::LongerTtl, Kept::Other)));
     }
 }

@@ -102,10 +102,7 @@ impl Element {
 
     /// A tombstone nothing hangs from, whose removal is stable: it may go.
     fn is_collectable(&self, stable: &impl Frontier) -> bool {
-        !self.is_live()
-            && self.children == 0
-            && !self.removed_by.is_empty()
-            && self.removed_by.iter().all(|s| stable.covers(s))
+        !self.is_live() && self.children == 0 && !self.removed_by.is_empty() && self.removed_by.iter().all(|s| stable.covers(s))
     }
 }
 
@@ -164,9 +161,7 @@ impl ListState {
 
     /// Live elements left to right: id and value.
     pub fn iter(&self) -> impl DoubleEndedIterator<Item = (ElemId, &[u8])> + '_ {
-        self.elements
-            .iter()
-            .filter_map(|e| e.value.winner().map(|(_, v)| (e.id, &**v)))
+        self.elements.iter().filter_map(|e| e.value.winner().map(|(_, v)| (e.id, &**v)))
     }
 
     /// The live element at `index` (negative: from the end), as LINDEX counts.
@@ -180,19 +175,12 @@ impl ListState {
 
     /// The edit removing element `id` as this node sees it.
     pub fn remove<B>(&self, id: ElemId) -> ListEdit<B> {
-        ListEdit::Remove {
-            id,
-            seen: self.seen(id),
-        }
+        ListEdit::Remove { id, seen: self.seen(id) }
     }
 
     /// The edit replacing element `id`'s value with `value` (LSET).
     pub fn set<B>(&self, id: ElemId, value: B) -> ListEdit<B> {
-        ListEdit::Set {
-            id,
-            seen: self.seen(id),
-            value,
-        }
+        ListEdit::Set { id, seen: self.seen(id), value }
     }
 
     /// The edit inserting `value` right before (`before`) or after live element `id`
@@ -200,24 +188,14 @@ impl ListState {
     pub fn insert_next_to<B>(&self, id: ElemId, before: bool, value: B) -> ListEdit<B> {
         let anchor = match self.position(id) {
             Some(_) if !before => Anchor::After(id),
-            Some(i) => self
-                .elements
-                .range(..i)
-                .rev()
-                .find(|e| e.is_live())
-                .map_or(Anchor::Head, |e| Anchor::After(e.id)),
+            Some(i) => self.elements.range(..i).rev().find(|e| e.is_live()).map_or(Anchor::Head, |e| Anchor::After(e.id)),
             None => Anchor::Head,
         };
-        ListEdit::Insert {
-            anchor,
-            values: vec![value],
-        }
+        ListEdit::Insert { anchor, values: vec![value] }
     }
 
     fn seen(&self, id: ElemId) -> Context {
-        self.position(id)
-            .map(|i| self.elements[i].value.context())
-            .unwrap_or_default()
+        self.position(id).map(|i| self.elements[i].value.context()).unwrap_or_default()
     }
 
     /// Stamps of every version held (what a whole-key remover has seen).
@@ -225,28 +203,17 @@ impl ListState {
         for e in self.elements.iter().chain(&self.parked) {
             e.value.versions().for_each(|(s, _)| into.observe(s));
         }
-        self.early
-            .values()
-            .for_each(|early| early.versions.versions().for_each(|(s, _)| into.observe(s)));
+        self.early.values().for_each(|early| early.versions.versions().for_each(|(s, _)| into.observe(s)));
     }
 
     /// The largest stamp of a live version (decides the key's type after a type conflict).
     pub fn newest(&self) -> Option<Stamp> {
-        self.elements
-            .iter()
-            .filter_map(|e| e.value.winner().map(|(s, _)| s))
-            .max()
+        self.elements.iter().filter_map(|e| e.value.winner().map(|(s, _)| s)).max()
     }
 
     /// Applies one op's list edits, all stamped `by`; returns the newest concurrent write an
     /// edit met (see [`ListState::edit_element`]).
-    pub fn apply<B: AsRef<[u8]>>(
-        &mut self,
-        edits: &[ListEdit<B>],
-        by: Stamp,
-        frontier: &impl Frontier,
-        removals: &ListRemovals,
-    ) -> Option<Met> {
+    pub fn apply<B: AsRef<[u8]>>(&mut self, edits: &[ListEdit<B>], by: Stamp, frontier: &impl Frontier, removals: &ListRemovals) -> Option<Met> {
         // Inserts already applied (an op can arrive inside a state transfer and again on the
         // op stream) are not made twice; each origin's ops arrive in order.
         let inserted_already = self.inserted.covers(by);
@@ -262,36 +229,13 @@ impl ListState {
                     for value in values {
                         let id = ElemId { stamp: by, index };
                         index += 1;
-                        let mut element = Element {
-                            id,
-                            parent: *anchor,
-                            head_side: true,
-                            children: 0,
-                            value: Register::default(),
-                            removed_by: Context::new(),
-                        };
-                        add_version(
-                            &mut element,
-                            self.early.get(&id),
-                            by,
-                            value.as_ref(),
-                            removals,
-                        );
+                        let mut element = Element { id, parent: *anchor, head_side: true, children: 0, value: Register::default(), removed_by: Context::new() };
+                        add_version(&mut element, self.early.get(&id), by, value.as_ref(), removals);
                         self.place(element);
                     }
                 }
-                ListEdit::Remove { id, seen } => {
-                    met = newer(
-                        met,
-                        self.edit_element(*id, seen, by, frontier, None, removals),
-                    )
-                }
-                ListEdit::Set { id, seen, value } => {
-                    met = newer(
-                        met,
-                        self.edit_element(*id, seen, by, frontier, Some(value.as_ref()), removals),
-                    )
-                }
+                ListEdit::Remove { id, seen } => met = newer(met, self.edit_element(*id, seen, by, frontier, None, removals)),
+                ListEdit::Set { id, seen, value } => met = newer(met, self.edit_element(*id, seen, by, frontier, Some(value.as_ref()), removals)),
             }
         }
         met
@@ -301,15 +245,7 @@ impl ListState {
     /// met: a version it had not seen, still standing after a removal (add wins) or losing to
     /// the LSET (the larger stamp wins). Two removals of one element are not reported: a
     /// removal leaves nothing to tell whether the other remover had seen it.
-    fn edit_element(
-        &mut self,
-        id: ElemId,
-        seen: &Context,
-        by: Stamp,
-        frontier: &impl Frontier,
-        value: Option<&[u8]>,
-        removals: &ListRemovals,
-    ) -> Option<Met> {
+    fn edit_element(&mut self, id: ElemId, seen: &Context, by: Stamp, frontier: &impl Frontier, value: Option<&[u8]>, removals: &ListRemovals) -> Option<Met> {
         let placed = self.position(id);
         let element = match placed {
             Some(i) => self.elements.get_mut(i),
@@ -321,22 +257,17 @@ impl ListState {
             early.versions.remove(seen, frontier);
             early.removed.join(seen);
             early.removed_by.observe(by);
-            if let Some(v) =
-                value.filter(|_| !removals.covers_op && by.time >= removals.dead_before)
-            {
+            if let Some(v) = value.filter(|_| !removals.covers_op && by.time >= removals.dead_before) {
                 early.versions.insert(by, v.into());
             }
             return None;
         };
         let was_live = element.is_live();
         let unapplied = element.value.remove(seen, frontier);
-        let met = element
-            .value
-            .newest_before(by.time)
-            .map(|other| match value {
-                None => (Rule::AddWins, Kept::Other, other),
-                Some(_) => (Rule::LwwOverwrite, Kept::Op, other),
-            });
+        let met = element.value.newest_before(by.time).map(|other| match value {
+            None => (Rule::AddWins, Kept::Other, other),
+            Some(_) => (Rule::LwwOverwrite, Kept::Op, other),
+        });
         if let Some(v) = value {
             add_version(element, self.early.get(&id), by, v, removals);
         }
@@ -390,10 +321,7 @@ impl ListState {
             Anchor::Head => Some((self.after_subtree_of_newer(0, parent, id), true)),
             Anchor::After(p) => {
                 let i = self.position(p)?;
-                Some((
-                    self.after_subtree_of_newer(i + 1, parent, id),
-                    self.elements[i].head_side,
-                ))
+                Some((self.after_subtree_of_newer(i + 1, parent, id), self.elements[i].head_side))
             }
         }
     }
@@ -443,9 +371,7 @@ impl ListState {
         self.live += element.is_live() as usize;
         self.elements.insert(at, element);
         if self.parked.iter().any(|p| p.parent == Anchor::After(id)) {
-            let (ready, rest): (Vec<Element>, Vec<Element>) = std::mem::take(&mut self.parked)
-                .into_iter()
-                .partition(|p| p.parent == Anchor::After(id));
+            let (ready, rest): (Vec<Element>, Vec<Element>) = std::mem::take(&mut self.parked).into_iter().partition(|p| p.parent == Anchor::After(id));
             self.parked = rest;
             ready.into_iter().for_each(|p| self.place(p));
         }
@@ -539,26 +465,13 @@ impl ListState {
     /// side had applied; `removed` the whole-key removals either side knew of. Elements this
     /// side lacks are placed by the same rule as inserts; a version one side lacks although it
     /// had applied its write was removed there and stays removed.
-    pub fn merge(
-        &mut self,
-        other: &ListState,
-        mine: &impl Frontier,
-        theirs: &impl Frontier,
-        removed: &Context,
-    ) {
+    pub fn merge(&mut self, other: &ListState, mine: &impl Frontier, theirs: &impl Frontier, removed: &Context) {
         // An element's versions on a side: its register, or the early versions it holds for
         // an element it has not seen yet.
         let versions_of = |list: &ListState, id: ElemId| -> Option<Register<Box<[u8]>>> {
-            list.find(id)
-                .map(|e| e.value.clone())
-                .or_else(|| list.early.get(&id).map(|x| x.versions.clone()))
+            list.find(id).map(|e| e.value.clone()).or_else(|| list.early.get(&id).map(|x| x.versions.clone()))
         };
-        let mut ids: Vec<ElemId> = self
-            .elements
-            .iter()
-            .chain(&self.parked)
-            .map(|e| e.id)
-            .collect();
+        let mut ids: Vec<ElemId> = self.elements.iter().chain(&self.parked).map(|e| e.id).collect();
         ids.extend(self.early.keys().copied());
         ids.extend(other.elements.iter().chain(&other.parked).map(|e| e.id));
         ids.extend(other.early.keys().copied());
@@ -573,10 +486,7 @@ impl ListState {
                 entry.removed.join(&their_early.removed);
                 entry.removed_by.join(&their_early.removed_by);
             }
-            let here = self
-                .position(id)
-                .map(|i| &mut self.elements[i])
-                .or_else(|| self.parked.iter_mut().find(|e| e.id == id));
+            let here = self.position(id).map(|i| &mut self.elements[i]).or_else(|| self.parked.iter_mut().find(|e| e.id == id));
             match (here, other.find(id)) {
                 (Some(e), theirs_element) => {
                     let was_live = e.is_live();
@@ -593,11 +503,7 @@ impl ListState {
                     if let Some(entry) = self.early.get_mut(&id) {
                         entry.versions = Register::default();
                     }
-                    self.place(Element {
-                        children: 0,
-                        value,
-                        ..t.clone()
-                    });
+                    self.place(Element { children: 0, value, ..t.clone() });
                 }
                 (None, _) => {
                     if !value.is_empty() || self.early.contains_key(&id) {
@@ -622,9 +528,7 @@ impl ListState {
     }
 
     fn find(&self, id: ElemId) -> Option<&Element> {
-        self.position(id)
-            .map(|i| &self.elements[i])
-            .or_else(|| self.parked.iter().find(|e| e.id == id))
+        self.position(id).map(|i| &self.elements[i]).or_else(|| self.parked.iter().find(|e| e.id == id))
     }
 
     fn recount(&mut self) {
@@ -634,13 +538,7 @@ impl ListState {
 
 /// Adds version `(by, value)` to `element` unless a removal ahead of this node covers it, in
 /// which case the element records who removed it.
-fn add_version(
-    element: &mut Element,
-    early: Option<&Early>,
-    by: Stamp,
-    value: &[u8],
-    removals: &ListRemovals,
-) {
+fn add_version(element: &mut Element, early: Option<&Early>, by: Stamp, value: &[u8], removals: &ListRemovals) {
     if removals.covers_op || early.is_some_and(|e| e.removed.covers(by)) {
         element.removed_by.join(&removals.removers);
         if let Some(early) = early {

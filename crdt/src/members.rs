@@ -12,8 +12,8 @@
 
 use crate::causal::{Context, Frontier};
 use crate::conflict::{Kept, Met, Rule};
-use crate::counter::CounterMark;
 use crate::dense::DenseMap;
+use crate::counter::CounterMark;
 use crate::node::Stamp;
 use crate::op::{Change, Collection, FieldMarks, Seen};
 use crate::register::Register;
@@ -38,13 +38,7 @@ pub trait Element: Default + Clone + Debug + PartialEq {
     fn remove_versions(&mut self, seen: &Context, frontier: &impl Frontier);
     /// Applies what `change` adds, stamped `by`. `born_removed` says whether a version with
     /// that stamp was already removed by a writer ahead of this node.
-    fn add<B: AsRef<[u8]>>(
-        &mut self,
-        by: Stamp,
-        change: &Change<B>,
-        born_removed: bool,
-        dead_before: u64,
-    );
+    fn add<B: AsRef<[u8]>>(&mut self, by: Stamp, change: &Change<B>, born_removed: bool, dead_before: u64);
     /// Removes what was written (and increment runs begun) before `time`: the key expired.
     fn kill_before(&mut self, time: u64, by: Stamp);
     /// Drops what the stability frontier says no later op can need.
@@ -75,10 +69,7 @@ impl Element for Dots {
     }
 
     fn seen(&self) -> Seen {
-        Seen {
-            value: self.context(),
-            ..Seen::default()
-        }
+        Seen { value: self.context(), ..Seen::default() }
     }
 
     fn clear(&mut self, seen: &Seen, _by: Stamp, frontier: &impl Frontier) -> Context {
@@ -89,13 +80,7 @@ impl Element for Dots {
         self.remove(seen, frontier);
     }
 
-    fn add<B: AsRef<[u8]>>(
-        &mut self,
-        by: Stamp,
-        change: &Change<B>,
-        born_removed: bool,
-        _dead_before: u64,
-    ) {
+    fn add<B: AsRef<[u8]>>(&mut self, by: Stamp, change: &Change<B>, born_removed: bool, _dead_before: u64) {
         if matches!(change, Change::Add) && !born_removed {
             self.insert(by, ());
         }
@@ -139,11 +124,7 @@ impl<W: Written> Element for StrState<W> {
 
     fn seen(&self) -> Seen {
         let (value, counts) = StrState::seen(self);
-        Seen {
-            value,
-            counts,
-            ..Seen::default()
-        }
+        Seen { value, counts, ..Seen::default() }
     }
 
     fn clear(&mut self, seen: &Seen, by: Stamp, frontier: &impl Frontier) -> Context {
@@ -154,18 +135,10 @@ impl<W: Written> Element for StrState<W> {
         StrState::remove_versions(self, seen, frontier);
     }
 
-    fn add<B: AsRef<[u8]>>(
-        &mut self,
-        by: Stamp,
-        change: &Change<B>,
-        born_removed: bool,
-        dead_before: u64,
-    ) {
+    fn add<B: AsRef<[u8]>>(&mut self, by: Stamp, change: &Change<B>, born_removed: bool, dead_before: u64) {
         match change {
             Change::Write(value) if !born_removed => self.write(by, value.as_ref()),
-            Change::Incr(inc) if crate::counter::Counter::epoch_of(by, inc) >= dead_before => {
-                self.increment(by, inc)
-            }
+            Change::Incr(inc) if crate::counter::Counter::epoch_of(by, inc) >= dead_before => self.increment(by, inc),
             _ => {}
         }
     }
@@ -210,11 +183,7 @@ pub trait MemberView {
 
 impl<V: Element> MemberView for Members<V> {
     fn probe(&self, member: &[u8]) -> (bool, Seen) {
-        self.items
-            .get(member)
-            .map_or((false, Seen::default()), |item| {
-                (item.is_live(), item.seen())
-            })
+        self.items.get(member).map_or((false, Seen::default()), |item| (item.is_live(), item.seen()))
     }
 
     fn count(&self) -> usize {
@@ -271,27 +240,16 @@ impl<V: Element> Members<V> {
     /// what it adds, unless the whole key's removals already cover it. Returns what it met: a
     /// write it had not seen, still standing after a remove (add wins) or losing to a write
     /// (the larger stamp wins).
-    pub fn edit<B: AsRef<[u8]>>(
-        &mut self,
-        member: &[u8],
-        seen: &Seen,
-        change: &Change<B>,
-        by: Stamp,
-        frontier: &impl Frontier,
-        removals: KeyRemovals,
-    ) -> Option<Met> {
+    pub fn edit<B: AsRef<[u8]>>(&mut self, member: &[u8], seen: &Seen, change: &Change<B>, by: Stamp, frontier: &impl Frontier, removals: KeyRemovals) -> Option<Met> {
         let item = self.items.get_or_default(member);
         let was_live = item.is_live();
         let unapplied = item.clear(seen, by, frontier);
         let other = item.unseen_before(by);
-        let born_removed =
-            removals.covers_op || self.pending.get(member).is_some_and(|p| p.covers(by));
+        let born_removed = removals.covers_op || self.pending.get(member).is_some_and(|p| p.covers(by));
         item.add(by, change, born_removed, removals.dead_before);
         let met = match (change, other) {
             (Change::Remove, Some(other)) => Some((Rule::AddWins, Kept::Other, other)),
-            (Change::Write(_), Some(other)) if !born_removed => {
-                Some((Rule::LwwOverwrite, Kept::Op, other))
-            }
+            (Change::Write(_), Some(other)) if !born_removed => Some((Rule::LwwOverwrite, Kept::Op, other)),
             _ => None,
         };
         let (now_live, empty) = (item.is_live(), item.is_empty());
@@ -307,35 +265,20 @@ impl<V: Element> Members<V> {
 
     /// Whole-key removal: removes every version `seen` covers and the increments it marks for
     /// members of `collection` (this map).
-    pub fn remove_seen(
-        &mut self,
-        seen: &Seen,
-        collection: Collection,
-        by: Stamp,
-        frontier: &impl Frontier,
-    ) {
+    pub fn remove_seen(&mut self, seen: &Seen, collection: Collection, by: Stamp, frontier: &impl Frontier) {
         for (_, member, marks) in seen.fields.iter().filter(|(c, _, _)| *c == collection) {
-            let counts = Seen {
-                counts: marks.clone(),
-                ..Seen::default()
-            };
-            self.items
-                .get_or_default(member)
-                .clear(&counts, by, frontier);
+            let counts = Seen { counts: marks.clone(), ..Seen::default() };
+            self.items.get_or_default(member).clear(&counts, by, frontier);
         }
         if !seen.value.is_empty() {
-            self.items
-                .values_mut()
-                .for_each(|item| item.remove_versions(&seen.value, frontier));
+            self.items.values_mut().for_each(|item| item.remove_versions(&seen.value, frontier));
         }
         self.tidy();
     }
 
     /// Removes everything written before `time` (the key expired).
     pub fn kill_before(&mut self, time: u64, by: Stamp) {
-        self.items
-            .values_mut()
-            .for_each(|item| item.kill_before(time, by));
+        self.items.values_mut().for_each(|item| item.kill_before(time, by));
         self.tidy();
     }
 
@@ -351,18 +294,12 @@ impl<V: Element> Members<V> {
 
     /// Drops what the stability frontier allows.
     pub fn collect(&mut self, stable: &impl Frontier) {
-        self.items
-            .values_mut()
-            .for_each(|item| item.collect(stable));
+        self.items.values_mut().for_each(|item| item.collect(stable));
         self.tidy();
     }
 
     /// [`Members::collect`] for the named members only.
-    pub fn collect_members<'m>(
-        &mut self,
-        members: impl Iterator<Item = &'m [u8]>,
-        stable: &impl Frontier,
-    ) {
+    pub fn collect_members<'m>(&mut self, members: impl Iterator<Item = &'m [u8]>, stable: &impl Frontier) {
         for member in members {
             if let Some(item) = self.items.get_mut(member) {
                 let was_live = item.is_live();
@@ -377,17 +314,9 @@ impl<V: Element> Members<V> {
 
     /// Joins another replica's members (full state transfer). `removed` is the whole-key
     /// removals either side knew of; they apply to what the other side brought.
-    pub fn merge(
-        &mut self,
-        other: &Members<V>,
-        mine: &impl Frontier,
-        theirs: &impl Frontier,
-        removed: &Context,
-    ) {
+    pub fn merge(&mut self, other: &Members<V>, mine: &impl Frontier, theirs: &impl Frontier, removed: &Context) {
         for (member, theirs_item) in other.items.iter() {
-            self.items
-                .get_or_default(member)
-                .merge(theirs_item, mine, theirs);
+            self.items.get_or_default(member).merge(theirs_item, mine, theirs);
         }
         let empty = V::default();
         for (member, item) in self.items.iter_mut() {

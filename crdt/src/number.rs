@@ -80,9 +80,7 @@ impl Number {
 
     /// Parses a Redis integer (see [`parse_redis_int`]).
     pub fn parse_int(s: &[u8]) -> Result<Number, NumberError> {
-        parse_redis_int(s)
-            .map(Number::from_i64)
-            .ok_or(NumberError::NotInteger)
+        parse_redis_int(s).map(Number::from_i64).ok_or(NumberError::NotInteger)
     }
 
     /// Parses a float the way Redis's `string2ld` accepts it: optional sign, digits with an
@@ -120,10 +118,7 @@ impl Number {
     /// and so must the result.
     pub fn incr_int(self, by: i64) -> Result<Number, NumberError> {
         let current = self.to_i64().ok_or(NumberError::NotInteger)?;
-        current
-            .checked_add(by)
-            .map(Number::from_i64)
-            .ok_or(NumberError::Overflow)
+        current.checked_add(by).map(Number::from_i64).ok_or(NumberError::Overflow)
     }
 
     /// Adds a float increment with Redis's INCRBYFLOAT rules.
@@ -277,18 +272,7 @@ mod tests {
         assert_eq!(parse_redis_int(b"-12"), Some(-12));
         assert_eq!(parse_redis_int(b"9223372036854775807"), Some(i64::MAX));
         assert_eq!(parse_redis_int(b"-9223372036854775808"), Some(i64::MIN));
-        for bad in [
-            "",
-            "007",
-            "+1",
-            " 1",
-            "1 ",
-            "-0",
-            "9223372036854775808",
-            "1.0",
-            "-",
-            "a",
-        ] {
+        for bad in ["", "007", "+1", " 1", "1 ", "-0", "9223372036854775808", "1.0", "-", "a"] {
             assert_eq!(parse_redis_int(bad.as_bytes()), None, "{bad:?}");
         }
     }
@@ -299,13 +283,7 @@ mod tests {
         let v = float("10.50").incr_float(float("0.1")).unwrap();
         assert_eq!(v.to_string(), "10.6");
         assert_eq!(v.incr_float(float("-5")).unwrap().to_string(), "5.6");
-        assert_eq!(
-            float("5.0e3")
-                .incr_float(float("2.0e2"))
-                .unwrap()
-                .to_string(),
-            "5200"
-        );
+        assert_eq!(float("5.0e3").incr_float(float("2.0e2")).unwrap().to_string(), "5200");
         let tenth = float("0.1");
         let sum = (0..10).fold(Number::ZERO, |acc, _| acc.checked_add(tenth).unwrap());
         assert_eq!(sum.to_string(), "1");
@@ -318,25 +296,13 @@ mod tests {
     #[test]
     fn float_errors() {
         for bad in ["", "abc", "nan", "1.2.3", "1e", " 1", "1 ", "--1", "."] {
-            assert_eq!(
-                Number::parse_float(bad.as_bytes()),
-                Err(NumberError::NotFloat),
-                "{bad:?}"
-            );
+            assert_eq!(Number::parse_float(bad.as_bytes()), Err(NumberError::NotFloat), "{bad:?}");
         }
         for inf in ["inf", "-Infinity"] {
-            assert_eq!(
-                Number::parse_float(inf.as_bytes()),
-                Err(NumberError::NonFinite),
-                "{inf:?}"
-            );
+            assert_eq!(Number::parse_float(inf.as_bytes()), Err(NumberError::NonFinite), "{inf:?}");
         }
         for huge in ["1e30", "1e1000000"] {
-            assert_eq!(
-                Number::parse_float(huge.as_bytes()),
-                Err(NumberError::OutOfRange),
-                "{huge:?}"
-            );
+            assert_eq!(Number::parse_float(huge.as_bytes()), Err(NumberError::OutOfRange), "{huge:?}");
         }
     }
 

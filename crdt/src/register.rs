@@ -19,19 +19,14 @@ pub struct Register<V> {
 
 impl<V> Default for Register<V> {
     fn default() -> Self {
-        Register {
-            versions: SmallVec::new(),
-        }
+        Register { versions: SmallVec::new() }
     }
 }
 
 impl<V> Register<V> {
     /// The version that reads see: the one with the largest stamp.
     pub fn winner(&self) -> Option<(Stamp, &V)> {
-        self.versions
-            .iter()
-            .max_by_key(|(stamp, _)| *stamp)
-            .map(|(s, v)| (*s, v))
+        self.versions.iter().max_by_key(|(stamp, _)| *stamp).map(|(s, v)| (*s, v))
     }
 
     /// What a writer replacing this register has seen: the stamps of all versions.
@@ -43,9 +38,7 @@ impl<V> Register<V> {
     /// applied here (`frontier`), which the caller must remember so they cannot arrive later.
     pub fn remove(&mut self, seen: &Context, frontier: &impl Frontier) -> Context {
         self.versions.retain(|(stamp, _)| !seen.covers(*stamp));
-        seen.iter()
-            .filter(|stamp| !frontier.covers(*stamp))
-            .collect()
+        seen.iter().filter(|stamp| !frontier.covers(*stamp)).collect()
     }
 
     /// Adds the version written at `stamp`; a stamp already held is not added twice (an op
@@ -68,8 +61,7 @@ impl<V> Register<V> {
     where
         V: Clone,
     {
-        self.versions
-            .retain(|(stamp, _)| other.has(*stamp) || !theirs.covers(*stamp));
+        self.versions.retain(|(stamp, _)| other.has(*stamp) || !theirs.covers(*stamp));
         for (stamp, value) in &other.versions {
             if !self.has(*stamp) && !mine.covers(*stamp) {
                 self.versions.push((*stamp, value.clone()));
@@ -83,11 +75,7 @@ impl<V> Register<V> {
 
     /// The stamp of the newest version written before HLC time `time`.
     pub fn newest_before(&self, time: u64) -> Option<Stamp> {
-        self.versions
-            .iter()
-            .map(|(stamp, _)| *stamp)
-            .filter(|stamp| stamp.time < time)
-            .max()
+        self.versions.iter().map(|(stamp, _)| *stamp).filter(|stamp| stamp.time < time).max()
     }
 
     /// True if no version is left.
@@ -140,11 +128,7 @@ mod tests {
 
     #[test]
     fn merge_keeps_unseen_versions_and_drops_removed_ones() {
-        let (a, b, c) = (
-            Stamp::new(1, NodeId(1)),
-            Stamp::new(2, NodeId(2)),
-            Stamp::new(3, NodeId(3)),
-        );
+        let (a, b, c) = (Stamp::new(1, NodeId(1)), Stamp::new(2, NodeId(2)), Stamp::new(3, NodeId(3)));
         // Mine: a and c. Theirs: b only, having applied a (and removed it) but never seen c.
         let mut mine = Register::default();
         mine.insert(a, "a");
@@ -154,11 +138,7 @@ mod tests {
         let my_vv: Context = [a, c].into_iter().collect();
         let their_vv: Context = [a, b].into_iter().collect();
         let mut left = mine.clone();
-        left.merge(
-            &theirs,
-            &ContextFrontier(&my_vv),
-            &ContextFrontier(&their_vv),
-        );
+        left.merge(&theirs, &ContextFrontier(&my_vv), &ContextFrontier(&their_vv));
         let mut right = theirs.clone();
         right.merge(&mine, &ContextFrontier(&their_vv), &ContextFrontier(&my_vv));
         let stamps = |r: &Register<&str>| {

@@ -51,9 +51,7 @@ impl ScoreState {
 
 /// The double nearest to an exact decimal (correctly rounded, so the same on every node).
 pub fn number_to_f64(n: Number) -> f64 {
-    n.to_string()
-        .parse()
-        .expect("a printed Number parses as f64")
+    n.to_string().parse().expect("a printed Number parses as f64")
 }
 
 /// Parses a score the way Redis's `getDoubleFromObject` accepts it: a decimal float or
@@ -62,10 +60,7 @@ pub fn number_to_f64(n: Number) -> f64 {
 /// as `0`, as Redis 7.0 answers for it.
 pub fn parse_score(bytes: &[u8]) -> Option<f64> {
     let text = std::str::from_utf8(bytes).ok()?;
-    if text.is_empty()
-        || text.starts_with(|c: char| c.is_ascii_whitespace())
-        || text.ends_with(|c: char| c.is_ascii_whitespace())
-    {
+    if text.is_empty() || text.starts_with(|c: char| c.is_ascii_whitespace()) || text.ends_with(|c: char| c.is_ascii_whitespace()) {
         return None;
     }
     let score: f64 = text.parse().ok()?;
@@ -78,18 +73,10 @@ pub fn parse_score(bytes: &[u8]) -> Option<f64> {
 /// A score as Redis 7.0 prints it (`%.17g`; `inf` and `-inf`).
 pub fn format_score(score: f64) -> String {
     if score.is_infinite() {
-        return if score > 0.0 {
-            "inf".into()
-        } else {
-            "-inf".into()
-        };
+        return if score > 0.0 { "inf".into() } else { "-inf".into() };
     }
     if score == 0.0 {
-        return if score.is_sign_negative() {
-            "-0".into()
-        } else {
-            "0".into()
-        };
+        return if score.is_sign_negative() { "-0".into() } else { "0".into() };
     }
     let scientific = format!("{score:.16e}");
     let (mantissa, exponent) = scientific.split_once('e').expect("{:e} has an exponent");
@@ -147,16 +134,7 @@ mod tests {
         assert_eq!(parse_score(b"+Inf"), Some(f64::INFINITY));
         assert_eq!(parse_score(b"1e3"), Some(1000.0));
         assert!(parse_score(b"-0").unwrap().is_sign_positive());
-        for bad in [
-            &b""[..],
-            b"nan",
-            b" 1",
-            b"1 ",
-            b"abc",
-            b"1.5x",
-            b"1e400",
-            b"1e-400",
-        ] {
+        for bad in [&b""[..], b"nan", b" 1", b"1 ", b"abc", b"1.5x", b"1e400", b"1e-400"] {
             assert_eq!(parse_score(bad), None, "{bad:?}");
         }
     }
@@ -166,18 +144,11 @@ mod tests {
         let mut score = ScoreState::default();
         score.write(Stamp::new(1, NodeId(1)), b"1.5");
         assert_eq!(score.score(), Some(1.5));
-        let inc = score
-            .next_increment(NodeId(1), Number::parse_float(b"2").unwrap())
-            .unwrap();
+        let inc = score.next_increment(NodeId(1), Number::parse_float(b"2").unwrap()).unwrap();
         score.increment(Stamp::new(2, NodeId(1)), &inc);
         assert_eq!(score.score(), Some(3.5));
         let mut only_increments = ScoreState::default();
-        only_increments.increment(
-            Stamp::new(1, NodeId(2)),
-            &only_increments
-                .next_increment(NodeId(2), Number::from_i64(-4))
-                .unwrap(),
-        );
+        only_increments.increment(Stamp::new(1, NodeId(2)), &only_increments.next_increment(NodeId(2), Number::from_i64(-4)).unwrap());
         assert_eq!(only_increments.score(), Some(-4.0));
     }
 }

@@ -65,10 +65,7 @@ impl Serialize for SortedMembers {
 
 impl<'de> Deserialize<'de> for SortedMembers {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut sorted = SortedMembers {
-            members: Members::deserialize(deserializer)?,
-            order: BTreeSet::new(),
-        };
+        let mut sorted = SortedMembers { members: Members::deserialize(deserializer)?, order: BTreeSet::new() };
         sorted.reorder();
         Ok(sorted)
     }
@@ -87,22 +84,13 @@ impl SortedMembers {
 
     /// Live members in Redis's order: by score, then by member bytes.
     pub fn ordered(&self) -> impl DoubleEndedIterator<Item = (f64, &[u8])> + '_ {
-        self.order
-            .iter()
-            .map(|(score, member)| (score.0, &**member))
+        self.order.iter().map(|(score, member)| (score.0, &**member))
     }
 
     /// Live members from the first one at or after `score` (`exclusive`: after it), in order.
-    pub fn from_score(
-        &self,
-        score: f64,
-        exclusive: bool,
-    ) -> impl Iterator<Item = (f64, &[u8])> + '_ {
+    pub fn from_score(&self, score: f64, exclusive: bool) -> impl Iterator<Item = (f64, &[u8])> + '_ {
         let start: Entry = (Ranked(score), Box::default());
-        self.order
-            .range((Bound::Included(start), Bound::Unbounded))
-            .map(|(s, m)| (s.0, &**m))
-            .skip_while(move |(s, _)| exclusive && *s == score)
+        self.order.range((Bound::Included(start), Bound::Unbounded)).map(|(s, m)| (s.0, &**m)).skip_while(move |(s, _)| exclusive && *s == score)
     }
 
     /// Live members from the last one at or before `score` (`exclusive`: before it),
@@ -113,36 +101,19 @@ impl SortedMembers {
             (false, false) => Bound::Excluded((Ranked(score.next_up()), Box::default())),
             (false, true) => Bound::Unbounded,
         };
-        self.order
-            .range((Bound::Unbounded, end))
-            .rev()
-            .map(|(s, m)| (s.0, &**m))
+        self.order.range((Bound::Unbounded, end)).rev().map(|(s, m)| (s.0, &**m))
     }
 
     /// How many live members come before `member` in the order (its rank), if it is live.
     pub fn rank(&self, member: &[u8]) -> Option<usize> {
         let score = self.score(member)?;
-        Some(
-            self.order
-                .range(..(Ranked(score), Box::<[u8]>::from(member)))
-                .count(),
-        )
+        Some(self.order.range(..(Ranked(score), Box::<[u8]>::from(member))).count())
     }
 
     /// Applies one member's edit (see [`Members::edit`]) and moves it in the order.
-    pub fn edit<B: AsRef<[u8]>>(
-        &mut self,
-        member: &[u8],
-        seen: &Seen,
-        change: &Change<B>,
-        by: Stamp,
-        frontier: &impl Frontier,
-        removals: KeyRemovals,
-    ) -> Option<Met> {
+    pub fn edit<B: AsRef<[u8]>>(&mut self, member: &[u8], seen: &Seen, change: &Change<B>, by: Stamp, frontier: &impl Frontier, removals: KeyRemovals) -> Option<Met> {
         let before = self.score(member);
-        let met = self
-            .members
-            .edit(member, seen, change, by, frontier, removals);
+        let met = self.members.edit(member, seen, change, by, frontier, removals);
         let after = self.score(member);
         if before.map(f64::to_bits) != after.map(f64::to_bits) {
             if let Some(score) = before {
@@ -157,8 +128,7 @@ impl SortedMembers {
 
     /// Whole-key removal (see [`Members::remove_seen`]).
     pub fn remove_seen(&mut self, seen: &Seen, by: Stamp, frontier: &impl Frontier) {
-        self.members
-            .remove_seen(seen, Collection::Zset, by, frontier);
+        self.members.remove_seen(seen, Collection::Zset, by, frontier);
         self.reorder();
     }
 
@@ -179,33 +149,19 @@ impl SortedMembers {
     }
 
     /// See [`Members::collect_members`].
-    pub fn collect_members<'m>(
-        &mut self,
-        members: impl Iterator<Item = &'m [u8]>,
-        stable: &impl Frontier,
-    ) {
+    pub fn collect_members<'m>(&mut self, members: impl Iterator<Item = &'m [u8]>, stable: &impl Frontier) {
         self.members.collect_members(members, stable);
     }
 
     /// Full state transfer (see [`Members::merge`]).
-    pub fn merge(
-        &mut self,
-        other: &SortedMembers,
-        mine: &impl Frontier,
-        theirs: &impl Frontier,
-        removed: &Context,
-    ) {
+    pub fn merge(&mut self, other: &SortedMembers, mine: &impl Frontier, theirs: &impl Frontier, removed: &Context) {
         self.members.merge(&other.members, mine, theirs, removed);
         self.reorder();
     }
 
     /// Rebuilds the order from the members (after a change that can touch any of them).
     fn reorder(&mut self) {
-        self.order = self
-            .members
-            .iter()
-            .filter_map(|(m, s)| Some((Ranked(s.score()?), Box::from(m))))
-            .collect();
+        self.order = self.members.iter().filter_map(|(m, s)| Some((Ranked(s.score()?), Box::from(m)))).collect();
     }
 }
 
@@ -218,18 +174,8 @@ mod tests {
 
     fn add(z: &mut SortedMembers, time: u64, member: &str, score: &str) {
         let (_, seen) = z.members().probe(member.as_bytes());
-        let removals = KeyRemovals {
-            covers_op: false,
-            dead_before: 0,
-        };
-        z.edit(
-            member.as_bytes(),
-            &seen,
-            &Change::Write(score.as_bytes()),
-            Stamp::new(time, NodeId(1)),
-            &VersionVector::new(),
-            removals,
-        );
+        let removals = KeyRemovals { covers_op: false, dead_before: 0 };
+        z.edit(member.as_bytes(), &seen, &Change::Write(score.as_bytes()), Stamp::new(time, NodeId(1)), &VersionVector::new(), removals);
     }
 
     #[test]
@@ -240,19 +186,10 @@ mod tests {
         add(&mut z, 3, "c", "-inf");
         add(&mut z, 4, "b", "0.5");
         let order: Vec<(f64, &[u8])> = z.ordered().collect();
-        assert_eq!(
-            order,
-            vec![(f64::NEG_INFINITY, &b"c"[..]), (0.5, b"b"), (2.0, b"a")]
-        );
+        assert_eq!(order, vec![(f64::NEG_INFINITY, &b"c"[..]), (0.5, b"b"), (2.0, b"a")]);
         assert_eq!(z.rank(b"a"), Some(2));
-        assert_eq!(
-            z.from_score(0.5, true).map(|(_, m)| m).collect::<Vec<_>>(),
-            vec![&b"a"[..]]
-        );
-        assert_eq!(
-            z.to_score(2.0, false).map(|(_, m)| m).collect::<Vec<_>>(),
-            vec![&b"a"[..], b"b", b"c"]
-        );
+        assert_eq!(z.from_score(0.5, true).map(|(_, m)| m).collect::<Vec<_>>(), vec![&b"a"[..]]);
+        assert_eq!(z.to_score(2.0, false).map(|(_, m)| m).collect::<Vec<_>>(), vec![&b"a"[..], b"b", b"c"]);
         let bytes = rmp_serde::to_vec(&z).unwrap();
         let back: SortedMembers = rmp_serde::from_slice(&bytes).unwrap();
         assert_eq!(back.ordered().collect::<Vec<_>>(), order);

@@ -28,10 +28,7 @@ pub struct StrState<V = Box<[u8]>> {
 
 impl<V> Default for StrState<V> {
     fn default() -> Self {
-        StrState {
-            value: Register::default(),
-            counter: None,
-        }
+        StrState { value: Register::default(), counter: None }
     }
 }
 
@@ -89,30 +86,12 @@ impl StrState {
     /// two writes in stamp order (at least the node that made the earlier one).
     pub fn conflict_of_write(&self, stamp: Stamp, bytes: &[u8]) -> Option<Conflict> {
         if let Some(other) = self.newest_version_before(stamp) {
-            return Some(Conflict {
-                data_type: DataType::String,
-                rule: Rule::LwwOverwrite,
-                op: stamp,
-                other,
-                kept: Kept::Op,
-            });
+            return Some(Conflict { data_type: DataType::String, rule: Rule::LwwOverwrite, op: stamp, other, kept: Kept::Op });
         }
         let other = self.newest_increment_before(stamp)?;
         Some(match Number::parse_float(bytes) {
-            Ok(_) => Conflict {
-                data_type: DataType::Counter,
-                rule: Rule::AddWins,
-                op: stamp,
-                other,
-                kept: Kept::Both,
-            },
-            Err(_) => Conflict {
-                data_type: DataType::String,
-                rule: Rule::TypeConflict,
-                op: stamp,
-                other,
-                kept: Kept::Op,
-            },
+            Ok(_) => Conflict { data_type: DataType::Counter, rule: Rule::AddWins, op: stamp, other, kept: Kept::Both },
+            Err(_) => Conflict { data_type: DataType::String, rule: Rule::TypeConflict, op: stamp, other, kept: Kept::Op },
         })
     }
 
@@ -123,13 +102,7 @@ impl StrState {
             Some(other) => (DataType::String, other),
             None => (DataType::Counter, self.newest_increment_before(stamp)?),
         };
-        Some(Conflict {
-            data_type,
-            rule: Rule::AddWins,
-            op: stamp,
-            other,
-            kept: Kept::Other,
-        })
+        Some(Conflict { data_type, rule: Rule::AddWins, op: stamp, other, kept: Kept::Other })
     }
 
     fn newest_version_before(&self, stamp: Stamp) -> Option<Stamp> {
@@ -137,11 +110,7 @@ impl StrState {
     }
 
     fn newest_increment_before(&self, stamp: Stamp) -> Option<Stamp> {
-        self.counter
-            .as_ref()?
-            .live_stamps()
-            .filter(|s| s.time < stamp.time)
-            .max()
+        self.counter.as_ref()?.live_stamps().filter(|s| s.time < stamp.time).max()
     }
 
     /// The conflict an increment stamped `stamp` meets on node `local`, asked after it was
@@ -151,47 +120,18 @@ impl StrState {
     /// `local`'s own are known not to have seen it (this node made them before applying it),
     /// and only those stamped after it are known not to have been seen by it: each concurrent
     /// pair is reported by the node that made the later one.
-    pub fn conflict_of_increment(
-        &self,
-        stamp: Stamp,
-        inc: &Increment,
-        local: NodeId,
-    ) -> Option<Conflict> {
+    pub fn conflict_of_increment(&self, stamp: Stamp, inc: &Increment, local: NodeId) -> Option<Conflict> {
         let counter = self.counter.as_ref().filter(|c| c.counts(stamp, inc))?;
-        if let Some((other, bytes)) = self
-            .value
-            .winner()
-            .filter(|(other, _)| other.time > stamp.time)
-        {
+        if let Some((other, bytes)) = self.value.winner().filter(|(other, _)| other.time > stamp.time) {
             return Some(match Number::parse_float(bytes) {
-                Ok(_) => Conflict {
-                    data_type: DataType::Counter,
-                    rule: Rule::AddWins,
-                    op: stamp,
-                    other,
-                    kept: Kept::Both,
-                },
-                Err(_) => Conflict {
-                    data_type: DataType::String,
-                    rule: Rule::TypeConflict,
-                    op: stamp,
-                    other,
-                    kept: Kept::Other,
-                },
+                Ok(_) => Conflict { data_type: DataType::Counter, rule: Rule::AddWins, op: stamp, other, kept: Kept::Both },
+                Err(_) => Conflict { data_type: DataType::String, rule: Rule::TypeConflict, op: stamp, other, kept: Kept::Other },
             });
         }
-        let other = counter
-            .live_stamps()
-            .filter(|s| s.node == local && s.node != stamp.node && s.time > stamp.time)
-            .max()?;
-        Some(Conflict {
-            data_type: DataType::Counter,
-            rule: Rule::CountersMerged,
-            op: stamp,
-            other,
-            kept: Kept::Both,
-        })
+        let other = counter.live_stamps().filter(|s| s.node == local && s.node != stamp.node && s.time > stamp.time).max()?;
+        Some(Conflict { data_type: DataType::Counter, rule: Rule::CountersMerged, op: stamp, other, kept: Kept::Both })
     }
+
 }
 
 impl<V: Written> StrState<V> {
@@ -213,17 +153,9 @@ impl<V: Written> StrState<V> {
 
     /// Removes what a writer (the op `by`) had seen; returns the stamps it named that are not
     /// applied here.
-    pub fn clear(
-        &mut self,
-        seen: &Context,
-        marks: &[CounterMark],
-        by: Stamp,
-        frontier: &impl Frontier,
-    ) -> Context {
+    pub fn clear(&mut self, seen: &Context, marks: &[CounterMark], by: Stamp, frontier: &impl Frontier) -> Context {
         if !marks.is_empty() {
-            self.counter
-                .get_or_insert_with(Default::default)
-                .clear(marks, by, frontier);
+            self.counter.get_or_insert_with(Default::default).clear(marks, by, frontier);
         }
         self.value.remove(seen, frontier)
     }
@@ -296,30 +228,22 @@ impl<V: Written> StrState<V> {
 
     /// The increments applied and not cleared, if any.
     pub fn pending_increments(&self) -> Option<Number> {
-        self.counter
-            .as_ref()
-            .filter(|c| c.is_live())
-            .map(|c| c.pending())
+        self.counter.as_ref().filter(|c| c.is_live()).map(|c| c.pending())
     }
 
     /// The increment `origin` would make now (see [`Counter::next_increment`]).
     pub fn next_increment(&self, origin: NodeId, delta: Number) -> Option<Increment> {
         match &self.counter {
             Some(counter) => counter.next_increment(origin, delta),
-            None => Some(Increment {
-                epoch: None,
-                delta,
-                total: delta,
-            }),
+            None => Some(Increment { epoch: None, delta, total: delta }),
         }
     }
 
     /// Adds an increment made at `stamp`.
     pub fn increment(&mut self, stamp: Stamp, inc: &Increment) {
-        self.counter
-            .get_or_insert_with(Default::default)
-            .add(stamp, inc);
+        self.counter.get_or_insert_with(Default::default).add(stamp, inc);
     }
+
 }
 
 #[cfg(test)]
@@ -344,20 +268,14 @@ mod tests {
         assert_eq!(st.get().as_deref(), Some(&b"007"[..]));
         assert_eq!(st.number(false), Err(NumberError::NotInteger));
         assert_eq!(st.number(true).unwrap().to_string(), "7");
-        st.increment(
-            s(2),
-            &st.next_increment(NodeId(1), Number::from_i64(1)).unwrap(),
-        );
+        st.increment(s(2), &st.next_increment(NodeId(1), Number::from_i64(1)).unwrap());
         assert_eq!(st.get().as_deref(), Some(&b"8"[..]));
     }
 
     #[test]
     fn an_overwrite_clears_the_increments_it_saw() {
         let mut st = StrState::default();
-        st.increment(
-            s(1),
-            &st.next_increment(NodeId(1), Number::from_i64(5)).unwrap(),
-        );
+        st.increment(s(1), &st.next_increment(NodeId(1), Number::from_i64(5)).unwrap());
         let (ctx, marks) = st.seen();
         st.clear(&ctx, &marks, s(2), &All);
         st.write(s(2), b"x");

@@ -42,9 +42,9 @@
 
 use crate::causal::Context;
 use crate::counter::{CounterMark, Increment};
-use crate::list::{Anchor, ElemId, ListEdit};
 use crate::node::{NodeId, Stamp};
 use crate::number::Number;
+use crate::list::{Anchor, ElemId, ListEdit};
 use crate::op::{Body, Change, Collection, Edit, Op, Seen};
 use bytes::Bytes;
 
@@ -95,30 +95,14 @@ const MANY_VALUES: usize = 31;
 impl<B: AsRef<[u8]>> Op<B> {
     /// Appends the op's tail (key and body; see the module docs) to `out`.
     pub fn encode_tail(&self, out: &mut Vec<u8>) {
-        let mut w = Writer {
-            out,
-            origin: self.origin,
-            time: self.time,
-        };
+        let mut w = Writer { out, origin: self.origin, time: self.time };
         w.bytes(self.key.as_ref());
         let seen_flag = |seen: &Seen| {
-            let fields = if seen.fields.is_empty() {
-                0
-            } else {
-                HAS_FIELDS
-            };
-            if seen.is_empty() {
-                0
-            } else {
-                HAS_SEEN | fields
-            }
+            let fields = if seen.fields.is_empty() { 0 } else { HAS_FIELDS };
+            if seen.is_empty() { 0 } else { HAS_SEEN | fields }
         };
         match &self.body {
-            Body::Set {
-                seen,
-                value,
-                expire_at,
-            } => {
+            Body::Set { seen, value, expire_at } => {
                 w.byte(SET | seen_flag(seen) | if expire_at.is_some() { HAS_EXTRA } else { 0 });
                 w.whole_seen(seen);
                 w.bytes(value.as_ref());
@@ -161,57 +145,30 @@ impl<B: AsRef<[u8]>> Op<B> {
 
 impl Op {
     /// Decodes a tail made by [`Op::encode_tail`] of the op `(origin, seq)` stamped `time`.
-    pub fn decode_tail(
-        origin: NodeId,
-        seq: u64,
-        time: u64,
-        tail: &[u8],
-    ) -> Result<Op, DecodeError> {
-        let mut r = Reader {
-            rest: tail,
-            origin,
-            time,
-        };
+    pub fn decode_tail(origin: NodeId, seq: u64, time: u64, tail: &[u8]) -> Result<Op, DecodeError> {
+        let mut r = Reader { rest: tail, origin, time };
         let key = r.bytes()?;
         let tag = r.byte()?;
         let (has_seen, extra) = (tag & HAS_SEEN != 0, tag & HAS_EXTRA != 0);
         let has_fields = tag & HAS_FIELDS != 0;
-        let mut seen = || {
-            if has_seen {
-                r.whole_seen(has_fields)
-            } else {
-                Ok(Seen::default())
-            }
-        };
+        let mut seen = || if has_seen { r.whole_seen(has_fields) } else { Ok(Seen::default()) };
         let body = match tag & KIND {
             SET => {
                 let seen = seen()?;
                 let value = r.bytes()?;
                 let expire_at = if extra { Some(r.varint()?) } else { None };
-                Body::Set {
-                    seen,
-                    value,
-                    expire_at,
-                }
+                Body::Set { seen, value, expire_at }
             }
             INCR => {
                 let seen = seen()?;
-                Body::Incr {
-                    seen,
-                    inc: r.increment(extra)?,
-                }
+                Body::Incr { seen, inc: r.increment(extra)? }
             }
             DEL => Body::Del { seen: seen()? },
-            EXPIRE => Body::Expire {
-                seen: r.context()?,
-                at: r.varint()?,
-            },
+            EXPIRE => Body::Expire { seen: r.context()?, at: r.varint()? },
             EXPIRED => Body::Expired { before: r.time()? },
             LIST => {
                 let n = r.count()?;
-                Body::List {
-                    edits: (0..n).map(|_| r.list_edit()).collect::<Result<_, _>>()?,
-                }
+                Body::List { edits: (0..n).map(|_| r.list_edit()).collect::<Result<_, _>>()? }
             }
             EDIT => {
                 let collection = r.collection()?;
@@ -224,23 +181,14 @@ impl Op {
         if !r.rest.is_empty() {
             return Err(DecodeError::Trailing(r.rest.len()));
         }
-        Ok(Op {
-            origin,
-            seq,
-            time,
-            key,
-            body,
-        })
+        Ok(Op { origin, seq, time, key, body })
     }
 }
 
 impl Seen {
     /// True if the writer had seen nothing.
     pub fn is_empty(&self) -> bool {
-        self.value.is_empty()
-            && self.counts.is_empty()
-            && self.expiry.is_empty()
-            && self.fields.is_empty()
+        self.value.is_empty() && self.counts.is_empty() && self.expiry.is_empty() && self.fields.is_empty()
     }
 }
 
@@ -286,9 +234,7 @@ impl Writer<'_> {
     /// is not the op's origin (whose id then follows).
     fn stamp(&mut self, stamp: Stamp) {
         let other = stamp.node != self.origin;
-        self.varint128(
-            u128::from(zigzag(self.time.wrapping_sub(stamp.time) as i64)) << 1 | u128::from(other),
-        );
+        self.varint128(u128::from(zigzag(self.time.wrapping_sub(stamp.time) as i64)) << 1 | u128::from(other));
         if other {
             self.out.extend_from_slice(&stamp.node.0.to_le_bytes());
         }
@@ -317,9 +263,7 @@ impl Writer<'_> {
             return;
         }
         let values = seen.value.iter().count();
-        let presence = u8::from(values > 0)
-            | u8::from(!seen.counts.is_empty()) << 1
-            | u8::from(!seen.expiry.is_empty()) << 2;
+        let presence = u8::from(values > 0) | u8::from(!seen.counts.is_empty()) << 1 | u8::from(!seen.expiry.is_empty()) << 2;
         self.byte(presence | (values.min(MANY_VALUES) as u8) << 3);
         if values >= MANY_VALUES {
             self.varint(values as u64);
@@ -357,23 +301,11 @@ impl Writer<'_> {
 
     fn edit<B: AsRef<[u8]>>(&mut self, edit: &Edit<B>) {
         self.bytes(edit.member.as_ref());
-        let seen = if edit.seen.is_empty() {
-            0
-        } else {
-            EDIT_HAS_SEEN
-        };
+        let seen = if edit.seen.is_empty() { 0 } else { EDIT_HAS_SEEN };
         match &edit.change {
             Change::Add => self.byte(ADD | seen),
             Change::Write(_) => self.byte(WRITE | seen),
-            Change::Incr(inc) => self.byte(
-                ADD_TO
-                    | seen
-                    | if inc.epoch.is_some() {
-                        EDIT_CONTINUES
-                    } else {
-                        0
-                    },
-            ),
+            Change::Incr(inc) => self.byte(ADD_TO | seen | if inc.epoch.is_some() { EDIT_CONTINUES } else { 0 }),
             Change::Remove => self.byte(REMOVE | seen),
         }
         self.seen(&edit.seen);
@@ -444,10 +376,7 @@ impl Reader<'_> {
         let mut n: u128 = 0;
         for shift in (0..128).step_by(7) {
             let b = self.byte()?;
-            n |= u128::from(b & 0x7f)
-                .checked_shl(shift)
-                .filter(|v| v >> shift == u128::from(b & 0x7f))
-                .ok_or(DecodeError::Overflow)?;
+            n |= u128::from(b & 0x7f).checked_shl(shift).filter(|v| v >> shift == u128::from(b & 0x7f)).ok_or(DecodeError::Overflow)?;
             if b & 0x80 == 0 {
                 return Ok(n);
             }
@@ -515,9 +444,7 @@ impl Reader<'_> {
     }
 
     fn stamps(&mut self, n: usize) -> Result<Context, DecodeError> {
-        let stamps = (0..n)
-            .map(|_| self.stamp())
-            .collect::<Result<Vec<_>, _>>()?;
+        let stamps = (0..n).map(|_| self.stamp()).collect::<Result<Vec<_>, _>>()?;
         Ok(stamps.into_iter().collect())
     }
 
@@ -543,10 +470,7 @@ impl Reader<'_> {
         if (values > 0) != (parts & 1 != 0) {
             return Err(DecodeError::Unknown("seen parts", parts));
         }
-        let mut seen = Seen {
-            value: self.stamps(values)?,
-            ..Seen::default()
-        };
+        let mut seen = Seen { value: self.stamps(values)?, ..Seen::default() };
         if parts & 2 != 0 {
             seen.counts = self.marks()?.into();
         }
@@ -564,8 +488,7 @@ impl Reader<'_> {
             for _ in 0..n {
                 let collection = self.collection()?;
                 let member = self.bytes()?;
-                seen.fields
-                    .push((collection, member.as_ref().into(), self.marks()?.into()));
+                seen.fields.push((collection, member.as_ref().into(), self.marks()?.into()));
             }
         }
         Ok(seen)
@@ -575,17 +498,9 @@ impl Reader<'_> {
         let n = self.count()?;
         (0..n)
             .map(|_| {
-                let Stamp {
-                    node: origin,
-                    time: epoch,
-                } = self.stamp()?;
+                let Stamp { node: origin, time: epoch } = self.stamp()?;
                 let time = self.time()?;
-                Ok(CounterMark {
-                    origin,
-                    epoch,
-                    time,
-                    total: self.number()?,
-                })
+                Ok(CounterMark { origin, epoch, time, total: self.number()? })
             })
             .collect()
     }
@@ -606,20 +521,10 @@ impl Reader<'_> {
                     _ => Anchor::After(self.element()?),
                 };
                 let n = self.count()?;
-                ListEdit::Insert {
-                    anchor,
-                    values: (0..n).map(|_| self.bytes()).collect::<Result<_, _>>()?,
-                }
+                ListEdit::Insert { anchor, values: (0..n).map(|_| self.bytes()).collect::<Result<_, _>>()? }
             }
-            (REMOVE_ELEMENT, 0) => ListEdit::Remove {
-                id: self.element()?,
-                seen: self.context()?,
-            },
-            (SET_ELEMENT, 0) => ListEdit::Set {
-                id: self.element()?,
-                seen: self.context()?,
-                value: self.bytes()?,
-            },
+            (REMOVE_ELEMENT, 0) => ListEdit::Remove { id: self.element()?, seen: self.context()? },
+            (SET_ELEMENT, 0) => ListEdit::Set { id: self.element()?, seen: self.context()?, value: self.bytes()? },
             _ => return Err(DecodeError::Unknown("list edit", tag)),
         })
     }
@@ -635,11 +540,7 @@ impl Reader<'_> {
 
     fn increment(&mut self, continues: bool) -> Result<Increment, DecodeError> {
         let epoch = if continues { Some(self.time()?) } else { None };
-        Ok(Increment {
-            epoch,
-            delta: self.number()?,
-            total: self.number()?,
-        })
+        Ok(Increment { epoch, delta: self.number()?, total: self.number()? })
     }
 
     fn edit(&mut self) -> Result<Edit, DecodeError> {
@@ -648,22 +549,14 @@ impl Reader<'_> {
         if tag >> 4 != 0 || (tag & EDIT_CONTINUES != 0 && tag & CHANGE != ADD_TO) {
             return Err(DecodeError::Unknown("edit flags", tag));
         }
-        let seen = if tag & EDIT_HAS_SEEN != 0 {
-            self.seen()?
-        } else {
-            Seen::default()
-        };
+        let seen = if tag & EDIT_HAS_SEEN != 0 { self.seen()? } else { Seen::default() };
         let change = match tag & CHANGE {
             ADD => Change::Add,
             WRITE => Change::Write(self.bytes()?),
             ADD_TO => Change::Incr(self.increment(tag & EDIT_CONTINUES != 0)?),
             _ => Change::Remove,
         };
-        Ok(Edit {
-            member,
-            seen,
-            change,
-        })
+        Ok(Edit { member, seen, change })
     }
 }
 
@@ -679,31 +572,20 @@ fn collection_byte(collection: Collection) -> u8 {
 /// Appends one op of a run of one origin's consecutive ops: its time, as the difference from
 /// the previous op's (`previous`; the run's first time for the first op), then its tail.
 pub fn push_run_entry(out: &mut Vec<u8>, previous: u64, time: u64, tail: &[u8]) {
-    let mut w = Writer {
-        out,
-        origin: NodeId(0),
-        time: previous,
-    };
+    let mut w = Writer { out, origin: NodeId(0), time: previous };
     w.time(time);
     w.bytes(tail);
 }
 
 /// The entries of a run made with [`push_run_entry`], whose first op is stamped `first_time`:
 /// each op's time and tail, in order.
-pub fn run_entries(
-    first_time: u64,
-    mut bytes: &[u8],
-) -> impl Iterator<Item = Result<(u64, &[u8]), DecodeError>> {
+pub fn run_entries(first_time: u64, mut bytes: &[u8]) -> impl Iterator<Item = Result<(u64, &[u8]), DecodeError>> {
     let mut previous = first_time;
     std::iter::from_fn(move || {
         if bytes.is_empty() {
             return None;
         }
-        let mut r = Reader {
-            rest: bytes,
-            origin: NodeId(0),
-            time: previous,
-        };
+        let mut r = Reader { rest: bytes, origin: NodeId(0), time: previous };
         let entry = r.time().and_then(|time| {
             let len = r.len()?;
             let (tail, rest) = r.rest.split_at(len);
@@ -744,11 +626,7 @@ mod tests {
     use proptest::prelude::*;
 
     fn stamp() -> impl Strategy<Value = Stamp> {
-        (
-            prop_oneof![Just(7u64), any::<u64>()],
-            prop_oneof![1_000u64..2_000, any::<u64>()],
-        )
-            .prop_map(|(n, t)| Stamp::new(t, NodeId(n)))
+        (prop_oneof![Just(7u64), any::<u64>()], prop_oneof![1_000u64..2_000, any::<u64>()]).prop_map(|(n, t)| Stamp::new(t, NodeId(n)))
     }
 
     fn context() -> impl Strategy<Value = Context> {
@@ -756,47 +634,22 @@ mod tests {
     }
 
     fn number() -> impl Strategy<Value = Number> {
-        prop_oneof![
-            (-1000i64..1000).prop_map(Number::from_i64),
-            any::<i64>().prop_map(|r| Number::from_raw(r.into()))
-        ]
+        prop_oneof![(-1000i64..1000).prop_map(Number::from_i64), any::<i64>().prop_map(|r| Number::from_raw(r.into()))]
     }
 
     fn seen() -> impl Strategy<Value = Seen> {
-        (
-            context(),
-            proptest::collection::vec(mark(), 0..3),
-            context(),
-        )
-            .prop_map(|(value, counts, expiry)| Seen {
-                value,
-                counts: counts.into(),
-                expiry,
-                fields: Vec::new(),
-            })
+        (context(), proptest::collection::vec(mark(), 0..3), context()).prop_map(|(value, counts, expiry)| Seen { value, counts: counts.into(), expiry, fields: Vec::new() })
     }
 
     fn mark() -> impl Strategy<Value = CounterMark> {
-        (stamp(), any::<u64>(), number()).prop_map(|(s, epoch, total)| CounterMark {
-            origin: s.node,
-            epoch,
-            time: s.time,
-            total,
-        })
+        (stamp(), any::<u64>(), number()).prop_map(|(s, epoch, total)| CounterMark { origin: s.node, epoch, time: s.time, total })
     }
 
     /// A whole-key seen, with field marks as a DEL of a hash of counters has them.
     fn whole_seen() -> impl Strategy<Value = Seen> {
-        let field = (
-            collection(),
-            proptest::collection::vec(any::<u8>(), 0..8),
-            proptest::collection::vec(mark(), 1..3),
-        );
+        let field = (collection(), proptest::collection::vec(any::<u8>(), 0..8), proptest::collection::vec(mark(), 1..3));
         (seen(), proptest::collection::vec(field, 0..3)).prop_map(|(mut seen, fields)| {
-            seen.fields = fields
-                .into_iter()
-                .map(|(c, m, marks)| (c, m.into(), marks.into()))
-                .collect();
+            seen.fields = fields.into_iter().map(|(c, m, marks)| (c, m.into(), marks.into())).collect();
             seen
         })
     }
@@ -804,29 +657,16 @@ mod tests {
     fn list_edit() -> impl Strategy<Value = ListEdit<Bytes>> {
         let bytes = || proptest::collection::vec(any::<u8>(), 0..12).prop_map(Bytes::from);
         let element = || (stamp(), any::<u32>()).prop_map(|(stamp, index)| ElemId { stamp, index });
-        let anchor = prop_oneof![
-            Just(Anchor::Head),
-            Just(Anchor::Tail),
-            element().prop_map(Anchor::After)
-        ];
+        let anchor = prop_oneof![Just(Anchor::Head), Just(Anchor::Tail), element().prop_map(Anchor::After)];
         prop_oneof![
-            (anchor, proptest::collection::vec(bytes(), 0..4))
-                .prop_map(|(anchor, values)| ListEdit::Insert { anchor, values }),
+            (anchor, proptest::collection::vec(bytes(), 0..4)).prop_map(|(anchor, values)| ListEdit::Insert { anchor, values }),
             (element(), context()).prop_map(|(id, seen)| ListEdit::Remove { id, seen }),
-            (element(), context(), bytes()).prop_map(|(id, seen, value)| ListEdit::Set {
-                id,
-                seen,
-                value
-            }),
+            (element(), context(), bytes()).prop_map(|(id, seen, value)| ListEdit::Set { id, seen, value }),
         ]
     }
 
     fn collection() -> impl Strategy<Value = Collection> {
-        prop_oneof![
-            Just(Collection::Hash),
-            Just(Collection::Set),
-            Just(Collection::Zset)
-        ]
+        prop_oneof![Just(Collection::Hash), Just(Collection::Set), Just(Collection::Zset)]
     }
 
     fn edit() -> impl Strategy<Value = Edit> {
@@ -834,49 +674,20 @@ mod tests {
         let change = prop_oneof![
             Just(Change::Add),
             bytes().prop_map(Change::Write),
-            (proptest::option::of(any::<u64>()), number(), number()).prop_map(
-                |(epoch, delta, total)| Change::Incr(Increment {
-                    epoch,
-                    delta,
-                    total
-                })
-            ),
+            (proptest::option::of(any::<u64>()), number(), number()).prop_map(|(epoch, delta, total)| Change::Incr(Increment { epoch, delta, total })),
             Just(Change::Remove),
         ];
-        (bytes(), seen(), change).prop_map(|(member, seen, change)| Edit {
-            member,
-            seen,
-            change,
-        })
+        (bytes(), seen(), change).prop_map(|(member, seen, change)| Edit { member, seen, change })
     }
 
     fn body() -> impl Strategy<Value = Body> {
         let bytes = || proptest::collection::vec(any::<u8>(), 0..40).prop_map(Bytes::from);
         prop_oneof![
-            (whole_seen(), bytes(), proptest::option::of(any::<u64>())).prop_map(
-                |(seen, value, expire_at)| Body::Set {
-                    seen,
-                    value,
-                    expire_at
-                }
-            ),
-            (
-                whole_seen(),
-                proptest::option::of(any::<u64>()),
-                number(),
-                number()
-            )
-                .prop_map(|(seen, epoch, delta, total)| Body::Incr {
-                    seen,
-                    inc: Increment {
-                        epoch,
-                        delta,
-                        total
-                    }
-                }),
+            (whole_seen(), bytes(), proptest::option::of(any::<u64>())).prop_map(|(seen, value, expire_at)| Body::Set { seen, value, expire_at }),
+            (whole_seen(), proptest::option::of(any::<u64>()), number(), number())
+                .prop_map(|(seen, epoch, delta, total)| Body::Incr { seen, inc: Increment { epoch, delta, total } }),
             whole_seen().prop_map(|seen| Body::Del { seen }),
-            (collection(), proptest::collection::vec(edit(), 0..4))
-                .prop_map(|(collection, edits)| Body::Edit { collection, edits }),
+            (collection(), proptest::collection::vec(edit(), 0..4)).prop_map(|(collection, edits)| Body::Edit { collection, edits }),
             proptest::collection::vec(list_edit(), 0..4).prop_map(|edits| Body::List { edits }),
             (context(), any::<u64>()).prop_map(|(seen, at)| Body::Expire { seen, at }),
             any::<u64>().prop_map(|before| Body::Expired { before }),
@@ -911,8 +722,7 @@ mod tests {
             previous = time;
         }
         assert_eq!(run.len(), 3 * 2 + 4);
-        let decoded: Vec<(u64, &[u8])> =
-            run_entries(1_000, &run).collect::<Result<_, _>>().unwrap();
+        let decoded: Vec<(u64, &[u8])> = run_entries(1_000, &run).collect::<Result<_, _>>().unwrap();
         assert_eq!(decoded, entries.to_vec());
         let mut truncated = run_entries(1_000, &run[..run.len() - 1]);
         assert!(truncated.nth(2).unwrap().is_err() && truncated.next().is_none());
@@ -920,17 +730,7 @@ mod tests {
 
     #[test]
     fn a_set_of_a_new_key_costs_three_bytes_beyond_its_key_and_value() {
-        let op = Op {
-            origin: NodeId(7),
-            seq: 1,
-            time: 1 << 40,
-            key: Bytes::from(vec![b'k'; 16]),
-            body: Body::Set {
-                seen: Seen::default(),
-                value: Bytes::from(vec![b'v'; 32]),
-                expire_at: None,
-            },
-        };
+        let op = Op { origin: NodeId(7), seq: 1, time: 1 << 40, key: Bytes::from(vec![b'k'; 16]), body: Body::Set { seen: Seen::default(), value: Bytes::from(vec![b'v'; 32]), expire_at: None } };
         let mut tail = Vec::new();
         op.encode_tail(&mut tail);
         assert_eq!(tail.len(), 16 + 32 + 3);

@@ -8,9 +8,7 @@ mod common;
 
 use bytes::Bytes;
 use common::{cases, run, schedule, string_write, Replica, StringWrite, Write};
-use meridian_crdt::{
-    Anchor, Body, Change, Collection, ElemId, KeyState, Kind, ListEdit, ListState, NodeId, Number,
-};
+use meridian_crdt::{Anchor, Body, Change, Collection, ElemId, KeyState, Kind, ListEdit, ListState, NodeId, Number};
 use proptest::prelude::*;
 
 #[derive(Debug, Clone)]
@@ -78,74 +76,41 @@ fn fits(state: &KeyState, kind: Kind) -> bool {
 
 impl Write for CollectionWrite {
     fn body(&self, state: &KeyState, id: NodeId, clock: u64) -> Option<Body> {
-        let edit =
-            |collection, changes: Vec<(Bytes, Change)>| state.edit_op(collection, changes).body;
+        let edit = |collection, changes: Vec<(Bytes, Change)>| state.edit_op(collection, changes).body;
         match self {
             CollectionWrite::Other(write) => write.body(state, id, clock),
-            CollectionWrite::SAdd(m) if fits(state, Kind::Set) => edit(
-                Collection::Set,
-                m.iter().map(|&n| (name(n), Change::Add)).collect(),
-            ),
-            CollectionWrite::SRem(m) if fits(state, Kind::Set) && state.is_live() => edit(
-                Collection::Set,
-                m.iter().map(|&n| (name(n), Change::Remove)).collect(),
-            ),
-            CollectionWrite::HSet(pairs) if fits(state, Kind::Hash) => edit(
-                Collection::Hash,
-                pairs
-                    .iter()
-                    .map(|&(f, v)| (name(f), Change::Write(Bytes::from(vec![v]))))
-                    .collect(),
-            ),
+            CollectionWrite::SAdd(m) if fits(state, Kind::Set) => edit(Collection::Set, m.iter().map(|&n| (name(n), Change::Add)).collect()),
+            CollectionWrite::SRem(m) if fits(state, Kind::Set) && state.is_live() => {
+                edit(Collection::Set, m.iter().map(|&n| (name(n), Change::Remove)).collect())
+            }
+            CollectionWrite::HSet(pairs) if fits(state, Kind::Hash) => {
+                edit(Collection::Hash, pairs.iter().map(|&(f, v)| (name(f), Change::Write(Bytes::from(vec![v])))).collect())
+            }
             CollectionWrite::HIncrBy(f, delta) if fits(state, Kind::Hash) => {
                 let field = state.hash().and_then(|h| h.get(&name(*f)));
                 let current = field.map_or(Ok(Number::ZERO), |v| v.number(false));
                 current.ok()?.incr_int(*delta as i64).ok()?;
-                let inc = field
-                    .cloned()
-                    .unwrap_or_default()
-                    .next_increment(id, Number::from_i64(*delta as i64))?;
+                let inc = field.cloned().unwrap_or_default().next_increment(id, Number::from_i64(*delta as i64))?;
                 edit(Collection::Hash, vec![(name(*f), Change::Incr(inc))])
             }
-            CollectionWrite::ZAdd(pairs) if fits(state, Kind::Zset) => edit(
-                Collection::Zset,
-                pairs
-                    .iter()
-                    .map(|&(m, s)| (name(m), Change::Write(Bytes::from(quarters(s).to_string()))))
-                    .collect(),
-            ),
+            CollectionWrite::ZAdd(pairs) if fits(state, Kind::Zset) => {
+                edit(Collection::Zset, pairs.iter().map(|&(m, s)| (name(m), Change::Write(Bytes::from(quarters(s).to_string())))).collect())
+            }
             CollectionWrite::ZIncrBy(m, delta) if fits(state, Kind::Zset) => {
                 let member = state.zset().and_then(|z| z.members().get(&name(*m)));
                 let delta = Number::parse_float(quarters(*delta).to_string().as_bytes()).unwrap();
-                let inc = member
-                    .cloned()
-                    .unwrap_or_default()
-                    .next_increment(id, delta)?;
+                let inc = member.cloned().unwrap_or_default().next_increment(id, delta)?;
                 edit(Collection::Zset, vec![(name(*m), Change::Incr(inc))])
             }
-            CollectionWrite::ZRem(m) if fits(state, Kind::Zset) && state.is_live() => edit(
-                Collection::Zset,
-                m.iter().map(|&n| (name(n), Change::Remove)).collect(),
-            ),
-            CollectionWrite::HDel(f) if fits(state, Kind::Hash) && state.is_live() => edit(
-                Collection::Hash,
-                f.iter().map(|&n| (name(n), Change::Remove)).collect(),
-            ),
-            CollectionWrite::LPush(v) if fits(state, Kind::List) => {
-                state.list_op(vec![ListEdit::Insert {
-                    anchor: Anchor::Head,
-                    values: v.iter().map(|&n| name(n)).collect(),
-                }])
+            CollectionWrite::ZRem(m) if fits(state, Kind::Zset) && state.is_live() => {
+                edit(Collection::Zset, m.iter().map(|&n| (name(n), Change::Remove)).collect())
             }
-            CollectionWrite::RPush(v) if fits(state, Kind::List) => {
-                state.list_op(vec![ListEdit::Insert {
-                    anchor: Anchor::Tail,
-                    values: v.iter().map(|&n| name(n)).collect(),
-                }])
+            CollectionWrite::HDel(f) if fits(state, Kind::Hash) && state.is_live() => {
+                edit(Collection::Hash, f.iter().map(|&n| (name(n), Change::Remove)).collect())
             }
-            write if fits(state, Kind::List) && state.kind() == Some(Kind::List) => {
-                list_write(state.list()?, write).and_then(|edits| state.list_op(edits))
-            }
+            CollectionWrite::LPush(v) if fits(state, Kind::List) => state.list_op(vec![ListEdit::Insert { anchor: Anchor::Head, values: v.iter().map(|&n| name(n)).collect() }]),
+            CollectionWrite::RPush(v) if fits(state, Kind::List) => state.list_op(vec![ListEdit::Insert { anchor: Anchor::Tail, values: v.iter().map(|&n| name(n)).collect() }]),
+            write if fits(state, Kind::List) && state.kind() == Some(Kind::List) => list_write(state.list()?, write).and_then(|edits| state.list_op(edits)),
             _ => None,
         }
     }
@@ -154,9 +119,7 @@ impl Write for CollectionWrite {
 /// The edits of a list command that reads the list (pops, LSET, LREM, LINSERT, LTRIM).
 fn list_write(list: &ListState, write: &CollectionWrite) -> Option<Vec<ListEdit<Bytes>>> {
     let live: Vec<(ElemId, Vec<u8>)> = list.iter().map(|(id, v)| (id, v.to_vec())).collect();
-    let removals = |ids: &mut dyn Iterator<Item = &(ElemId, Vec<u8>)>| {
-        ids.map(|(id, _)| list.remove(*id)).collect::<Vec<_>>()
-    };
+    let removals = |ids: &mut dyn Iterator<Item = &(ElemId, Vec<u8>)>| ids.map(|(id, _)| list.remove(*id)).collect::<Vec<_>>();
     Some(match write {
         CollectionWrite::Pop(true, n) => removals(&mut live.iter().take(*n as usize)),
         CollectionWrite::Pop(false, n) => removals(&mut live.iter().rev().take(*n as usize)),
@@ -166,42 +129,17 @@ fn list_write(list: &ListState, write: &CollectionWrite) -> Option<Vec<ListEdit<
             match count {
                 0 => removals(&mut live.iter().filter(matching)),
                 c if *c > 0 => removals(&mut live.iter().filter(matching).take(*c as usize)),
-                c => removals(
-                    &mut live
-                        .iter()
-                        .rev()
-                        .filter(matching)
-                        .take(c.unsigned_abs() as usize),
-                ),
+                c => removals(&mut live.iter().rev().filter(matching).take(c.unsigned_abs() as usize)),
             }
         }
         CollectionWrite::LInsert(before, pivot, v) => {
-            let (id, _) = live
-                .iter()
-                .find(|(_, value)| *value == name(*pivot).to_vec())?;
+            let (id, _) = live.iter().find(|(_, value)| *value == name(*pivot).to_vec())?;
             vec![list.insert_next_to(*id, *before, name(*v))]
         }
         CollectionWrite::LTrim(start, stop) => {
             let len = live.len() as i64;
-            let (s, e) = (
-                if *start < 0 {
-                    (len + *start as i64).max(0)
-                } else {
-                    *start as i64
-                },
-                if *stop < 0 {
-                    len + *stop as i64
-                } else {
-                    (*stop as i64).min(len - 1)
-                },
-            );
-            removals(
-                &mut live
-                    .iter()
-                    .enumerate()
-                    .filter(|(i, _)| (*i as i64) < s || (*i as i64) > e || s > e)
-                    .map(|(_, x)| x),
-            )
+            let (s, e) = (if *start < 0 { (len + *start as i64).max(0) } else { *start as i64 }, if *stop < 0 { len + *stop as i64 } else { (*stop as i64).min(len - 1) });
+            removals(&mut live.iter().enumerate().filter(|(i, _)| (*i as i64) < s || (*i as i64) > e || s > e).map(|(_, x)| x))
         }
         _ => return None,
     })
@@ -225,54 +163,25 @@ fn observed(r: &Replica) -> Observed {
     let state = &r.state;
     let kind = state.kind();
     let mut members: Vec<Vec<u8>> = match kind {
-        Some(Kind::Set) => state
-            .set()
-            .into_iter()
-            .flat_map(|s| s.iter().map(|(m, _)| m.to_vec()))
-            .collect(),
+        Some(Kind::Set) => state.set().into_iter().flat_map(|s| s.iter().map(|(m, _)| m.to_vec())).collect(),
         _ => Vec::new(),
     };
     members.sort();
     let mut fields: Vec<(Vec<u8>, Vec<u8>)> = match kind {
-        Some(Kind::Hash) => state
-            .hash()
-            .into_iter()
-            .flat_map(|h| {
-                h.iter()
-                    .map(|(f, v)| (f.to_vec(), v.get().unwrap().into_owned()))
-            })
-            .collect(),
+        Some(Kind::Hash) => state.hash().into_iter().flat_map(|h| h.iter().map(|(f, v)| (f.to_vec(), v.get().unwrap().into_owned()))).collect(),
         _ => Vec::new(),
     };
     fields.sort();
     let scored = match kind {
-        Some(Kind::Zset) => state
-            .zset()
-            .into_iter()
-            .flat_map(|z| z.ordered().map(|(s, m)| (m.to_vec(), s)))
-            .collect(),
+        Some(Kind::Zset) => state.zset().into_iter().flat_map(|z| z.ordered().map(|(s, m)| (m.to_vec(), s))).collect(),
         _ => Vec::new(),
     };
     let list = match kind {
-        Some(Kind::List) => state
-            .list()
-            .into_iter()
-            .flat_map(|l| l.iter().map(|(_, v)| v.to_vec()))
-            .collect(),
+        Some(Kind::List) => state.list().into_iter().flat_map(|l| l.iter().map(|(_, v)| v.to_vec())).collect(),
         _ => Vec::new(),
     };
-    let string = (kind == Some(Kind::String))
-        .then(|| state.string().get().map(|v| v.into_owned()))
-        .flatten();
-    Observed {
-        kind,
-        string,
-        members,
-        fields,
-        scored,
-        list,
-        expires_at: state.expires_at(),
-    }
+    let string = (kind == Some(Kind::String)).then(|| state.string().get().map(|v| v.into_owned())).flatten();
+    Observed { kind, string, members, fields, scored, list, expires_at: state.expires_at() }
 }
 
 proptest! {
@@ -310,20 +219,10 @@ fn concurrent(setup: &[CollectionWrite], a: CollectionWrite, b: CollectionWrite)
     use common::Step;
     let mut steps: Vec<Step<CollectionWrite>> = Vec::new();
     for w in setup {
-        steps.push(Step::Write {
-            at: 0,
-            write: w.clone(),
-        });
+        steps.push(Step::Write { at: 0, write: w.clone() });
     }
     for to in [1, 2] {
-        steps.extend(std::iter::repeat_n(
-            Step::Deliver {
-                to,
-                from: 0,
-                duplicate: false,
-            },
-            setup.len(),
-        ));
+        steps.extend(std::iter::repeat_n(Step::Deliver { to, from: 0, duplicate: false }, setup.len()));
     }
     steps.push(Step::Write { at: 0, write: a });
     steps.push(Step::Write { at: 1, write: b });
@@ -380,56 +279,28 @@ fn sorted_set_scores_are_lww_and_increments_add_up() {
 fn a_type_conflict_reads_as_the_newer_write_everywhere() {
     use CollectionWrite::*;
     // The second write (replica 1's) is stamped later: its type wins.
-    let out = concurrent(
-        &[],
-        Other(StringWrite::Set {
-            value: b'v',
-            keep_ttl: false,
-            ttl: None,
-        }),
-        SAdd(vec![0]),
-    );
-    assert_eq!(
-        (out.kind, out.members),
-        (Some(Kind::Set), vec![b"a".to_vec()])
-    );
+    let out = concurrent(&[], Other(StringWrite::Set { value: b'v', keep_ttl: false, ttl: None }), SAdd(vec![0]));
+    assert_eq!((out.kind, out.members), (Some(Kind::Set), vec![b"a".to_vec()]));
     let out = concurrent(&[], SAdd(vec![0]), HSet(vec![(0, b'1')]));
     assert_eq!(out.kind, Some(Kind::Hash));
 }
 
+
 #[test]
 fn concurrent_list_pushes_all_survive_at_their_end_in_one_order() {
     use CollectionWrite::*;
-    let list = |out: Observed| {
-        out.list
-            .into_iter()
-            .map(|v| String::from_utf8(v).unwrap())
-            .collect::<Vec<_>>()
-            .join("")
-    };
+    let list = |out: Observed| out.list.into_iter().map(|v| String::from_utf8(v).unwrap()).collect::<Vec<_>>().join("");
     let seeded = [RPush(vec![0, 1])];
     // The second write (replica 1's) is stamped later: last at the tail, first at the head.
-    assert_eq!(
-        list(concurrent(&seeded, RPush(vec![2]), RPush(vec![3]))),
-        "abcd"
-    );
-    assert_eq!(
-        list(concurrent(&seeded, LPush(vec![2]), LPush(vec![3]))),
-        "dcab"
-    );
-    assert_eq!(
-        list(concurrent(&seeded, LPush(vec![2]), RPush(vec![3]))),
-        "cabd"
-    );
+    assert_eq!(list(concurrent(&seeded, RPush(vec![2]), RPush(vec![3]))), "abcd");
+    assert_eq!(list(concurrent(&seeded, LPush(vec![2]), LPush(vec![3]))), "dcab");
+    assert_eq!(list(concurrent(&seeded, LPush(vec![2]), RPush(vec![3]))), "cabd");
     // Both regions pop the same element: it goes once; the rest stays.
     assert_eq!(list(concurrent(&seeded, Pop(true, 1), Pop(true, 1))), "b");
     // LSET concurrent with a pop of the same element: the new value survives (add wins).
     assert_eq!(list(concurrent(&seeded, Pop(true, 1), LSet(0, 3))), "db");
     // LINSERT next to an element another region pops: the insert stays where it was put.
-    assert_eq!(
-        list(concurrent(&seeded, LInsert(false, 0, 2), Pop(true, 1))),
-        "cb"
-    );
+    assert_eq!(list(concurrent(&seeded, LInsert(false, 0, 2), Pop(true, 1))), "cb");
 }
 
 proptest! {

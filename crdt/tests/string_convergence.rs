@@ -8,10 +8,7 @@ use common::{cases, run, schedule, string_write, Replica};
 use proptest::prelude::*;
 
 fn observed(r: &Replica) -> (Option<Vec<u8>>, Option<u64>) {
-    (
-        r.state.string().get().map(|v| v.into_owned()),
-        r.state.expires_at(),
-    )
+    (r.state.string().get().map(|v| v.into_owned()), r.state.expires_at())
 }
 
 proptest! {

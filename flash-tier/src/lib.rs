@@ -18,10 +18,7 @@
 //! and [`FlashStore::sync`] makes everything written so far durable against a power cut (an
 //! `fsync` of the WAL), which is what `appendfsync` schedules.
 
-use rocksdb::{
-    BlockBasedOptions, ColumnFamily, ColumnFamilyDescriptor, DBCompressionType, DataBlockIndexType,
-    Direction, IteratorMode, Options, WriteBatch, WriteOptions, DB,
-};
+use rocksdb::{BlockBasedOptions, ColumnFamily, ColumnFamilyDescriptor, DBCompressionType, DataBlockIndexType, Direction, IteratorMode, Options, WriteBatch, WriteOptions, DB};
 use std::path::{Path, PathBuf};
 
 const LOG: &str = "log";
@@ -121,17 +118,9 @@ impl FlashStore {
         // A quarter of RocksDB's default memtable: its RAM is outside `maxmemory`, and a
         // smaller skip list is quicker to search.
         cold.set_write_buffer_size(16 << 20);
-        let families =
-            [LOG, KEYS, META].map(|name| ColumnFamilyDescriptor::new(name, options.clone()));
-        let families = families
-            .into_iter()
-            .chain([ColumnFamilyDescriptor::new(COLD, cold)]);
-        let db = DB::open_cf_descriptors(&options, &path, families).map_err(|source| {
-            FlashError::Rocks {
-                path: path.clone(),
-                source,
-            }
-        })?;
+        let families = [LOG, KEYS, META].map(|name| ColumnFamilyDescriptor::new(name, options.clone()));
+        let families = families.into_iter().chain([ColumnFamilyDescriptor::new(COLD, cold)]);
+        let db = DB::open_cf_descriptors(&options, &path, families).map_err(|source| FlashError::Rocks { path: path.clone(), source })?;
         Ok(FlashStore { db, path })
     }
 
@@ -141,26 +130,18 @@ impl FlashStore {
     }
 
     fn family(&self, name: &'static str) -> &ColumnFamily {
-        self.db
-            .cf_handle(name)
-            .expect("families are created at open")
+        self.db.cf_handle(name).expect("families are created at open")
     }
 
     fn rocks<T>(&self, result: Result<T, rocksdb::Error>) -> Result<T, FlashError> {
-        result.map_err(|source| FlashError::Rocks {
-            path: self.path.clone(),
-            source,
-        })
+        result.map_err(|source| FlashError::Rocks { path: self.path.clone(), source })
     }
 
     /// Appends a log record at `position` (positions only grow).
     pub fn append(&self, position: u64, record: &[u8]) -> Result<(), FlashError> {
         let mut options = WriteOptions::default();
         options.set_sync(false);
-        self.rocks(
-            self.db
-                .put_cf_opt(self.family(LOG), position.to_be_bytes(), record, &options),
-        )
+        self.rocks(self.db.put_cf_opt(self.family(LOG), position.to_be_bytes(), record, &options))
     }
 
     /// Hands every write so far to the operating system (a write(2) of RocksDB's WAL buffer):
@@ -175,15 +156,9 @@ impl FlashStore {
     }
 
     /// The log records from `position` on, in position order.
-    pub fn log_from(
-        &self,
-        position: u64,
-    ) -> impl Iterator<Item = Result<(u64, Box<[u8]>), FlashError>> + '_ {
+    pub fn log_from(&self, position: u64) -> impl Iterator<Item = Result<(u64, Box<[u8]>), FlashError>> + '_ {
         let start = position.to_be_bytes();
-        let records = self.db.iterator_cf(
-            self.family(LOG),
-            IteratorMode::From(&start, Direction::Forward),
-        );
+        let records = self.db.iterator_cf(self.family(LOG), IteratorMode::From(&start, Direction::Forward));
         records.map(move |item| {
             let (key, value) = self.rocks(item)?;
             let position = <[u8; 8]>::try_from(&*key).map_err(|_| self.corrupt("log position"))?;
@@ -193,13 +168,7 @@ impl FlashStore {
 
     /// The position of the newest log record, if there is one.
     pub fn last_log_position(&self) -> Result<Option<u64>, FlashError> {
-        let Some(item) = self
-            .db
-            .iterator_cf(self.family(LOG), IteratorMode::End)
-            .next()
-        else {
-            return Ok(None);
-        };
+        let Some(item) = self.db.iterator_cf(self.family(LOG), IteratorMode::End).next() else { return Ok(None) };
         let (key, _) = self.rocks(item)?;
         let position = <[u8; 8]>::try_from(&*key).map_err(|_| self.corrupt("log position"))?;
         Ok(Some(u64::from_be_bytes(position)))
@@ -207,24 +176,14 @@ impl FlashStore {
 
     /// Drops the log records before `position` (a checkpoint covers them).
     pub fn trim_log(&self, position: u64) -> Result<(), FlashError> {
-        self.rocks(self.db.delete_range_cf(
-            self.family(LOG),
-            0u64.to_be_bytes(),
-            position.to_be_bytes(),
-        ))
+        self.rocks(self.db.delete_range_cf(self.family(LOG), 0u64.to_be_bytes(), position.to_be_bytes()))
     }
 
     /// Writes `shard`'s key states (key, encoded state) into checkpoint `generation`, with the
     /// log position they cover. A generation is written once, shard by shard, and becomes the
     /// checkpoint only when the server says so in its metadata; [`FlashStore::keep_generation`]
     /// drops the others. Shard numbers are below `u16::MAX`.
-    pub fn write_shard<'a>(
-        &self,
-        generation: u32,
-        shard: u16,
-        position: u64,
-        states: impl IntoIterator<Item = (&'a [u8], &'a [u8])>,
-    ) -> Result<(), FlashError> {
+    pub fn write_shard<'a>(&self, generation: u32, shard: u16, position: u64, states: impl IntoIterator<Item = (&'a [u8], &'a [u8])>) -> Result<(), FlashError> {
         assert!(shard < POSITIONS, "shard numbers stay below u16::MAX");
         let keys = self.family(KEYS);
         let mut batch = WriteBatch::default();
@@ -236,38 +195,22 @@ impl FlashStore {
             key.extend_from_slice(name);
             batch.put_cf(keys, &key, state);
         }
-        batch.put_cf(
-            keys,
-            position_key(generation, shard),
-            position.to_be_bytes(),
-        );
+        batch.put_cf(keys, position_key(generation, shard), position.to_be_bytes());
         self.rocks(self.db.write(batch))
     }
 
     /// The log position `shard` was written at in `generation`, if it was.
     pub fn shard_position(&self, generation: u32, shard: u16) -> Result<Option<u64>, FlashError> {
-        let Some(bytes) = self.rocks(
-            self.db
-                .get_cf(self.family(KEYS), position_key(generation, shard)),
-        )?
-        else {
-            return Ok(None);
-        };
+        let Some(bytes) = self.rocks(self.db.get_cf(self.family(KEYS), position_key(generation, shard)))? else { return Ok(None) };
         let position = <[u8; 8]>::try_from(&*bytes).map_err(|_| self.corrupt("shard position"))?;
         Ok(Some(u64::from_be_bytes(position)))
     }
 
     /// Every key state of `generation`: `(shard, key, encoded state)`, shard by shard.
-    pub fn states(
-        &self,
-        generation: u32,
-    ) -> impl Iterator<Item = Result<StoredState, FlashError>> + '_ {
+    pub fn states(&self, generation: u32) -> impl Iterator<Item = Result<StoredState, FlashError>> + '_ {
         let prefix = generation.to_be_bytes();
         let end = position_key(generation, 0);
-        let items = self.db.iterator_cf(
-            self.family(KEYS),
-            IteratorMode::From(&prefix, Direction::Forward),
-        );
+        let items = self.db.iterator_cf(self.family(KEYS), IteratorMode::From(&prefix, Direction::Forward));
         items
             .map(move |item| self.rocks(item))
             .take_while(move |item| item.as_ref().map_or(true, |(key, _)| **key < end[..]))
@@ -298,11 +241,7 @@ impl FlashStore {
     }
 
     /// Writes cold keys (key, value) and removes others, in one atomic batch.
-    pub fn cold_write<'a>(
-        &self,
-        put: impl IntoIterator<Item = (ColdKey, &'a [u8])>,
-        delete: impl IntoIterator<Item = ColdKey>,
-    ) -> Result<(), FlashError> {
+    pub fn cold_write<'a>(&self, put: impl IntoIterator<Item = (ColdKey, &'a [u8])>, delete: impl IntoIterator<Item = ColdKey>) -> Result<(), FlashError> {
         let family = self.family(COLD);
         let mut batch = WriteBatch::default();
         for (key, value) in put {
@@ -315,27 +254,17 @@ impl FlashStore {
     }
 
     /// The cold keys of `shard` whose order lies in `orders`, as `(order, key, value)`, by order.
-    pub fn cold_range(
-        &self,
-        shard: u16,
-        orders: std::ops::RangeInclusive<u32>,
-    ) -> impl Iterator<Item = Result<StoredCold, FlashError>> + '_ {
+    pub fn cold_range(&self, shard: u16, orders: std::ops::RangeInclusive<u32>) -> impl Iterator<Item = Result<StoredCold, FlashError>> + '_ {
         let start = [&shard.to_be_bytes()[..], &orders.start().to_be_bytes()].concat();
         let last = (shard, *orders.end());
-        let items = self.db.iterator_cf(
-            self.family(COLD),
-            IteratorMode::From(&start, Direction::Forward),
-        );
+        let items = self.db.iterator_cf(self.family(COLD), IteratorMode::From(&start, Direction::Forward));
         items
             .map(move |item| {
                 let (key, value) = self.rocks(item)?;
                 if key.len() < 6 {
                     return Err(self.corrupt("cold key"));
                 }
-                let (shard, order) = (
-                    u16::from_be_bytes([key[0], key[1]]),
-                    u32::from_be_bytes([key[2], key[3], key[4], key[5]]),
-                );
+                let (shard, order) = (u16::from_be_bytes([key[0], key[1]]), u32::from_be_bytes([key[2], key[3], key[4], key[5]]));
                 Ok(((shard, order), key[6..].into(), value))
             })
             .take_while(move |item| item.as_ref().map_or(true, |(at, _, _)| *at <= last))
@@ -344,10 +273,7 @@ impl FlashStore {
 
     /// Removes every cold key (their states are not worth keeping without the rest).
     pub fn cold_clear(&self) -> Result<(), FlashError> {
-        self.rocks(
-            self.db
-                .delete_range_cf(self.family(COLD), &[0u8; 0][..], &[0xff; 7][..]),
-        )
+        self.rocks(self.db.delete_range_cf(self.family(COLD), &[0u8; 0][..], &[0xff; 7][..]))
     }
 
     /// A named metadata value.
@@ -365,35 +291,14 @@ impl FlashStore {
     /// Size figures.
     pub fn size(&self) -> FlashSize {
         let property = |name: &str| {
-            [LOG, KEYS, META, COLD]
-                .iter()
-                .map(|family| {
-                    self.db
-                        .property_int_value_cf(self.family(family), name)
-                        .ok()
-                        .flatten()
-                        .unwrap_or(0)
-                })
-                .sum()
+            [LOG, KEYS, META, COLD].iter().map(|family| self.db.property_int_value_cf(self.family(family), name).ok().flatten().unwrap_or(0)).sum()
         };
-        let estimated_keys = self
-            .db
-            .property_int_value_cf(self.family(COLD), "rocksdb.estimate-num-keys")
-            .ok()
-            .flatten()
-            .unwrap_or(0);
-        FlashSize {
-            sst_bytes: property("rocksdb.total-sst-files-size"),
-            memtable_bytes: property("rocksdb.cur-size-all-mem-tables"),
-            estimated_keys,
-        }
+        let estimated_keys = self.db.property_int_value_cf(self.family(COLD), "rocksdb.estimate-num-keys").ok().flatten().unwrap_or(0);
+        FlashSize { sst_bytes: property("rocksdb.total-sst-files-size"), memtable_bytes: property("rocksdb.cur-size-all-mem-tables"), estimated_keys }
     }
 
     fn corrupt(&self, what: &'static str) -> FlashError {
-        FlashError::Corrupt {
-            path: self.path.clone(),
-            what,
-        }
+        FlashError::Corrupt { path: self.path.clone(), what }
     }
 }
 
@@ -418,19 +323,12 @@ mod tests {
         {
             let store = FlashStore::open(dir.path()).unwrap();
             for position in 1..=5u64 {
-                store
-                    .append(position, format!("op {position}").as_bytes())
-                    .unwrap();
+                store.append(position, format!("op {position}").as_bytes()).unwrap();
             }
             store.sync().unwrap();
         }
         let store = FlashStore::open(dir.path()).unwrap();
-        let read = |from| {
-            store
-                .log_from(from)
-                .map(|r| r.unwrap().0)
-                .collect::<Vec<_>>()
-        };
+        let read = |from| store.log_from(from).map(|r| r.unwrap().0).collect::<Vec<_>>();
         assert_eq!(read(0), [1, 2, 3, 4, 5]);
         assert_eq!(read(4), [4, 5]);
         assert_eq!(store.last_log_position().unwrap(), Some(5));
@@ -443,49 +341,18 @@ mod tests {
     fn generations_are_written_apart_and_all_but_one_dropped() {
         let dir = tempfile::tempdir().unwrap();
         let store = FlashStore::open(dir.path()).unwrap();
-        let read = |generation| {
-            store
-                .states(generation)
-                .map(|r| r.unwrap())
-                .map(|(s, k, v)| (s, k.into(), v.into()))
-                .collect::<Vec<(u16, Vec<u8>, Vec<u8>)>>()
-        };
-        store
-            .write_shard(1, 2, 10, [(&b"b"[..], &b"B"[..])])
-            .unwrap();
-        store
-            .write_shard(1, 1, 11, [(&b"a"[..], &b"A"[..]), (b"", b"empty key")])
-            .unwrap();
-        store
-            .write_shard(2, 1, 20, [(&b"a"[..], &b"A2"[..])])
-            .unwrap();
-        store
-            .write_shard(3, 1023, 30, [(&b"z"[..], &b"Z"[..])])
-            .unwrap();
-        assert_eq!(
-            read(1),
-            [
-                (1, b"".to_vec(), b"empty key".to_vec()),
-                (1, b"a".to_vec(), b"A".to_vec()),
-                (2, b"b".to_vec(), b"B".to_vec())
-            ]
-        );
+        let read = |generation| store.states(generation).map(|r| r.unwrap()).map(|(s, k, v)| (s, k.into(), v.into())).collect::<Vec<(u16, Vec<u8>, Vec<u8>)>>();
+        store.write_shard(1, 2, 10, [(&b"b"[..], &b"B"[..])]).unwrap();
+        store.write_shard(1, 1, 11, [(&b"a"[..], &b"A"[..]), (b"", b"empty key")]).unwrap();
+        store.write_shard(2, 1, 20, [(&b"a"[..], &b"A2"[..])]).unwrap();
+        store.write_shard(3, 1023, 30, [(&b"z"[..], &b"Z"[..])]).unwrap();
+        assert_eq!(read(1), [(1, b"".to_vec(), b"empty key".to_vec()), (1, b"a".to_vec(), b"A".to_vec()), (2, b"b".to_vec(), b"B".to_vec())]);
         assert_eq!(read(2), [(1, b"a".to_vec(), b"A2".to_vec())]);
-        assert_eq!(
-            (
-                store.shard_position(1, 2).unwrap(),
-                store.shard_position(2, 2).unwrap()
-            ),
-            (Some(10), None)
-        );
+        assert_eq!((store.shard_position(1, 2).unwrap(), store.shard_position(2, 2).unwrap()), (Some(10), None));
         store.keep_generation(2).unwrap();
         assert!(read(1).is_empty() && read(3).is_empty());
         assert_eq!(read(2).len(), 1);
-        assert_eq!(
-            store.shard_position(1, 1).unwrap(),
-            None,
-            "positions go with their generation"
-        );
+        assert_eq!(store.shard_position(1, 1).unwrap(), None, "positions go with their generation");
         assert_eq!(store.shard_position(2, 1).unwrap(), Some(20));
     }
 
@@ -493,37 +360,12 @@ mod tests {
     fn cold_keys_are_found_listed_by_order_and_cleared() {
         let dir = tempfile::tempdir().unwrap();
         let store = FlashStore::open(dir.path()).unwrap();
-        let put = [
-            (ColdKey::new(3, 7, b"b"), &b"B"[..]),
-            (ColdKey::new(3, 2, b"a"), b"A"),
-            (ColdKey::new(4, 0, b"c"), b"C"),
-            (ColdKey::new(3, u32::MAX, b"z"), b"Z"),
-        ];
+        let put = [(ColdKey::new(3, 7, b"b"), &b"B"[..]), (ColdKey::new(3, 2, b"a"), b"A"), (ColdKey::new(4, 0, b"c"), b"C"), (ColdKey::new(3, u32::MAX, b"z"), b"Z")];
         store.cold_write(put, []).unwrap();
-        assert_eq!(
-            store.cold_get(ColdKey::new(3, 2, b"a")).unwrap().as_deref(),
-            Some(&b"A"[..])
-        );
-        assert_eq!(
-            store.cold_get(ColdKey::new(3, 3, b"a")).unwrap(),
-            None,
-            "the order is part of the place"
-        );
-        let listed = |shard, orders| {
-            store
-                .cold_range(shard, orders)
-                .map(|r| r.unwrap())
-                .map(|(o, k, _)| (o, k.to_vec()))
-                .collect::<Vec<_>>()
-        };
-        assert_eq!(
-            listed(3, 0..=u32::MAX),
-            [
-                (2, b"a".to_vec()),
-                (7, b"b".to_vec()),
-                (u32::MAX, b"z".to_vec())
-            ]
-        );
+        assert_eq!(store.cold_get(ColdKey::new(3, 2, b"a")).unwrap().as_deref(), Some(&b"A"[..]));
+        assert_eq!(store.cold_get(ColdKey::new(3, 3, b"a")).unwrap(), None, "the order is part of the place");
+        let listed = |shard, orders| store.cold_range(shard, orders).map(|r| r.unwrap()).map(|(o, k, _)| (o, k.to_vec())).collect::<Vec<_>>();
+        assert_eq!(listed(3, 0..=u32::MAX), [(2, b"a".to_vec()), (7, b"b".to_vec()), (u32::MAX, b"z".to_vec())]);
         assert_eq!(listed(3, 3..=7), [(7, b"b".to_vec())]);
         assert_eq!(listed(4, 0..=u32::MAX), [(0, b"c".to_vec())]);
         store.cold_write([], [ColdKey::new(3, 7, b"b")]).unwrap();
@@ -540,9 +382,6 @@ mod tests {
         assert_eq!(store.meta("origin").unwrap().as_deref(), Some(&b"42"[..]));
         assert_eq!(store.meta("absent").unwrap(), None);
         let second = FlashStore::open(dir.path());
-        assert!(
-            matches!(second, Err(FlashError::Rocks { .. })),
-            "RocksDB's LOCK file keeps a second process out"
-        );
+        assert!(matches!(second, Err(FlashError::Rocks { .. })), "RocksDB's LOCK file keeps a second process out");
     }
 }

@@ -88,16 +88,12 @@ pub fn encode_frame(message: &Message, out: &mut Vec<u8>) {
 /// Reads one frame from the front of `buf`: the message and the bytes it used, or `None` if
 /// the frame is not complete yet.
 pub fn decode_frame(buf: &[u8]) -> Result<Option<(Message, usize)>, FrameError> {
-    let Some(prefix) = buf.get(..4) else {
-        return Ok(None);
-    };
+    let Some(prefix) = buf.get(..4) else { return Ok(None) };
     let len = u32::from_be_bytes(prefix.try_into().expect("four bytes")) as usize;
     if len > MAX_FRAME {
         return Err(FrameError::TooLarge(len));
     }
-    let Some(body) = buf.get(4..4 + len) else {
-        return Ok(None);
-    };
+    let Some(body) = buf.get(4..4 + len) else { return Ok(None) };
     let message = rmp_serde::from_slice(body).map_err(|e| FrameError::Corrupt(e.to_string()))?;
     Ok(Some((message, 4 + len)))
 }
@@ -108,12 +104,7 @@ mod tests {
 
     #[test]
     fn frames_round_trip_and_refuse_garbage() {
-        let hello = Message::Hello {
-            cluster: "c".into(),
-            node: NodeId(7),
-            name: "a".into(),
-            applied: VersionVector::new(),
-        };
+        let hello = Message::Hello { cluster: "c".into(), node: NodeId(7), name: "a".into(), applied: VersionVector::new() };
         let mut buf = Vec::new();
         encode_frame(&hello, &mut buf);
         encode_frame(&Message::SnapshotEnd, &mut buf);
@@ -123,13 +114,7 @@ mod tests {
         assert_eq!((second, used + rest), (Message::SnapshotEnd, buf.len()));
         assert_eq!(decode_frame(&buf[..3]), Ok(None));
         assert_eq!(decode_frame(&buf[..used - 1]), Ok(None));
-        assert_eq!(
-            decode_frame(&[0xff, 0xff, 0xff, 0xff]),
-            Err(FrameError::TooLarge(u32::MAX as usize))
-        );
-        assert!(matches!(
-            decode_frame(&[0, 0, 0, 2, 0xc1, 0xc1]),
-            Err(FrameError::Corrupt(_))
-        ));
+        assert_eq!(decode_frame(&[0xff, 0xff, 0xff, 0xff]), Err(FrameError::TooLarge(u32::MAX as usize)));
+        assert!(matches!(decode_frame(&[0, 0, 0, 2, 0xc1, 0xc1]), Err(FrameError::Corrupt(_))));
     }
 }

@@ -92,13 +92,7 @@ impl OpLog {
         }
         let offset = self.bytes_start + self.bytes.len() as u64;
         self.bytes.extend_from_slice(tail);
-        self.slots.push_back(Slot {
-            origin,
-            seq,
-            time,
-            offset,
-            len: tail.len() as u32,
-        });
+        self.slots.push_back(Slot { origin, seq, time, offset, len: tail.len() as u32 });
         if self.last_logged.insert(origin, seq) != Some(seq - 1) {
             self.contiguous_from.insert(origin, seq);
         }
@@ -123,11 +117,7 @@ impl OpLog {
     /// frontier): no peer can need them again. A peer that restarts without its state, or one
     /// no longer counted as a member, gets a state transfer either way.
     pub fn trim_stable(&mut self, stable: &VersionVector) {
-        let stable_ops = self
-            .slots
-            .iter()
-            .take_while(|slot| stable.contains(slot.origin, slot.seq))
-            .count();
+        let stable_ops = self.slots.iter().take_while(|slot| stable.contains(slot.origin, slot.seq)).count();
         self.drop_oldest(stable_ops);
         self.stable.join(stable);
     }
@@ -196,19 +186,8 @@ impl OpSource for OpLog {
 
     fn read(&self, from: u64, max: usize) -> Option<Vec<LoggedOp<'_>>> {
         let skip = usize::try_from(from.checked_sub(self.start)?).ok()?;
-        let slots = self
-            .slots
-            .range(skip.min(self.slots.len())..skip.saturating_add(max).min(self.slots.len()));
-        Some(
-            slots
-                .map(|slot| LoggedOp {
-                    origin: slot.origin,
-                    seq: slot.seq,
-                    time: slot.time,
-                    tail: self.tail(slot),
-                })
-                .collect(),
-        )
+        let slots = self.slots.range(skip.min(self.slots.len())..skip.saturating_add(max).min(self.slots.len()));
+        Some(slots.map(|slot| LoggedOp { origin: slot.origin, seq: slot.seq, time: slot.time, tail: self.tail(slot) }).collect())
     }
 
     fn first(&self) -> u64 {
@@ -221,21 +200,12 @@ impl OpSource for OpLog {
 
     fn position_after(&self, origin: NodeId, after: u64, through: u64) -> Option<u64> {
         let need = after + 1;
-        let held = self
-            .contiguous_from
-            .get(&origin)
-            .is_some_and(|&c| c <= need)
-            && self
-                .last_logged
-                .get(&origin)
-                .is_some_and(|&last| last >= through);
+        let held = self.contiguous_from.get(&origin).is_some_and(|&c| c <= need)
+            && self.last_logged.get(&origin).is_some_and(|&last| last >= through);
         if !held {
             return None;
         }
-        let at = self
-            .slots
-            .iter()
-            .position(|s| s.origin == origin && s.seq == need)?;
+        let at = self.slots.iter().position(|s| s.origin == origin && s.seq == need)?;
         Some(self.start + at as u64)
     }
 }
@@ -252,11 +222,7 @@ mod tests {
             seq,
             time: seq,
             key: Bytes::from_static(b"key"),
-            body: Body::Set {
-                seen: Default::default(),
-                value: Bytes::from(vec![b'x'; value_len]),
-                expire_at: None,
-            },
+            body: Body::Set { seen: Default::default(), value: Bytes::from(vec![b'x'; value_len]), expire_at: None },
         }
     }
 
@@ -272,10 +238,7 @@ mod tests {
         assert!(held.windows(2).all(|w| w[1].seq == w[0].seq + 1));
         assert_eq!(held.last().map(|o| o.seq), Some(100));
         let last = held.last().unwrap();
-        assert_eq!(
-            Op::decode_tail(last.origin, last.seq, last.time, last.tail).unwrap(),
-            op(1, 100, 40)
-        );
+        assert_eq!(Op::decode_tail(last.origin, last.seq, last.time, last.tail).unwrap(), op(1, 100, 40));
         assert_eq!(log.read(0, 1), None, "trimmed away");
         log.set_max_bytes(100);
         assert!(log.len_bytes() <= 100 && log.len_ops() >= 1);
@@ -316,22 +279,10 @@ mod tests {
             }
         }
         assert_eq!((log.len_ops(), log.first()), (10, 19_990));
-        assert!(
-            log.bytes.len() < 2 * COMPACT_AT,
-            "dropped bytes were reclaimed: {}",
-            log.bytes.len()
-        );
+        assert!(log.bytes.len() < 2 * COMPACT_AT, "dropped bytes were reclaimed: {}", log.bytes.len());
         let held = log.read(log.first(), usize::MAX).unwrap();
-        let decoded: Vec<Op> = held
-            .iter()
-            .map(|o| Op::decode_tail(o.origin, o.seq, o.time, o.tail).unwrap())
-            .collect();
-        assert_eq!(
-            decoded,
-            (19_991..=20_000)
-                .map(|seq| op(1, seq, 10))
-                .collect::<Vec<_>>()
-        );
+        let decoded: Vec<Op> = held.iter().map(|o| Op::decode_tail(o.origin, o.seq, o.time, o.tail).unwrap()).collect();
+        assert_eq!(decoded, (19_991..=20_000).map(|seq| op(1, seq, 10)).collect::<Vec<_>>());
     }
 
     #[test]
@@ -344,11 +295,7 @@ mod tests {
         assert_eq!(log.position_after(NodeId(1), 2, 5), Some(2));
         // Origin 1's ops 6..=9 arrive in a state transfer; 10 is logged again.
         log.append(&op(1, 10, 1));
-        assert_eq!(
-            log.position_after(NodeId(1), 2, 10),
-            None,
-            "6..9 were never logged"
-        );
+        assert_eq!(log.position_after(NodeId(1), 2, 10), None, "6..9 were never logged");
         assert_eq!(log.position_after(NodeId(1), 9, 10), Some(6));
         assert_eq!(log.position_after(NodeId(2), 0, 1), Some(5));
         assert_eq!(log.position_after(NodeId(3), 0, 1), None);

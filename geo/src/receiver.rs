@@ -60,14 +60,7 @@ pub struct Receiver {
 impl Receiver {
     /// A session of node `me` (called `name`) in `cluster`.
     pub fn new(cluster: impl Into<String>, me: NodeId, name: impl Into<String>) -> Receiver {
-        Receiver {
-            cluster: cluster.into(),
-            me,
-            name: name.into(),
-            peer: None,
-            snapshot: None,
-            ops_applied: 0,
-        }
+        Receiver { cluster: cluster.into(), me, name: name.into(), peer: None, snapshot: None, ops_applied: 0 }
     }
 
     /// The sender's id and name, once it has said hello.
@@ -77,66 +70,36 @@ impl Receiver {
 
     /// Handles the sender's hello; returns this node's hello, which tells the sender where to
     /// start.
-    pub fn on_hello(
-        &mut self,
-        message: Message,
-        store: &impl Store,
-    ) -> Result<Message, ReceiverError> {
-        let Message::Hello {
-            cluster,
-            node,
-            name,
-            ..
-        } = message
-        else {
-            return Err(ReceiverError::Protocol(format!(
-                "expected hello, got {}",
-                name(&message)
-            )));
+    pub fn on_hello(&mut self, message: Message, store: &impl Store) -> Result<Message, ReceiverError> {
+        let Message::Hello { cluster, node, name, .. } = message else {
+            return Err(ReceiverError::Protocol(format!("expected hello, got {}", name(&message))));
         };
         if cluster != self.cluster {
-            return Err(ReceiverError::Refused(format!(
-                "peer is in cluster {cluster:?}, this node in {:?}",
-                self.cluster
-            )));
+            return Err(ReceiverError::Refused(format!("peer is in cluster {cluster:?}, this node in {:?}", self.cluster)));
         }
         if node == self.me {
             return Err(ReceiverError::Refused("connected to itself".into()));
         }
         self.peer = Some((node, name));
-        Ok(Message::Hello {
-            cluster: self.cluster.clone(),
-            node: self.me,
-            name: self.name.clone(),
-            applied: store.applied(),
-        })
+        Ok(Message::Hello { cluster: self.cluster.clone(), node: self.me, name: self.name.clone(), applied: store.applied() })
     }
 
     /// Handles ops or a state transfer from the sender, and says when the sender is owed an
     /// ack (see [`AckDue`]).
-    pub fn on_message(
-        &mut self,
-        message: Message,
-        store: &mut impl Store,
-    ) -> Result<AckDue, ReceiverError> {
+    pub fn on_message(&mut self, message: Message, store: &mut impl Store) -> Result<AckDue, ReceiverError> {
         match message {
             Message::Ops(runs) => {
                 let mut applied = store.applied();
                 for run in runs {
                     let mut seq = run.first_seq;
                     for entry in run_entries(run.first_time, &run.entries) {
-                        let (time, tail) =
-                            entry.map_err(|e| ReceiverError::Protocol(e.to_string()))?;
+                        let (time, tail) = entry.map_err(|e| ReceiverError::Protocol(e.to_string()))?;
                         let have = applied.seq(run.origin);
                         if seq > have + 1 {
-                            return Err(ReceiverError::Protocol(format!(
-                                "gap in ops of {}: have {have}, got {seq}",
-                                run.origin
-                            )));
+                            return Err(ReceiverError::Protocol(format!("gap in ops of {}: have {have}, got {seq}", run.origin)));
                         }
                         if seq == have + 1 {
-                            let op = Op::decode_tail(run.origin, seq, time, tail)
-                                .map_err(|e| ReceiverError::Protocol(e.to_string()))?;
+                            let op = Op::decode_tail(run.origin, seq, time, tail).map_err(|e| ReceiverError::Protocol(e.to_string()))?;
                             applied.record(op.origin, op.seq, op.time);
                             store.apply(op, tail);
                             self.ops_applied += 1;
@@ -144,12 +107,7 @@ impl Receiver {
                         seq += 1;
                     }
                     if seq != run.first_seq + run.count {
-                        return Err(ReceiverError::Protocol(format!(
-                            "run of {} ops of {} held {}",
-                            run.count,
-                            run.origin,
-                            seq - run.first_seq
-                        )));
+                        return Err(ReceiverError::Protocol(format!("run of {} ops of {} held {}", run.count, run.origin, seq - run.first_seq)));
                     }
                 }
                 Ok(AckDue::Soon)
@@ -159,40 +117,24 @@ impl Receiver {
                 Ok(AckDue::No)
             }
             Message::SnapshotChunk(entries) => {
-                let theirs = self.snapshot.as_ref().ok_or_else(|| {
-                    ReceiverError::Protocol("snapshot chunk outside a snapshot".into())
-                })?;
+                let theirs = self.snapshot.as_ref().ok_or_else(|| ReceiverError::Protocol("snapshot chunk outside a snapshot".into()))?;
                 for (key, state) in entries {
                     store.merge(key, state, theirs);
                 }
                 Ok(AckDue::No)
             }
             Message::SnapshotEnd => {
-                let theirs = self.snapshot.take().ok_or_else(|| {
-                    ReceiverError::Protocol("snapshot end outside a snapshot".into())
-                })?;
+                let theirs = self.snapshot.take().ok_or_else(|| ReceiverError::Protocol("snapshot end outside a snapshot".into()))?;
                 store.snapshot_complete(&theirs);
                 Ok(AckDue::Now)
             }
             Message::Refused(reason) => Err(ReceiverError::Refused(reason)),
-            other => Err(ReceiverError::Protocol(format!(
-                "unexpected {} from a sender",
-                name(&other)
-            ))),
+            other => Err(ReceiverError::Protocol(format!("unexpected {} from a sender", name(&other)))),
         }
     }
 
     /// The ack to send: this node's vector, its knowledge of the others', and its clock.
-    pub fn ack(
-        &self,
-        store: &impl Store,
-        known: Vec<(NodeId, VersionVector)>,
-        clock: u64,
-    ) -> Message {
-        Message::Ack {
-            applied: store.applied(),
-            known,
-            clock,
-        }
+    pub fn ack(&self, store: &impl Store, known: Vec<(NodeId, VersionVector)>, clock: u64) -> Message {
+        Message::Ack { applied: store.applied(), known, clock }
     }
 }

@@ -66,9 +66,7 @@ impl Relay {
     /// incarnation of a restarted node), which no one else would send.
     pub fn sends(&self, origin: NodeId) -> bool {
         origin != self.peer
-            && (self.topology == Topology::Ring
-                || origin == self.me
-                || !self.live.contains(&origin))
+            && (self.topology == Topology::Ring || origin == self.me || !self.live.contains(&origin))
     }
 }
 
@@ -131,12 +129,7 @@ pub enum Start {
 
 impl Sender {
     /// A session of node `me` (called `name`) in `cluster`.
-    pub fn new(
-        cluster: impl Into<String>,
-        me: NodeId,
-        name: impl Into<String>,
-        topology: Topology,
-    ) -> Sender {
+    pub fn new(cluster: impl Into<String>, me: NodeId, name: impl Into<String>, topology: Topology) -> Sender {
         Sender {
             cluster: cluster.into(),
             me,
@@ -153,12 +146,7 @@ impl Sender {
 
     /// The first message to send.
     pub fn hello(&self, applied: VersionVector) -> Message {
-        Message::Hello {
-            cluster: self.cluster.clone(),
-            node: self.me,
-            name: self.name.clone(),
-            applied,
-        }
+        Message::Hello { cluster: self.cluster.clone(), node: self.me, name: self.name.clone(), applied }
     }
 
     /// The peer's name, once it has said hello.
@@ -179,44 +167,20 @@ impl Sender {
     /// Handles the receiver's hello: checks it, and decides between streaming from the log
     /// and a state transfer. `applied` is what this node has applied, `live` the cluster's
     /// live members.
-    pub fn on_hello(
-        &mut self,
-        message: Message,
-        log: &impl OpSource,
-        applied_here: &VersionVector,
-        live: Vec<NodeId>,
-    ) -> Result<Start, SenderError> {
+    pub fn on_hello(&mut self, message: Message, log: &impl OpSource, applied_here: &VersionVector, live: Vec<NodeId>) -> Result<Start, SenderError> {
         let (cluster, node, name, applied) = match message {
-            Message::Hello {
-                cluster,
-                node,
-                name,
-                applied,
-            } => (cluster, node, name, applied),
+            Message::Hello { cluster, node, name, applied } => (cluster, node, name, applied),
             Message::Refused(reason) => return Err(SenderError::Refused(reason)),
-            other => {
-                return Err(SenderError::Protocol(format!(
-                    "expected hello, got {}",
-                    name(&other)
-                )))
-            }
+            other => return Err(SenderError::Protocol(format!("expected hello, got {}", name(&other)))),
         };
         if cluster != self.cluster {
-            return Err(SenderError::Refused(format!(
-                "peer is in cluster {cluster:?}, this node in {:?}",
-                self.cluster
-            )));
+            return Err(SenderError::Refused(format!("peer is in cluster {cluster:?}, this node in {:?}", self.cluster)));
         }
         if node == self.me {
             return Err(SenderError::Refused("connected to itself".into()));
         }
         self.peer_name = name;
-        let relay = Relay {
-            topology: self.topology,
-            me: self.me,
-            peer: node,
-            live,
-        };
+        let relay = Relay { topology: self.topology, me: self.me, peer: node, live };
         let start = match catch_up_from(log, applied_here, &applied, &relay) {
             Some(cursor) => {
                 self.state = State::Streaming { cursor };
@@ -231,10 +195,7 @@ impl Sender {
             }
         };
         self.relay = Some(relay);
-        self.offered = applied
-            .iter()
-            .map(|(origin, seq, _)| (origin, seq))
-            .collect();
+        self.offered = applied.iter().map(|(origin, seq, _)| (origin, seq)).collect();
         if start == Start::Snapshot {
             // The snapshot carries everything this node has applied.
             offer(&mut self.offered, applied_here);
@@ -243,6 +204,7 @@ impl Sender {
         Ok(start)
     }
 
+
     /// The next batch of at most `max` ops the peer lacks, if any. `applied_here` is what this
     /// node has applied.
     ///
@@ -250,21 +212,13 @@ impl Sender {
     /// session's position, or holding a later op of an origin whose earlier ones this node got
     /// in a state transfer (never logged), or, with the log exhausted, this node having applied
     /// ops the peer lacks that no log will ever hold. The next session transfers the state.
-    pub fn next_batch(
-        &mut self,
-        log: &impl OpSource,
-        applied_here: &VersionVector,
-        max: usize,
-    ) -> Result<Option<Message>, SenderError> {
+    pub fn next_batch(&mut self, log: &impl OpSource, applied_here: &VersionVector, max: usize) -> Result<Option<Message>, SenderError> {
         let (State::Streaming { cursor }, Some(relay)) = (&mut self.state, &self.relay) else {
             return Ok(None);
         };
         if *cursor < log.first() {
             // Ops every member has applied left the log: the peer has them too.
-            offer(
-                &mut self.offered,
-                log.stable_skip(*cursor).ok_or(SenderError::Lagged)?,
-            );
+            offer(&mut self.offered, log.stable_skip(*cursor).ok_or(SenderError::Lagged)?);
             *cursor = log.first();
         }
         let mut batch = Batch::default();
@@ -281,11 +235,7 @@ impl Sender {
                         if let Some((origin, _, seq)) = current {
                             self.offered.insert(origin, seq);
                         }
-                        (
-                            op.origin,
-                            relay.sends(op.origin),
-                            self.offered.get(&op.origin).copied().unwrap_or(0),
-                        )
+                        (op.origin, relay.sends(op.origin), self.offered.get(&op.origin).copied().unwrap_or(0))
                     }
                 };
                 current = Some((origin, sends, offered));
@@ -303,9 +253,7 @@ impl Sender {
             }
         }
         if batch.runs.is_empty() && *cursor >= log.end() {
-            let missing = applied_here.iter().any(|(origin, seq, _)| {
-                relay.sends(origin) && seq > self.offered.get(&origin).copied().unwrap_or(0)
-            });
+            let missing = applied_here.iter().any(|(origin, seq, _)| relay.sends(origin) && seq > self.offered.get(&origin).copied().unwrap_or(0));
             if missing {
                 return Err(SenderError::Lagged);
             }
@@ -324,10 +272,7 @@ impl Sender {
                 Ok(message)
             }
             Message::Refused(reason) => Err(SenderError::Refused(reason)),
-            other => Err(SenderError::Protocol(format!(
-                "unexpected {} from a receiver",
-                name(&other)
-            ))),
+            other => Err(SenderError::Protocol(format!("unexpected {} from a receiver", name(&other)))),
         }
     }
 }
@@ -345,19 +290,10 @@ struct Batch {
 
 impl Batch {
     fn push(&mut self, op: &LoggedOp<'_>) {
-        let continues = self
-            .runs
-            .last()
-            .is_some_and(|run| run.origin == op.origin && run.first_seq + run.count == op.seq);
+        let continues = self.runs.last().is_some_and(|run| run.origin == op.origin && run.first_seq + run.count == op.seq);
         if !continues {
             self.close_run();
-            self.runs.push(OpRun {
-                origin: op.origin,
-                first_seq: op.seq,
-                first_time: op.time,
-                count: 0,
-                entries: Bytes::new(),
-            });
+            self.runs.push(OpRun { origin: op.origin, first_seq: op.seq, first_time: op.time, count: 0, entries: Bytes::new() });
             self.last_time = op.time;
         }
         push_run_entry(&mut self.open, self.last_time, op.time, op.tail);
@@ -389,12 +325,7 @@ fn offer(offered: &mut BTreeMap<NodeId, u64>, vv: &VersionVector) {
 
 /// The log position from which every op the peer lacks (and this node relays to it) can be
 /// streamed, or `None` if the log does not hold them all.
-fn catch_up_from(
-    log: &impl OpSource,
-    mine: &VersionVector,
-    theirs: &VersionVector,
-    relay: &Relay,
-) -> Option<u64> {
+fn catch_up_from(log: &impl OpSource, mine: &VersionVector, theirs: &VersionVector, relay: &Relay) -> Option<u64> {
     let mut from = log.end();
     for (origin, seq, _) in mine.iter() {
         let have = theirs.seq(origin);
@@ -425,40 +356,20 @@ mod tests {
     #[test]
     fn relay_rules() {
         let (a, b, c, old) = (NodeId(1), NodeId(2), NodeId(3), NodeId(9));
-        let mesh = Relay {
-            topology: Topology::Mesh,
-            me: a,
-            peer: b,
-            live: vec![a, b, c],
-        };
+        let mesh = Relay { topology: Topology::Mesh, me: a, peer: b, live: vec![a, b, c] };
         assert!(mesh.sends(a) && !mesh.sends(b) && !mesh.sends(c) && mesh.sends(old));
-        let ring = Relay {
-            topology: Topology::Ring,
-            ..mesh
-        };
+        let ring = Relay { topology: Topology::Ring, ..mesh };
         assert!(ring.sends(a) && !ring.sends(b) && ring.sends(c) && ring.sends(old));
     }
 
     fn op(origin: NodeId, seq: u64) -> meridian_crdt::Op {
-        let body = meridian_crdt::Body::Del {
-            seen: Default::default(),
-        };
-        meridian_crdt::Op {
-            origin,
-            seq,
-            time: seq,
-            key: Bytes::from_static(b"k"),
-            body,
-        }
+        let body = meridian_crdt::Body::Del { seen: Default::default() };
+        meridian_crdt::Op { origin, seq, time: seq, key: Bytes::from_static(b"k"), body }
     }
 
     fn sent(batch: Option<Message>) -> Vec<(NodeId, u64)> {
-        let Some(Message::Ops(runs)) = batch else {
-            return Vec::new();
-        };
-        runs.iter()
-            .flat_map(|run| (0..run.count).map(|i| (run.origin, run.first_seq + i)))
-            .collect()
+        let Some(Message::Ops(runs)) = batch else { return Vec::new() };
+        runs.iter().flat_map(|run| (0..run.count).map(|i| (run.origin, run.first_seq + i))).collect()
     }
 
     #[test]
@@ -468,16 +379,8 @@ mod tests {
         let mut applied = VersionVector::new();
         // A ring session from a to b: it will relay a's ops (b's own it skips).
         let mut sender = Sender::new("c", a, "a", Topology::Ring);
-        let hello = Message::Hello {
-            cluster: "c".into(),
-            node: b,
-            name: "b".into(),
-            applied: VersionVector::new(),
-        };
-        assert_eq!(
-            sender.on_hello(hello, &log, &applied, vec![a, b]),
-            Ok(Start::Stream)
-        );
+        let hello = Message::Hello { cluster: "c".into(), node: b, name: "b".into(), applied: VersionVector::new() };
+        assert_eq!(sender.on_hello(hello, &log, &applied, vec![a, b]), Ok(Start::Stream));
         for seq in 1..=3 {
             log.append(&op(b, seq));
             applied.record(b, seq, seq);
@@ -488,28 +391,14 @@ mod tests {
         let mut stable = VersionVector::new();
         (1..=3).for_each(|seq| stable.record(b, seq, seq));
         log.trim_stable(&stable);
-        assert_eq!(
-            sent(sender.next_batch(&log, &applied, 10).unwrap()),
-            vec![(a, 1)]
-        );
+        assert_eq!(sent(sender.next_batch(&log, &applied, 10).unwrap()), vec![(a, 1)]);
         // Ops dropped for space are another matter: the peer lacks them.
         let mut behind = Sender::new("c", a, "a", Topology::Ring);
-        let hello = Message::Hello {
-            cluster: "c".into(),
-            node: b,
-            name: "b".into(),
-            applied: VersionVector::new(),
-        };
+        let hello = Message::Hello { cluster: "c".into(), node: b, name: "b".into(), applied: VersionVector::new() };
         let mut log = crate::OpLog::new(1 << 20);
-        assert_eq!(
-            behind.on_hello(hello, &log, &VersionVector::new(), vec![a, b]),
-            Ok(Start::Stream)
-        );
+        assert_eq!(behind.on_hello(hello, &log, &VersionVector::new(), vec![a, b]), Ok(Start::Stream));
         (1..=3).for_each(|seq| log.append(&op(a, seq)));
         log.set_max_bytes(1);
-        assert_eq!(
-            behind.next_batch(&log, &applied, 10),
-            Err(SenderError::Lagged)
-        );
+        assert_eq!(behind.next_batch(&log, &applied, 10), Err(SenderError::Lagged));
     }
 }

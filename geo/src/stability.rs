@@ -18,10 +18,7 @@ pub struct Stability {
 impl Stability {
     /// A tracker for the given live members (other than this node).
     pub fn new(members: Vec<NodeId>) -> Stability {
-        Stability {
-            members,
-            views: BTreeMap::new(),
-        }
+        Stability { members, views: BTreeMap::new() }
     }
 
     /// Replaces the live members: a peer silent longer than the configured bound stops pinning
@@ -80,23 +77,14 @@ mod tests {
         b_view.record(A, 1, 10);
         b_view.record(B, 1, 20);
         tracker.observe(B, &b_view);
-        assert!(
-            tracker.stable_vector(&own).is_none(),
-            "B had made op 1 we lack"
-        );
+        assert!(tracker.stable_vector(&own).is_none(), "B had made op 1 we lack");
         own.record(B, 1, 20);
         let stable = tracker.stable_vector(&own).unwrap();
         assert!(stable.covers(Stamp::new(10, A)) && stable.covers(Stamp::new(20, B)));
         own.record(A, 2, 30);
         let stable = tracker.stable_vector(&own).unwrap();
-        assert!(
-            !stable.covers(Stamp::new(30, A)),
-            "B has not applied A's op 2"
-        );
+        assert!(!stable.covers(Stamp::new(30, A)), "B has not applied A's op 2");
         tracker.set_members(vec![]);
-        assert!(tracker
-            .stable_vector(&own)
-            .unwrap()
-            .covers(Stamp::new(30, A)));
+        assert!(tracker.stable_vector(&own).unwrap().covers(Stamp::new(30, A)));
     }
 }

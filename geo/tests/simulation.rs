@@ -13,8 +13,7 @@
 use bytes::Bytes;
 use meridian_crdt::{Body, KeyState, NodeId, Number, Op, VersionVector, NO_EXPIRY};
 use meridian_geo::{
-    decode_frame, encode_frame, AckDue, Message, OpLog, Receiver, Sender, Stability, Start, Store,
-    Topology,
+    decode_frame, encode_frame, AckDue, Message, OpLog, Receiver, Sender, Stability, Start, Store, Topology,
 };
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -51,9 +50,7 @@ impl NodeState {
             let kept = state.collect(frontier) != meridian_crdt::Liveness::Gone;
             if &before != state || !kept {
                 changed += 1;
-                trace(id, key, || {
-                    format!("collect {before:?} -> {state:?} kept {kept}")
-                });
+                trace(id, key, || format!("collect {before:?} -> {state:?} kept {kept}"));
             }
             kept
         });
@@ -77,12 +74,7 @@ impl Store for NodeState {
         self.clock = self.clock.max(op.time);
         let state = self.keys.entry(op.key.clone()).or_default();
         state.apply(op.stamp(), &op.body, &self.applied, self.id);
-        trace(self.id, &op.key, || {
-            format!(
-                "apply {}:{} t{} {:?} -> {:?}",
-                op.origin.0, op.seq, op.time, op.body, state
-            )
-        });
+        trace(self.id, &op.key, || format!("apply {}:{} t{} {:?} -> {:?}", op.origin.0, op.seq, op.time, op.body, state));
         self.applied.record(op.origin, op.seq, op.time);
         self.log.append_encoded(op.origin, op.seq, op.time, tail);
     }
@@ -92,22 +84,14 @@ impl Store for NodeState {
         let state = self.keys.entry(key.clone()).or_default();
         let before = state.clone();
         state.merge(&theirs_state, &self.applied, theirs);
-        trace(self.id, &key, || {
-            format!("merge {before:?}\n      with {theirs_state:?}\n      mine {:?} theirs {:?}\n      -> {state:?}", self.applied, theirs)
-        });
+        trace(self.id, &key, || format!("merge {before:?}\n      with {theirs_state:?}\n      mine {:?} theirs {:?}\n      -> {state:?}", self.applied, theirs));
     }
 
     fn snapshot_complete(&mut self, theirs: &VersionVector) {
         let transferred = std::mem::take(&mut self.transferred);
-        for (key, state) in self
-            .keys
-            .iter_mut()
-            .filter(|(k, _)| !transferred.contains(k))
-        {
+        for (key, state) in self.keys.iter_mut().filter(|(k, _)| !transferred.contains(k)) {
             state.merge(&KeyState::default(), &self.applied, theirs);
-            trace(self.id, key, || {
-                format!("absent from the transfer -> {state:?}")
-            });
+            trace(self.id, key, || format!("absent from the transfer -> {state:?}"));
         }
         self.applied.join(theirs);
         self.clock = self.clock.max(theirs.max_time());
@@ -168,17 +152,7 @@ impl Sim {
             })
             .collect();
         let max_delay = rng.gen_range(1..6);
-        let mut sim = Sim {
-            rng,
-            topology,
-            nodes,
-            incarnation: vec![0; n],
-            links_up: vec![vec![true; n]; n],
-            conns: Vec::new(),
-            now: 0,
-            max_delay,
-            collected: 0,
-        };
+        let mut sim = Sim { rng, topology, nodes, incarnation: vec![0; n], links_up: vec![vec![true; n]; n], conns: Vec::new(), now: 0, max_delay, collected: 0 };
         sim.refresh_members();
         sim
     }
@@ -200,11 +174,7 @@ impl Sim {
         let n = self.nodes.len();
         match self.topology {
             Topology::Mesh => (0..n).filter(|&j| j != i).collect(),
-            Topology::Ring => (1..n)
-                .map(|k| (i + k) % n)
-                .find(|&j| self.links_up[i][j])
-                .into_iter()
-                .collect(),
+            Topology::Ring => (1..n).map(|k| (i + k) % n).find(|&j| self.links_up[i][j]).into_iter().collect(),
         }
     }
 
@@ -222,12 +192,8 @@ impl Sim {
                     to: j,
                     sender,
                     receiver: Receiver::new(CLUSTER, self.nodes[j].id, format!("n{j}")),
-                    forward: Pipe {
-                        queue: VecDeque::new(),
-                    },
-                    backward: Pipe {
-                        queue: VecDeque::new(),
-                    },
+                    forward: Pipe { queue: VecDeque::new() },
+                    backward: Pipe { queue: VecDeque::new() },
                     sender_ready: false,
                     receiver_ready: false,
                 };
@@ -254,50 +220,18 @@ impl Sim {
         node.clock = node.clock.max(now);
         let state = node.keys.get(&key).cloned().unwrap_or_default();
         let body = match choice {
-            0 | 1 => Body::Set {
-                seen: state.seen(false),
-                value: Bytes::from(vec![value]),
-                expire_at: None,
-            },
-            2 => Body::Set {
-                seen: state.seen(true),
-                value: Bytes::from(vec![value]),
-                expire_at: None,
-            },
+            0 | 1 => Body::Set { seen: state.seen(false), value: Bytes::from(vec![value]), expire_at: None },
+            2 => Body::Set { seen: state.seen(true), value: Bytes::from(vec![value]), expire_at: None },
             3 | 4 => Body::Incr {
-                seen: if state.is_live() {
-                    Default::default()
-                } else {
-                    state.seen(false)
-                },
-                inc: state
-                    .string()
-                    .next_increment(node.id, Number::from_i64(delta))
-                    .expect("small deltas stay in range"),
+                seen: if state.is_live() { Default::default() } else { state.seen(false) },
+                inc: state.string().next_increment(node.id, Number::from_i64(delta)).expect("small deltas stay in range"),
             },
-            5 => Body::Del {
-                seen: state.seen(false),
-            },
-            6 => Body::Expire {
-                seen: state.seen_ttl(),
-                at: if value.is_multiple_of(2) {
-                    NO_EXPIRY
-                } else {
-                    ttl
-                },
-            },
-            _ => Body::Expired {
-                before: node.clock + 1,
-            },
+            5 => Body::Del { seen: state.seen(false) },
+            6 => Body::Expire { seen: state.seen_ttl(), at: if value.is_multiple_of(2) { NO_EXPIRY } else { ttl } },
+            _ => Body::Expired { before: node.clock + 1 },
         };
         node.clock += 1;
-        let op = Op {
-            origin: node.id,
-            seq: node.applied.seq(node.id) + 1,
-            time: node.clock,
-            key,
-            body,
-        };
+        let op = Op { origin: node.id, seq: node.applied.seq(node.id) + 1, time: node.clock, key, body };
         let mut tail = Vec::new();
         op.encode_tail(&mut tail);
         node.apply(op, &tail);
@@ -313,8 +247,7 @@ impl Sim {
         self.links_up[a][b] = up;
         self.links_up[b][a] = up;
         if !up {
-            self.conns
-                .retain(|c| !((c.from == a && c.to == b) || (c.from == b && c.to == a)));
+            self.conns.retain(|c| !((c.from == a && c.to == b) || (c.from == b && c.to == a)));
         }
     }
 
@@ -344,17 +277,7 @@ impl Sim {
         let mut broken = Vec::new();
         for (index, conn) in self.conns.iter_mut().enumerate() {
             let (from, to) = (conn.from, conn.to);
-            let result = drive(
-                conn,
-                &mut self.nodes,
-                from,
-                to,
-                self.now,
-                &live,
-                &mut self.rng,
-                self.max_delay,
-                &mut progress,
-            );
+            let result = drive(conn, &mut self.nodes, from, to, self.now, &live, &mut self.rng, self.max_delay, &mut progress);
             if let Err(e) = result {
                 if std::env::var("SIM_TRACE").is_ok() {
                     eprintln!("t={} {}->{} broken: {e}", self.now, from, to);
@@ -399,10 +322,7 @@ impl Sim {
             self.now += 1;
             self.connect();
             self.step();
-            let in_flight = self
-                .conns
-                .iter()
-                .any(|c| !c.forward.queue.is_empty() || !c.backward.queue.is_empty());
+            let in_flight = self.conns.iter().any(|c| !c.forward.queue.is_empty() || !c.backward.queue.is_empty());
             let first = &self.nodes[0].applied;
             if !in_flight && self.nodes.iter().all(|n| &n.applied == first) {
                 return;
@@ -415,11 +335,7 @@ impl Sim {
             .map(|k| {
                 let key = Bytes::from_static(k);
                 let state = self.nodes[i].keys.get(&key).cloned().unwrap_or_default();
-                (
-                    key,
-                    state.string().get().map(|v| v.into_owned()),
-                    state.expires_at().filter(|_| state.is_live()),
-                )
+                (key, state.string().get().map(|v| v.into_owned()), state.expires_at().filter(|_| state.is_live()))
             })
             .collect()
     }
@@ -436,9 +352,7 @@ fn push(pipe: &mut Pipe, at: u64, message: &Message) {
 fn pop(pipe: &mut Pipe, now: u64) -> Option<Message> {
     if pipe.queue.front().is_some_and(|(at, _)| *at <= now) {
         let (_, frame) = pipe.queue.pop_front().expect("non-empty");
-        let (message, used) = decode_frame(&frame)
-            .expect("frames decode")
-            .expect("whole frame");
+        let (message, used) = decode_frame(&frame).expect("frames decode").expect("whole frame");
         assert_eq!(used, frame.len());
         return Some(message);
     }
@@ -462,25 +376,13 @@ fn drive(
         *progress = true;
         let node = &mut nodes[to];
         if !conn.receiver_ready {
-            let reply = conn
-                .receiver
-                .on_hello(message, node)
-                .map_err(|e| e.to_string())?;
+            let reply = conn.receiver.on_hello(message, node).map_err(|e| e.to_string())?;
             conn.receiver_ready = true;
-            push(
-                &mut conn.backward,
-                now + rng.gen_range(1..=max_delay),
-                &reply,
-            );
+            push(&mut conn.backward, now + rng.gen_range(1..=max_delay), &reply);
             continue;
         }
         // The simulator acks every batch at once: pacing is the driver's choice.
-        if conn
-            .receiver
-            .on_message(message, node)
-            .map_err(|e| e.to_string())?
-            != AckDue::No
-        {
+        if conn.receiver.on_message(message, node).map_err(|e| e.to_string())? != AckDue::No {
             let ack = conn.receiver.ack(node, node.stability.known(), node.clock);
             push(&mut conn.backward, now + rng.gen_range(1..=max_delay), &ack);
         }
@@ -490,39 +392,20 @@ fn drive(
         *progress = true;
         let node = &mut nodes[from];
         if !conn.sender_ready {
-            let start = conn
-                .sender
-                .on_hello(message, &node.log, &node.applied, live.to_vec())
-                .map_err(|e| e.to_string())?;
+            let start = conn.sender.on_hello(message, &node.log, &node.applied, live.to_vec()).map_err(|e| e.to_string())?;
             conn.sender_ready = true;
             if start == Start::Snapshot {
                 let delay = rng.gen_range(1..=max_delay);
-                push(
-                    &mut conn.forward,
-                    now + delay,
-                    &Message::SnapshotStart {
-                        applied: node.applied.clone(),
-                    },
-                );
-                let entries: Vec<(Bytes, KeyState)> = node
-                    .keys
-                    .iter()
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .collect();
+                push(&mut conn.forward, now + delay, &Message::SnapshotStart { applied: node.applied.clone() });
+                let entries: Vec<(Bytes, KeyState)> = node.keys.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
                 for chunk in entries.chunks(2) {
-                    push(
-                        &mut conn.forward,
-                        now + delay,
-                        &Message::SnapshotChunk(chunk.to_vec()),
-                    );
+                    push(&mut conn.forward, now + delay, &Message::SnapshotChunk(chunk.to_vec()));
                 }
                 push(&mut conn.forward, now + delay, &Message::SnapshotEnd);
             }
             continue;
         }
-        if let Message::Ack { applied, known, .. } =
-            conn.sender.on_message(message).map_err(|e| e.to_string())?
-        {
+        if let Message::Ack { applied, known, .. } = conn.sender.on_message(message).map_err(|e| e.to_string())? {
             let peer = conn.sender.peer().expect("hello came first");
             node.stability.observe(peer, &applied);
             for (other, view) in known {
@@ -534,17 +417,9 @@ fn drive(
     }
     if conn.sender_ready {
         let node = &nodes[from];
-        while let Some(batch) = conn
-            .sender
-            .next_batch(&node.log, &node.applied, rng.gen_range(1..8))
-            .map_err(|e| e.to_string())?
-        {
+        while let Some(batch) = conn.sender.next_batch(&node.log, &node.applied, rng.gen_range(1..8)).map_err(|e| e.to_string())? {
             *progress = true;
-            push(
-                &mut conn.forward,
-                now + rng.gen_range(1..=max_delay),
-                &batch,
-            );
+            push(&mut conn.forward, now + rng.gen_range(1..=max_delay), &batch);
         }
     }
     Ok(())
@@ -560,23 +435,12 @@ fn schedule(seed: u64, topology: Topology) -> Result<usize, String> {
     let expected = sim.observed(0);
     for i in 1..sim.nodes.len() {
         if sim.nodes[i].applied != first_vv {
-            let show = |vv: &VersionVector| {
-                vv.iter()
-                    .map(|(o, s, _)| format!("{}:{s}", o.0))
-                    .collect::<Vec<_>>()
-                    .join(" ")
-            };
-            return Err(format!(
-                "node {i} vector [{}] differs from node 0 [{}]",
-                show(&sim.nodes[i].applied),
-                show(&first_vv)
-            ));
+            let show = |vv: &VersionVector| vv.iter().map(|(o, s, _)| format!("{}:{s}", o.0)).collect::<Vec<_>>().join(" ");
+            return Err(format!("node {i} vector [{}] differs from node 0 [{}]", show(&sim.nodes[i].applied), show(&first_vv)));
         }
         let got = sim.observed(i);
         if got != expected {
-            return Err(format!(
-                "node {i} state {got:?} differs from node 0 {expected:?}"
-            ));
+            return Err(format!("node {i} state {got:?} differs from node 0 {expected:?}"));
         }
     }
     Ok(sim.collected)
@@ -588,10 +452,7 @@ fn run_topology(topology: Topology) {
         schedule(seed, topology).unwrap_or_else(|e| panic!("seed {seed} ({topology:?}): {e}"));
         return;
     }
-    let schedules: u64 = std::env::var("SIM_SCHEDULES")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(1000);
+    let schedules: u64 = std::env::var("SIM_SCHEDULES").ok().and_then(|s| s.parse().ok()).unwrap_or(1000);
     let mut collected = 0;
     for seed in 0..schedules {
         match schedule(seed, topology) {
@@ -600,10 +461,7 @@ fn run_topology(topology: Topology) {
         }
     }
     // Stability must let garbage go, not only keep it safe.
-    assert!(
-        collected as u64 > schedules,
-        "garbage collection changed only {collected} keys in {schedules} schedules"
-    );
+    assert!(collected as u64 > schedules, "garbage collection changed only {collected} keys in {schedules} schedules");
 }
 
 #[test]

@@ -28,10 +28,7 @@ const REFRESH_EVERY: u64 = 256;
 
 /// Bytes allocated, refreshed every [`REFRESH_EVERY`] calls: for checks on the write path.
 pub fn used_memory_recent() -> u64 {
-    if CALLS
-        .fetch_add(1, Ordering::Relaxed)
-        .is_multiple_of(REFRESH_EVERY)
-    {
+    if CALLS.fetch_add(1, Ordering::Relaxed).is_multiple_of(REFRESH_EVERY) {
         return used_memory();
     }
     CACHED.load(Ordering::Relaxed)
@@ -40,11 +37,7 @@ pub fn used_memory_recent() -> u64 {
 /// Resident set size of the process, from /proc.
 pub fn rss() -> u64 {
     let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
-    let pages: u64 = statm
-        .split_whitespace()
-        .nth(1)
-        .and_then(|p| p.parse().ok())
-        .unwrap_or(0);
+    let pages: u64 = statm.split_whitespace().nth(1).and_then(|p| p.parse().ok()).unwrap_or(0);
     // SAFETY: sysconf has no preconditions.
     let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(1) as u64;
     pages * page

@@ -7,10 +7,7 @@
 //! `replication::tls::PEER_NAME`), so peers may be dialled by any address; it serves as TLS
 //! server and client both (mutual TLS). The cluster id is the certificates' organisational unit.
 
-use rcgen::{
-    BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa,
-    KeyPair, KeyUsagePurpose,
-};
+use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair, KeyUsagePurpose};
 use std::path::Path;
 
 /// Why certificates could not be made.
@@ -40,22 +37,12 @@ pub fn run(args: &[String]) -> Result<String, CertError> {
     while i < args.len() {
         match args[i].as_str() {
             "--nodes" => {
-                let list = args
-                    .get(i + 1)
-                    .ok_or_else(|| CertError::Usage("--nodes needs a list".into()))?;
-                nodes = list
-                    .split(',')
-                    .map(str::trim)
-                    .filter(|n| !n.is_empty())
-                    .map(String::from)
-                    .collect();
+                let list = args.get(i + 1).ok_or_else(|| CertError::Usage("--nodes needs a list".into()))?;
+                nodes = list.split(',').map(str::trim).filter(|n| !n.is_empty()).map(String::from).collect();
                 i += 2;
             }
             "--cluster-id" => {
-                cluster = args
-                    .get(i + 1)
-                    .ok_or_else(|| CertError::Usage("--cluster-id needs a value".into()))?
-                    .clone();
+                cluster = args.get(i + 1).ok_or_else(|| CertError::Usage("--cluster-id needs a value".into()))?.clone();
                 i += 2;
             }
             arg if !arg.starts_with("--") && dir.is_none() => {
@@ -70,54 +57,27 @@ pub fn run(args: &[String]) -> Result<String, CertError> {
         return Err(CertError::Usage("missing --nodes".into()));
     }
     generate(Path::new(&dir), &nodes, &cluster)?;
-    Ok(format!(
-        "wrote ca.pem, ca.key and a certificate and key for {} in {dir}",
-        nodes.join(", ")
-    ))
+    Ok(format!("wrote ca.pem, ca.key and a certificate and key for {} in {dir}", nodes.join(", ")))
 }
 
 /// Writes a CA and a certificate per node into `dir`.
 pub fn generate(dir: &Path, nodes: &[String], cluster: &str) -> Result<(), CertError> {
-    std::fs::create_dir_all(dir).map_err(|source| CertError::Io {
-        path: dir.display().to_string(),
-        source,
-    })?;
+    std::fs::create_dir_all(dir).map_err(|source| CertError::Io { path: dir.display().to_string(), source })?;
     let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
-    ca_params
-        .distinguished_name
-        .push(DnType::CommonName, format!("Meridian cluster {cluster} CA"));
-    ca_params
-        .distinguished_name
-        .push(DnType::OrganizationalUnitName, cluster);
+    ca_params.distinguished_name.push(DnType::CommonName, format!("Meridian cluster {cluster} CA"));
+    ca_params.distinguished_name.push(DnType::OrganizationalUnitName, cluster);
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params.key_usages = vec![
-        KeyUsagePurpose::KeyCertSign,
-        KeyUsagePurpose::CrlSign,
-        KeyUsagePurpose::DigitalSignature,
-    ];
+    ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
     let ca_key = KeyPair::generate()?;
     write(dir, "ca.key", &ca_key.serialize_pem(), true)?;
     let ca = CertifiedIssuer::self_signed(ca_params, ca_key)?;
     write(dir, "ca.pem", &ca.pem(), false)?;
     for node in nodes {
-        let mut params = CertificateParams::new(vec![
-            node.clone(),
-            crate::replication::tls::PEER_NAME.into(),
-        ])?;
-        params
-            .distinguished_name
-            .push(DnType::CommonName, node.as_str());
-        params
-            .distinguished_name
-            .push(DnType::OrganizationalUnitName, cluster);
-        params.extended_key_usages = vec![
-            ExtendedKeyUsagePurpose::ServerAuth,
-            ExtendedKeyUsagePurpose::ClientAuth,
-        ];
-        params.key_usages = vec![
-            KeyUsagePurpose::DigitalSignature,
-            KeyUsagePurpose::KeyEncipherment,
-        ];
+        let mut params = CertificateParams::new(vec![node.clone(), crate::replication::tls::PEER_NAME.into()])?;
+        params.distinguished_name.push(DnType::CommonName, node.as_str());
+        params.distinguished_name.push(DnType::OrganizationalUnitName, cluster);
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth, ExtendedKeyUsagePurpose::ClientAuth];
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
         let key = KeyPair::generate()?;
         let cert = params.signed_by(&key, &ca)?;
         write(dir, &format!("{node}.pem"), &cert.pem(), false)?;
@@ -128,10 +88,7 @@ pub fn generate(dir: &Path, nodes: &[String], cluster: &str) -> Result<(), CertE
 
 fn write(dir: &Path, name: &str, contents: &str, secret: bool) -> Result<(), CertError> {
     let path = dir.join(name);
-    let io = |source| CertError::Io {
-        path: path.display().to_string(),
-        source,
-    };
+    let io = |source| CertError::Io { path: path.display().to_string(), source };
     std::fs::write(&path, contents).map_err(io)?;
     if secret {
         use std::os::unix::fs::PermissionsExt;

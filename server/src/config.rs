@@ -4,8 +4,8 @@
 //! error wherever it appears.
 
 use crate::glob::glob_match;
-use crate::resp::parse::split_args;
 use meridian_geo::Topology;
+use crate::resp::parse::split_args;
 use std::path::PathBuf;
 
 /// Logging verbosity, with Redis's level names.
@@ -101,11 +101,7 @@ pub enum AppendFsync {
 }
 
 impl AppendFsync {
-    const NAMES: [(&'static str, AppendFsync); 3] = [
-        ("always", AppendFsync::Always),
-        ("everysec", AppendFsync::Everysec),
-        ("no", AppendFsync::No),
-    ];
+    const NAMES: [(&'static str, AppendFsync); 3] = [("always", AppendFsync::Always), ("everysec", AppendFsync::Everysec), ("no", AppendFsync::No)];
 
     /// The mode's name, as CONFIG GET and INFO give it.
     pub fn name(self) -> String {
@@ -204,11 +200,7 @@ impl Config {
     /// The `maxmemory-policy` in force: the one chosen, else `flash` with `appendonly yes`
     /// (the flash tier is open anyway) and `noeviction` without.
     pub fn policy(&self) -> MaxmemoryPolicy {
-        let default = if self.appendonly {
-            MaxmemoryPolicy::Flash
-        } else {
-            MaxmemoryPolicy::NoEviction
-        };
+        let default = if self.appendonly { MaxmemoryPolicy::Flash } else { MaxmemoryPolicy::NoEviction };
         self.maxmemory_policy.unwrap_or(default)
     }
 
@@ -220,11 +212,7 @@ impl Config {
     /// Bytes of op log to keep: `repl-backlog-size`, or none for a node that does not
     /// replicate.
     pub fn op_log_bytes(&self) -> usize {
-        if self.replicates() {
-            self.repl_backlog_size as usize
-        } else {
-            0
-        }
+        if self.replicates() { self.repl_backlog_size as usize } else { 0 }
     }
 }
 
@@ -329,14 +317,10 @@ fn one(values: &[String]) -> Result<&str, String> {
 // Reasons are worded as Redis words them, since CONFIG SET replies carry them.
 
 fn integer(values: &[String], min: u64, max: u64) -> Result<u64, String> {
-    let n = one(values)?
-        .parse::<i128>()
-        .map_err(|_| "argument couldn't be parsed into an integer".to_string())?;
+    let n = one(values)?.parse::<i128>().map_err(|_| "argument couldn't be parsed into an integer".to_string())?;
     match u64::try_from(n) {
         Ok(n) if (min..=max).contains(&n) => Ok(n),
-        _ => Err(format!(
-            "argument must be between {min} and {max} inclusive"
-        )),
+        _ => Err(format!("argument must be between {min} and {max} inclusive")),
     }
 }
 
@@ -350,34 +334,21 @@ fn yes_no(values: &[String]) -> Result<bool, String> {
 
 fn choice<T: Copy>(values: &[String], names: &[(&str, T)]) -> Result<T, String> {
     let v = one(values)?.to_ascii_lowercase();
-    names
-        .iter()
-        .find(|(n, _)| *n == v)
-        .map(|(_, t)| *t)
-        .ok_or_else(|| {
-            let all: Vec<&str> = names.iter().map(|(n, _)| *n).collect();
-            format!(
-                "argument(s) must be one of the following: {}",
-                all.join(", ")
-            )
-        })
+    names.iter().find(|(n, _)| *n == v).map(|(_, t)| *t).ok_or_else(|| {
+        let all: Vec<&str> = names.iter().map(|(n, _)| *n).collect();
+        format!("argument(s) must be one of the following: {}", all.join(", "))
+    })
 }
 
 fn name_of<T: PartialEq>(value: T, names: &[(&'static str, T)]) -> String {
-    names
-        .iter()
-        .find(|(_, t)| *t == value)
-        .map(|(n, _)| n.to_string())
-        .unwrap_or_default()
+    names.iter().find(|(_, t)| *t == value).map(|(n, _)| n.to_string()).unwrap_or_default()
 }
 
 /// Parses a memory amount the way Redis's `memtoll` does: `1024`, `100k` (1000), `100kb`
 /// (1024), `m`/`mb`, `g`/`gb`, case-insensitive.
 pub fn parse_memory(s: &str) -> Option<u64> {
     let lower = s.to_ascii_lowercase();
-    let split = lower
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(lower.len());
+    let split = lower.find(|c: char| !c.is_ascii_digit()).unwrap_or(lower.len());
     let (digits, unit) = lower.split_at(split);
     let multiplier: u64 = match unit {
         "" | "b" => 1,
@@ -489,13 +460,7 @@ const OPTIONS: &[OptionSpec] = &[
             c.appendonly = yes_no(v)?;
             Ok(())
         },
-        get: |c| {
-            if c.appendonly {
-                "yes".into()
-            } else {
-                "no".into()
-            }
-        },
+        get: |c| if c.appendonly { "yes".into() } else { "no".into() },
     },
     OptionSpec {
         name: "appendfsync",
@@ -638,9 +603,7 @@ const OPTIONS: &[OptionSpec] = &[
         mutable: false,
         set: |c, v| {
             for peer in v {
-                let (host, port) = peer
-                    .rsplit_once(':')
-                    .ok_or_else(|| format!("'{peer}' is not host:port"))?;
+                let (host, port) = peer.rsplit_once(':').ok_or_else(|| format!("'{peer}' is not host:port"))?;
                 if host.is_empty() || port.parse::<u16>().is_err() {
                     return Err(format!("'{peer}' is not host:port"));
                 }
@@ -729,9 +692,7 @@ const OPTIONS: &[OptionSpec] = &[
         name: "test-clock-offset-ms",
         mutable: false,
         set: |c, v| {
-            let ms = one(v)?
-                .parse::<i64>()
-                .map_err(|_| "argument couldn't be parsed into an integer".to_string())?;
+            let ms = one(v)?.parse::<i64>().map_err(|_| "argument couldn't be parsed into an integer".to_string())?;
             if ms.unsigned_abs() > 365 * 24 * 3600 * 1000 {
                 return Err("argument must be within a year (31536000000 ms) either way".into());
             }
@@ -755,21 +716,14 @@ const OPTIONS: &[OptionSpec] = &[
     OptionSpec {
         name: "databases",
         mutable: false,
-        set: |_, v| {
-            integer(v, 1, 1)
-                .map(|_| ())
-                .map_err(|_| "Meridian has one database, db 0".into())
-        },
+        set: |_, v| integer(v, 1, 1).map(|_| ()).map_err(|_| "Meridian has one database, db 0".into()),
         get: |_| "1".into(),
     },
 ];
 
 fn spec(name: &str) -> Result<&'static OptionSpec, ConfigError> {
     let lower = name.to_ascii_lowercase();
-    OPTIONS
-        .iter()
-        .find(|o| o.name == lower)
-        .ok_or(ConfigError::Unknown(name.to_string()))
+    OPTIONS.iter().find(|o| o.name == lower).ok_or(ConfigError::Unknown(name.to_string()))
 }
 
 impl Config {
@@ -780,10 +734,7 @@ impl Config {
         if runtime && !spec.mutable {
             return Err(ConfigError::Immutable(spec.name.to_string()));
         }
-        (spec.set)(self, values).map_err(|reason| ConfigError::Invalid {
-            name: spec.name.to_string(),
-            reason,
-        })
+        (spec.set)(self, values).map_err(|reason| ConfigError::Invalid { name: spec.name.to_string(), reason })
     }
 
     /// `(name, value)` of every option whose name matches the glob `pattern`, as CONFIG GET.
@@ -798,53 +749,31 @@ impl Config {
     /// Applies a redis.conf-style text: `name value...` per line, `#` comments.
     pub fn apply_file_text(&mut self, text: &str, file: &str) -> Result<(), ConfigError> {
         for (i, line) in text.lines().enumerate() {
-            let at = |source| ConfigError::File {
-                file: file.to_string(),
-                line: i + 1,
-                source: Box::new(source),
-            };
+            let at = |source| ConfigError::File { file: file.to_string(), line: i + 1, source: Box::new(source) };
             let trimmed = line.trim();
             if trimmed.is_empty() || trimmed.starts_with('#') {
                 continue;
             }
             let words = split_args(trimmed.as_bytes()).ok_or_else(|| {
-                at(ConfigError::Invalid {
-                    name: trimmed.to_string(),
-                    reason: "unbalanced quotes".into(),
-                })
+                at(ConfigError::Invalid { name: trimmed.to_string(), reason: "unbalanced quotes".into() })
             })?;
-            let words: Vec<String> = words
-                .into_iter()
-                .map(|w| String::from_utf8_lossy(&w).into_owned())
-                .collect();
+            let words: Vec<String> = words.into_iter().map(|w| String::from_utf8_lossy(&w).into_owned()).collect();
             self.set(&words[0], &words[1..], false).map_err(at)?;
         }
         Ok(())
     }
 
     /// Applies `MERIDIAN_<OPTION>` variables (`MERIDIAN_MAXMEMORY=1gb`, dashes as underscores).
-    pub fn apply_env(
-        &mut self,
-        vars: impl IntoIterator<Item = (String, String)>,
-    ) -> Result<(), ConfigError> {
+    pub fn apply_env(&mut self, vars: impl IntoIterator<Item = (String, String)>) -> Result<(), ConfigError> {
         for (key, value) in vars {
-            let Some(name) = key.strip_prefix("MERIDIAN_") else {
-                continue;
-            };
+            let Some(name) = key.strip_prefix("MERIDIAN_") else { continue };
             let name = name.to_ascii_lowercase().replace('_', "-");
             let values = split_args(value.as_bytes()).ok_or_else(|| ConfigError::Invalid {
                 name: name.clone(),
                 reason: "unbalanced quotes".into(),
             })?;
-            let values: Vec<String> = values
-                .into_iter()
-                .map(|w| String::from_utf8_lossy(&w).into_owned())
-                .collect();
-            let values = if values.is_empty() {
-                vec![String::new()]
-            } else {
-                values
-            };
+            let values: Vec<String> = values.into_iter().map(|w| String::from_utf8_lossy(&w).into_owned()).collect();
+            let values = if values.is_empty() { vec![String::new()] } else { values };
             self.set(&name, &values, false)?;
         }
         Ok(())
@@ -857,16 +786,9 @@ impl Config {
             let Some(name) = args[i].strip_prefix("--") else {
                 return Err(ConfigError::Argument(args[i].clone()));
             };
-            let end = args[i + 1..]
-                .iter()
-                .position(|a| a.starts_with("--"))
-                .map_or(args.len(), |p| i + 1 + p);
+            let end = args[i + 1..].iter().position(|a| a.starts_with("--")).map_or(args.len(), |p| i + 1 + p);
             let values = &args[i + 1..end];
-            let values = if values.is_empty() {
-                vec![String::new()]
-            } else {
-                values.to_vec()
-            };
+            let values = if values.is_empty() { vec![String::new()] } else { values.to_vec() };
             self.set(name, &values, false)?;
             i = end;
         }
@@ -875,17 +797,12 @@ impl Config {
 
     /// Builds the startup configuration from `meridian [config-file] [--name value ...]` and
     /// the environment.
-    pub fn from_args(
-        args: &[String],
-        env: impl IntoIterator<Item = (String, String)>,
-    ) -> Result<Config, ConfigError> {
+    pub fn from_args(args: &[String], env: impl IntoIterator<Item = (String, String)>) -> Result<Config, ConfigError> {
         let mut config = Config::default();
         let mut flags = args;
         if let Some(first) = args.first().filter(|a| !a.starts_with("--")) {
-            let text = std::fs::read_to_string(first).map_err(|e| ConfigError::Io {
-                file: first.clone(),
-                reason: e.to_string(),
-            })?;
+            let text = std::fs::read_to_string(first)
+                .map_err(|e| ConfigError::Io { file: first.clone(), reason: e.to_string() })?;
             config.apply_file_text(&text, first)?;
             config.config_file = Some(PathBuf::from(first));
             flags = &args[1..];
@@ -907,65 +824,34 @@ mod tests {
     #[test]
     fn file_then_env_then_flags() {
         let mut c = Config::default();
-        c.apply_file_text(
-            "# comment\nport 7000\nmaxmemory 100mb\nbind 0.0.0.0 \"::1\"\n",
-            "x.conf",
-        )
-        .unwrap();
+        c.apply_file_text("# comment\nport 7000\nmaxmemory 100mb\nbind 0.0.0.0 \"::1\"\n", "x.conf").unwrap();
         assert_eq!((c.port, c.maxmemory), (7000, 100 * 1024 * 1024));
         assert_eq!(c.bind, strings(&["0.0.0.0", "::1"]));
-        c.apply_env([
-            ("MERIDIAN_PORT".to_string(), "7001".to_string()),
-            ("HOME".into(), "/".into()),
-        ])
-        .unwrap();
+        c.apply_env([("MERIDIAN_PORT".to_string(), "7001".to_string()), ("HOME".into(), "/".into())]).unwrap();
         assert_eq!(c.port, 7001);
-        c.apply_flags(&strings(&["--port", "7002", "--requirepass", "s3cret"]))
-            .unwrap();
+        c.apply_flags(&strings(&["--port", "7002", "--requirepass", "s3cret"])).unwrap();
         assert_eq!((c.port, c.requirepass.as_str()), (7002, "s3cret"));
     }
 
     #[test]
     fn bad_configuration_is_a_clear_error() {
         let mut c = Config::default();
-        let err = c
-            .apply_file_text("port 7000\nbogus 1\n", "x.conf")
-            .unwrap_err();
+        let err = c.apply_file_text("port 7000\nbogus 1\n", "x.conf").unwrap_err();
         assert_eq!(err.to_string(), "x.conf:2: unknown option 'bogus'");
         let err = c.apply_flags(&strings(&["--port", "99999"])).unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "invalid value for 'port': argument must be between 0 and 65535 inclusive"
-        );
+        assert_eq!(err.to_string(), "invalid value for 'port': argument must be between 0 and 65535 inclusive");
         assert!(c.apply_flags(&strings(&["port", "1"])).is_err());
-        assert!(c
-            .apply_env([("MERIDIAN_NOPE".to_string(), "1".to_string())])
-            .is_err());
+        assert!(c.apply_env([("MERIDIAN_NOPE".to_string(), "1".to_string())]).is_err());
         assert!(c.set("maxmemory", &strings(&["lots"]), false).is_err());
-        assert_eq!(
-            c.set("port", &strings(&["1"]), true),
-            Err(ConfigError::Immutable("port".into()))
-        );
+        assert_eq!(c.set("port", &strings(&["1"]), true), Err(ConfigError::Immutable("port".into())));
     }
 
     #[test]
     fn peers_accumulate_and_are_checked() {
         let mut c = Config::default();
         c.apply_file_text("peer a:7000\n", "x.conf").unwrap();
-        c.apply_flags(&strings(&[
-            "--peer",
-            "b:7000",
-            "c:7001",
-            "--peer",
-            "[::1]:7002",
-            "--topology",
-            "ring",
-        ]))
-        .unwrap();
-        assert_eq!(
-            c.peers,
-            strings(&["a:7000", "b:7000", "c:7001", "[::1]:7002"])
-        );
+        c.apply_flags(&strings(&["--peer", "b:7000", "c:7001", "--peer", "[::1]:7002", "--topology", "ring"])).unwrap();
+        assert_eq!(c.peers, strings(&["a:7000", "b:7000", "c:7001", "[::1]:7002"]));
         assert_eq!(c.topology, Topology::Ring);
         assert!(c.apply_flags(&strings(&["--peer", "nohost"])).is_err());
         assert!(c.apply_flags(&strings(&["--peer", "h:notaport"])).is_err());

@@ -47,12 +47,7 @@ impl Conflicts {
             return;
         }
         log.entries.truncate(max_len - 1);
-        log.entries.push_front(Entry {
-            id,
-            unix_ms,
-            key: cut(key),
-            conflict,
-        });
+        log.entries.push_front(Entry { id, unix_ms, key: cut(key), conflict });
     }
 
     /// Conflicts counted per kind, in [`Conflict::KINDS`] order.
@@ -63,11 +58,7 @@ impl Conflicts {
     /// The `count` most recent entries, newest first (all of them for `None`).
     pub fn recent(&self, count: Option<usize>) -> Vec<Entry> {
         let log = self.log.lock();
-        log.entries
-            .iter()
-            .take(count.unwrap_or(usize::MAX))
-            .cloned()
-            .collect()
+        log.entries.iter().take(count.unwrap_or(usize::MAX)).cloned().collect()
     }
 
     /// Entries in the log.
@@ -97,13 +88,7 @@ mod tests {
 
     fn lww() -> Conflict {
         let (op, other) = (Stamp::new(2, NodeId(1)), Stamp::new(1, NodeId(2)));
-        Conflict {
-            data_type: DataType::String,
-            rule: Rule::LwwOverwrite,
-            op,
-            other,
-            kept: Kept::Op,
-        }
+        Conflict { data_type: DataType::String, rule: Rule::LwwOverwrite, op, other, kept: Kept::Op }
     }
 
     #[test]
@@ -113,10 +98,7 @@ mod tests {
             conflicts.record(format!("k{i}").as_bytes(), lww(), i, 3);
         }
         let recent = conflicts.recent(None);
-        assert_eq!(
-            recent.iter().map(|e| e.id).collect::<Vec<_>>(),
-            vec![4, 3, 2]
-        );
+        assert_eq!(recent.iter().map(|e| e.id).collect::<Vec<_>>(), vec![4, 3, 2]);
         assert_eq!(conflicts.counts()[0], 5);
         conflicts.record(&[b'x'; 200], lww(), 9, 3);
         let key = &conflicts.recent(Some(1))[0].key;

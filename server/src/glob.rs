@@ -38,13 +38,7 @@ pub fn glob_match(pattern: &[u8], subject: &[u8], nocase: bool) -> bool {
 /// Matches one subject byte against the single-byte token at `p`; returns the position after
 /// the token.
 fn match_one(pattern: &[u8], p: usize, c: u8, nocase: bool) -> Option<usize> {
-    let eq = |a: u8, b: u8| {
-        if nocase {
-            a.eq_ignore_ascii_case(&b)
-        } else {
-            a == b
-        }
-    };
+    let eq = |a: u8, b: u8| if nocase { a.eq_ignore_ascii_case(&b) } else { a == b };
     match pattern[p] {
         b'?' => Some(p + 1),
         b'[' => {
@@ -58,18 +52,13 @@ fn match_one(pattern: &[u8], p: usize, c: u8, nocase: bool) -> Option<usize> {
                 if pattern[i] == b'\\' && i + 1 < pattern.len() {
                     matched |= eq(pattern[i + 1], c);
                     i += 2;
-                } else if i + 2 < pattern.len() && pattern[i + 1] == b'-' && pattern[i + 2] != b']'
-                {
+                } else if i + 2 < pattern.len() && pattern[i + 1] == b'-' && pattern[i + 2] != b']' {
                     let (mut lo, mut hi) = (pattern[i], pattern[i + 2]);
                     if lo > hi {
                         std::mem::swap(&mut lo, &mut hi);
                     }
                     let c2 = if nocase { c.to_ascii_lowercase() } else { c };
-                    let (lo, hi) = if nocase {
-                        (lo.to_ascii_lowercase(), hi.to_ascii_lowercase())
-                    } else {
-                        (lo, hi)
-                    };
+                    let (lo, hi) = if nocase { (lo.to_ascii_lowercase(), hi.to_ascii_lowercase()) } else { (lo, hi) };
                     matched |= (lo..=hi).contains(&c2);
                     i += 3;
                 } else {
@@ -92,11 +81,8 @@ mod tests {
 
     #[test]
     fn redis_glob_semantics() {
-        let yes =
-            |p: &str, s: &str| assert!(glob_match(p.as_bytes(), s.as_bytes(), false), "{p} ~ {s}");
-        let no = |p: &str, s: &str| {
-            assert!(!glob_match(p.as_bytes(), s.as_bytes(), false), "{p} !~ {s}")
-        };
+        let yes = |p: &str, s: &str| assert!(glob_match(p.as_bytes(), s.as_bytes(), false), "{p} ~ {s}");
+        let no = |p: &str, s: &str| assert!(!glob_match(p.as_bytes(), s.as_bytes(), false), "{p} !~ {s}");
         yes("*", "");
         yes("h?llo", "hello");
         yes("h*llo", "heeeello");

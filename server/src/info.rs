@@ -13,28 +13,11 @@ use std::fmt::Write;
 pub const REDIS_VERSION: &str = "7.2.4";
 
 /// Sections of a plain `INFO`, in Redis's order.
-const DEFAULT_SECTIONS: &[&str] = &[
-    "server",
-    "clients",
-    "memory",
-    "persistence",
-    "flash",
-    "stats",
-    "replication",
-    "conflicts",
-    "cpu",
-    "cluster",
-    "keyspace",
-];
+const DEFAULT_SECTIONS: &[&str] = &["server", "clients", "memory", "persistence", "flash", "stats", "replication", "conflicts", "cpu", "cluster", "keyspace"];
 
 /// Bytes in Redis's human form (`1.50M`).
 pub fn human_bytes(n: u64) -> String {
-    const UNITS: [(u64, &str); 4] = [
-        (1 << 40, "T"),
-        (1 << 30, "G"),
-        (1 << 20, "M"),
-        (1 << 10, "K"),
-    ];
+    const UNITS: [(u64, &str); 4] = [(1 << 40, "T"), (1 << 30, "G"), (1 << 20, "M"), (1 << 10, "K")];
     for (size, unit) in UNITS {
         if n >= size {
             return format!("{:.2}{unit}", n as f64 / size as f64);
@@ -126,11 +109,7 @@ fn clients(out: &mut String, shared: &Shared) {
 
 fn memory(out: &mut String, shared: &Shared) {
     let (used, rss) = (used_memory(), rss());
-    let peak = shared
-        .stats
-        .peak_memory
-        .fetch_max(used, std::sync::atomic::Ordering::Relaxed)
-        .max(used);
+    let peak = shared.stats.peak_memory.fetch_max(used, std::sync::atomic::Ordering::Relaxed).max(used);
     let config = shared.config.read();
     let log = shared.node.log_stats();
     out.push_str("# Memory\r\n");
@@ -235,22 +214,13 @@ fn conflicts(out: &mut String, shared: &Shared) {
         "conflict_log_len" => shared.conflicts.len(),
     );
     for ((data_type, rule), count) in Conflict::KINDS.iter().zip(counts) {
-        let _ = write!(
-            out,
-            "conflicts_{}_{}:{count}\r\n",
-            data_type.name(),
-            rule.name().replace('-', "_")
-        );
+        let _ = write!(out, "conflicts_{}_{}:{count}\r\n", data_type.name(), rule.name().replace('-', "_"));
     }
 }
 
 fn replication(out: &mut String, shared: &Shared) {
     let log = shared.node.log_stats();
-    let peers = shared
-        .replication
-        .as_ref()
-        .map(|r| r.peer_lines(&shared.node))
-        .unwrap_or_default();
+    let peers = shared.replication.as_ref().map(|r| r.peer_lines(&shared.node)).unwrap_or_default();
     out.push_str("# Replication\r\n");
     fields!(out,
         "role" => "active-active",
@@ -285,11 +255,7 @@ fn replication(out: &mut String, shared: &Shared) {
 
 /// A version vector as `origin:seq` pairs, comma-separated, for operators comparing nodes.
 fn vector_text(vector: &meridian_crdt::VersionVector) -> String {
-    vector
-        .iter()
-        .map(|(origin, seq, _)| format!("{origin}:{seq}"))
-        .collect::<Vec<_>>()
-        .join(",")
+    vector.iter().map(|(origin, seq, _)| format!("{origin}:{seq}")).collect::<Vec<_>>().join(",")
 }
 
 fn cpu(out: &mut String) {
@@ -312,10 +278,6 @@ fn cpu(out: &mut String) {
 fn keyspace(out: &mut String, counts: &ShardCounts) {
     out.push_str("# Keyspace\r\n");
     if counts.live > 0 {
-        let _ = write!(
-            out,
-            "db0:keys={},expires={},avg_ttl=0\r\n",
-            counts.live, counts.volatile
-        );
+        let _ = write!(out, "db0:keys={},expires={},avg_ttl=0\r\n", counts.live, counts.volatile);
     }
 }

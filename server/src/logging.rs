@@ -18,15 +18,9 @@ pub fn init(level: LogLevel, logfile: &str) -> std::io::Result<LogControl> {
         let file = OpenOptions::new().create(true).append(true).open(logfile)?;
         BoxMakeWriter::new(Mutex::new(file))
     };
-    let layer = fmt::layer()
-        .with_writer(writer)
-        .with_ansi(false)
-        .with_target(false);
+    let layer = fmt::layer().with_writer(writer).with_ansi(false).with_target(false);
     // A second init (tests that start several servers in one process) keeps the first.
-    let _ = tracing_subscriber::registry()
-        .with(filter)
-        .with(layer)
-        .try_init();
+    let _ = tracing_subscriber::registry().with(filter).with(layer).try_init();
     Ok(Box::new(move |level: LogLevel| {
         let _ = handle.reload(EnvFilter::new(level.directive()));
     }))

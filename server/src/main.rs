@@ -72,11 +72,7 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("-v" | "--version") => {
-            println!(
-                "meridian {} (Redis {} compatible)",
-                env!("CARGO_PKG_VERSION"),
-                info::REDIS_VERSION
-            );
+            println!("meridian {} (Redis {} compatible)", env!("CARGO_PKG_VERSION"), info::REDIS_VERSION);
             return ExitCode::SUCCESS;
         }
         Some("-h" | "--help") => {
@@ -142,16 +138,11 @@ fn serve(config: Config) -> Result<(), StartupError> {
     let log_control = logging::init(config.loglevel, &config.logfile).map_err(StartupError::Log)?;
     if config.test_clock_offset_ms != 0 {
         clock::set_offset_ms(config.test_clock_offset_ms);
-        tracing::warn!(
-            offset_ms = config.test_clock_offset_ms,
-            "test-clock-offset-ms: this node's clock is shifted on purpose"
-        );
+        tracing::warn!(offset_ms = config.test_clock_offset_ms, "test-clock-offset-ms: this node's clock is shifted on purpose");
     }
     let store = durable::open_store(&config.dir, config.uses_flash()).map_err(NodeError::from)?;
     let durable = match (&store, config.appendonly) {
-        (Some(store), true) => Some(Arc::new(
-            durable::Durable::new(store.clone(), config.appendfsync).map_err(NodeError::from)?,
-        )),
+        (Some(store), true) => Some(Arc::new(durable::Durable::new(store.clone(), config.appendfsync).map_err(NodeError::from)?)),
         _ => None,
     };
     let cold = store.map(|store| keyspace::ColdTier::new(store, durable.clone()));
@@ -167,10 +158,7 @@ fn serve(config: Config) -> Result<(), StartupError> {
         replication::start(shared.clone()).await?;
         net::run(shared.clone(), |started| {
             for addr in &started.addrs {
-                tracing::info!(
-                    "Meridian {} node {node_id} listening on {addr}",
-                    env!("CARGO_PKG_VERSION")
-                );
+                tracing::info!("Meridian {} node {node_id} listening on {addr}", env!("CARGO_PKG_VERSION"));
             }
             tracing::info!("Ready to accept connections tcp");
         })

@@ -1,10 +1,10 @@
 //! This node's identity, hybrid logical clock and op log: where local writes become ops.
 
 use crate::durable::{record, Durable};
-use meridian_crdt::{ms_of_hlc_time, Body, Frontier, NodeId, Op, Stamp, VersionVector};
 use meridian_geo::OpLog;
-use parking_lot::Mutex;
+use meridian_crdt::{ms_of_hlc_time, Body, Frontier, NodeId, Op, Stamp, VersionVector};
 use std::collections::HashMap;
+use parking_lot::Mutex;
 use std::num::NonZeroU64;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -133,11 +133,7 @@ pub struct Node {
 impl Node {
     /// Opens the node whose identity lives in `dir` (created on first start), as a new
     /// incarnation, writing its ops to `durable` if given.
-    pub fn open(
-        dir: &Path,
-        log_bytes: usize,
-        durable: Option<Arc<Durable>>,
-    ) -> Result<Node, NodeError> {
+    pub fn open(dir: &Path, log_bytes: usize, durable: Option<Arc<Durable>>) -> Result<Node, NodeError> {
         let node_id = load_or_create_id(dir)?;
         let mut node = Node::new(node_id, NodeId(rand::random::<u64>().max(1)), log_bytes);
         if let Some(durable) = durable {
@@ -150,25 +146,9 @@ impl Node {
     /// A node with given identities and no flash tier.
     pub fn new(node_id: NodeId, origin: NodeId, log_bytes: usize) -> Node {
         let hlc_id = uhlc::ID::from(NonZeroU64::new(origin.0).expect("origins are never zero"));
-        let journal = Journal {
-            next_seq: 1,
-            log: OpLog::new(log_bytes),
-            applied: VersionVector::new(),
-            skew: HashMap::new(),
-            record: Vec::new(),
-        };
-        let hlc = uhlc::HLCBuilder::new()
-            .with_id(hlc_id)
-            .with_clock(crate::clock::hlc_now)
-            .build();
-        Node {
-            node_id,
-            origin,
-            hlc,
-            journal: Mutex::new(journal),
-            durable: None,
-            hash_seed: rand::random(),
-        }
+        let journal = Journal { next_seq: 1, log: OpLog::new(log_bytes), applied: VersionVector::new(), skew: HashMap::new(), record: Vec::new() };
+        let hlc = uhlc::HLCBuilder::new().with_id(hlc_id).with_clock(crate::clock::hlc_now).build();
+        Node { node_id, origin, hlc, journal: Mutex::new(journal), durable: None, hash_seed: rand::random() }
     }
 
     /// The flash tier's durable log, if `appendonly` is on.
@@ -198,13 +178,7 @@ impl Node {
         let seq = journal.next_seq;
         journal.next_seq += 1;
         let time = self.hlc.new_timestamp().get_time().as_u64();
-        let op = Op {
-            origin: self.origin,
-            seq,
-            time,
-            key,
-            body,
-        };
+        let op = Op { origin: self.origin, seq, time, key, body };
         match &self.durable {
             None => journal.log.append(&op),
             Some(durable) => {
@@ -263,10 +237,7 @@ impl Node {
         let now = crate::clock::hlc_now().as_u64();
         let skew = journal.skew.entry(origin).or_default();
         skew.last_ms = ms_of_hlc_time(time) as i64 - ms_of_hlc_time(now) as i64;
-        let stamp = uhlc::Timestamp::new(
-            uhlc::NTP64(time),
-            uhlc::ID::from(NonZeroU64::new(origin.0.max(1)).expect("nonzero")),
-        );
+        let stamp = uhlc::Timestamp::new(uhlc::NTP64(time), uhlc::ID::from(NonZeroU64::new(origin.0.max(1)).expect("nonzero")));
         if self.hlc.update_with_timestamp(&stamp).is_err() {
             skew.rejected += 1;
             if skew.rejected == 1 || skew.rejected.is_multiple_of(10_000) {
@@ -300,12 +271,7 @@ impl Node {
 
     /// Clock skew seen per origin.
     pub fn skew(&self) -> Vec<(NodeId, Skew)> {
-        self.journal
-            .lock()
-            .skew
-            .iter()
-            .map(|(o, s)| (*o, *s))
-            .collect()
+        self.journal.lock().skew.iter().map(|(o, s)| (*o, *s)).collect()
     }
 
     /// A fresh HLC time (acks carry it).
@@ -349,9 +315,7 @@ fn load_or_create_id(dir: &Path) -> Result<NodeId, NodeError> {
     std::fs::create_dir_all(dir).map_err(io(dir))?;
     let path = dir.join(ID_FILE);
     match std::fs::read_to_string(&path) {
-        Ok(text) => text
-            .parse()
-            .map_err(|source| NodeError::BadId { path, source }),
+        Ok(text) => text.parse().map_err(|source| NodeError::BadId { path, source }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let id = NodeId(rand::random::<u64>().max(1));
             let tmp = dir.join(format!("{ID_FILE}.tmp"));
@@ -379,25 +343,19 @@ mod tests {
         assert_eq!(again.node_id(), first);
         assert_ne!(again.id(), first_origin, "every start is a new incarnation");
         std::fs::write(dir.join(ID_FILE), "garbage").unwrap();
-        assert!(matches!(
-            Node::open(&dir, 1024, None),
-            Err(NodeError::BadId { .. })
-        ));
+        assert!(matches!(Node::open(&dir, 1024, None), Err(NodeError::BadId { .. })));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
     fn ops_get_dense_sequences_and_increasing_stamps() {
         let node = Node::new(NodeId(1), NodeId(7), 1 << 20);
-        let body = || Body::Del {
-            seen: Default::default(),
-        };
+        let body = || Body::Del { seen: Default::default() };
         let a = node.stamp(b"k", body());
         let b = node.stamp(b"k", body());
         assert_eq!((a.seq, b.seq), (1, 2));
         assert!(b.stamp() > a.stamp());
-        let logged: Vec<u64> =
-            node.with_log(|log, _| log.read(0, 10).unwrap().iter().map(|o| o.seq).collect());
+        let logged: Vec<u64> = node.with_log(|log, _| log.read(0, 10).unwrap().iter().map(|o| o.seq).collect());
         assert_eq!(logged, vec![1, 2]);
         assert_eq!(node.applied().seq(NodeId(7)), 2);
     }
@@ -405,15 +363,7 @@ mod tests {
     #[test]
     fn remote_ops_apply_once_and_in_order() {
         let node = Node::new(NodeId(1), NodeId(7), 1 << 20);
-        let remote = |seq| Op {
-            origin: NodeId(9),
-            seq,
-            time: seq,
-            key: bytes::Bytes::from_static(b"k"),
-            body: Body::Del {
-                seen: Default::default(),
-            },
-        };
+        let remote = |seq| Op { origin: NodeId(9), seq, time: seq, key: bytes::Bytes::from_static(b"k"), body: Body::Del { seen: Default::default() } };
         let accept = |seq| {
             let (op, mut tail) = (remote(seq), Vec::new());
             op.encode_tail(&mut tail);
@@ -424,13 +374,7 @@ mod tests {
         assert_eq!(accept(3), Accepted::Gap);
         assert_eq!(accept(2), Accepted::Fresh);
         assert_eq!(node.applied().seq(NodeId(9)), 2);
-        let logged: Vec<Op> = node.with_log(|log, _| {
-            log.read(0, 10)
-                .unwrap()
-                .iter()
-                .map(|o| Op::decode_tail(o.origin, o.seq, o.time, o.tail).unwrap())
-                .collect()
-        });
+        let logged: Vec<Op> = node.with_log(|log, _| log.read(0, 10).unwrap().iter().map(|o| Op::decode_tail(o.origin, o.seq, o.time, o.tail).unwrap()).collect());
         assert_eq!(logged, vec![remote(1), remote(2)], "logged as received");
         assert!(node.skew()[0].1.last_ms < 0, "stamped in 1970: far behind");
     }

@@ -86,14 +86,7 @@ impl Inbox {
 pub fn mailbox(client: Arc<ClientInfo>) -> (Mailbox, Inbox) {
     let (sender, receiver) = mpsc::unbounded_channel();
     let queued = Arc::new(AtomicUsize::new(0));
-    (
-        Mailbox {
-            sender,
-            queued: queued.clone(),
-            client,
-        },
-        Inbox { receiver, queued },
-    )
+    (Mailbox { sender, queued: queued.clone(), client }, Inbox { receiver, queued })
 }
 
 /// Listeners of one kind (channels or patterns): name → client id → mailbox.
@@ -102,11 +95,7 @@ struct Listeners(RwLock<HashMap<Bytes, HashMap<u64, Mailbox>>>);
 
 impl Listeners {
     fn add(&self, name: &Bytes, mailbox: &Mailbox) {
-        self.0
-            .write()
-            .entry(name.clone())
-            .or_default()
-            .insert(mailbox.client.id, mailbox.clone());
+        self.0.write().entry(name.clone()).or_default().insert(mailbox.client.id, mailbox.clone());
     }
 
     fn remove(&self, name: &[u8], client: u64) {
@@ -131,29 +120,18 @@ impl PubSub {
     /// Delivers `message` to every subscriber of `channel` and of every matching pattern;
     /// returns how many deliveries were made (PUBLISH's reply).
     pub fn publish(&self, channel: &[u8], message: &[u8]) -> usize {
-        let (channel, message) = (
-            Bytes::copy_from_slice(channel),
-            Bytes::copy_from_slice(message),
-        );
+        let (channel, message) = (Bytes::copy_from_slice(channel), Bytes::copy_from_slice(message));
         let mut delivered = 0;
         if let Some(listeners) = self.channels.0.read().get(&channel) {
             for mailbox in listeners.values() {
-                mailbox.deliver(Delivery {
-                    pattern: None,
-                    channel: channel.clone(),
-                    message: message.clone(),
-                });
+                mailbox.deliver(Delivery { pattern: None, channel: channel.clone(), message: message.clone() });
                 delivered += 1;
             }
         }
         for (pattern, listeners) in self.patterns.0.read().iter() {
             if glob_match(pattern, &channel, false) {
                 for mailbox in listeners.values() {
-                    mailbox.deliver(Delivery {
-                        pattern: Some(pattern.clone()),
-                        channel: channel.clone(),
-                        message: message.clone(),
-                    });
+                    mailbox.deliver(Delivery { pattern: Some(pattern.clone()), channel: channel.clone(), message: message.clone() });
                     delivered += 1;
                 }
             }
@@ -163,13 +141,7 @@ impl PubSub {
 
     /// Channels with at least one subscriber, matching `pattern` if given (PUBSUB CHANNELS).
     pub fn active_channels(&self, pattern: Option<&[u8]>) -> Vec<Bytes> {
-        self.channels
-            .0
-            .read()
-            .keys()
-            .filter(|c| pattern.is_none_or(|p| glob_match(p, c, false)))
-            .cloned()
-            .collect()
+        self.channels.0.read().keys().filter(|c| pattern.is_none_or(|p| glob_match(p, c, false))).cloned().collect()
     }
 
     /// Subscribers of `channel` (PUBSUB NUMSUB).
@@ -205,12 +177,7 @@ impl Subscriptions {
     /// No subscriptions yet, with a mailbox for `client`.
     pub fn new(client: Arc<ClientInfo>) -> Subscriptions {
         let (mailbox, inbox) = mailbox(client);
-        Subscriptions {
-            mailbox,
-            inbox,
-            channels: HashSet::new(),
-            patterns: HashSet::new(),
-        }
+        Subscriptions { mailbox, inbox, channels: HashSet::new(), patterns: HashSet::new() }
     }
 
     /// How many channels and patterns the connection listens to (the count in every
@@ -283,23 +250,10 @@ mod tests {
         a.subscribe(&pubsub, Kind::Channel, b"news");
         a.subscribe(&pubsub, Kind::Channel, b"news");
         b.subscribe(&pubsub, Kind::Pattern, b"n*");
-        assert_eq!(
-            (
-                a.count(),
-                pubsub.subscribers(b"news"),
-                pubsub.pattern_count()
-            ),
-            (1, 1, 1)
-        );
+        assert_eq!((a.count(), pubsub.subscribers(b"news"), pubsub.pattern_count()), (1, 1, 1));
         assert_eq!(pubsub.publish(b"news", b"hi"), 2);
-        assert_eq!(
-            a.inbox.try_next().map(|d| (d.pattern, d.message)),
-            Some((None, Bytes::from_static(b"hi")))
-        );
-        assert_eq!(
-            b.inbox.try_next().and_then(|d| d.pattern),
-            Some(Bytes::from_static(b"n*"))
-        );
+        assert_eq!(a.inbox.try_next().map(|d| (d.pattern, d.message)), Some((None, Bytes::from_static(b"hi"))));
+        assert_eq!(b.inbox.try_next().and_then(|d| d.pattern), Some(Bytes::from_static(b"n*")));
         assert_eq!(pubsub.publish(b"other", b"x"), 0);
         a.leave(&pubsub);
         assert!(pubsub.active_channels(None).is_empty());

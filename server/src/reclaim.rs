@@ -48,39 +48,21 @@ pub fn start(shared: &Arc<Shared>) -> std::io::Result<()> {
     }
     let shared = shared.clone();
     let mut shutdown = shared.shutdown.subscribe();
-    std::thread::Builder::new()
-        .name("meridian-spill".into())
-        .spawn(move || {
-            let mut last_second = (
-                Instant::now(),
-                shared
-                    .keyspace
-                    .cold()
-                    .map(|t| t.stats())
-                    .unwrap_or_default(),
-            );
-            while !*shutdown.borrow_and_update() {
-                if reclaim(&shared, SHARDS) == 0 {
-                    std::thread::sleep(IDLE_CHECK);
-                }
-                if let (Some(tier), true) = (
-                    shared.keyspace.cold(),
-                    last_second.0.elapsed() >= Duration::from_secs(1),
-                ) {
-                    let (now, before) = (tier.stats(), last_second.1);
-                    let seconds = last_second.0.elapsed().as_secs_f64();
-                    shared.reclaim.promotions_per_sec.store(
-                        ((now.promoted - before.promoted) as f64 / seconds) as u64,
-                        Ordering::Relaxed,
-                    );
-                    shared.reclaim.spills_per_sec.store(
-                        ((now.spilled - before.spilled) as f64 / seconds) as u64,
-                        Ordering::Relaxed,
-                    );
-                    last_second = (Instant::now(), now);
-                }
+    std::thread::Builder::new().name("meridian-spill".into()).spawn(move || {
+        let mut last_second = (Instant::now(), shared.keyspace.cold().map(|t| t.stats()).unwrap_or_default());
+        while !*shutdown.borrow_and_update() {
+            if reclaim(&shared, SHARDS) == 0 {
+                std::thread::sleep(IDLE_CHECK);
             }
-        })?;
+            if let (Some(tier), true) = (shared.keyspace.cold(), last_second.0.elapsed() >= Duration::from_secs(1)) {
+                let (now, before) = (tier.stats(), last_second.1);
+                let seconds = last_second.0.elapsed().as_secs_f64();
+                shared.reclaim.promotions_per_sec.store(((now.promoted - before.promoted) as f64 / seconds) as u64, Ordering::Relaxed);
+                shared.reclaim.spills_per_sec.store(((now.spilled - before.spilled) as f64 / seconds) as u64, Ordering::Relaxed);
+                last_second = (Instant::now(), now);
+            }
+        }
+    })?;
     Ok(())
 }
 
@@ -129,21 +111,11 @@ fn reclaim(shared: &Shared, shards: usize) -> usize {
     for _ in 0..shards.div_ceil(GROUP) {
         let share = (used.saturating_sub(target) as f64 / used as f64).clamp(0.01, 1.0);
         // A shard may come round twice in one pass; that is harmless.
-        let group: Vec<usize> = (0..GROUP)
-            .map(|_| shared.reclaim.next_shard.fetch_add(1, Ordering::Relaxed) % SHARDS)
-            .collect();
-        let rank = Rank {
-            take,
-            now: crate::clock::now_ms(),
-            salt: rand::random(),
-            hasher: shared.keyspace.hasher(),
-            lfu: &shared.keyspace.lfu,
-        };
+        let group: Vec<usize> = (0..GROUP).map(|_| shared.reclaim.next_shard.fetch_add(1, Ordering::Relaxed) % SHARDS).collect();
+        let rank = Rank { take, now: crate::clock::now_ms(), salt: rand::random(), hasher: shared.keyspace.hasher(), lfu: &shared.keyspace.lfu };
         let mut scores: Vec<u64> = Vec::new();
         for &index in &group {
-            db.with_shard(index, |shard| {
-                scores.extend(shard.entries().filter_map(|e| rank.score(e)))
-            });
+            db.with_shard(index, |shard| scores.extend(shard.entries().filter_map(|e| rank.score(e))));
         }
         let wanted = crate::keyspace::share_of(scores.len(), share);
         let before = reclaimed;
@@ -204,25 +176,13 @@ enum Victims {
 impl Victims {
     fn of(policy: MaxmemoryPolicy) -> Option<Victims> {
         Some(match policy {
-            MaxmemoryPolicy::AllkeysLru => Victims::Oldest {
-                volatile_only: false,
-            },
-            MaxmemoryPolicy::VolatileLru => Victims::Oldest {
-                volatile_only: true,
-            },
-            MaxmemoryPolicy::AllkeysRandom => Victims::Random {
-                volatile_only: false,
-            },
-            MaxmemoryPolicy::VolatileRandom => Victims::Random {
-                volatile_only: true,
-            },
+            MaxmemoryPolicy::AllkeysLru => Victims::Oldest { volatile_only: false },
+            MaxmemoryPolicy::VolatileLru => Victims::Oldest { volatile_only: true },
+            MaxmemoryPolicy::AllkeysRandom => Victims::Random { volatile_only: false },
+            MaxmemoryPolicy::VolatileRandom => Victims::Random { volatile_only: true },
             MaxmemoryPolicy::VolatileTtl => Victims::NearestExpiry,
-            MaxmemoryPolicy::AllkeysLfu => Victims::Rarest {
-                volatile_only: false,
-            },
-            MaxmemoryPolicy::VolatileLfu => Victims::Rarest {
-                volatile_only: true,
-            },
+            MaxmemoryPolicy::AllkeysLfu => Victims::Rarest { volatile_only: false },
+            MaxmemoryPolicy::VolatileLfu => Victims::Rarest { volatile_only: true },
             MaxmemoryPolicy::NoEviction | MaxmemoryPolicy::Flash => return None,
         })
     }
@@ -245,21 +205,13 @@ impl Rank<'_> {
         match self.take {
             Take::Spill(_) => e.is_spillable().then(|| u64::from(e.idle_ms(self.now))),
             Take::Evict(_) if !e.is_visible(self.now) => None,
-            Take::Evict(Victims::Oldest { volatile_only }) => {
-                (!volatile_only || volatile).then(|| u64::from(e.idle_ms(self.now)))
-            }
-            Take::Evict(Victims::Random { volatile_only }) => {
-                (!volatile_only || volatile).then(|| {
-                    (self.hasher.hash(&e.key) ^ self.salt).wrapping_mul(0x9E37_79B9_7F4A_7C15)
-                })
-            }
+            Take::Evict(Victims::Oldest { volatile_only }) => (!volatile_only || volatile).then(|| u64::from(e.idle_ms(self.now))),
+            Take::Evict(Victims::Random { volatile_only }) => (!volatile_only || volatile).then(|| (self.hasher.hash(&e.key) ^ self.salt).wrapping_mul(0x9E37_79B9_7F4A_7C15)),
             Take::Evict(Victims::NearestExpiry) => expires.map(|at| u64::MAX - at),
-            Take::Evict(Victims::Rarest { volatile_only }) => {
-                (!volatile_only || volatile).then(|| {
-                    let idle = e.idle_ms(self.now);
-                    u64::from(u8::MAX - self.lfu.decayed(e.freq, idle)) << 32 | u64::from(idle)
-                })
-            }
+            Take::Evict(Victims::Rarest { volatile_only }) => (!volatile_only || volatile).then(|| {
+                let idle = e.idle_ms(self.now);
+                u64::from(u8::MAX - self.lfu.decayed(e.freq, idle)) << 32 | u64::from(idle)
+            }),
         }
     }
 }
@@ -268,31 +220,14 @@ impl Rank<'_> {
 /// applied with the shard held, as active expiry makes its ops.
 fn evict(shared: &Shared, db: &mut Locked, index: usize, chosen: impl Fn(&Entry) -> bool) -> usize {
     let now = crate::clock::now_ms();
-    let keys: Vec<Box<[u8]>> = db.with_shard(index, |shard| {
-        shard
-            .entries()
-            .filter(|e| chosen(e))
-            .map(|e| e.key.clone())
-            .collect()
-    });
+    let keys: Vec<Box<[u8]>> = db.with_shard(index, |shard| shard.entries().filter(|e| chosen(e)).map(|e| e.key.clone()).collect());
     for key in &keys {
-        let Some(seen) = db.get(key, now).map(|e| e.state.seen(false)) else {
-            continue;
-        };
+        let Some(seen) = db.get(key, now).map(|e| e.state.seen(false)) else { continue };
         let op = shared.node.stamp(key, meridian_crdt::Body::Del { seen });
-        db.apply(
-            key,
-            op.stamp(),
-            &op.body,
-            &crate::node::Applied(&shared.node),
-            &shared.write_stability(),
-        );
+        db.apply(key, op.stamp(), &op.body, &crate::node::Applied(&shared.node), &shared.write_stability());
     }
     if !keys.is_empty() {
-        shared
-            .reclaim
-            .evicted
-            .fetch_add(keys.len() as u64, Ordering::Relaxed);
+        shared.reclaim.evicted.fetch_add(keys.len() as u64, Ordering::Relaxed);
         shared.log_grew();
     }
     keys.len()

@@ -1,8 +1,8 @@
 //! State shared by every connection and background task.
 
 use crate::clients::Clients;
-use crate::config::{Config, LogLevel};
 use crate::conflicts::Conflicts;
+use crate::config::{Config, LogLevel};
 use crate::keyspace::Keyspace;
 use crate::node::{Node, WriteStability};
 use crate::pubsub::PubSub;
@@ -32,10 +32,8 @@ pub struct HotConfig {
 
 impl HotConfig {
     fn load_from(&self, config: &Config) {
-        self.proto_max_bulk_len
-            .store(config.proto_max_bulk_len, Ordering::Relaxed);
-        self.client_query_buffer_limit
-            .store(config.client_query_buffer_limit, Ordering::Relaxed);
+        self.proto_max_bulk_len.store(config.proto_max_bulk_len, Ordering::Relaxed);
+        self.client_query_buffer_limit.store(config.client_query_buffer_limit, Ordering::Relaxed);
         self.timeout.store(config.timeout, Ordering::Relaxed);
         self.maxmemory.store(config.maxmemory, Ordering::Relaxed);
     }
@@ -81,36 +79,17 @@ pub struct Shared {
 impl Shared {
     /// Shared state for a server with this configuration and node, with cold keys in `cold`
     /// if the flash tier is open.
-    pub fn new(
-        config: Config,
-        node: Node,
-        cold: Option<crate::keyspace::ColdTier>,
-        log_control: LogControl,
-    ) -> Shared {
-        let run_id = (0..40)
-            .map(|_| char::from_digit(rand::random::<u32>() % 16, 16).unwrap_or('0'))
-            .collect();
+    pub fn new(config: Config, node: Node, cold: Option<crate::keyspace::ColdTier>, log_control: LogControl) -> Shared {
+        let run_id = (0..40).map(|_| char::from_digit(rand::random::<u32>() % 16, 16).unwrap_or('0')).collect();
         let hot = HotConfig::default();
         hot.load_from(&config);
         let replication = config.replicates().then(|| {
-            let name = if config.node_name.is_empty() {
-                node.node_id().to_string()
-            } else {
-                config.node_name.clone()
-            };
+            let name = if config.node_name.is_empty() { node.node_id().to_string() } else { config.node_name.clone() };
             let gc_timeout = std::time::Duration::from_secs(config.peer_gc_timeout);
-            Replication::new(
-                config.cluster_id.clone(),
-                name,
-                config.topology,
-                &config.peers,
-                gc_timeout,
-            )
+            Replication::new(config.cluster_id.clone(), name, config.topology, &config.peers, gc_timeout)
         });
         let keyspace = Keyspace::new(node.id(), node.hash_seed(), cold);
-        keyspace
-            .lfu
-            .set(config.lfu_log_factor, config.lfu_decay_time);
+        keyspace.lfu.set(config.lfu_log_factor, config.lfu_decay_time);
         Shared {
             keyspace,
             node,
@@ -131,11 +110,7 @@ impl Shared {
 
     /// What writes may collect as they apply (see [`WriteStability`]).
     pub fn write_stability(&self) -> WriteStability {
-        if self.replication.is_some() {
-            WriteStability::Replicated
-        } else {
-            WriteStability::Alone
-        }
+        if self.replication.is_some() { WriteStability::Replicated } else { WriteStability::Alone }
     }
 
     /// Tells replication that the op log grew.
@@ -156,9 +131,7 @@ impl Shared {
             replication.set_gc_timeout(std::time::Duration::from_secs(config.peer_gc_timeout));
         }
         self.hot.load_from(&config);
-        self.keyspace
-            .lfu
-            .set(config.lfu_log_factor, config.lfu_decay_time);
+        self.keyspace.lfu.set(config.lfu_log_factor, config.lfu_decay_time);
         *self.config.write() = config;
     }
 

@@ -28,25 +28,11 @@ pub struct LocalStats {
 
 impl LocalStats {
     fn fields(&self) -> [u64; 6] {
-        [
-            self.commands,
-            self.hits,
-            self.misses,
-            self.errors,
-            self.net_in,
-            self.net_out,
-        ]
+        [self.commands, self.hits, self.misses, self.errors, self.net_in, self.net_out]
     }
 
     fn from_fields(f: [u64; 6]) -> Self {
-        LocalStats {
-            commands: f[0],
-            hits: f[1],
-            misses: f[2],
-            errors: f[3],
-            net_in: f[4],
-            net_out: f[5],
-        }
+        LocalStats { commands: f[0], hits: f[1], misses: f[2], errors: f[3], net_in: f[4], net_out: f[5] }
     }
 }
 
@@ -133,9 +119,7 @@ impl Stats {
     pub fn reset(&self) {
         let totals = self.totals();
         let mut base = self.baseline.lock();
-        *base = LocalStats::from_fields(std::array::from_fn(|i| {
-            base.fields()[i] + totals.fields()[i]
-        }));
+        *base = LocalStats::from_fields(std::array::from_fn(|i| base.fields()[i] + totals.fields()[i]));
         for c in [&self.connections, &self.rejected] {
             c.store(0, Ordering::Relaxed);
         }
@@ -159,11 +143,7 @@ mod tests {
                 let stats = stats.clone();
                 std::thread::spawn(move || {
                     for _ in 0..100 {
-                        let mut local = LocalStats {
-                            commands: 2,
-                            hits: 1,
-                            ..Default::default()
-                        };
+                        let mut local = LocalStats { commands: 2, hits: 1, ..Default::default() };
                         stats.publish(&mut local);
                         assert_eq!(local, LocalStats::default());
                     }
@@ -175,10 +155,7 @@ mod tests {
         assert_eq!(stats.totals().hits, 400);
         stats.reset();
         assert_eq!(stats.totals(), LocalStats::default());
-        stats.publish(&mut LocalStats {
-            errors: 3,
-            ..Default::default()
-        });
+        stats.publish(&mut LocalStats { errors: 3, ..Default::default() });
         assert_eq!(stats.totals().errors, 3);
     }
 }

@@ -23,16 +23,9 @@ pub fn meridian_bin() -> PathBuf {
         return PathBuf::from(bin);
     }
     let exe = std::env::current_exe().expect("test executable path");
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("target/<profile>/deps/<test>");
+    let profile_dir = exe.parent().and_then(Path::parent).expect("target/<profile>/deps/<test>");
     let bin = profile_dir.join("meridian");
-    assert!(
-        bin.exists(),
-        "{} is missing: build it with `cargo build --release -p meridian`",
-        bin.display()
-    );
+    assert!(bin.exists(), "{} is missing: build it with `cargo build --release -p meridian`", bin.display());
     bin
 }
 
@@ -42,11 +35,7 @@ pub struct TempDir(PathBuf);
 impl TempDir {
     /// Creates a unique directory under the system temp dir.
     pub fn new(label: &str) -> TempDir {
-        let path = std::env::temp_dir().join(format!(
-            "meridian-test-{label}-{}-{}",
-            std::process::id(),
-            rand::random::<u32>()
-        ));
+        let path = std::env::temp_dir().join(format!("meridian-test-{label}-{}-{}", std::process::id(), rand::random::<u32>()));
         std::fs::create_dir_all(&path).expect("create temp dir");
         TempDir(path)
     }
@@ -84,14 +73,7 @@ impl Server {
     /// Starts `meridian` on the data dir `dir`, which outlives it (restarts reuse it), with
     /// extra `args`.
     pub fn start_in(dir: &Path, args: &[&str]) -> Server {
-        let mut all = vec![
-            "--port",
-            "0",
-            "--dir",
-            dir.to_str().unwrap(),
-            "--loglevel",
-            "notice",
-        ];
+        let mut all = vec!["--port", "0", "--dir", dir.to_str().unwrap(), "--loglevel", "notice"];
         all.extend_from_slice(args);
         Server::spawn(&meridian_bin(), &all, "listening on 127.0.0.1:")
     }
@@ -102,25 +84,8 @@ impl Server {
         let port = free_port();
         let port_s = port.to_string();
         // One database, as Meridian has.
-        let args = [
-            "--port",
-            &port_s,
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--databases",
-            "1",
-            "--dir",
-            dir.path().to_str().unwrap(),
-        ];
-        let mut server = Server::spawn(
-            Path::new("redis-server"),
-            &args,
-            "Ready to accept connections",
-        );
+        let args = ["--port", &port_s, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--databases", "1", "--dir", dir.path().to_str().unwrap()];
+        let mut server = Server::spawn(Path::new("redis-server"), &args, "Ready to accept connections");
         server.port = port;
         server._dir = Some(dir);
         server
@@ -130,17 +95,11 @@ impl Server {
     /// follows it.
     pub fn spawn(bin: &Path, args: &[&str], ready: &str) -> Server {
         let mut command = Command::new(bin);
-        command
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+        command.args(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
         for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("MERIDIAN_")) {
             command.env_remove(key);
         }
-        let mut child = command
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
+        let mut child = command.spawn().unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
         let log = Arc::new(Mutex::new(String::new()));
         let (found_tx, found_rx) = std::sync::mpsc::channel();
         let stdout = child.stdout.take().unwrap();
@@ -166,12 +125,7 @@ impl Server {
                 panic!("{} did not start: {}", bin.display(), log.lock().unwrap());
             }
         };
-        Server {
-            child,
-            port,
-            log,
-            _dir: None,
-        }
+        Server { child, port, log, _dir: None }
     }
 
     /// Everything the server logged so far.
@@ -188,9 +142,7 @@ impl Server {
     pub fn client_with(&self, params: &str) -> redis::Connection {
         let url = format!("redis://127.0.0.1:{}/{params}", self.port);
         let client = redis::Client::open(url).expect("client url");
-        let con = client
-            .get_connection_with_timeout(Duration::from_secs(5))
-            .expect("connect");
+        let con = client.get_connection_with_timeout(Duration::from_secs(5)).expect("connect");
         con.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
         con
     }
@@ -198,21 +150,15 @@ impl Server {
     /// A raw TCP connection for byte-level protocol tests.
     pub fn raw(&self) -> Raw {
         let stream = TcpStream::connect(("127.0.0.1", self.port)).expect("connect");
-        stream
-            .set_read_timeout(Some(Duration::from_secs(10)))
-            .unwrap();
+        stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
         Raw(stream)
     }
 
     /// Sends a signal and waits (bounded) for the process to exit.
     pub fn signal_and_wait(&mut self, signal: &str) -> ExitStatus {
         let pid = self.child.id().to_string();
-        Command::new("kill")
-            .args([&format!("-{signal}"), &pid])
-            .status()
-            .expect("kill");
-        self.wait(Duration::from_secs(15))
-            .expect("server did not exit")
+        Command::new("kill").args([&format!("-{signal}"), &pid]).status().expect("kill");
+        self.wait(Duration::from_secs(15)).expect("server did not exit")
     }
 
     /// Waits up to `limit` for the process to exit.
@@ -303,33 +249,15 @@ impl ClusterBuilder {
         let certs = TempDir::new("certs");
         let names: Vec<String> = (0..n).map(|i| format!("n{i}")).collect();
         let status = Command::new(meridian_bin())
-            .args([
-                "certs",
-                certs.path().to_str().unwrap(),
-                "--nodes",
-                &names.join(","),
-            ])
+            .args(["certs", certs.path().to_str().unwrap(), "--nodes", &names.join(",")])
             .output()
             .expect("meridian certs");
-        assert!(
-            status.status.success(),
-            "meridian certs failed: {}",
-            String::from_utf8_lossy(&status.stderr)
-        );
+        assert!(status.status.success(), "meridian certs failed: {}", String::from_utf8_lossy(&status.stderr));
         let geo_ports: Vec<u16> = (0..n).map(|_| free_udp_port()).collect();
         let wan = self.wan.map(|model| {
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(1)
-                .enable_all()
-                .build()
-                .expect("runtime");
-            let targets: Vec<SocketAddr> = geo_ports
-                .iter()
-                .map(|p| SocketAddr::from(([127, 0, 0, 1], *p)))
-                .collect();
-            let wan = runtime
-                .block_on(Wan::mesh(&targets, |_, _| model, rand::random()))
-                .expect("start the WAN emulator");
+            let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("runtime");
+            let targets: Vec<SocketAddr> = geo_ports.iter().map(|p| SocketAddr::from(([127, 0, 0, 1], *p))).collect();
+            let wan = runtime.block_on(Wan::mesh(&targets, |_, _| model, rand::random())).expect("start the WAN emulator");
             (runtime, wan)
         });
         let mut cluster = Cluster {
@@ -359,22 +287,12 @@ impl Cluster {
 
     /// A builder for `n` nodes in a mesh, linked directly unless told otherwise.
     pub fn build(n: usize) -> ClusterBuilder {
-        ClusterBuilder {
-            n,
-            topology: "mesh".into(),
-            extra: Vec::new(),
-            node_extra: vec![Vec::new(); n],
-            wan: None,
-        }
+        ClusterBuilder { n, topology: "mesh".into(), extra: Vec::new(), node_extra: vec![Vec::new(); n], wan: None }
     }
 
     /// The WAN emulator between the nodes (the cluster must have been built with one).
     pub fn wan(&self) -> &Wan {
-        &self
-            .wan
-            .as_ref()
-            .expect("this cluster was started without the WAN emulator")
-            .1
+        &self.wan.as_ref().expect("this cluster was started without the WAN emulator").1
     }
 
     /// The flags node `i` starts with.
@@ -383,18 +301,12 @@ impl Cluster {
         let certs = self.certs.path();
         let name = &self.names[i];
         let mut args: Vec<String> = [
-            "--geo-port",
-            &self.geo_ports[i].to_string(),
-            "--topology",
-            &self.topology,
-            "--node-name",
-            name,
-            "--tls-cert",
-            certs.join(format!("{name}.pem")).to_str().unwrap(),
-            "--tls-key",
-            certs.join(format!("{name}.key")).to_str().unwrap(),
-            "--tls-ca",
-            certs.join("ca.pem").to_str().unwrap(),
+            "--geo-port", &self.geo_ports[i].to_string(),
+            "--topology", &self.topology,
+            "--node-name", name,
+            "--tls-cert", certs.join(format!("{name}.pem")).to_str().unwrap(),
+            "--tls-key", certs.join(format!("{name}.key")).to_str().unwrap(),
+            "--tls-ca", certs.join("ca.pem").to_str().unwrap(),
         ]
         .iter()
         .map(|s| s.to_string())
@@ -456,21 +368,11 @@ impl Cluster {
 
     /// Waits (bounded) until `check` holds on every running node's client; panics otherwise
     /// with the last values seen.
-    pub fn wait_for(
-        &self,
-        what: &str,
-        limit: Duration,
-        check: impl Fn(&mut redis::Connection) -> Result<(), String>,
-    ) {
+    pub fn wait_for(&self, what: &str, limit: Duration, check: impl Fn(&mut redis::Connection) -> Result<(), String>) {
         let deadline = Instant::now() + limit;
-        let mut clients: Vec<redis::Connection> =
-            self.nodes.iter().flatten().map(Server::client).collect();
+        let mut clients: Vec<redis::Connection> = self.nodes.iter().flatten().map(Server::client).collect();
         loop {
-            let failures: Vec<String> = clients
-                .iter_mut()
-                .enumerate()
-                .filter_map(|(i, c)| check(c).err().map(|e| format!("node {i}: {e}")))
-                .collect();
+            let failures: Vec<String> = clients.iter_mut().enumerate().filter_map(|(i, c)| check(c).err().map(|e| format!("node {i}: {e}"))).collect();
             if failures.is_empty() {
                 return;
             }
@@ -484,20 +386,12 @@ impl Cluster {
 
 /// A UDP port nothing uses right now.
 pub fn free_udp_port() -> u16 {
-    std::net::UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 /// A port nothing listens on right now (for redis-server, which cannot report one).
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 /// A raw client connection.
@@ -540,12 +434,7 @@ impl Raw {
     pub fn roundtrip(&mut self, request: &[u8], reply: &[u8]) {
         self.send(request);
         let got = self.read_exact_len(reply.len());
-        assert_eq!(
-            String::from_utf8_lossy(&got),
-            String::from_utf8_lossy(reply),
-            "reply to {:?}",
-            String::from_utf8_lossy(request)
-        );
+        assert_eq!(String::from_utf8_lossy(&got), String::from_utf8_lossy(reply), "reply to {:?}", String::from_utf8_lossy(request));
     }
 
     /// True once the server has closed the connection (reads EOF within the timeout).
@@ -601,21 +490,12 @@ impl Reply {
             V::SimpleString(s) => Reply::Status(s),
             V::Okay => Reply::Status("OK".into()),
             V::Array(items) => Reply::Array(items.into_iter().map(Reply::from_value).collect()),
-            V::Map(pairs) => Reply::Map(
-                pairs
-                    .into_iter()
-                    .map(|(k, v)| (Reply::from_value(k), Reply::from_value(v)))
-                    .collect(),
-            ),
+            V::Map(pairs) => Reply::Map(pairs.into_iter().map(|(k, v)| (Reply::from_value(k), Reply::from_value(v))).collect()),
             V::Set(items) => Reply::Set(items.into_iter().map(Reply::from_value).collect()),
             V::Double(d) => Reply::Double(d),
             V::Boolean(b) => Reply::Bool(b),
             V::VerbatimString { text, .. } => Reply::Verbatim(text),
-            V::ServerError(e) => Reply::Error(
-                format!("{} {}", e.code(), e.details().unwrap_or_default())
-                    .trim()
-                    .to_string(),
-            ),
+            V::ServerError(e) => Reply::Error(format!("{} {}", e.code(), e.details().unwrap_or_default()).trim().to_string()),
             other => Reply::Other(format!("{other:?}")),
         }
     }
@@ -642,15 +522,9 @@ pub fn query_bytes(con: &mut redis::Connection, args: &[&[u8]]) -> Reply {
     }
     match cmd.query::<redis::Value>(con) {
         Ok(v) => Reply::from_value(v),
-        Err(e) if e.code().is_some() => Reply::Error(
-            format!(
-                "{} {}",
-                e.code().unwrap_or("ERR"),
-                e.detail().unwrap_or_default()
-            )
-            .trim()
-            .to_string(),
-        ),
+        Err(e) if e.code().is_some() => {
+            Reply::Error(format!("{} {}", e.code().unwrap_or("ERR"), e.detail().unwrap_or_default()).trim().to_string())
+        }
         Err(e) => panic!("{args:?} failed without a server reply: {e}"),
     }
 }
@@ -665,16 +539,7 @@ pub fn error_text(con: &mut redis::Connection, args: &[&str]) -> String {
 
 /// A command line for messages, long arguments cut.
 pub fn shorten(args: &[&str]) -> String {
-    let cut: Vec<String> = args
-        .iter()
-        .map(|a| {
-            if a.len() > 40 {
-                format!("{}...({} bytes)", &a[..40], a.len())
-            } else {
-                a.to_string()
-            }
-        })
-        .collect();
+    let cut: Vec<String> = args.iter().map(|a| if a.len() > 40 { format!("{}...({} bytes)", &a[..40], a.len()) } else { a.to_string() }).collect();
     format!("{cut:?}")
 }
 
@@ -715,10 +580,7 @@ pub fn strings(con: &mut redis::Connection, args: &[&str]) -> Vec<Option<String>
 /// An INFO field's value.
 pub fn info_field(con: &mut redis::Connection, section: &str, field: &str) -> Option<String> {
     let info = text(con, &["INFO", section]).unwrap_or_default();
-    info.lines().find_map(|l| {
-        l.strip_prefix(&format!("{field}:"))
-            .map(|v| v.trim().to_string())
-    })
+    info.lines().find_map(|l| l.strip_prefix(&format!("{field}:")).map(|v| v.trim().to_string()))
 }
 
 /// One key as the convergence checks compare it: name, type, value (strings as read, sets as
@@ -730,9 +592,7 @@ pub type KeyDump = (String, String, Option<String>, i64);
 pub fn dump(con: &mut redis::Connection) -> Vec<KeyDump> {
     let mut keys: Vec<String> = strings(con, &["KEYS", "*"]).into_iter().flatten().collect();
     keys.sort();
-    keys.into_iter()
-        .filter_map(|key| dump_key(con, key))
-        .collect()
+    keys.into_iter().filter_map(|key| dump_key(con, key)).collect()
 }
 
 /// One key's dump (`None`: gone). A replicated write can change the key's type between the
@@ -758,16 +618,7 @@ fn dump_key(con: &mut redis::Connection, key: String) -> Option<KeyDump> {
         }
         let items = || -> Vec<String> {
             match &reply {
-                Reply::Array(items) | Reply::Set(items) => items
-                    .iter()
-                    .filter_map(|i| {
-                        if let Reply::Bulk(b) = i {
-                            Some(String::from_utf8_lossy(b).into_owned())
-                        } else {
-                            None
-                        }
-                    })
-                    .collect(),
+                Reply::Array(items) | Reply::Set(items) => items.iter().filter_map(|i| if let Reply::Bulk(b) = i { Some(String::from_utf8_lossy(b).into_owned()) } else { None }).collect(),
                 _ => Vec::new(),
             }
         };
@@ -784,13 +635,7 @@ fn dump_key(con: &mut redis::Connection, key: String) -> Option<KeyDump> {
                 Some(pairs.join(","))
             }
             ("list", _) => Some(items().join(",")),
-            ("zset", _) => Some(
-                items()
-                    .chunks(2)
-                    .map(|p| p.join("="))
-                    .collect::<Vec<_>>()
-                    .join(","),
-            ),
+            ("zset", _) => Some(items().chunks(2).map(|p| p.join("=")).collect::<Vec<_>>().join(",")),
             _ => None,
         };
         let expiry = int(con, &["PEXPIRETIME", &key]);
@@ -803,8 +648,7 @@ impl Cluster {
     /// Waits (bounded) until every running node holds the same keyspace, and returns it.
     pub fn wait_identical(&self, what: &str, limit: Duration) -> Vec<KeyDump> {
         let deadline = Instant::now() + limit;
-        let mut clients: Vec<redis::Connection> =
-            self.nodes.iter().flatten().map(Server::client).collect();
+        let mut clients: Vec<redis::Connection> = self.nodes.iter().flatten().map(Server::client).collect();
         loop {
             let dumps: Vec<Vec<KeyDump>> = clients.iter_mut().map(dump).collect();
             if dumps.windows(2).all(|w| w[0] == w[1]) {
@@ -814,39 +658,18 @@ impl Cluster {
                 let mut differing: Vec<String> = dumps
                     .iter()
                     .enumerate()
-                    .map(|(i, d)| {
-                        format!(
-                            "node {i}: {} keys, not on node 0: {:?}",
-                            d.len(),
-                            d.iter()
-                                .filter(|k| !dumps[0].contains(k))
-                                .take(5)
-                                .collect::<Vec<_>>()
-                        )
-                    })
+                    .map(|(i, d)| format!("node {i}: {} keys, not on node 0: {:?}", d.len(), d.iter().filter(|k| !dumps[0].contains(k)).take(5).collect::<Vec<_>>()))
                     .collect();
                 // Each node's full state of the keys that differ, to see why.
-                let mut keys: Vec<&String> = dumps
-                    .iter()
-                    .flatten()
-                    .filter(|k| !dumps.iter().all(|d| d.contains(k)))
-                    .map(|k| &k.0)
-                    .collect();
+                let mut keys: Vec<&String> = dumps.iter().flatten().filter(|k| !dumps.iter().all(|d| d.contains(k))).map(|k| &k.0).collect();
                 keys.dedup();
                 for key in keys.into_iter().take(3) {
                     for (i, c) in clients.iter_mut().enumerate() {
-                        differing.push(format!(
-                            "node {i} CRDT.STATE {key}: {:?}",
-                            query(c, &["CRDT.STATE", key])
-                        ));
+                        differing.push(format!("node {i} CRDT.STATE {key}: {:?}", query(c, &["CRDT.STATE", key])));
                     }
                 }
                 // The nodes' logs (with --loglevel verbose, every op applied) for a closer look.
-                let logs = std::env::temp_dir().join(format!(
-                    "meridian-divergence-{}-{}",
-                    std::process::id(),
-                    rand::random::<u32>()
-                ));
+                let logs = std::env::temp_dir().join(format!("meridian-divergence-{}-{}", std::process::id(), rand::random::<u32>()));
                 if std::fs::create_dir_all(&logs).is_ok() {
                     for (i, node) in self.nodes.iter().flatten().enumerate() {
                         let _ = std::fs::write(logs.join(format!("node{i}.log")), node.log());
@@ -854,12 +677,7 @@ impl Cluster {
                     differing.push(format!("node logs: {}", logs.display()));
                 }
                 for (i, c) in clients.iter_mut().enumerate() {
-                    differing.push(format!(
-                        "node {i} INFO replication: {}",
-                        text(c, &["INFO", "replication"])
-                            .unwrap_or_default()
-                            .replace("\r\n", " | ")
-                    ));
+                    differing.push(format!("node {i} INFO replication: {}", text(c, &["INFO", "replication"]).unwrap_or_default().replace("\r\n", " | ")));
                 }
                 panic!("{what}: nodes did not converge within {limit:?}: {differing:#?}");
             }

@@ -30,17 +30,7 @@ struct Settings {
 }
 
 fn parse(mut args: impl Iterator<Item = String>) -> Result<Settings, String> {
-    let mut s = Settings {
-        port: 6379,
-        keys: 1_000_000,
-        requests: 400_000,
-        clients: 50,
-        pipeline: 1,
-        get_share: 0.9,
-        exponent: 0.99,
-        value_size: 100,
-        seed: 7,
-    };
+    let mut s = Settings { port: 6379, keys: 1_000_000, requests: 400_000, clients: 50, pipeline: 1, get_share: 0.9, exponent: 0.99, value_size: 100, seed: 7 };
     while let Some(name) = args.next() {
         let value = args.next().ok_or(format!("{name} needs a value"))?;
         let bad = |e: &dyn std::fmt::Display| format!("{name} {value}: {e}");
@@ -69,29 +59,15 @@ fn command(out: &mut Vec<u8>, rng: &mut StdRng, zipf: &Zipf, s: &Settings, value
     if rng.gen::<f64>() < s.get_share {
         out.extend_from_slice(format!("*2\r\n$3\r\nGET\r\n${}\r\n{key}\r\n", key.len()).as_bytes());
     } else {
-        out.extend_from_slice(
-            format!(
-                "*3\r\n$3\r\nSET\r\n${}\r\n{key}\r\n${}\r\n",
-                key.len(),
-                value.len()
-            )
-            .as_bytes(),
-        );
+        out.extend_from_slice(format!("*3\r\n$3\r\nSET\r\n${}\r\n{key}\r\n${}\r\n", key.len(), value.len()).as_bytes());
         out.extend_from_slice(value);
         out.extend_from_slice(b"\r\n");
     }
 }
 
 /// One connection's share of the load: `requests` commands in rounds of `pipeline`.
-async fn client(
-    index: u64,
-    requests: u64,
-    s: Arc<Settings>,
-    zipf: Arc<Zipf>,
-) -> Result<(), String> {
-    let mut stream = TcpStream::connect(("127.0.0.1", s.port))
-        .await
-        .map_err(|e| format!("connecting to port {}: {e}", s.port))?;
+async fn client(index: u64, requests: u64, s: Arc<Settings>, zipf: Arc<Zipf>) -> Result<(), String> {
+    let mut stream = TcpStream::connect(("127.0.0.1", s.port)).await.map_err(|e| format!("connecting to port {}: {e}", s.port))?;
     stream.set_nodelay(true).map_err(|e| e.to_string())?;
     let mut rng = StdRng::seed_from_u64(s.seed.wrapping_mul(1_000_003).wrapping_add(index));
     let value = vec![b'z'; s.value_size];
@@ -109,12 +85,7 @@ async fn client(
                     input.drain(..len);
                     answered += 1;
                 }
-                Some(reply::Reply::Error(len)) => {
-                    return Err(format!(
-                        "the server answered {:?}",
-                        String::from_utf8_lossy(&input[..len]).trim_end()
-                    ))
-                }
+                Some(reply::Reply::Error(len)) => return Err(format!("the server answered {:?}", String::from_utf8_lossy(&input[..len]).trim_end())),
                 None => {
                     let mut chunk = [0u8; 16 * 1024];
                     let n = stream.read(&mut chunk).await.map_err(|e| e.to_string())?;
@@ -139,16 +110,11 @@ fn main() {
         }
     };
     let zipf = Arc::new(Zipf::new(settings.keys, settings.exponent));
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("a tokio runtime");
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a tokio runtime");
     let started = Instant::now();
     let outcome = runtime.block_on(async {
         let per_client = settings.requests / settings.clients;
-        let tasks: Vec<_> = (0..settings.clients)
-            .map(|i| tokio::spawn(client(i, per_client, settings.clone(), zipf.clone())))
-            .collect();
+        let tasks: Vec<_> = (0..settings.clients).map(|i| tokio::spawn(client(i, per_client, settings.clone(), zipf.clone()))).collect();
         for task in tasks {
             task.await.map_err(|e| e.to_string())??;
         }
@@ -157,10 +123,7 @@ fn main() {
     match outcome {
         Ok(done) => {
             let seconds = started.elapsed().as_secs_f64();
-            println!(
-                "requests={done} seconds={seconds:.3} requests_per_sec={:.0}",
-                done as f64 / seconds
-            );
+            println!("requests={done} seconds={seconds:.3} requests_per_sec={:.0}", done as f64 / seconds);
         }
         Err(e) => {
             eprintln!("meridian-load: {e}");

@@ -39,9 +39,7 @@ mod tests {
     fn low_draws_hit_the_top_rank_and_ids_stay_in_range() {
         let zipf = Zipf::new(1000, 0.99);
         assert_eq!(zipf.key_id(0.0), 0);
-        let top_share = (0..10_000)
-            .filter(|i| zipf.key_id(*i as f64 / 10_000.0) == 0)
-            .count();
+        let top_share = (0..10_000).filter(|i| zipf.key_id(*i as f64 / 10_000.0) == 0).count();
         // Rank 1 of 1000 at s = 0.99 carries about 13% of the weight.
         assert!((1200..1450).contains(&top_share), "{top_share}");
         assert!((0..10_000).all(|i| zipf.key_id(i as f64 / 10_000.0) < 1000));

@@ -13,9 +13,7 @@
 #![allow(dead_code)]
 
 use bytes::Bytes;
-use meridian_crdt::{
-    Body, Conflict, Frontier, KeyState, Kind, NodeId, Number, Op, Stamp, VersionVector, NO_EXPIRY,
-};
+use meridian_crdt::{Body, Conflict, Frontier, KeyState, Kind, NodeId, Number, Op, Stamp, VersionVector, NO_EXPIRY};
 use proptest::prelude::*;
 
 /// A write a test can make: the op body the server would make for it on `state` at replica
@@ -27,20 +25,13 @@ pub trait Write: std::fmt::Debug + Clone {
 
 /// Property-test cases per test (`CONVERGENCE_CASES`, default 2000).
 pub fn cases() -> u32 {
-    std::env::var("CONVERGENCE_CASES")
-        .ok()
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(2000)
+    std::env::var("CONVERGENCE_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(2000)
 }
 
 /// A write to a string key (or to any key, for SET and the generic commands).
 #[derive(Debug, Clone)]
 pub enum StringWrite {
-    Set {
-        value: u8,
-        keep_ttl: bool,
-        ttl: Option<u64>,
-    },
+    Set { value: u8, keep_ttl: bool, ttl: Option<u64> },
     Incr(i8),
     Del,
     Expire(u64),
@@ -51,13 +42,8 @@ pub enum StringWrite {
 
 pub fn string_write() -> impl Strategy<Value = StringWrite> + Clone {
     prop_oneof![
-        (any::<u8>(), any::<bool>(), proptest::option::of(1u64..100)).prop_map(
-            |(value, keep_ttl, ttl)| StringWrite::Set {
-                value,
-                keep_ttl,
-                ttl
-            }
-        ),
+        (any::<u8>(), any::<bool>(), proptest::option::of(1u64..100))
+            .prop_map(|(value, keep_ttl, ttl)| StringWrite::Set { value, keep_ttl, ttl }),
         any::<i8>().prop_map(StringWrite::Incr),
         Just(StringWrite::Del),
         (1u64..100).prop_map(StringWrite::Expire),
@@ -69,11 +55,7 @@ pub fn string_write() -> impl Strategy<Value = StringWrite> + Clone {
 impl Write for StringWrite {
     fn body(&self, state: &KeyState, id: NodeId, clock: u64) -> Option<Body> {
         Some(match self {
-            StringWrite::Set {
-                value,
-                keep_ttl,
-                ttl,
-            } => Body::Set {
+            StringWrite::Set { value, keep_ttl, ttl } => Body::Set {
                 seen: state.seen(*keep_ttl && ttl.is_none()),
                 value: Bytes::from(vec![*value]),
                 expire_at: *ttl,
@@ -83,30 +65,14 @@ impl Write for StringWrite {
                     return None;
                 }
                 Body::Incr {
-                    seen: if state.is_live() {
-                        Default::default()
-                    } else {
-                        state.seen(false)
-                    },
-                    inc: state
-                        .string()
-                        .next_increment(id, Number::from_i64(*delta as i64))?,
+                    seen: if state.is_live() { Default::default() } else { state.seen(false) },
+                    inc: state.string().next_increment(id, Number::from_i64(*delta as i64))?,
                 }
             }
-            StringWrite::Del => Body::Del {
-                seen: state.seen(false),
-            },
-            StringWrite::Expire(at) => Body::Expire {
-                seen: state.seen_ttl(),
-                at: *at,
-            },
-            StringWrite::Persist => Body::Expire {
-                seen: state.seen_ttl(),
-                at: NO_EXPIRY,
-            },
-            StringWrite::Expired(ago) => Body::Expired {
-                before: (clock + 1).saturating_sub(*ago),
-            },
+            StringWrite::Del => Body::Del { seen: state.seen(false) },
+            StringWrite::Expire(at) => Body::Expire { seen: state.seen_ttl(), at: *at },
+            StringWrite::Persist => Body::Expire { seen: state.seen_ttl(), at: NO_EXPIRY },
+            StringWrite::Expired(ago) => Body::Expired { before: (clock + 1).saturating_sub(*ago) },
         })
     }
 }
@@ -115,34 +81,18 @@ impl Write for StringWrite {
 /// `from`'s whole state, or collects garbage.
 #[derive(Debug, Clone)]
 pub enum Step<W> {
-    Write {
-        at: usize,
-        write: W,
-    },
-    Deliver {
-        to: usize,
-        from: usize,
-        duplicate: bool,
-    },
-    Transfer {
-        to: usize,
-        from: usize,
-    },
-    Collect {
-        at: usize,
-    },
+    Write { at: usize, write: W },
+    Deliver { to: usize, from: usize, duplicate: bool },
+    Transfer { to: usize, from: usize },
+    Collect { at: usize },
 }
 
 /// A random schedule of up to 60 steps whose writes come from `write`.
-pub fn schedule<W: Clone + std::fmt::Debug>(
-    write: impl Strategy<Value = W> + Clone,
-) -> impl Strategy<Value = Vec<Step<W>>> {
+pub fn schedule<W: Clone + std::fmt::Debug>(write: impl Strategy<Value = W> + Clone) -> impl Strategy<Value = Vec<Step<W>>> {
     proptest::collection::vec(step(write), 1..60)
 }
 
-fn step<W: Clone + std::fmt::Debug>(
-    write: impl Strategy<Value = W>,
-) -> impl Strategy<Value = Step<W>> {
+fn step<W: Clone + std::fmt::Debug>(write: impl Strategy<Value = W>) -> impl Strategy<Value = Step<W>> {
     prop_oneof![
         4 => (0..3usize, write).prop_map(|(at, write)| Step::Write { at, write }),
         4 => (0..3usize, 0..3usize, any::<bool>())
@@ -163,10 +113,7 @@ struct Stable {
 
 impl Stable {
     fn of(replicas: &[Replica], at: usize) -> Stable {
-        Stable {
-            vvs: replicas.iter().map(|r| r.vv.clone()).collect(),
-            at,
-        }
+        Stable { vvs: replicas.iter().map(|r| r.vv.clone()).collect(), at }
     }
 }
 
@@ -213,9 +160,7 @@ impl Replica {
     /// Builds the op the server would build for `write` on this replica's current view, and
     /// applies it (a write the server would refuse, WRONGTYPE say, makes no op).
     fn write(&mut self, write: &impl Write) {
-        let Some(body) = write.body(&self.state, self.id, self.clock) else {
-            return;
-        };
+        let Some(body) = write.body(&self.state, self.id, self.clock) else { return };
         self.clock += 1;
         let op = Op {
             origin: self.id,
@@ -242,11 +187,7 @@ impl Replica {
 
     /// What the writer of the op stamped `stamp` had applied when it wrote it.
     fn seen_by_writer_of(&self, stamp: Stamp) -> &VersionVector {
-        let i = self
-            .log
-            .iter()
-            .position(|op| op.time == stamp.time)
-            .expect("a conflict names a write that was made");
+        let i = self.log.iter().position(|op| op.time == stamp.time).expect("a conflict names a write that was made");
         &self.seen[i]
     }
 
@@ -294,13 +235,10 @@ fn check_concurrent(replicas: &[Replica], conflict: &Conflict, before: &VersionV
     let writer = |stamp: Stamp| &replicas[stamp.node.0 as usize - 1];
     let (op, other) = (conflict.op, conflict.other);
     let op_writer_saw = writer(op).seen_by_writer_of(op);
-    let concurrent =
-        !op_writer_saw.covers(other) && !writer(other).seen_by_writer_of(other).covers(op);
-    assert!(
-        concurrent || !before.dominates(op_writer_saw),
-        "reported conflict between causally ordered writes: {conflict:?}"
-    );
+    let concurrent = !op_writer_saw.covers(other) && !writer(other).seen_by_writer_of(other).covers(op);
+    assert!(concurrent || !before.dominates(op_writer_saw), "reported conflict between causally ordered writes: {conflict:?}");
 }
+
 
 /// What merging `b`'s whole state into a copy of `a` gives, as a full state transfer does.
 fn merged(a: &Replica, b: &Replica) -> Replica {
@@ -311,17 +249,11 @@ fn merged(a: &Replica, b: &Replica) -> Replica {
 
 /// Checks that merging the replicas' whole states is idempotent, commutative and associative
 /// as readers see it (`observed`).
-pub fn check_merge_laws<T: PartialEq + std::fmt::Debug>(
-    replicas: &[Replica],
-    observed: impl Fn(&Replica) -> T,
-) -> Result<(), proptest::test_runner::TestCaseError> {
+pub fn check_merge_laws<T: PartialEq + std::fmt::Debug>(replicas: &[Replica], observed: impl Fn(&Replica) -> T) -> Result<(), proptest::test_runner::TestCaseError> {
     let (a, b, c) = (&replicas[0], &replicas[1], &replicas[2]);
     proptest::prop_assert_eq!(observed(&merged(a, a)), observed(a));
     proptest::prop_assert_eq!(observed(&merged(a, b)), observed(&merged(b, a)));
-    proptest::prop_assert_eq!(
-        observed(&merged(&merged(a, b), c)),
-        observed(&merged(a, &merged(b, c)))
-    );
+    proptest::prop_assert_eq!(observed(&merged(&merged(a, b), c)), observed(&merged(a, &merged(b, c))));
     Ok(())
 }
 
@@ -337,11 +269,7 @@ pub fn play<W: Write>(steps: &[Step<W>]) -> Vec<Replica> {
     for step in steps {
         match step {
             Step::Write { at, write } => replicas[*at].write(write),
-            Step::Deliver {
-                to,
-                from,
-                duplicate,
-            } if to != from => deliver(&mut replicas, *to, *from, *duplicate),
+            Step::Deliver { to, from, duplicate } if to != from => deliver(&mut replicas, *to, *from, *duplicate),
             Step::Transfer { to, from } if to != from => {
                 let source = replicas[*from].snapshot();
                 replicas[*to].merge_from(&source);
@@ -366,9 +294,7 @@ fn catch_up(mut replicas: Vec<Replica>) -> Vec<Replica> {
         }
     }
     for r in &replicas {
-        r.conflicts
-            .iter()
-            .for_each(|(c, before)| check_concurrent(&replicas, c, before));
+        r.conflicts.iter().for_each(|(c, before)| check_concurrent(&replicas, c, before));
     }
     replicas
 }

@@ -17,11 +17,7 @@ pub struct Wan {
 impl Wan {
     /// Starts proxies on loopback toward `targets` (each node's geo port), with the link
     /// between `i` and `j` behaving as `model(i, j)` each way.
-    pub async fn mesh(
-        targets: &[SocketAddr],
-        model: impl Fn(usize, usize) -> LinkModel,
-        seed: u64,
-    ) -> io::Result<Wan> {
+    pub async fn mesh(targets: &[SocketAddr], model: impl Fn(usize, usize) -> LinkModel, seed: u64) -> io::Result<Wan> {
         let n = targets.len();
         let mut proxies = Vec::with_capacity(n * n);
         for i in 0..n {
@@ -29,21 +25,9 @@ impl Wan {
                 proxies.push(if i == j {
                     None
                 } else {
-                    let listen = if target.is_ipv4() {
-                        "127.0.0.1:0"
-                    } else {
-                        "[::1]:0"
-                    };
+                    let listen = if target.is_ipv4() { "127.0.0.1:0" } else { "[::1]:0" };
                     let link_seed = seed.wrapping_mul(31).wrapping_add((i * n + j) as u64);
-                    Some(
-                        Proxy::start(
-                            listen.parse().expect("address"),
-                            *target,
-                            model(i.min(j), i.max(j)),
-                            link_seed,
-                        )
-                        .await?,
-                    )
+                    Some(Proxy::start(listen.parse().expect("address"), *target, model(i.min(j), i.max(j)), link_seed).await?)
                 });
             }
         }
@@ -56,9 +40,7 @@ impl Wan {
     }
 
     fn proxy(&self, from: usize, to: usize) -> &Proxy {
-        self.proxies[from * self.n + to]
-            .as_ref()
-            .expect("no link from a node to itself")
+        self.proxies[from * self.n + to].as_ref().expect("no link from a node to itself")
     }
 
     /// Both directed links between `a` and `b`.

@@ -18,11 +18,7 @@ pub struct LinkModel {
 impl LinkModel {
     /// A link with this one-way delay and no jitter or loss.
     pub fn delay_ms(ms: u64) -> LinkModel {
-        LinkModel {
-            delay: Duration::from_millis(ms),
-            jitter: Duration::ZERO,
-            loss: 0.0,
-        }
+        LinkModel { delay: Duration::from_millis(ms), jitter: Duration::ZERO, loss: 0.0 }
     }
 }
 
@@ -35,9 +31,7 @@ pub struct Fates {
 impl Fates {
     /// Fates drawn from `seed`.
     pub fn new(seed: u64) -> Fates {
-        Fates {
-            rng: StdRng::seed_from_u64(seed),
-        }
+        Fates { rng: StdRng::seed_from_u64(seed) }
     }
 
     /// The delay a packet takes on `model`, or `None` if it is lost.
@@ -61,36 +55,21 @@ mod tests {
 
     #[test]
     fn delays_stay_within_the_jitter_and_losses_match_the_rate() {
-        let model = LinkModel {
-            delay: Duration::from_millis(20),
-            jitter: Duration::from_millis(5),
-            loss: 0.1,
-        };
+        let model = LinkModel { delay: Duration::from_millis(20), jitter: Duration::from_millis(5), loss: 0.1 };
         let mut fates = Fates::new(7);
         let outcomes: Vec<Option<Duration>> = (0..10_000).map(|_| fates.decide(&model)).collect();
         let lost = outcomes.iter().filter(|o| o.is_none()).count();
         assert!((800..1200).contains(&lost), "lost {lost} of 10000 at 10%");
         for d in outcomes.iter().flatten() {
-            assert!(
-                *d >= Duration::from_millis(15) && *d <= Duration::from_millis(25),
-                "{d:?}"
-            );
+            assert!(*d >= Duration::from_millis(15) && *d <= Duration::from_millis(25), "{d:?}");
         }
-        let spread = outcomes
-            .iter()
-            .flatten()
-            .collect::<std::collections::BTreeSet<_>>()
-            .len();
+        let spread = outcomes.iter().flatten().collect::<std::collections::BTreeSet<_>>().len();
         assert!(spread > 100, "jitter varies delays: {spread} distinct");
     }
 
     #[test]
     fn the_same_seed_decides_the_same() {
-        let model = LinkModel {
-            delay: Duration::from_millis(10),
-            jitter: Duration::from_millis(10),
-            loss: 0.3,
-        };
+        let model = LinkModel { delay: Duration::from_millis(10), jitter: Duration::from_millis(10), loss: 0.3 };
         let run = |seed| {
             let mut fates = Fates::new(seed);
             (0..100).map(|_| fates.decide(&model)).collect::<Vec<_>>()
@@ -102,7 +81,6 @@ mod tests {
     #[test]
     fn a_clean_link_only_delays() {
         let mut fates = Fates::new(0);
-        assert!((0..1000)
-            .all(|_| fates.decide(&LinkModel::delay_ms(40)) == Some(Duration::from_millis(40))));
+        assert!((0..1000).all(|_| fates.decide(&LinkModel::delay_ms(40)) == Some(Duration::from_millis(40))));
     }
 }

@@ -62,9 +62,7 @@ impl Link {
         if !setting.up {
             return None;
         }
-        fates
-            .decide(&setting.model)
-            .map(|delay| Instant::now() + delay)
+        fates.decide(&setting.model).map(|delay| Instant::now() + delay)
     }
 }
 
@@ -78,12 +76,7 @@ pub struct Proxy {
 impl Proxy {
     /// Listens on `listen` (port 0: any) and forwards to `target` through a link behaving as
     /// `model`; `seed` fixes its random fates.
-    pub async fn start(
-        listen: SocketAddr,
-        target: SocketAddr,
-        model: LinkModel,
-        seed: u64,
-    ) -> io::Result<Proxy> {
+    pub async fn start(listen: SocketAddr, target: SocketAddr, model: LinkModel, seed: u64) -> io::Result<Proxy> {
         let front = Arc::new(UdpSocket::bind(listen).await?);
         let addr = front.local_addr()?;
         let link = Link::new(model);
@@ -146,16 +139,7 @@ async fn serve(front: Arc<UdpSocket>, target: SocketAddr, link: Link, seed: u64)
             }
         };
         if !dialers.contains_key(&from) {
-            match open_upstream(
-                &front,
-                from,
-                target,
-                &link,
-                seed ^ dialers.len() as u64 ^ 0x9e37,
-                &mut tasks,
-            )
-            .await
-            {
+            match open_upstream(&front, from, target, &link, seed ^ dialers.len() as u64 ^ 0x9e37, &mut tasks).await {
                 Ok(queue) => {
                     dialers.insert(from, queue);
                 }
@@ -182,11 +166,7 @@ async fn open_upstream(
     seed: u64,
     tasks: &mut JoinSet<()>,
 ) -> io::Result<mpsc::Sender<(Instant, Vec<u8>)>> {
-    let local: SocketAddr = if target.is_ipv4() {
-        "127.0.0.1:0".parse().expect("address")
-    } else {
-        "[::1]:0".parse().expect("address")
-    };
+    let local: SocketAddr = if target.is_ipv4() { "127.0.0.1:0".parse().expect("address") } else { "[::1]:0".parse().expect("address") };
     let upstream = Arc::new(UdpSocket::bind(local).await?);
     upstream.connect(target).await?;
     let forward = delayed_queue(Exit::Upstream(upstream.clone()), link.clone(), tasks);
@@ -211,11 +191,7 @@ async fn open_upstream(
 
 /// A FIFO of datagrams, each sent at its delivery time (or after the one before it, so a
 /// direction never reorders), unless the link was cut meanwhile.
-fn delayed_queue(
-    exit: Exit,
-    link: Link,
-    tasks: &mut JoinSet<()>,
-) -> mpsc::Sender<(Instant, Vec<u8>)> {
+fn delayed_queue(exit: Exit, link: Link, tasks: &mut JoinSet<()>) -> mpsc::Sender<(Instant, Vec<u8>)> {
     let (tx, mut rx) = mpsc::channel::<(Instant, Vec<u8>)>(QUEUE_PACKETS);
     tasks.spawn(async move {
         while let Some((at, datagram)) = rx.recv().await {
@@ -261,59 +237,33 @@ mod tests {
     #[tokio::test]
     async fn datagrams_take_the_delay_both_ways_and_stop_while_cut() {
         let (target, _echo) = echo().await;
-        let proxy = Proxy::start(
-            "127.0.0.1:0".parse().unwrap(),
-            target,
-            LinkModel::delay_ms(30),
-            1,
-        )
-        .await
-        .unwrap();
+        let proxy = Proxy::start("127.0.0.1:0".parse().unwrap(), target, LinkModel::delay_ms(30), 1).await.unwrap();
         let client = UdpSocket::bind("127.0.0.1:0").await.unwrap();
         client.connect(proxy.addr()).await.unwrap();
-        let rtt = round_trip(&client, b"hello", Duration::from_secs(2))
-            .await
-            .expect("answered");
+        let rtt = round_trip(&client, b"hello", Duration::from_secs(2)).await.expect("answered");
         assert!(rtt >= Duration::from_millis(60), "30 ms each way: {rtt:?}");
         assert!(rtt < Duration::from_millis(500), "{rtt:?}");
 
         proxy.link().cut();
-        assert_eq!(
-            round_trip(&client, b"lost", Duration::from_millis(300)).await,
-            None
-        );
+        assert_eq!(round_trip(&client, b"lost", Duration::from_millis(300)).await, None);
         proxy.link().heal();
-        assert!(round_trip(&client, b"again", Duration::from_secs(2))
-            .await
-            .is_some());
+        assert!(round_trip(&client, b"again", Duration::from_secs(2)).await.is_some());
     }
 
     #[tokio::test]
     async fn a_lossy_link_drops_about_its_share() {
         let (target, _echo) = echo().await;
-        let model = LinkModel {
-            delay: Duration::ZERO,
-            jitter: Duration::ZERO,
-            loss: 0.5,
-        };
-        let proxy = Proxy::start("127.0.0.1:0".parse().unwrap(), target, model, 3)
-            .await
-            .unwrap();
+        let model = LinkModel { delay: Duration::ZERO, jitter: Duration::ZERO, loss: 0.5 };
+        let proxy = Proxy::start("127.0.0.1:0".parse().unwrap(), target, model, 3).await.unwrap();
         let client = UdpSocket::bind("127.0.0.1:0").await.unwrap();
         client.connect(proxy.addr()).await.unwrap();
         let mut answered = 0;
         for i in 0..100u32 {
-            if round_trip(&client, &i.to_be_bytes(), Duration::from_millis(30))
-                .await
-                .is_some()
-            {
+            if round_trip(&client, &i.to_be_bytes(), Duration::from_millis(30)).await.is_some() {
                 answered += 1;
             }
         }
         // Each round trip crosses the link twice: about a quarter get through.
-        assert!(
-            (8..50).contains(&answered),
-            "{answered} of 100 answered at 50% loss each way"
-        );
+        assert!((8..50).contains(&answered), "{answered} of 100 answered at 50% loss each way");
     }
 }

@@ -1,9 +1,6 @@
 //! Connection commands: PING, ECHO, HELLO, AUTH, SELECT, QUIT, RESET, CLIENT.
 
-use super::{
-    flags, int_arg, is, release_watches, CmdError, CmdResult, Ctx, Spec, NOT_INTEGER, NO_KEYS,
-    SYNTAX,
-};
+use super::{flags, int_arg, is, release_watches, CmdError, CmdResult, Ctx, Spec, NO_KEYS, NOT_INTEGER, SYNTAX};
 use crate::clients::ClientInfo;
 use crate::resp::Protocol;
 use std::sync::atomic::Ordering;
@@ -11,78 +8,14 @@ use std::sync::atomic::Ordering;
 const CONN: u32 = flags::CONNECTION | flags::FAST;
 
 pub const COMMANDS: &[Spec] = &[
-    Spec {
-        name: "ping",
-        arity: -1,
-        flags: CONN | flags::SUBSCRIBED,
-        keys: NO_KEYS,
-        group: "connection",
-        summary: "Returns the server's liveliness response.",
-        run: ping,
-    },
-    Spec {
-        name: "echo",
-        arity: 2,
-        flags: CONN,
-        keys: NO_KEYS,
-        group: "connection",
-        summary: "Returns the given string.",
-        run: echo,
-    },
-    Spec {
-        name: "hello",
-        arity: -1,
-        flags: CONN | flags::NO_AUTH,
-        keys: NO_KEYS,
-        group: "connection",
-        summary: "Handshakes with the Redis server.",
-        run: hello,
-    },
-    Spec {
-        name: "auth",
-        arity: -2,
-        flags: CONN | flags::NO_AUTH,
-        keys: NO_KEYS,
-        group: "connection",
-        summary: "Authenticates the connection.",
-        run: auth,
-    },
-    Spec {
-        name: "select",
-        arity: 2,
-        flags: CONN,
-        keys: NO_KEYS,
-        group: "connection",
-        summary: "Changes the selected database.",
-        run: select,
-    },
-    Spec {
-        name: "quit",
-        arity: -1,
-        flags: CONN | flags::NO_AUTH | flags::TX_CONTROL | flags::SUBSCRIBED,
-        keys: NO_KEYS,
-        group: "connection",
-        summary: "Closes the connection.",
-        run: quit,
-    },
-    Spec {
-        name: "reset",
-        arity: 1,
-        flags: CONN | flags::NO_AUTH | flags::TX_CONTROL | flags::SUBSCRIBED,
-        keys: NO_KEYS,
-        group: "connection",
-        summary: "Resets the connection.",
-        run: reset,
-    },
-    Spec {
-        name: "client",
-        arity: -2,
-        flags: flags::CONNECTION,
-        keys: NO_KEYS,
-        group: "connection",
-        summary: "A container for client connection commands.",
-        run: client,
-    },
+    Spec { name: "ping", arity: -1, flags: CONN | flags::SUBSCRIBED, keys: NO_KEYS, group: "connection", summary: "Returns the server's liveliness response.", run: ping },
+    Spec { name: "echo", arity: 2, flags: CONN, keys: NO_KEYS, group: "connection", summary: "Returns the given string.", run: echo },
+    Spec { name: "hello", arity: -1, flags: CONN | flags::NO_AUTH, keys: NO_KEYS, group: "connection", summary: "Handshakes with the Redis server.", run: hello },
+    Spec { name: "auth", arity: -2, flags: CONN | flags::NO_AUTH, keys: NO_KEYS, group: "connection", summary: "Authenticates the connection.", run: auth },
+    Spec { name: "select", arity: 2, flags: CONN, keys: NO_KEYS, group: "connection", summary: "Changes the selected database.", run: select },
+    Spec { name: "quit", arity: -1, flags: CONN | flags::NO_AUTH | flags::TX_CONTROL | flags::SUBSCRIBED, keys: NO_KEYS, group: "connection", summary: "Closes the connection.", run: quit },
+    Spec { name: "reset", arity: 1, flags: CONN | flags::NO_AUTH | flags::TX_CONTROL | flags::SUBSCRIBED, keys: NO_KEYS, group: "connection", summary: "Resets the connection.", run: reset },
+    Spec { name: "client", arity: -2, flags: flags::CONNECTION, keys: NO_KEYS, group: "connection", summary: "A container for client connection commands.", run: client },
 ];
 
 fn ping(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
@@ -122,8 +55,7 @@ fn check_password(ctx: &Ctx, user: &[u8], password: &[u8]) -> CmdResult {
 fn hello(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let mut protocol = None;
     if let Some(version) = args.get(1) {
-        let version = int_arg(version)
-            .map_err(|_| "ERR Protocol version is not an integer or out of range")?;
+        let version = int_arg(version).map_err(|_| "ERR Protocol version is not an integer or out of range")?;
         protocol = Some(match version {
             2 => Protocol::Resp2,
             3 => Protocol::Resp3,
@@ -143,12 +75,7 @@ fn hello(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
                 name = Some(valid_name(args[i + 1], "Client names")?);
                 i += 2;
             }
-            opt => {
-                return Err(CmdError::new(format!(
-                    "ERR Syntax error in HELLO option '{}'",
-                    String::from_utf8_lossy(opt)
-                )))
-            }
+            opt => return Err(CmdError::new(format!("ERR Syntax error in HELLO option '{}'", String::from_utf8_lossy(opt)))),
         }
     }
     if let Some((user, password)) = credentials {
@@ -164,10 +91,7 @@ fn hello(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     if let Some(protocol) = protocol {
         ctx.session.protocol = protocol;
         ctx.out.protocol = protocol;
-        ctx.session
-            .info
-            .resp
-            .store(protocol.version() as u8, Ordering::Relaxed);
+        ctx.session.info.resp.store(protocol.version() as u8, Ordering::Relaxed);
     }
     let out = &mut ctx.out;
     out.map(7);
@@ -243,9 +167,7 @@ fn valid_name(name: &[u8], what: &str) -> Result<String, CmdError> {
     if name.iter().all(|c| (b'!'..=b'~').contains(c)) {
         Ok(String::from_utf8_lossy(name).into_owned())
     } else {
-        Err(CmdError::new(format!(
-            "ERR {what} cannot contain spaces, newlines or special characters."
-        )))
+        Err(CmdError::new(format!("ERR {what} cannot contain spaces, newlines or special characters.")))
     }
 }
 
@@ -279,12 +201,7 @@ fn client(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         "setname" => args.len() == 3,
         "setinfo" => args.len() == 4,
         "list" | "kill" => args.len() >= 2,
-        _ => {
-            return Err(CmdError::new(format!(
-                "ERR unknown subcommand '{}'. Try CLIENT HELP.",
-                String::from_utf8_lossy(args[1])
-            )))
-        }
+        _ => return Err(CmdError::new(format!("ERR unknown subcommand '{}'. Try CLIENT HELP.", String::from_utf8_lossy(args[1])))),
     };
     if !arity_ok {
         return Err(super::arity_error(&format!("client|{sub}")));
@@ -293,8 +210,7 @@ fn client(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         "id" => ctx.out.int(ctx.session.info.id as i64),
         "getname" => {
             let name = ctx.session.info.name.lock().clone();
-            ctx.out
-                .bulk_or_null((!name.is_empty()).then_some(name.as_bytes()));
+            ctx.out.bulk_or_null((!name.is_empty()).then_some(name.as_bytes()));
         }
         "setname" => {
             *ctx.session.info.name.lock() = valid_name(args[2], "Client names")?;
@@ -306,12 +222,7 @@ fn client(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
             match &args[2] {
                 a if is(a, "lib-name") => lib.0 = valid_name(value, "LIB-NAME")?,
                 a if is(a, "lib-ver") => lib.1 = valid_name(value, "LIB-VER")?,
-                a => {
-                    return Err(CmdError::new(format!(
-                        "ERR Unrecognized option '{}'",
-                        String::from_utf8_lossy(a)
-                    )))
-                }
+                a => return Err(CmdError::new(format!("ERR Unrecognized option '{}'", String::from_utf8_lossy(a)))),
             }
             drop(lib);
             ctx.out.ok();
@@ -345,30 +256,14 @@ fn client_list(ctx: &mut Ctx, opts: &[&[u8]]) -> CmdResult {
                 let t = &opts[i + 1];
                 only_normal = match t {
                     t if is(t, "normal") => true,
-                    t if is(t, "master")
-                        || is(t, "replica")
-                        || is(t, "slave")
-                        || is(t, "pubsub") =>
-                    {
-                        false
-                    }
-                    t => {
-                        return Err(CmdError::new(format!(
-                            "ERR Unknown client type '{}'",
-                            String::from_utf8_lossy(t)
-                        )))
-                    }
+                    t if is(t, "master") || is(t, "replica") || is(t, "slave") || is(t, "pubsub") => false,
+                    t => return Err(CmdError::new(format!("ERR Unknown client type '{}'", String::from_utf8_lossy(t)))),
                 };
                 i += 2;
             }
             o if is(o, "id") && i + 1 < opts.len() => {
-                let list = opts[i + 1..]
-                    .iter()
-                    .map(|a| int_arg(a).ok().filter(|&id| id > 0).map(|id| id as u64));
-                ids = Some(
-                    list.collect::<Option<Vec<_>>>()
-                        .ok_or("ERR Invalid client ID")?,
-                );
+                let list = opts[i + 1..].iter().map(|a| int_arg(a).ok().filter(|&id| id > 0).map(|id| id as u64));
+                ids = Some(list.collect::<Option<Vec<_>>>().ok_or("ERR Invalid client ID")?);
                 i = opts.len();
             }
             _ => return Err(SYNTAX.into()),
@@ -393,13 +288,7 @@ type ClientFilter = Box<dyn Fn(&ClientInfo) -> bool>;
 fn client_kill(ctx: &mut Ctx, opts: &[&[u8]]) -> CmdResult {
     if let [addr] = opts {
         let addr = String::from_utf8_lossy(addr);
-        let target = ctx
-            .shared
-            .clients
-            .all()
-            .into_iter()
-            .find(|c| c.addr.to_string() == addr)
-            .ok_or("ERR No such client")?;
+        let target = ctx.shared.clients.all().into_iter().find(|c| c.addr.to_string() == addr).ok_or("ERR No such client")?;
         target.kill();
         ctx.out.ok();
         return Ok(());
@@ -413,10 +302,7 @@ fn client_kill(ctx: &mut Ctx, opts: &[&[u8]]) -> CmdResult {
         let value = String::from_utf8_lossy(pair[1]).into_owned();
         match &pair[0] {
             o if is(o, "id") => {
-                let id = int_arg(pair[1])
-                    .ok()
-                    .filter(|&id| id > 0)
-                    .ok_or("ERR client-id should be greater than 0")?;
+                let id = int_arg(pair[1]).ok().filter(|&id| id > 0).ok_or("ERR client-id should be greater than 0")?;
                 filters.push(Box::new(move |c| c.id == id as u64));
             }
             o if is(o, "addr") => filters.push(Box::new(move |c| c.addr.to_string() == value)),
@@ -425,13 +311,7 @@ fn client_kill(ctx: &mut Ctx, opts: &[&[u8]]) -> CmdResult {
             o if is(o, "type") => {
                 let normal = match &pair[1] {
                     t if is(t, "normal") => true,
-                    t if is(t, "master")
-                        || is(t, "replica")
-                        || is(t, "slave")
-                        || is(t, "pubsub") =>
-                    {
-                        false
-                    }
+                    t if is(t, "master") || is(t, "replica") || is(t, "slave") || is(t, "pubsub") => false,
                     _ => return Err(CmdError::new(format!("ERR Unknown client type '{value}'"))),
                 };
                 filters.push(Box::new(move |_| normal));
@@ -439,9 +319,7 @@ fn client_kill(ctx: &mut Ctx, opts: &[&[u8]]) -> CmdResult {
             o if is(o, "maxage") => {
                 let age = int_arg(pair[1]).map_err(|_| NOT_INTEGER)?;
                 let now = ctx.now;
-                filters.push(Box::new(move |c| {
-                    (now.saturating_sub(c.created_ms) / 1000) as i64 >= age
-                }));
+                filters.push(Box::new(move |c| (now.saturating_sub(c.created_ms) / 1000) as i64 >= age));
             }
             o if is(o, "skipme") => {
                 skip_me = match &pair[1] {

@@ -2,12 +2,12 @@
 //! plus counter exactly like a string key (see `meridian_crdt::Members`): HSET on a field is
 //! SET, HINCRBY is INCRBY, HDEL is DEL.
 
-use super::random_pick::pick_random;
 use super::scan_options::{ScanKind, ScanOptions};
 use super::strings::{float_arg, next_count, number_error};
 use super::values::Pairs;
 use super::{arity_error, flags, int_arg, is, CmdError, CmdResult, Ctx, Spec, ONE_KEY, SYNTAX};
 use meridian_crdt::{Change, Collection, Kind, Members, Number, NumberError, StrState};
+use super::random_pick::pick_random;
 
 const W: u32 = flags::WRITE | flags::DENYOOM | flags::FAST;
 const R: u32 = flags::READONLY;
@@ -35,11 +35,7 @@ pub const COMMANDS: &[Spec] = &[
 type Fields = Members<StrState>;
 
 /// Runs `f` on the hash at `key` (`None` if absent); WRONGTYPE for another type.
-fn with_hash<R>(
-    ctx: &mut Ctx,
-    key: &[u8],
-    f: impl FnOnce(Option<&Fields>) -> R,
-) -> Result<R, CmdError> {
+fn with_hash<R>(ctx: &mut Ctx, key: &[u8], f: impl FnOnce(Option<&Fields>) -> R) -> Result<R, CmdError> {
     let state = ctx.typed(key, Kind::Hash)?;
     Ok(f(state.and_then(|s| s.hash())))
 }
@@ -51,10 +47,7 @@ fn value(field: &StrState) -> Vec<u8> {
 
 /// Every field and value, copied out.
 fn all_fields(ctx: &mut Ctx, key: &[u8]) -> Result<Pairs, CmdError> {
-    with_hash(ctx, key, |hash| {
-        hash.map(|h| h.iter().map(|(f, v)| (f.to_vec(), value(v))).collect())
-            .unwrap_or_default()
-    })
+    with_hash(ctx, key, |hash| hash.map(|h| h.iter().map(|(f, v)| (f.to_vec(), value(v))).collect()).unwrap_or_default())
 }
 
 /// Writes the field/value pairs of `pairs`; returns how many fields were new.
@@ -62,13 +55,7 @@ fn set_fields(ctx: &mut Ctx, key: &[u8], pairs: &[&[u8]], name: &str) -> Result<
     if !pairs.len().is_multiple_of(2) {
         return Err(arity_error(name));
     }
-    Ok(ctx
-        .edit(
-            key,
-            Collection::Hash,
-            pairs.chunks(2).map(|p| (p[0], Change::Write(p[1]))),
-        )?
-        .added())
+    Ok(ctx.edit(key, Collection::Hash, pairs.chunks(2).map(|p| (p[0], Change::Write(p[1]))))?.added())
 }
 
 fn hset(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
@@ -84,39 +71,24 @@ fn hmset(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 }
 
 fn hsetnx(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
-    let exists = with_hash(ctx, args[1], |hash| {
-        hash.is_some_and(|h| h.get(args[2]).is_some())
-    })?;
+    let exists = with_hash(ctx, args[1], |hash| hash.is_some_and(|h| h.get(args[2]).is_some()))?;
     if !exists {
-        ctx.edit(
-            args[1],
-            Collection::Hash,
-            [(args[2], Change::Write(args[3]))],
-        )?;
+        ctx.edit(args[1], Collection::Hash, [(args[2], Change::Write(args[3]))])?;
     }
     ctx.out.int(!exists as i64);
     Ok(())
 }
 
 fn hget(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
-    let found = with_hash(ctx, args[1], |hash| {
-        hash.and_then(|h| h.get(args[2])).map(value)
-    })?;
+    let found = with_hash(ctx, args[1], |hash| hash.and_then(|h| h.get(args[2])).map(value))?;
     ctx.out.bulk_or_null(found.as_deref());
     Ok(())
 }
 
 fn hmget(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
-    let found: Vec<Option<Vec<u8>>> = with_hash(ctx, args[1], |hash| {
-        args[2..]
-            .iter()
-            .map(|f| hash.and_then(|h| h.get(f)).map(value))
-            .collect()
-    })?;
+    let found: Vec<Option<Vec<u8>>> = with_hash(ctx, args[1], |hash| args[2..].iter().map(|f| hash.and_then(|h| h.get(f)).map(value)).collect())?;
     ctx.out.array(found.len());
-    found
-        .iter()
-        .for_each(|v| ctx.out.bulk_or_null(v.as_deref()));
+    found.iter().for_each(|v| ctx.out.bulk_or_null(v.as_deref()));
     Ok(())
 }
 
@@ -135,19 +107,13 @@ fn hgetall(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 }
 
 fn hdel(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
-    let edited = ctx.edit(
-        args[1],
-        Collection::Hash,
-        args[2..].iter().map(|f| (*f, Change::Remove)),
-    )?;
+    let edited = ctx.edit(args[1], Collection::Hash, args[2..].iter().map(|f| (*f, Change::Remove)))?;
     ctx.out.int(edited.were_live as i64);
     Ok(())
 }
 
 fn hexists(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
-    let found = with_hash(ctx, args[1], |hash| {
-        hash.is_some_and(|h| h.get(args[2]).is_some())
-    })?;
+    let found = with_hash(ctx, args[1], |hash| hash.is_some_and(|h| h.get(args[2]).is_some()))?;
     ctx.out.int(found as i64);
     Ok(())
 }
@@ -159,10 +125,7 @@ fn hlen(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 }
 
 fn hstrlen(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
-    let len = with_hash(ctx, args[1], |hash| {
-        hash.and_then(|h| h.get(args[2]))
-            .map_or(0, |v| value(v).len())
-    })?;
+    let len = with_hash(ctx, args[1], |hash| hash.and_then(|h| h.get(args[2])).map_or(0, |v| value(v).len()))?;
     ctx.out.int(len as i64);
     Ok(())
 }
@@ -182,27 +145,13 @@ fn hvals(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 }
 
 /// Adds `delta` to a field's counter; returns the new value.
-fn increment_field(
-    ctx: &mut Ctx,
-    key: &[u8],
-    field: &[u8],
-    delta: Number,
-    float: bool,
-) -> Result<Number, CmdError> {
+fn increment_field(ctx: &mut Ctx, key: &[u8], field: &[u8], delta: Number, float: bool) -> Result<Number, CmdError> {
     let origin = ctx.shared.node.id();
     let stored_error: fn(NumberError) -> CmdError = match float {
         true => |_| "ERR hash value is not a float".into(),
         false => |_| "ERR hash value is not an integer".into(),
     };
-    let (new, inc) = with_hash(ctx, key, |hash| {
-        next_count(
-            hash.and_then(|h| h.get(field)),
-            origin,
-            delta,
-            float,
-            stored_error,
-        )
-    })??;
+    let (new, inc) = with_hash(ctx, key, |hash| next_count(hash.and_then(|h| h.get(field)), origin, delta, float, stored_error))??;
     ctx.edit(key, Collection::Hash, [(field, Change::Incr(inc))])?;
     Ok(new)
 }
@@ -210,20 +159,13 @@ fn increment_field(
 fn hincrby(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let by = int_arg(args[3])?;
     let new = increment_field(ctx, args[1], args[2], Number::from_i64(by), false)?;
-    ctx.out
-        .int(new.to_i64().expect("integer increments stay in i64"));
+    ctx.out.int(new.to_i64().expect("integer increments stay in i64"));
     Ok(())
 }
 
 fn hincrbyfloat(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     // Redis words a non-finite increment differently for hash fields.
-    let by = float_arg(args[3]).map_err(|e| {
-        if e == number_error(NumberError::NonFinite) {
-            "ERR value is NaN or Infinity".into()
-        } else {
-            e
-        }
-    })?;
+    let by = float_arg(args[3]).map_err(|e| if e == number_error(NumberError::NonFinite) { "ERR value is NaN or Infinity".into() } else { e })?;
     let new = increment_field(ctx, args[1], args[2], by, true)?;
     ctx.out.bulk(new.to_string().as_bytes());
     Ok(())
@@ -262,22 +204,12 @@ fn hscan(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let options = ScanOptions::parse(&args[2..], ScanKind::Hash)?;
     let hasher = ctx.shared.keyspace.hasher().clone();
     let (cursor, found) = with_hash(ctx, args[1], |hash| match hash {
-        Some(h) => options
-            .scan_members(h.len(), h.iter(), &hasher)
-            .map(|(c, f)| {
-                (
-                    c,
-                    f.into_iter()
-                        .map(|(f, v)| (f.to_vec(), value(v)))
-                        .collect::<Vec<_>>(),
-                )
-            }),
+        Some(h) => options.scan_members(h.len(), h.iter(), &hasher).map(|(c, f)| (c, f.into_iter().map(|(f, v)| (f.to_vec(), value(v))).collect::<Vec<_>>())),
         None => Ok((0, Vec::new())),
     })??;
     ctx.out.array(2);
     ctx.out.bulk(cursor.to_string().as_bytes());
-    ctx.out
-        .array(found.len() * if options.novalues { 1 } else { 2 });
+    ctx.out.array(found.len() * if options.novalues { 1 } else { 2 });
     for (f, v) in &found {
         ctx.out.bulk(f);
         if !options.novalues {

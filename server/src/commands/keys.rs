@@ -1,214 +1,40 @@
 //! Keyspace commands: DEL, EXISTS, TYPE, the EXPIRE family, TTLs, KEYS, SCAN, RANDOMKEY,
 //! RENAME, DBSIZE, FLUSHDB/FLUSHALL.
 
-use super::scan_options::{ScanKind, ScanOptions};
 use super::strings::{deadline, invalid_expire};
-use super::values::{replace, Value};
-use super::{
-    flags, int_arg, is, CmdError, CmdResult, Ctx, Spec, ALL_KEYS, NO_KEYS, ONE_KEY, SYNTAX,
-};
+use super::scan_options::{ScanKind, ScanOptions};
+use super::{flags, int_arg, is, CmdError, CmdResult, Ctx, Spec, ALL_KEYS, NO_KEYS, ONE_KEY, SYNTAX};
 use crate::glob::glob_match;
 use crate::keyspace::{Entry, ScanCursor, SHARDS};
+use super::values::{replace, Value};
 use meridian_crdt::{Body, Kind, NO_EXPIRY};
 use rand::Rng;
 
-const TWO_KEYS: super::KeySpec = super::KeySpec {
-    first: 1,
-    last: 2,
-    step: 1,
-};
+const TWO_KEYS: super::KeySpec = super::KeySpec { first: 1, last: 2, step: 1 };
 const WHOLE_W: u32 = flags::WRITE | flags::WHOLE;
 
 pub const COMMANDS: &[Spec] = &[
-    Spec {
-        name: "del",
-        arity: -2,
-        flags: flags::WRITE,
-        keys: ALL_KEYS,
-        group: "generic",
-        summary: "Deletes one or more keys.",
-        run: del,
-    },
-    Spec {
-        name: "unlink",
-        arity: -2,
-        flags: flags::WRITE | flags::FAST,
-        keys: ALL_KEYS,
-        group: "generic",
-        summary: "Asynchronously deletes one or more keys.",
-        run: del,
-    },
-    Spec {
-        name: "exists",
-        arity: -2,
-        flags: flags::READONLY | flags::FAST,
-        keys: ALL_KEYS,
-        group: "generic",
-        summary: "Determines whether one or more keys exist.",
-        run: exists,
-    },
-    Spec {
-        name: "type",
-        arity: 2,
-        flags: flags::READONLY | flags::FAST,
-        keys: ONE_KEY,
-        group: "generic",
-        summary: "Determines the type of value stored at a key.",
-        run: type_of,
-    },
-    Spec {
-        name: "expire",
-        arity: -3,
-        flags: flags::WRITE | flags::FAST,
-        keys: ONE_KEY,
-        group: "generic",
-        summary: "Sets the expiration time of a key in seconds.",
-        run: expire,
-    },
-    Spec {
-        name: "pexpire",
-        arity: -3,
-        flags: flags::WRITE | flags::FAST,
-        keys: ONE_KEY,
-        group: "generic",
-        summary: "Sets the expiration time of a key in milliseconds.",
-        run: pexpire,
-    },
-    Spec {
-        name: "expireat",
-        arity: -3,
-        flags: flags::WRITE | flags::FAST,
-        keys: ONE_KEY,
-        group: "generic",
-        summary: "Sets the expiration time of a key to a Unix timestamp.",
-        run: expireat,
-    },
-    Spec {
-        name: "pexpireat",
-        arity: -3,
-        flags: flags::WRITE | flags::FAST,
-        keys: ONE_KEY,
-        group: "generic",
-        summary: "Sets the expiration time of a key to a Unix milliseconds timestamp.",
-        run: pexpireat,
-    },
-    Spec {
-        name: "expiretime",
-        arity: 2,
-        flags: flags::READONLY | flags::FAST,
-        keys: ONE_KEY,
-        group: "generic",
-        summary: "Returns the expiration time of a key as a Unix timestamp.",
-        run: expiretime,
-    },
-    Spec {
-        name: "pexpiretime",
-        arity: 2,
-        flags: flags::READONLY | flags::FAST,
-        keys: ONE_KEY,
-        group: "generic",
-        summary: "Returns the expiration time of a key as a Unix milliseconds timestamp.",
-        run: pexpiretime,
-    },
-    Spec {
-        name: "ttl",
-        arity: 2,
-        flags: flags::READONLY | flags::FAST,
-        keys: ONE_KEY,
-        group: "generic",
-        summary: "Returns the expiration time in seconds of a key.",
-        run: ttl,
-    },
-    Spec {
-        name: "pttl",
-        arity: 2,
-        flags: flags::READONLY | flags::FAST,
-        keys: ONE_KEY,
-        group: "generic",
-        summary: "Returns the expiration time in milliseconds of a key.",
-        run: pttl,
-    },
-    Spec {
-        name: "persist",
-        arity: 2,
-        flags: flags::WRITE | flags::FAST,
-        keys: ONE_KEY,
-        group: "generic",
-        summary: "Removes the expiration time of a key.",
-        run: persist,
-    },
-    Spec {
-        name: "keys",
-        arity: 2,
-        flags: flags::READONLY | flags::WHOLE,
-        keys: NO_KEYS,
-        group: "generic",
-        summary: "Returns all key names that match a pattern.",
-        run: keys,
-    },
-    Spec {
-        name: "scan",
-        arity: -2,
-        flags: flags::READONLY | flags::WHOLE,
-        keys: NO_KEYS,
-        group: "generic",
-        summary: "Iterates over the key names in the database.",
-        run: scan,
-    },
-    Spec {
-        name: "randomkey",
-        arity: 1,
-        flags: flags::READONLY | flags::WHOLE,
-        keys: NO_KEYS,
-        group: "generic",
-        summary: "Returns a random key name from the database.",
-        run: randomkey,
-    },
-    Spec {
-        name: "rename",
-        arity: 3,
-        flags: flags::WRITE,
-        keys: TWO_KEYS,
-        group: "generic",
-        summary: "Renames a key and overwrites the destination.",
-        run: rename,
-    },
-    Spec {
-        name: "renamenx",
-        arity: 3,
-        flags: flags::WRITE | flags::FAST,
-        keys: TWO_KEYS,
-        group: "generic",
-        summary: "Renames a key only when the target key name doesn't exist.",
-        run: renamenx,
-    },
-    Spec {
-        name: "dbsize",
-        arity: 1,
-        flags: flags::READONLY | flags::FAST | flags::WHOLE,
-        keys: NO_KEYS,
-        group: "server",
-        summary: "Returns the number of keys in the database.",
-        run: dbsize,
-    },
-    Spec {
-        name: "flushdb",
-        arity: -1,
-        flags: WHOLE_W,
-        keys: NO_KEYS,
-        group: "server",
-        summary: "Removes all keys from the current database.",
-        run: flush,
-    },
-    Spec {
-        name: "flushall",
-        arity: -1,
-        flags: WHOLE_W,
-        keys: NO_KEYS,
-        group: "server",
-        summary: "Removes all keys from all databases.",
-        run: flush,
-    },
+    Spec { name: "del", arity: -2, flags: flags::WRITE, keys: ALL_KEYS, group: "generic", summary: "Deletes one or more keys.", run: del },
+    Spec { name: "unlink", arity: -2, flags: flags::WRITE | flags::FAST, keys: ALL_KEYS, group: "generic", summary: "Asynchronously deletes one or more keys.", run: del },
+    Spec { name: "exists", arity: -2, flags: flags::READONLY | flags::FAST, keys: ALL_KEYS, group: "generic", summary: "Determines whether one or more keys exist.", run: exists },
+    Spec { name: "type", arity: 2, flags: flags::READONLY | flags::FAST, keys: ONE_KEY, group: "generic", summary: "Determines the type of value stored at a key.", run: type_of },
+    Spec { name: "expire", arity: -3, flags: flags::WRITE | flags::FAST, keys: ONE_KEY, group: "generic", summary: "Sets the expiration time of a key in seconds.", run: expire },
+    Spec { name: "pexpire", arity: -3, flags: flags::WRITE | flags::FAST, keys: ONE_KEY, group: "generic", summary: "Sets the expiration time of a key in milliseconds.", run: pexpire },
+    Spec { name: "expireat", arity: -3, flags: flags::WRITE | flags::FAST, keys: ONE_KEY, group: "generic", summary: "Sets the expiration time of a key to a Unix timestamp.", run: expireat },
+    Spec { name: "pexpireat", arity: -3, flags: flags::WRITE | flags::FAST, keys: ONE_KEY, group: "generic", summary: "Sets the expiration time of a key to a Unix milliseconds timestamp.", run: pexpireat },
+    Spec { name: "expiretime", arity: 2, flags: flags::READONLY | flags::FAST, keys: ONE_KEY, group: "generic", summary: "Returns the expiration time of a key as a Unix timestamp.", run: expiretime },
+    Spec { name: "pexpiretime", arity: 2, flags: flags::READONLY | flags::FAST, keys: ONE_KEY, group: "generic", summary: "Returns the expiration time of a key as a Unix milliseconds timestamp.", run: pexpiretime },
+    Spec { name: "ttl", arity: 2, flags: flags::READONLY | flags::FAST, keys: ONE_KEY, group: "generic", summary: "Returns the expiration time in seconds of a key.", run: ttl },
+    Spec { name: "pttl", arity: 2, flags: flags::READONLY | flags::FAST, keys: ONE_KEY, group: "generic", summary: "Returns the expiration time in milliseconds of a key.", run: pttl },
+    Spec { name: "persist", arity: 2, flags: flags::WRITE | flags::FAST, keys: ONE_KEY, group: "generic", summary: "Removes the expiration time of a key.", run: persist },
+    Spec { name: "keys", arity: 2, flags: flags::READONLY | flags::WHOLE, keys: NO_KEYS, group: "generic", summary: "Returns all key names that match a pattern.", run: keys },
+    Spec { name: "scan", arity: -2, flags: flags::READONLY | flags::WHOLE, keys: NO_KEYS, group: "generic", summary: "Iterates over the key names in the database.", run: scan },
+    Spec { name: "randomkey", arity: 1, flags: flags::READONLY | flags::WHOLE, keys: NO_KEYS, group: "generic", summary: "Returns a random key name from the database.", run: randomkey },
+    Spec { name: "rename", arity: 3, flags: flags::WRITE, keys: TWO_KEYS, group: "generic", summary: "Renames a key and overwrites the destination.", run: rename },
+    Spec { name: "renamenx", arity: 3, flags: flags::WRITE | flags::FAST, keys: TWO_KEYS, group: "generic", summary: "Renames a key only when the target key name doesn't exist.", run: renamenx },
+    Spec { name: "dbsize", arity: 1, flags: flags::READONLY | flags::FAST | flags::WHOLE, keys: NO_KEYS, group: "server", summary: "Returns the number of keys in the database.", run: dbsize },
+    Spec { name: "flushdb", arity: -1, flags: WHOLE_W, keys: NO_KEYS, group: "server", summary: "Removes all keys from the current database.", run: flush },
+    Spec { name: "flushall", arity: -1, flags: WHOLE_W, keys: NO_KEYS, group: "server", summary: "Removes all keys from all databases.", run: flush },
 ];
 
 fn del(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
@@ -242,13 +68,7 @@ fn type_of(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 
 /// The EXPIRE family: `amount` in `unit_ms`, relative to now unless `absolute`, with
 /// Redis 7's NX / XX / GT / LT conditions.
-fn expire_generic(
-    ctx: &mut Ctx,
-    args: &[&[u8]],
-    unit_ms: i64,
-    absolute: bool,
-    name: &str,
-) -> CmdResult {
+fn expire_generic(ctx: &mut Ctx, args: &[&[u8]], unit_ms: i64, absolute: bool, name: &str) -> CmdResult {
     let amount = int_arg(args[2])?;
     let (mut nx, mut xx, mut gt, mut lt) = (false, false, false, false);
     for opt in &args[3..] {
@@ -257,12 +77,7 @@ fn expire_generic(
             o if is(o, "xx") => xx = true,
             o if is(o, "gt") => gt = true,
             o if is(o, "lt") => lt = true,
-            o => {
-                return Err(CmdError::new(format!(
-                    "ERR Unsupported option {}",
-                    String::from_utf8_lossy(o)
-                )))
-            }
+            o => return Err(CmdError::new(format!("ERR Unsupported option {}", String::from_utf8_lossy(o)))),
         }
     }
     if nx && (xx || gt || lt) {
@@ -290,13 +105,7 @@ fn expire_generic(
         ctx.delete(key);
     } else {
         let seen = ctx.seen_ttl(key);
-        ctx.write(
-            key,
-            Body::Expire {
-                seen,
-                at: when as u64,
-            },
-        );
+        ctx.write(key, Body::Expire { seen, at: when as u64 });
     }
     ctx.out.int(1);
     Ok(())
@@ -348,19 +157,10 @@ fn pttl(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 
 fn persist(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let key = args[1];
-    let has_ttl = ctx
-        .db
-        .get(key, ctx.now)
-        .is_some_and(|e| e.state.expires_at().is_some());
+    let has_ttl = ctx.db.get(key, ctx.now).is_some_and(|e| e.state.expires_at().is_some());
     if has_ttl {
         let seen = ctx.seen_ttl(key);
-        ctx.write(
-            key,
-            Body::Expire {
-                seen,
-                at: NO_EXPIRY,
-            },
-        );
+        ctx.write(key, Body::Expire { seen, at: NO_EXPIRY });
     }
     ctx.out.int(has_ttl as i64);
     Ok(())
@@ -388,17 +188,11 @@ fn scan(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let mut found: Vec<Box<[u8]>> = Vec::new();
     let mut cursor = ScanCursor::decode(options.cursor);
     while let Some(at) = cursor {
-        let at = at.leveled(
-            ctx.db
-                .with_shard(at.shard, |shard| shard.len() + shard.counts().cold),
-            count,
-        );
+        let at = at.leveled(ctx.db.with_shard(at.shard, |shard| shard.len() + shard.counts().cold), count);
         ctx.db.visit(at.shard, at.level, at.part, |entry| {
             let wanted = entry.is_visible(now)
                 && options.matches(&entry.key)
-                && options
-                    .type_filter
-                    .is_none_or(|t| t.eq_ignore_ascii_case(type_name(entry).as_bytes()));
+                && options.type_filter.is_none_or(|t| t.eq_ignore_ascii_case(type_name(entry).as_bytes()));
             if wanted {
                 found.push(entry.key.clone());
             }
@@ -409,8 +203,7 @@ fn scan(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         }
     }
     ctx.out.array(2);
-    ctx.out
-        .bulk(cursor.map_or(0, |c| c.encode()).to_string().as_bytes());
+    ctx.out.bulk(cursor.map_or(0, |c| c.encode()).to_string().as_bytes());
     ctx.out.array(found.len());
     found.iter().for_each(|k| ctx.out.bulk(k));
     Ok(())
@@ -430,8 +223,7 @@ fn randomkey(ctx: &mut Ctx, _: &[&[u8]]) -> CmdResult {
                 visible.push(e.key.clone());
             }
         });
-        chosen =
-            (!visible.is_empty()).then(|| visible.swap_remove(rng.gen_range(0..visible.len())));
+        chosen = (!visible.is_empty()).then(|| visible.swap_remove(rng.gen_range(0..visible.len())));
         if chosen.is_some() {
             break;
         }

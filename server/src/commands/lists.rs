@@ -9,25 +9,15 @@
 
 use super::sets::positive_count;
 use super::zset_ranges::clamp_ranks;
-use super::{
-    flags, int_arg, is, Blocking, CmdError, CmdResult, Ctx, KeySpec, Spec, ONE_KEY, SYNTAX,
-};
+use super::{flags, int_arg, is, Blocking, CmdError, CmdResult, Ctx, KeySpec, Spec, ONE_KEY, SYNTAX};
 use crate::session::Block;
 use meridian_crdt::{Anchor, ElemId, ListEdit, ListState};
 use std::time::{Duration, Instant};
 
 const W: u32 = flags::WRITE | flags::DENYOOM | flags::FAST;
 const R: u32 = flags::READONLY;
-const TWO_KEYS: KeySpec = KeySpec {
-    first: 1,
-    last: 2,
-    step: 1,
-};
-const ALL_BUT_LAST: KeySpec = KeySpec {
-    first: 1,
-    last: -2,
-    step: 1,
-};
+const TWO_KEYS: KeySpec = KeySpec { first: 1, last: 2, step: 1 };
+const ALL_BUT_LAST: KeySpec = KeySpec { first: 1, last: -2, step: 1 };
 
 pub const COMMANDS: &[Spec] = &[
     Spec { name: "lpush", arity: -3, flags: W, keys: ONE_KEY, group: "list", summary: "Prepends one or more elements to a list. Creates the key if it doesn't exist.", run: lpush },
@@ -87,11 +77,7 @@ fn from_end(list: &ListState, end: End, n: usize) -> Vec<(ElemId, Vec<u8>)> {
 }
 
 /// The list at `key` as readers see it (`None` if absent); WRONGTYPE for another type.
-fn with_list<T>(
-    ctx: &mut Ctx,
-    key: &[u8],
-    f: impl FnOnce(Option<&ListState>) -> T,
-) -> Result<T, CmdError> {
+fn with_list<T>(ctx: &mut Ctx, key: &[u8], f: impl FnOnce(Option<&ListState>) -> T) -> Result<T, CmdError> {
     let state = ctx.typed(key, meridian_crdt::Kind::List)?;
     Ok(f(state.and_then(|s| s.list())))
 }
@@ -104,13 +90,7 @@ fn push(ctx: &mut Ctx, args: &[&[u8]], end: End, only_existing: bool) -> CmdResu
         if only_existing && !list.is_live() {
             return (Vec::new(), 0);
         }
-        (
-            vec![ListEdit::Insert {
-                anchor: end.anchor(),
-                values: values.to_vec(),
-            }],
-            list.len() + values.len(),
-        )
+        (vec![ListEdit::Insert { anchor: end.anchor(), values: values.to_vec() }], list.len() + values.len())
     })?;
     ctx.out.int(len as i64);
     Ok(())
@@ -133,12 +113,7 @@ fn rpushx(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 }
 
 /// Removes up to `n` elements from `end` of `key`; returns their values (`None`: no key).
-fn pop_values(
-    ctx: &mut Ctx,
-    key: &[u8],
-    end: End,
-    n: usize,
-) -> Result<Option<Vec<Vec<u8>>>, CmdError> {
+fn pop_values(ctx: &mut Ctx, key: &[u8], end: End, n: usize) -> Result<Option<Vec<Vec<u8>>>, CmdError> {
     ctx.list_edit(key, |list| {
         if !list.is_live() {
             return (Vec::new(), None);
@@ -159,9 +134,7 @@ fn pop(ctx: &mut Ctx, args: &[&[u8]], end: End) -> CmdResult {
     };
     let popped = pop_values(ctx, args[1], end, count.unwrap_or(1))?;
     match (count, popped) {
-        (None, popped) => ctx
-            .out
-            .bulk_or_null(popped.as_ref().and_then(|p| p.first()).map(Vec::as_slice)),
+        (None, popped) => ctx.out.bulk_or_null(popped.as_ref().and_then(|p| p.first()).map(Vec::as_slice)),
         (Some(_), None) => ctx.out.null_array(),
         (Some(_), Some(values)) => {
             ctx.out.array(values.len());
@@ -190,12 +163,7 @@ fn lrange(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let values: Vec<Vec<u8>> = with_list(ctx, args[1], |list| {
         let Some(list) = list else { return Vec::new() };
         match clamp_ranks(start, stop, list.len()) {
-            Some((from, to)) => list
-                .iter()
-                .skip(from)
-                .take(to - from + 1)
-                .map(|(_, v)| v.to_vec())
-                .collect(),
+            Some((from, to)) => list.iter().skip(from).take(to - from + 1).map(|(_, v)| v.to_vec()).collect(),
             None => Vec::new(),
         }
     })?;
@@ -206,9 +174,7 @@ fn lrange(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 
 fn lindex(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let index = int_arg(args[2])?;
-    let value = with_list(ctx, args[1], |list| {
-        list.and_then(|l| l.nth(index)).map(|(_, v)| v.to_vec())
-    })?;
+    let value = with_list(ctx, args[1], |list| list.and_then(|l| l.nth(index)).map(|(_, v)| v.to_vec()))?;
     ctx.out.bulk_or_null(value.as_deref());
     Ok(())
 }
@@ -243,10 +209,7 @@ fn linsert(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
             return (Vec::new(), 0);
         }
         match list.iter().find(|(_, v)| *v == pivot) {
-            Some((id, _)) => (
-                vec![list.insert_next_to(id, before, value)],
-                list.len() as i64 + 1,
-            ),
+            Some((id, _)) => (vec![list.insert_next_to(id, before, value)], list.len() as i64 + 1),
             None => (Vec::new(), -1),
         }
     })?;
@@ -260,26 +223,11 @@ fn lrem(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let count = int_arg(args[2])?;
     let value = args[3];
     let removed = ctx.list_edit(args[1], |list| {
-        let limit = if count == 0 {
-            usize::MAX
-        } else {
-            count.unsigned_abs() as usize
-        };
+        let limit = if count == 0 { usize::MAX } else { count.unsigned_abs() as usize };
         let matching = |(_, v): &(ElemId, &[u8])| *v == value;
         let ids: Vec<ElemId> = match count {
-            c if c < 0 => list
-                .iter()
-                .rev()
-                .filter(matching)
-                .take(limit)
-                .map(|(id, _)| id)
-                .collect(),
-            _ => list
-                .iter()
-                .filter(matching)
-                .take(limit)
-                .map(|(id, _)| id)
-                .collect(),
+            c if c < 0 => list.iter().rev().filter(matching).take(limit).map(|(id, _)| id).collect(),
+            _ => list.iter().filter(matching).take(limit).map(|(id, _)| id).collect(),
         };
         let n = ids.len();
         (ids.into_iter().map(|id| list.remove(id)).collect(), n)
@@ -293,12 +241,7 @@ fn ltrim(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     ctx.list_edit(args[1], |list| {
         let keep = clamp_ranks(start, stop, list.len());
         let outside = |i: usize| keep.is_none_or(|(from, to)| i < from || i > to);
-        let edits = list
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| outside(*i))
-            .map(|(_, (id, _))| list.remove(id))
-            .collect();
+        let edits = list.iter().enumerate().filter(|(i, _)| outside(*i)).map(|(_, (id, _))| list.remove(id)).collect();
         (edits, ())
     })?;
     ctx.out.ok();
@@ -321,16 +264,8 @@ fn lpos(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
                     return Err("ERR value is out of range".into());
                 }
             }
-            a if is(a, "count") => {
-                count = Some(
-                    usize::try_from(int_arg(value)?)
-                        .map_err(|_| CmdError::from("ERR COUNT can't be negative"))?,
-                )
-            }
-            a if is(a, "maxlen") => {
-                maxlen = usize::try_from(int_arg(value)?)
-                    .map_err(|_| CmdError::from("ERR MAXLEN can't be negative"))?
-            }
+            a if is(a, "count") => count = Some(usize::try_from(int_arg(value)?).map_err(|_| CmdError::from("ERR COUNT can't be negative"))?),
+            a if is(a, "maxlen") => maxlen = usize::try_from(int_arg(value)?).map_err(|_| CmdError::from("ERR MAXLEN can't be negative"))?,
             _ => return Err(SYNTAX.into()),
         }
         i += 2;
@@ -348,24 +283,9 @@ fn lpos(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         let skip = rank.unsigned_abs() as usize - 1;
         let matches = |(i, (_, v)): (usize, (ElemId, &[u8]))| (v == element).then_some(i);
         if rank > 0 {
-            list.iter()
-                .take(scan)
-                .enumerate()
-                .filter_map(matches)
-                .skip(skip)
-                .take(wanted)
-                .map(|i| i as i64)
-                .collect()
+            list.iter().take(scan).enumerate().filter_map(matches).skip(skip).take(wanted).map(|i| i as i64).collect()
         } else {
-            list.iter()
-                .rev()
-                .take(scan)
-                .enumerate()
-                .filter_map(matches)
-                .skip(skip)
-                .take(wanted)
-                .map(|i| (len - 1 - i) as i64)
-                .collect()
+            list.iter().rev().take(scan).enumerate().filter_map(matches).skip(skip).take(wanted).map(|i| (len - 1 - i) as i64).collect()
         }
     })?;
     match count {
@@ -384,29 +304,13 @@ fn lpos(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 /// Moves one element from `from` of `src` to `to` of `dst`; returns it, or `None` if `src`
 /// is empty. Types are checked as Redis does: the source first, the destination only if there
 /// is something to move.
-fn move_one(
-    ctx: &mut Ctx,
-    src: &[u8],
-    dst: &[u8],
-    from: End,
-    to: End,
-) -> Result<Option<Vec<u8>>, CmdError> {
+fn move_one(ctx: &mut Ctx, src: &[u8], dst: &[u8], from: End, to: End) -> Result<Option<Vec<u8>>, CmdError> {
     if with_list(ctx, src, |list| list.is_none_or(|l| !l.is_live()))? {
         return Ok(None);
     }
     with_list(ctx, dst, |_| ())?;
-    let Some(value) = pop_values(ctx, src, from, 1)?.and_then(|mut v| v.pop()) else {
-        return Ok(None);
-    };
-    ctx.list_edit(dst, |_| {
-        (
-            vec![ListEdit::Insert {
-                anchor: to.anchor(),
-                values: vec![&value[..]],
-            }],
-            (),
-        )
-    })?;
+    let Some(value) = pop_values(ctx, src, from, 1)?.and_then(|mut v| v.pop()) else { return Ok(None) };
+    ctx.list_edit(dst, |_| (vec![ListEdit::Insert { anchor: to.anchor(), values: vec![&value[..]] }], ()))?;
     Ok(Some(value))
 }
 
@@ -425,11 +329,7 @@ fn rpoplpush(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 
 /// A blocking command's timeout in seconds (fractions allowed; 0: forever), as a deadline.
 fn deadline(arg: &[u8], now: Instant) -> Result<Option<Instant>, CmdError> {
-    let seconds: f64 = std::str::from_utf8(arg)
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .filter(|s: &f64| !s.is_nan())
-        .ok_or(CmdError::from("ERR timeout is not a float or out of range"))?;
+    let seconds: f64 = std::str::from_utf8(arg).ok().and_then(|s| s.parse().ok()).filter(|s: &f64| !s.is_nan()).ok_or(CmdError::from("ERR timeout is not a float or out of range"))?;
     if seconds < 0.0 {
         return Err("ERR timeout is negative".into());
     }
@@ -443,13 +343,7 @@ fn deadline(arg: &[u8], now: Instant) -> Result<Option<Instant>, CmdError> {
 /// transaction, or (a retry) replies nothing and stays blocked.
 fn nothing_to_pop(ctx: &mut Ctx, args: &[&[u8]], deadline: Option<Instant>, null_array: bool) {
     match ctx.blocking {
-        Blocking::Wait => {
-            ctx.session.blocked = Some(Block::Pop {
-                args: args.iter().map(|a| a.to_vec()).collect(),
-                deadline,
-                null_array,
-            })
-        }
+        Blocking::Wait => ctx.session.blocked = Some(Block::Pop { args: args.iter().map(|a| a.to_vec()).collect(), deadline, null_array }),
         Blocking::Immediate if null_array => ctx.out.null_array(),
         Blocking::Immediate => ctx.out.null(),
         Blocking::Retry => {}

@@ -29,11 +29,8 @@ use crate::node::Applied;
 use crate::resp::Reply;
 use crate::session::{Multi, Session};
 use crate::shared::{HotConfig, Shared};
+use meridian_crdt::{hlc_time_of_ms, parse_redis_int, Body, Change, Collection, Context, KeyState, Kind, ListEdit, ListState, Seen};
 use hashbrown::HashMap;
-use meridian_crdt::{
-    hlc_time_of_ms, parse_redis_int, Body, Change, Collection, Context, KeyState, Kind, ListEdit,
-    ListState, Seen,
-};
 use std::borrow::Cow;
 use std::sync::OnceLock;
 
@@ -84,23 +81,11 @@ pub struct KeySpec {
 }
 
 /// No keys.
-pub const NO_KEYS: KeySpec = KeySpec {
-    first: 0,
-    last: 0,
-    step: 0,
-};
+pub const NO_KEYS: KeySpec = KeySpec { first: 0, last: 0, step: 0 };
 /// One key, at index 1.
-pub const ONE_KEY: KeySpec = KeySpec {
-    first: 1,
-    last: 1,
-    step: 1,
-};
+pub const ONE_KEY: KeySpec = KeySpec { first: 1, last: 1, step: 1 };
 /// Every argument from index 1 is a key.
-pub const ALL_KEYS: KeySpec = KeySpec {
-    first: 1,
-    last: -1,
-    step: 1,
-};
+pub const ALL_KEYS: KeySpec = KeySpec { first: 1, last: -1, step: 1 };
 
 /// A command's entry in the table.
 pub struct Spec {
@@ -133,11 +118,7 @@ impl Spec {
     pub fn key_args<'a>(&self, args: &'a [&'a [u8]]) -> impl Iterator<Item = &'a [u8]> + 'a {
         let n = args.len() as i32;
         let k = self.keys;
-        let last = if k.last < 0 {
-            n + k.last
-        } else {
-            k.last.min(n - 1)
-        };
+        let last = if k.last < 0 { n + k.last } else { k.last.min(n - 1) };
         let (first, step) = (k.first, k.step.max(1));
         let range = if first == 0 { 0..0 } else { first..last + 1 };
         range.step_by(step as usize).map(move |i| args[i as usize])
@@ -145,11 +126,7 @@ impl Spec {
 
     fn arity_ok(&self, argc: usize) -> bool {
         let argc = argc as i32;
-        if self.arity >= 0 {
-            argc == self.arity
-        } else {
-            argc >= -self.arity
-        }
+        if self.arity >= 0 { argc == self.arity } else { argc >= -self.arity }
     }
 }
 
@@ -201,9 +178,7 @@ pub fn is(arg: &[u8], word: &str) -> bool {
 
 /// `ERR wrong number of arguments for '<name>' command`.
 pub fn arity_error(name: &str) -> CmdError {
-    CmdError::new(format!(
-        "ERR wrong number of arguments for '{name}' command"
-    ))
+    CmdError::new(format!("ERR wrong number of arguments for '{name}' command"))
 }
 
 /// What a collection edit found (see [`Ctx::edit`]).
@@ -254,13 +229,7 @@ impl Ctx<'_> {
     /// every command ends here.
     pub fn write(&mut self, key: &[u8], body: Body<&[u8]>) {
         let op = self.shared.node.stamp(key, body);
-        self.db.apply(
-            key,
-            op.stamp(),
-            &op.body,
-            &Applied(&self.shared.node),
-            &self.shared.write_stability(),
-        );
+        self.db.apply(key, op.stamp(), &op.body, &Applied(&self.shared.node), &self.shared.write_stability());
         // Replication hears of it when the replies are flushed (see `net::connection`): one
         // wake-up per pipeline instead of one per write.
         self.session.last_write = op.seq;
@@ -282,15 +251,8 @@ impl Ctx<'_> {
     /// Turns `key` into an expired key everywhere if its TTL has passed: an `Expired` op
     /// through the normal write path. Returns true if it did.
     pub fn expire_if_due(&mut self, key: &[u8]) -> bool {
-        let Some(at) = self.db.expired_at(key, self.now) else {
-            return false;
-        };
-        self.write(
-            key,
-            Body::Expired {
-                before: hlc_time_of_ms(at),
-            },
-        );
+        let Some(at) = self.db.expired_at(key, self.now) else { return false };
+        self.write(key, Body::Expired { before: hlc_time_of_ms(at) });
         self.db.at(key).shard.count_expired();
         true
     }
@@ -298,10 +260,7 @@ impl Ctx<'_> {
     /// The TTL versions a write changing only `key`'s TTL removes.
     pub fn seen_ttl(&mut self, key: &[u8]) -> Context {
         let at = self.db.at(key);
-        at.shard
-            .raw(at.hash, key)
-            .map(|e| e.state.seen_ttl())
-            .unwrap_or_default()
+        at.shard.raw(at.hash, key).map(|e| e.state.seen_ttl()).unwrap_or_default()
     }
 
     /// Deletes `key` if a reader sees it; true if it did.
@@ -328,12 +287,7 @@ impl Ctx<'_> {
     /// Changes members of the collection at `key` (see [`KeyState::edit_op`]), WRONGTYPE if
     /// the key holds another type. A key whose TTL has passed is expired first, so the edit
     /// starts a new generation. Returns the counts the command's reply is made of.
-    pub fn edit<'b>(
-        &mut self,
-        key: &[u8],
-        collection: Collection,
-        changes: impl IntoIterator<Item = (&'b [u8], Change<&'b [u8]>)>,
-    ) -> Result<Edited, CmdError> {
+    pub fn edit<'b>(&mut self, key: &[u8], collection: Collection, changes: impl IntoIterator<Item = (&'b [u8], Change<&'b [u8]>)>) -> Result<Edited, CmdError> {
         self.expire_if_due(key);
         let at = self.db.at(key);
         let empty = KeyState::default();
@@ -343,32 +297,20 @@ impl Ctx<'_> {
         if let Some(body) = op.body {
             self.write(key, body);
         }
-        Ok(Edited {
-            named: op.named,
-            were_live: op.were_live,
-        })
+        Ok(Edited { named: op.named, were_live: op.were_live })
     }
 
     /// Changes the list at `key` with the edits `plan` makes from its current state (a missing
     /// key is an empty list), WRONGTYPE if the key holds another type. A key whose TTL has
     /// passed is expired first. Returns what `plan` returns beside its edits.
-    pub fn list_edit<'b, R>(
-        &mut self,
-        key: &[u8],
-        plan: impl FnOnce(&ListState) -> (Vec<ListEdit<&'b [u8]>>, R),
-    ) -> Result<R, CmdError> {
+    pub fn list_edit<'b, R>(&mut self, key: &[u8], plan: impl FnOnce(&ListState) -> (Vec<ListEdit<&'b [u8]>>, R)) -> Result<R, CmdError> {
         self.expire_if_due(key);
         let at = self.db.at(key);
         let empty = KeyState::default();
         let state = at.shard.raw(at.hash, key).map_or(&empty, |e| &e.state);
         check_kind(state, Kind::List)?;
         let none = ListState::default();
-        let (edits, result) = plan(
-            state
-                .list()
-                .filter(|_| state.kind() == Some(Kind::List))
-                .unwrap_or(&none),
-        );
+        let (edits, result) = plan(state.list().filter(|_| state.kind() == Some(Kind::List)).unwrap_or(&none));
         if let Some(body) = state.list_op(edits) {
             self.write(key, body);
         }
@@ -388,25 +330,11 @@ impl Ctx<'_> {
 fn table() -> &'static HashMap<&'static str, &'static Spec> {
     static TABLE: OnceLock<HashMap<&'static str, &'static Spec>> = OnceLock::new();
     TABLE.get_or_init(|| {
-        [
-            strings::COMMANDS,
-            hashes::COMMANDS,
-            sets::COMMANDS,
-            zsets::COMMANDS,
-            zset_ranges::COMMANDS,
-            zset_algebra::COMMANDS,
-            lists::COMMANDS,
-            keys::COMMANDS,
-            connection::COMMANDS,
-            server::COMMANDS,
-            transactions::COMMANDS,
-            replication::COMMANDS,
-            pubsub::COMMANDS,
-        ]
-        .into_iter()
-        .flatten()
-        .map(|spec| (spec.name, spec))
-        .collect()
+        [strings::COMMANDS, hashes::COMMANDS, sets::COMMANDS, zsets::COMMANDS, zset_ranges::COMMANDS, zset_algebra::COMMANDS, lists::COMMANDS, keys::COMMANDS, connection::COMMANDS, server::COMMANDS, transactions::COMMANDS, replication::COMMANDS, pubsub::COMMANDS]
+            .into_iter()
+            .flatten()
+            .map(|spec| (spec.name, spec))
+            .collect()
     })
 }
 
@@ -428,18 +356,12 @@ pub fn lookup(name: &[u8]) -> Option<&'static Spec> {
 
 fn unknown_command(args: &[&[u8]]) -> CmdError {
     let name = String::from_utf8_lossy(args[0]);
-    let mut msg = format!(
-        "ERR unknown command '{}', with args beginning with: ",
-        truncate(&name, 128)
-    );
+    let mut msg = format!("ERR unknown command '{}', with args beginning with: ", truncate(&name, 128));
     for arg in args.iter().skip(1) {
         if msg.len() >= 128 {
             break;
         }
-        msg.push_str(&format!(
-            "'{}' ",
-            truncate(&String::from_utf8_lossy(arg), 128)
-        ));
+        msg.push_str(&format!("'{}' ", truncate(&String::from_utf8_lossy(arg), 128)));
     }
     CmdError::new(msg)
 }
@@ -470,16 +392,9 @@ pub fn execute(shared: &Shared, session: &mut Session, out: &mut Vec<u8>, args: 
     };
     session.stats.commands += 1;
     session.last_command = spec.name;
-    if let Some(multi) = session
-        .multi
-        .as_mut()
-        .filter(|_| !spec.has(flags::TX_CONTROL))
-    {
+    if let Some(multi) = session.multi.as_mut().filter(|_| !spec.has(flags::TX_CONTROL)) {
         multi.queued.push(args.iter().map(|a| a.to_vec()).collect());
-        session.info.multi.store(
-            multi.queued.len() as i64,
-            std::sync::atomic::Ordering::Relaxed,
-        );
+        session.info.multi.store(multi.queued.len() as i64, std::sync::atomic::Ordering::Relaxed);
         reply.simple("QUEUED");
         return;
     }
@@ -490,14 +405,7 @@ pub fn execute(shared: &Shared, session: &mut Session, out: &mut Vec<u8>, args: 
     };
     let now = now_ms();
     session.last_command_ms = now;
-    let mut ctx = Ctx {
-        shared,
-        session,
-        out: reply,
-        db,
-        now,
-        blocking: Blocking::Wait,
-    };
+    let mut ctx = Ctx { shared, session, out: reply, db, now, blocking: Blocking::Wait };
     run(&mut ctx, spec, args);
 }
 
@@ -509,14 +417,7 @@ pub fn retry_blocked(shared: &Shared, session: &mut Session, out: &mut Vec<u8>, 
     let start = out.len();
     let reply = Reply::new(out, session.protocol);
     let db = shared.keyspace.lock_keys(spec.key_args(args));
-    let mut ctx = Ctx {
-        shared,
-        session,
-        out: reply,
-        db,
-        now: now_ms(),
-        blocking: Blocking::Retry,
-    };
+    let mut ctx = Ctx { shared, session, out: reply, db, now: now_ms(), blocking: Blocking::Retry };
     if (spec.run)(&mut ctx, args).is_err() {
         ctx.out.truncate(start);
     }
@@ -532,22 +433,13 @@ fn check(shared: &Shared, session: &Session, args: &[&[u8]]) -> Result<&'static 
     if !session.authenticated && !spec.has(flags::NO_AUTH) {
         return Err("NOAUTH Authentication required.".into());
     }
-    if session.subscriptions.is_some()
-        && session.protocol == crate::resp::Protocol::Resp2
-        && !spec.has(flags::SUBSCRIBED)
-    {
+    if session.subscriptions.is_some() && session.protocol == crate::resp::Protocol::Resp2 && !spec.has(flags::SUBSCRIBED) {
         return Err(CmdError::new(format!("ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context", spec.name)));
     }
     if spec.has(flags::WRITE) {
-        let failure = shared
-            .node
-            .durable()
-            .and_then(|d| d.failure())
-            .or_else(|| shared.keyspace.cold().and_then(|t| t.failure()));
+        let failure = shared.node.durable().and_then(|d| d.failure()).or_else(|| shared.keyspace.cold().and_then(|t| t.failure()));
         if let Some(failure) = failure {
-            return Err(CmdError::new(format!(
-                "MISCONF Errors writing to the AOF file: {failure}"
-            )));
+            return Err(CmdError::new(format!("MISCONF Errors writing to the AOF file: {failure}")));
         }
     }
     if spec.has(flags::DENYOOM) {
@@ -570,9 +462,7 @@ fn check(shared: &Shared, session: &Session, args: &[&[u8]]) -> Result<&'static 
 /// thread brings memory back under `maxmemory`; writes are refused only if it falls half the
 /// limit behind (everything left in RAM has a TTL, or the flash tier is too slow).
 fn memory_refused_above(shared: &Shared, maxmemory: u64) -> u64 {
-    match shared.keyspace.cold().is_some()
-        && shared.config.read().policy() == crate::config::MaxmemoryPolicy::Flash
-    {
+    match shared.keyspace.cold().is_some() && shared.config.read().policy() == crate::config::MaxmemoryPolicy::Flash {
         true => maxmemory + maxmemory / 2,
         false => maxmemory,
     }
@@ -591,8 +481,5 @@ fn run(ctx: &mut Ctx, spec: &Spec, args: &[&[u8]]) {
 /// Starts a MULTI block for the session.
 fn begin_multi(session: &mut Session) {
     session.multi = Some(Multi::default());
-    session
-        .info
-        .multi
-        .store(0, std::sync::atomic::Ordering::Relaxed);
+    session.info.multi.store(0, std::sync::atomic::Ordering::Relaxed);
 }

@@ -9,61 +9,12 @@ use crate::resp::Reply;
 const SUB: u32 = flags::SUBSCRIBED;
 
 pub const COMMANDS: &[Spec] = &[
-    Spec {
-        name: "subscribe",
-        arity: -2,
-        flags: SUB,
-        keys: NO_KEYS,
-        group: "pubsub",
-        summary: "Listens for messages published to channels.",
-        run: subscribe,
-    },
-    Spec {
-        name: "unsubscribe",
-        arity: -1,
-        flags: SUB,
-        keys: NO_KEYS,
-        group: "pubsub",
-        summary: "Stops listening to messages posted to channels.",
-        run: unsubscribe,
-    },
-    Spec {
-        name: "psubscribe",
-        arity: -2,
-        flags: SUB,
-        keys: NO_KEYS,
-        group: "pubsub",
-        summary: "Listens for messages published to channels that match one or more patterns.",
-        run: psubscribe,
-    },
-    Spec {
-        name: "punsubscribe",
-        arity: -1,
-        flags: SUB,
-        keys: NO_KEYS,
-        group: "pubsub",
-        summary:
-            "Stops listening to messages published to channels that match one or more patterns.",
-        run: punsubscribe,
-    },
-    Spec {
-        name: "publish",
-        arity: 3,
-        flags: flags::FAST,
-        keys: NO_KEYS,
-        group: "pubsub",
-        summary: "Posts a message to a channel.",
-        run: publish,
-    },
-    Spec {
-        name: "pubsub",
-        arity: -2,
-        flags: 0,
-        keys: NO_KEYS,
-        group: "pubsub",
-        summary: "A container for Pub/Sub commands.",
-        run: pubsub,
-    },
+    Spec { name: "subscribe", arity: -2, flags: SUB, keys: NO_KEYS, group: "pubsub", summary: "Listens for messages published to channels.", run: subscribe },
+    Spec { name: "unsubscribe", arity: -1, flags: SUB, keys: NO_KEYS, group: "pubsub", summary: "Stops listening to messages posted to channels.", run: unsubscribe },
+    Spec { name: "psubscribe", arity: -2, flags: SUB, keys: NO_KEYS, group: "pubsub", summary: "Listens for messages published to channels that match one or more patterns.", run: psubscribe },
+    Spec { name: "punsubscribe", arity: -1, flags: SUB, keys: NO_KEYS, group: "pubsub", summary: "Stops listening to messages published to channels that match one or more patterns.", run: punsubscribe },
+    Spec { name: "publish", arity: 3, flags: flags::FAST, keys: NO_KEYS, group: "pubsub", summary: "Posts a message to a channel.", run: publish },
+    Spec { name: "pubsub", arity: -2, flags: 0, keys: NO_KEYS, group: "pubsub", summary: "A container for Pub/Sub commands.", run: pubsub },
 ];
 
 /// Writes one delivered message: `message channel payload`, or `pmessage pattern channel
@@ -94,10 +45,7 @@ fn confirm(ctx: &mut Ctx, verb: &str, name: Option<&[u8]>, count: usize) {
 
 fn add(ctx: &mut Ctx, names: &[&[u8]], kind: Kind, verb: &str) -> CmdResult {
     let info = ctx.session.info.clone();
-    let subscriptions = ctx
-        .session
-        .subscriptions
-        .get_or_insert_with(|| Box::new(Subscriptions::new(info)));
+    let subscriptions = ctx.session.subscriptions.get_or_insert_with(|| Box::new(Subscriptions::new(info)));
     let mut counts = Vec::with_capacity(names.len());
     for name in names {
         subscriptions.subscribe(&ctx.shared.pubsub, kind, name);
@@ -116,19 +64,10 @@ fn remove(ctx: &mut Ctx, names: &[&[u8]], kind: Kind, verb: &str) -> CmdResult {
         if names.is_empty() {
             confirm(ctx, verb, None, 0);
         }
-        names
-            .iter()
-            .for_each(|name| confirm(ctx, verb, Some(name), 0));
+        names.iter().for_each(|name| confirm(ctx, verb, Some(name), 0));
         return Ok(());
     };
-    let named: Vec<bytes::Bytes> = if names.is_empty() {
-        subscriptions.all(kind)
-    } else {
-        names
-            .iter()
-            .map(|n| bytes::Bytes::copy_from_slice(n))
-            .collect()
-    };
+    let named: Vec<bytes::Bytes> = if names.is_empty() { subscriptions.all(kind) } else { names.iter().map(|n| bytes::Bytes::copy_from_slice(n)).collect() };
     let mut replies = Vec::with_capacity(named.len());
     for name in &named {
         subscriptions.unsubscribe(&ctx.shared.pubsub, kind, name);
@@ -205,23 +144,10 @@ fn pubsub(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         }
         // Redis words CHANNELS's extra arguments as a subcommand syntax error.
         (b"channels", _) => {
-            return Err(CmdError::new(format!(
-                "ERR unknown subcommand or wrong number of arguments for '{}'. Try PUBSUB HELP.",
-                String::from_utf8_lossy(args[1])
-            )));
+            return Err(CmdError::new(format!("ERR unknown subcommand or wrong number of arguments for '{}'. Try PUBSUB HELP.", String::from_utf8_lossy(args[1]))));
         }
-        (b"numpat" | b"help", _) => {
-            return Err(arity_error(&format!(
-                "pubsub|{}",
-                String::from_utf8_lossy(&sub)
-            )))
-        }
-        _ => {
-            return Err(CmdError::new(format!(
-                "ERR unknown subcommand '{}'. Try PUBSUB HELP.",
-                String::from_utf8_lossy(args[1])
-            )))
-        }
+        (b"numpat" | b"help", _) => return Err(arity_error(&format!("pubsub|{}", String::from_utf8_lossy(&sub)))),
+        _ => return Err(CmdError::new(format!("ERR unknown subcommand '{}'. Try PUBSUB HELP.", String::from_utf8_lossy(args[1])))),
     }
     Ok(())
 }

@@ -17,11 +17,6 @@ pub fn pick_random<T: Clone>(mut items: Vec<T>, count: i64) -> Result<Vec<T>, Cm
     if items.is_empty() {
         return Ok(items);
     }
-    let n = count
-        .checked_neg()
-        .filter(|&n| n <= i64::MAX / 2)
-        .ok_or(CmdError::from("ERR value is out of range"))? as usize;
-    Ok((0..n)
-        .map(|_| items[rng.gen_range(0..items.len())].clone())
-        .collect())
+    let n = count.checked_neg().filter(|&n| n <= i64::MAX / 2).ok_or(CmdError::from("ERR value is out of range"))? as usize;
+    Ok((0..n).map(|_| items[rng.gen_range(0..items.len())].clone()).collect())
 }

@@ -43,10 +43,7 @@ pub const COMMANDS: &[Spec] = &[
 /// it. Like DEBUG OBJECT, for people comparing nodes; the format is not an interface.
 fn state(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let at = ctx.db.at(args[1]);
-    let text = at
-        .shard
-        .raw(at.hash, args[1])
-        .map(|entry| format!("{:?}", entry.state));
+    let text = at.shard.raw(at.hash, args[1]).map(|entry| format!("{:?}", entry.state));
     ctx.out.bulk_or_null(text.as_deref().map(str::as_bytes));
     Ok(())
 }
@@ -58,8 +55,7 @@ const DEFAULT_COUNT: usize = 10;
 /// up to `timeout` ms (0: forever) for `numpeers` of them. Inside MULTI it answers at once.
 fn wait(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let needed = int_arg(args[1])?;
-    let timeout = int_arg(args[2])
-        .map_err(|_| CmdError::from("ERR timeout is not an integer or out of range"))?;
+    let timeout = int_arg(args[2]).map_err(|_| CmdError::from("ERR timeout is not an integer or out of range"))?;
     if timeout < 0 {
         return Err("ERR timeout is negative".into());
     }
@@ -74,12 +70,7 @@ fn wait(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         return Ok(());
     }
     let deadline = (timeout > 0).then(|| Instant::now() + Duration::from_millis(timeout as u64));
-    ctx.session.blocked = Some(Block::Wait {
-        origin,
-        seq,
-        peers: needed.max(0) as usize,
-        deadline,
-    });
+    ctx.session.blocked = Some(Block::Wait { origin, seq, peers: needed.max(0) as usize, deadline });
     Ok(())
 }
 
@@ -124,17 +115,11 @@ fn conflicts(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
             help.iter().for_each(|l| ctx.out.simple(l));
         }
         sub if ["get", "len", "reset", "help"].iter().any(|w| is(sub, w)) => {
-            let name = format!(
-                "crdt.conflicts|{}",
-                String::from_utf8_lossy(sub).to_ascii_lowercase()
-            );
+            let name = format!("crdt.conflicts|{}", String::from_utf8_lossy(sub).to_ascii_lowercase());
             return Err(arity_error(&name));
         }
         sub => {
-            return Err(CmdError::new(format!(
-                "ERR unknown subcommand '{}'. Try CRDT.CONFLICTS HELP.",
-                String::from_utf8_lossy(sub)
-            )));
+            return Err(CmdError::new(format!("ERR unknown subcommand '{}'. Try CRDT.CONFLICTS HELP.", String::from_utf8_lossy(sub))));
         }
     }
     Ok(())
@@ -147,12 +132,7 @@ fn entry_reply(ctx: &mut Ctx, entry: &Entry) {
     let (op_node, other_node) = (node_name(ctx, c.op.node), node_name(ctx, c.other.node));
     let out = &mut ctx.out;
     out.map(10);
-    let fields: [(&str, &[u8]); 4] = [
-        ("key", &entry.key),
-        ("type", c.data_type.name().as_bytes()),
-        ("rule", c.rule.name().as_bytes()),
-        ("kept", c.kept.name().as_bytes()),
-    ];
+    let fields: [(&str, &[u8]); 4] = [("key", &entry.key), ("type", c.data_type.name().as_bytes()), ("rule", c.rule.name().as_bytes()), ("kept", c.kept.name().as_bytes())];
     out.bulk(b"id");
     out.int(entry.id as i64);
     out.bulk(b"time");
@@ -172,9 +152,6 @@ fn entry_reply(ctx: &mut Ctx, entry: &Entry) {
 /// The name of the node whose incarnation is `origin`, or the id itself if none is known.
 fn node_name(ctx: &Ctx, origin: NodeId) -> String {
     let replication = ctx.shared.replication.as_ref();
-    let own = replication
-        .filter(|_| origin == ctx.shared.node.id())
-        .map(|r| r.name.clone());
-    own.or_else(|| replication.and_then(|r| r.name_of(origin)))
-        .unwrap_or_else(|| origin.to_string())
+    let own = replication.filter(|_| origin == ctx.shared.node.id()).map(|r| r.name.clone());
+    own.or_else(|| replication.and_then(|r| r.name_of(origin))).unwrap_or_else(|| origin.to_string())
 }

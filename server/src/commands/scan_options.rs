@@ -48,17 +48,8 @@ pub enum ScanKind {
 impl<'a> ScanOptions<'a> {
     /// Parses `args`, which start at the cursor.
     pub fn parse(args: &[&'a [u8]], kind: ScanKind) -> Result<ScanOptions<'a>, CmdError> {
-        let cursor = std::str::from_utf8(args[0])
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .ok_or("ERR invalid cursor")?;
-        let mut options = ScanOptions {
-            cursor,
-            pattern: None,
-            count: 10,
-            type_filter: None,
-            novalues: false,
-        };
+        let cursor = std::str::from_utf8(args[0]).ok().and_then(|s| s.parse().ok()).ok_or("ERR invalid cursor")?;
+        let mut options = ScanOptions { cursor, pattern: None, count: 10, type_filter: None, novalues: false };
         let mut i = 1;
         while i < args.len() {
             if matches!(kind, ScanKind::Hash) && is(args[i], "novalues") {
@@ -70,14 +61,9 @@ impl<'a> ScanOptions<'a> {
             match args[i] {
                 a if is(a, "match") => options.pattern = Some(value),
                 a if is(a, "count") => {
-                    options.count = usize::try_from(int_arg(value)?)
-                        .ok()
-                        .filter(|&c| c >= 1)
-                        .ok_or(CmdError::from(SYNTAX))?;
+                    options.count = usize::try_from(int_arg(value)?).ok().filter(|&c| c >= 1).ok_or(CmdError::from(SYNTAX))?;
                 }
-                a if is(a, "type") && matches!(kind, ScanKind::Keys) => {
-                    options.type_filter = Some(value)
-                }
+                a if is(a, "type") && matches!(kind, ScanKind::Keys) => options.type_filter = Some(value),
                 _ => return Err(SYNTAX.into()),
             }
             i += 2;
@@ -93,32 +79,17 @@ impl<'a> ScanOptions<'a> {
     /// One step of a member scan over a collection of `len` live members: the members of the
     /// part the cursor names that pass MATCH, and the next cursor (0: done). A cursor this
     /// scan cannot have returned is an error.
-    pub fn scan_members<'m, V>(
-        &self,
-        len: usize,
-        members: impl Iterator<Item = (&'m [u8], V)>,
-        hasher: &KeyHasher,
-    ) -> Result<(u64, Found<'m, V>), CmdError> {
+    pub fn scan_members<'m, V>(&self, len: usize, members: impl Iterator<Item = (&'m [u8], V)>, hasher: &KeyHasher) -> Result<(u64, Found<'m, V>), CmdError> {
         let (mut level, part) = ((self.cursor & 0x1f) as u32, self.cursor >> 5);
         if self.cursor == 0 {
-            let parts = if len <= WHOLE_UP_TO {
-                1
-            } else {
-                len.div_ceil(self.count.max(1))
-            };
+            let parts = if len <= WHOLE_UP_TO { 1 } else { len.div_ceil(self.count.max(1)) };
             level = parts.next_power_of_two().trailing_zeros().min(MAX_LEVEL);
         } else if level == 0 || level > MAX_LEVEL || part >= 1 << level {
             return Err("ERR invalid cursor".into());
         }
         let mask = (1u64 << level) - 1;
-        let found = members
-            .filter(|(m, _)| (hasher.hash(m) >> PART_SHIFT) & mask == part && self.matches(m))
-            .collect();
-        let next = if part + 1 < 1 << level {
-            (part + 1) << 5 | u64::from(level)
-        } else {
-            0
-        };
+        let found = members.filter(|(m, _)| (hasher.hash(m) >> PART_SHIFT) & mask == part && self.matches(m)).collect();
+        let next = if part + 1 < 1 << level { (part + 1) << 5 | u64::from(level) } else { 0 };
         Ok((next, found))
     }
 }

@@ -15,26 +15,17 @@ pub const COMMANDS: &[Spec] = &[
 ];
 
 fn info(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
-    let sections: Vec<String> = args[1..]
-        .iter()
-        .map(|a| String::from_utf8_lossy(a).to_ascii_lowercase())
-        .collect();
+    let sections: Vec<String> = args[1..].iter().map(|a| String::from_utf8_lossy(a).to_ascii_lowercase()).collect();
     let text = info::render(ctx.shared, &mut ctx.db, &sections);
     ctx.out.verbatim(&text);
     Ok(())
 }
 
 fn bgrewriteaof(ctx: &mut Ctx, _: &[&[u8]]) -> CmdResult {
-    let durable = ctx.shared.node.durable().ok_or_else(|| {
-        CmdError::new("ERR appendonly is no: there is no durable log to checkpoint")
-    })?;
+    let durable = ctx.shared.node.durable().ok_or_else(|| CmdError::new("ERR appendonly is no: there is no durable log to checkpoint"))?;
     let running = durable.checkpointing();
     durable.request_checkpoint();
-    ctx.out.simple(if running {
-        "Background append only file rewriting scheduled"
-    } else {
-        "Background append only file rewriting started"
-    });
+    ctx.out.simple(if running { "Background append only file rewriting scheduled" } else { "Background append only file rewriting started" });
     Ok(())
 }
 
@@ -81,16 +72,11 @@ fn config(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
                 let values: Vec<String> = if values.is_empty() {
                     vec![String::new()]
                 } else {
-                    values
-                        .into_iter()
-                        .map(|v| String::from_utf8_lossy(&v).into_owned())
-                        .collect()
+                    values.into_iter().map(|v| String::from_utf8_lossy(&v).into_owned()).collect()
                 };
                 updated.set(&name, &values, true).map_err(config_error)?;
             }
-            if updated.policy() == crate::config::MaxmemoryPolicy::Flash
-                && ctx.shared.keyspace.cold().is_none()
-            {
+            if updated.policy() == crate::config::MaxmemoryPolicy::Flash && ctx.shared.keyspace.cold().is_none() {
                 return Err(config_error(ConfigError::Invalid {
                     name: "maxmemory-policy".into(),
                     reason: "flash needs the flash tier, which opens at startup (appendonly yes or maxmemory-policy flash)".into(),
@@ -104,25 +90,12 @@ fn config(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
             ctx.out.ok();
         }
         ("help", 2) => {
-            let help = [
-                "CONFIG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
-                "GET <pattern>",
-                "SET <directive> <value>",
-                "RESETSTAT",
-                "HELP",
-            ];
+            let help = ["CONFIG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:", "GET <pattern>", "SET <directive> <value>", "RESETSTAT", "HELP"];
             ctx.out.array(help.len());
             help.iter().for_each(|l| ctx.out.simple(l));
         }
-        ("get" | "set" | "resetstat" | "help", _) => {
-            return Err(super::arity_error(&format!("config|{sub}")))
-        }
-        _ => {
-            return Err(CmdError::new(format!(
-                "ERR unknown subcommand '{}'. Try CONFIG HELP.",
-                String::from_utf8_lossy(args[1])
-            )))
-        }
+        ("get" | "set" | "resetstat" | "help", _) => return Err(super::arity_error(&format!("config|{sub}"))),
+        _ => return Err(CmdError::new(format!("ERR unknown subcommand '{}'. Try CONFIG HELP.", String::from_utf8_lossy(args[1])))),
     }
     Ok(())
 }
@@ -133,11 +106,7 @@ fn command_info(ctx: &mut Ctx, spec: &Spec) {
     out.array(10);
     out.bulk(spec.name.as_bytes());
     out.int(spec.arity as i64);
-    let names: Vec<&str> = flags::NAMES
-        .iter()
-        .filter(|(f, _)| spec.flags & f != 0)
-        .map(|(_, n)| *n)
-        .collect();
+    let names: Vec<&str> = flags::NAMES.iter().filter(|(f, _)| spec.flags & f != 0).map(|(_, n)| *n).collect();
     out.set(names.len());
     names.iter().for_each(|n| out.simple(n));
     out.int(spec.keys.first as i64);
@@ -197,10 +166,7 @@ fn command(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
             found.into_iter().for_each(|s| command_docs(ctx, s));
         }
         s => {
-            return Err(CmdError::new(format!(
-                "ERR unknown subcommand '{}'. Try COMMAND HELP.",
-                String::from_utf8_lossy(s)
-            )));
+            return Err(CmdError::new(format!("ERR unknown subcommand '{}'. Try COMMAND HELP.", String::from_utf8_lossy(s))));
         }
     }
     Ok(())

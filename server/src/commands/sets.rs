@@ -2,27 +2,17 @@
 //! command checks Redis's preconditions on the local view and describes its effect as member
 //! edits through [`Ctx::edit`].
 
-use super::random_pick::pick_random;
 use super::scan_options::{ScanKind, ScanOptions};
 use super::values::{replace, Value};
-use super::{
-    flags, int_arg, CmdError, CmdResult, Ctx, KeySpec, Spec, ALL_KEYS, NOT_INTEGER, ONE_KEY, SYNTAX,
-};
+use super::{flags, int_arg, CmdError, CmdResult, Ctx, KeySpec, Spec, ALL_KEYS, NOT_INTEGER, ONE_KEY, SYNTAX};
 use hashbrown::HashSet;
 use meridian_crdt::{Change, Collection, Kind};
+use super::random_pick::pick_random;
 
 const W: u32 = flags::WRITE | flags::DENYOOM | flags::FAST;
 const R: u32 = flags::READONLY;
-const TWO_KEYS: KeySpec = KeySpec {
-    first: 1,
-    last: 2,
-    step: 1,
-};
-const FROM_SECOND: KeySpec = KeySpec {
-    first: 2,
-    last: -1,
-    step: 1,
-};
+const TWO_KEYS: KeySpec = KeySpec { first: 1, last: 2, step: 1 };
+const FROM_SECOND: KeySpec = KeySpec { first: 2, last: -1, step: 1 };
 
 pub const COMMANDS: &[Spec] = &[
     Spec { name: "sadd", arity: -3, flags: W, keys: ONE_KEY, group: "set", summary: "Adds one or more members to a set. Creates the key if it doesn't exist.", run: sadd },
@@ -47,18 +37,11 @@ pub const COMMANDS: &[Spec] = &[
 /// The members of the set at `key`, copied out (none if absent); WRONGTYPE for another type.
 fn members(ctx: &mut Ctx, key: &[u8]) -> Result<Vec<Vec<u8>>, CmdError> {
     let state = ctx.typed(key, Kind::Set)?;
-    Ok(state
-        .and_then(|s| s.set())
-        .map(|set| set.iter().map(|(m, _)| m.to_vec()).collect())
-        .unwrap_or_default())
+    Ok(state.and_then(|s| s.set()).map(|set| set.iter().map(|(m, _)| m.to_vec()).collect()).unwrap_or_default())
 }
 
 /// Runs `f` on the set at `key` (`None` if absent); WRONGTYPE for another type.
-fn with_set<R>(
-    ctx: &mut Ctx,
-    key: &[u8],
-    f: impl FnOnce(Option<&meridian_crdt::Members<meridian_crdt::Dots>>) -> R,
-) -> Result<R, CmdError> {
+fn with_set<R>(ctx: &mut Ctx, key: &[u8], f: impl FnOnce(Option<&meridian_crdt::Members<meridian_crdt::Dots>>) -> R) -> Result<R, CmdError> {
     let state = ctx.typed(key, Kind::Set)?;
     Ok(f(state.and_then(|s| s.set())))
 }
@@ -69,24 +52,14 @@ fn reply_members(ctx: &mut Ctx, members: &[Vec<u8>]) {
 }
 
 fn sadd(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
-    let edited = ctx.edit(
-        args[1],
-        Collection::Set,
-        args[2..].iter().map(|m| (*m, Change::Add)),
-    )?;
+    let edited = ctx.edit(args[1], Collection::Set, args[2..].iter().map(|m| (*m, Change::Add)))?;
     ctx.out.int(edited.added() as i64);
     Ok(())
 }
 
 /// Removes `members` from the set at `key`; how many were there.
-fn remove_members<'a>(
-    ctx: &mut Ctx,
-    key: &[u8],
-    members: impl Iterator<Item = &'a [u8]>,
-) -> Result<usize, CmdError> {
-    Ok(ctx
-        .edit(key, Collection::Set, members.map(|m| (m, Change::Remove)))?
-        .were_live)
+fn remove_members<'a>(ctx: &mut Ctx, key: &[u8], members: impl Iterator<Item = &'a [u8]>) -> Result<usize, CmdError> {
+    Ok(ctx.edit(key, Collection::Set, members.map(|m| (m, Change::Remove)))?.were_live)
 }
 
 fn srem(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
@@ -102,20 +75,13 @@ fn smembers(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 }
 
 fn sismember(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
-    let found = with_set(ctx, args[1], |set| {
-        set.is_some_and(|s| s.get(args[2]).is_some())
-    })?;
+    let found = with_set(ctx, args[1], |set| set.is_some_and(|s| s.get(args[2]).is_some()))?;
     ctx.out.int(found as i64);
     Ok(())
 }
 
 fn smismember(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
-    let found: Vec<bool> = with_set(ctx, args[1], |set| {
-        args[2..]
-            .iter()
-            .map(|m| set.is_some_and(|s| s.get(m).is_some()))
-            .collect()
-    })?;
+    let found: Vec<bool> = with_set(ctx, args[1], |set| args[2..].iter().map(|m| set.is_some_and(|s| s.get(m).is_some())).collect())?;
     ctx.out.array(found.len());
     found.into_iter().for_each(|f| ctx.out.int(f as i64));
     Ok(())
@@ -130,10 +96,7 @@ fn scard(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 /// A count argument of SPOP, ZPOPMIN and ZPOPMAX: positive (0 allowed). Redis gives one
 /// error for a negative count and for one that is not a number.
 pub fn positive_count(arg: &[u8]) -> Result<usize, CmdError> {
-    int_arg(arg)
-        .ok()
-        .and_then(|n| usize::try_from(n).ok())
-        .ok_or("ERR value is out of range, must be positive".into())
+    int_arg(arg).ok().and_then(|n| usize::try_from(n).ok()).ok_or("ERR value is out of range, must be positive".into())
 }
 
 fn spop(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
@@ -198,33 +161,15 @@ enum Combine {
 /// Combines the sets at `keys` (missing keys are empty sets); WRONGTYPE if any key holds
 /// another type. Members keep the order of the first set they appear in.
 fn combine(ctx: &mut Ctx, keys: &[&[u8]], how: Combine) -> Result<Vec<Vec<u8>>, CmdError> {
-    let sets = keys
-        .iter()
-        .map(|k| members(ctx, k))
-        .collect::<Result<Vec<_>, _>>()?;
+    let sets = keys.iter().map(|k| members(ctx, k)).collect::<Result<Vec<_>, _>>()?;
     let (first, rest) = sets.split_first().expect("arity guarantees a key");
-    let lookup: Vec<HashSet<&[u8]>> = rest
-        .iter()
-        .map(|s| s.iter().map(|m| &m[..]).collect())
-        .collect();
+    let lookup: Vec<HashSet<&[u8]>> = rest.iter().map(|s| s.iter().map(|m| &m[..]).collect()).collect();
     Ok(match how {
-        Combine::Inter => first
-            .iter()
-            .filter(|m| lookup.iter().all(|s| s.contains(&m[..])))
-            .cloned()
-            .collect(),
-        Combine::Diff => first
-            .iter()
-            .filter(|m| !lookup.iter().any(|s| s.contains(&m[..])))
-            .cloned()
-            .collect(),
+        Combine::Inter => first.iter().filter(|m| lookup.iter().all(|s| s.contains(&m[..]))).cloned().collect(),
+        Combine::Diff => first.iter().filter(|m| !lookup.iter().any(|s| s.contains(&m[..]))).cloned().collect(),
         Combine::Union => {
             let mut seen: HashSet<&[u8]> = HashSet::new();
-            sets.iter()
-                .flatten()
-                .filter(|m| seen.insert(&m[..]))
-                .cloned()
-                .collect()
+            sets.iter().flatten().filter(|m| seen.insert(&m[..])).cloned().collect()
         }
     })
 }
@@ -273,8 +218,7 @@ fn sdiffstore(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 
 /// The keys and limit of `SINTERCARD numkeys key [key ...] [LIMIT limit]` (limit 0: none).
 fn intercard_args<'a>(args: &'a [&'a [u8]]) -> Result<(&'a [&'a [u8]], usize), CmdError> {
-    let numkeys =
-        int_arg(args[1]).map_err(|_| CmdError::from("ERR numkeys should be greater than 0"))?;
+    let numkeys = int_arg(args[1]).map_err(|_| CmdError::from("ERR numkeys should be greater than 0"))?;
     if numkeys <= 0 {
         return Err("ERR numkeys should be greater than 0".into());
     }
@@ -288,8 +232,7 @@ fn intercard_args<'a>(args: &'a [&'a [u8]]) -> Result<(&'a [&'a [u8]], usize), C
         [] => {}
         [word, value] if super::is(word, "limit") => {
             let n = int_arg(value).map_err(|_| CmdError::from(NOT_INTEGER))?;
-            limit =
-                usize::try_from(n).map_err(|_| CmdError::from("ERR LIMIT can't be negative"))?;
+            limit = usize::try_from(n).map_err(|_| CmdError::from("ERR LIMIT can't be negative"))?;
         }
         _ => return Err(SYNTAX.into()),
     }
@@ -300,11 +243,7 @@ fn intercard_args<'a>(args: &'a [&'a [u8]]) -> Result<(&'a [&'a [u8]], usize), C
 fn sintercard(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let (keys, limit) = intercard_args(args)?;
     let result = combine(ctx, keys, Combine::Inter)?;
-    let len = if limit > 0 {
-        result.len().min(limit)
-    } else {
-        result.len()
-    };
+    let len = if limit > 0 { result.len().min(limit) } else { result.len() };
     ctx.out.int(len as i64);
     Ok(())
 }
@@ -313,14 +252,7 @@ fn sscan(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let options = ScanOptions::parse(&args[2..], ScanKind::Set)?;
     let hasher = ctx.shared.keyspace.hasher().clone();
     let (cursor, found) = with_set(ctx, args[1], |set| match set {
-        Some(s) => options
-            .scan_members(s.len(), s.iter(), &hasher)
-            .map(|(c, f)| {
-                (
-                    c,
-                    f.into_iter().map(|(m, _)| m.to_vec()).collect::<Vec<_>>(),
-                )
-            }),
+        Some(s) => options.scan_members(s.len(), s.iter(), &hasher).map(|(c, f)| (c, f.into_iter().map(|(m, _)| m.to_vec()).collect::<Vec<_>>())),
         None => Ok((0, Vec::new())),
     })??;
     ctx.out.array(2);

@@ -3,22 +3,13 @@
 //! Each command checks Redis's preconditions against the local view, then describes its
 //! effect as an op (`Body::Set`, `Body::Incr`, ...) through [`Ctx::write`].
 
+use super::{arity_error, check_kind, flags, int_arg, is, CmdError, CmdResult, Ctx, KeySpec, Spec, ALL_KEYS, ONE_KEY, SYNTAX};
 use super::values::expiry_of;
-use super::{
-    arity_error, check_kind, flags, int_arg, is, CmdError, CmdResult, Ctx, KeySpec, Spec, ALL_KEYS,
-    ONE_KEY, SYNTAX,
-};
 use crate::shared::HotConfig;
-use meridian_crdt::{
-    Body, Increment, Kind, NodeId, Number, NumberError, StrState, TtlWrite, NO_EXPIRY,
-};
+use meridian_crdt::{Body, Increment, Kind, NodeId, Number, NumberError, StrState, TtlWrite, NO_EXPIRY};
 
 const W: u32 = flags::WRITE | flags::DENYOOM;
-const PAIRS: KeySpec = KeySpec {
-    first: 1,
-    last: -1,
-    step: 2,
-};
+const PAIRS: KeySpec = KeySpec { first: 1, last: -1, step: 2 };
 
 pub const COMMANDS: &[Spec] = &[
     Spec { name: "get", arity: 2, flags: flags::READONLY | flags::FAST, keys: ONE_KEY, group: "string", summary: "Returns the string value of a key.", run: get },
@@ -66,14 +57,7 @@ fn read_value(ctx: &mut Ctx, key: &[u8]) -> Result<Option<Vec<u8>>, CmdError> {
 /// Replaces `key` with the string `value` (SET and everything that rewrites a whole string).
 fn write_string(ctx: &mut Ctx, key: &[u8], value: &[u8], ttl: TtlWrite) {
     let seen = ctx.seen(key, ttl == TtlWrite::Keep);
-    ctx.write(
-        key,
-        Body::Set {
-            seen,
-            value,
-            expire_at: expiry_of(ttl),
-        },
-    );
+    ctx.write(key, Body::Set { seen, value, expire_at: expiry_of(ttl) });
 }
 
 /// Checks a string's size against `proto-max-bulk-len`, as Redis does for APPEND/SETRANGE.
@@ -88,11 +72,7 @@ fn check_size(ctx: &Ctx, len: u64) -> CmdResult {
 /// `None` if it overflows.
 pub fn deadline(now: u64, amount: i64, unit_ms: i64, absolute: bool) -> Option<i64> {
     let ms = amount.checked_mul(unit_ms)?;
-    if absolute {
-        Some(ms)
-    } else {
-        ms.checked_add(now as i64)
-    }
+    if absolute { Some(ms) } else { ms.checked_add(now as i64) }
 }
 
 /// "invalid expire time in '<command>' command".
@@ -101,26 +81,14 @@ pub fn invalid_expire(command: &str) -> CmdError {
 }
 
 /// The expiry of SET-style options: positive amounts only, as Redis requires there.
-fn expire_at(
-    now: u64,
-    amount: i64,
-    unit_ms: i64,
-    absolute: bool,
-    command: &str,
-) -> Result<u64, CmdError> {
+fn expire_at(now: u64, amount: i64, unit_ms: i64, absolute: bool, command: &str) -> Result<u64, CmdError> {
     let at = deadline(now, amount, unit_ms, absolute).filter(|_| amount > 0);
-    at.map(|at| at as u64)
-        .ok_or_else(|| invalid_expire(command))
+    at.map(|at| at as u64).ok_or_else(|| invalid_expire(command))
 }
 
 /// Parses SET/GETEX expiry options starting at `args[i]`: returns the TTL write and how many
 /// arguments it used, or `None` if `args[i]` is not an expiry option.
-fn expiry_option(
-    ctx: &Ctx,
-    args: &[&[u8]],
-    i: usize,
-    command: &str,
-) -> Result<Option<(TtlWrite, usize)>, CmdError> {
+fn expiry_option(ctx: &Ctx, args: &[&[u8]], i: usize, command: &str) -> Result<Option<(TtlWrite, usize)>, CmdError> {
     let (unit, absolute) = match &args[i] {
         a if is(a, "ex") => (1000, false),
         a if is(a, "px") => (1, false),
@@ -253,10 +221,7 @@ fn getex(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let key = args[1];
     let value = read_value(ctx, key)?;
     if let (Some(_), Some(at)) = (&value, change) {
-        let has_ttl = ctx
-            .db
-            .get(key, ctx.now)
-            .is_some_and(|e| e.state.expires_at().is_some());
+        let has_ttl = ctx.db.get(key, ctx.now).is_some_and(|e| e.state.expires_at().is_some());
         if at != NO_EXPIRY && at <= ctx.now {
             ctx.delete(key);
         } else if at != NO_EXPIRY || has_ttl {
@@ -297,9 +262,7 @@ fn mset(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 fn msetnx(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     pairs(args, "msetnx")?;
     let now = ctx.now;
-    let any_exists = args[1..]
-        .chunks(2)
-        .any(|pair| ctx.db.get(pair[0], now).is_some());
+    let any_exists = args[1..].chunks(2).any(|pair| ctx.db.get(pair[0], now).is_some());
     if !any_exists {
         for pair in args[1..].chunks(2) {
             write_string(ctx, pair[0], pair[1], TtlWrite::Clear);
@@ -317,20 +280,9 @@ pub fn number_error(e: NumberError) -> CmdError {
 /// The increment `origin` makes to add `delta` to the counter `current` (absent: zero), and
 /// the value it yields; `float` picks INCRBYFLOAT's rules over INCRBY's. `stored_error` maps a
 /// stored value that is not a number to the command's error (strings and hash fields differ).
-pub fn next_count(
-    current: Option<&StrState>,
-    origin: NodeId,
-    delta: Number,
-    float: bool,
-    stored_error: fn(NumberError) -> CmdError,
-) -> Result<(Number, Increment), CmdError> {
-    let value = current.map_or(Ok(Number::ZERO), |string| {
-        string.number(float).map_err(stored_error)
-    })?;
-    let inc = current.map_or_else(
-        || StrState::<Box<[u8]>>::default().next_increment(origin, delta),
-        |string| string.next_increment(origin, delta),
-    );
+pub fn next_count(current: Option<&StrState>, origin: NodeId, delta: Number, float: bool, stored_error: fn(NumberError) -> CmdError) -> Result<(Number, Increment), CmdError> {
+    let value = current.map_or(Ok(Number::ZERO), |string| string.number(float).map_err(stored_error))?;
+    let inc = current.map_or_else(|| StrState::<Box<[u8]>>::default().next_increment(origin, delta), |string| string.next_increment(origin, delta));
     let new = match float {
         true => value.incr_float(delta),
         false => value.incr_int(delta.to_i64().unwrap_or(0)),
@@ -347,11 +299,7 @@ fn increment(ctx: &mut Ctx, key: &[u8], delta: Number, float: bool) -> Result<Nu
     let live = current.is_some();
     let (new, inc) = next_count(current, origin, delta, float, number_error)?;
     // An absent key starts from zero: whatever a hidden entry still holds is cleared first.
-    let seen = if live {
-        Default::default()
-    } else {
-        ctx.seen(key, false)
-    };
+    let seen = if live { Default::default() } else { ctx.seen(key, false) };
     ctx.write(key, Body::Incr { seen, inc });
     Ok(new)
 }
@@ -366,8 +314,7 @@ pub fn float_arg(arg: &[u8]) -> Result<Number, CmdError> {
 
 fn incr_reply(ctx: &mut Ctx, key: &[u8], by: i64) -> CmdResult {
     let new = increment(ctx, key, Number::from_i64(by), false)?;
-    ctx.out
-        .int(new.to_i64().expect("integer increments stay in i64"));
+    ctx.out.int(new.to_i64().expect("integer increments stay in i64"));
     Ok(())
 }
 
@@ -423,16 +370,8 @@ fn getrange(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         ctx.out.bulk(b"");
         return Ok(());
     }
-    let start = if start < 0 {
-        (len + start).max(0)
-    } else {
-        start
-    };
-    let end = if end < 0 {
-        (len + end).max(0)
-    } else {
-        end.min(len - 1)
-    };
+    let start = if start < 0 { (len + start).max(0) } else { start };
+    let end = if end < 0 { (len + end).max(0) } else { end.min(len - 1) };
     if start > end || start >= len {
         ctx.out.bulk(b"");
     } else {

@@ -10,51 +10,11 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 pub const COMMANDS: &[Spec] = &[
-    Spec {
-        name: "multi",
-        arity: 1,
-        flags: flags::TX_CONTROL | flags::FAST,
-        keys: NO_KEYS,
-        group: "transactions",
-        summary: "Starts a transaction.",
-        run: multi,
-    },
-    Spec {
-        name: "exec",
-        arity: 1,
-        flags: flags::TX_CONTROL,
-        keys: NO_KEYS,
-        group: "transactions",
-        summary: "Executes all commands in a transaction.",
-        run: exec,
-    },
-    Spec {
-        name: "discard",
-        arity: 1,
-        flags: flags::TX_CONTROL | flags::FAST,
-        keys: NO_KEYS,
-        group: "transactions",
-        summary: "Discards a transaction.",
-        run: discard,
-    },
-    Spec {
-        name: "watch",
-        arity: -2,
-        flags: flags::TX_CONTROL | flags::FAST,
-        keys: ALL_KEYS,
-        group: "transactions",
-        summary: "Monitors changes to keys to determine the execution of a transaction.",
-        run: watch,
-    },
-    Spec {
-        name: "unwatch",
-        arity: 1,
-        flags: flags::FAST,
-        keys: NO_KEYS,
-        group: "transactions",
-        summary: "Forgets about watched keys of a transaction.",
-        run: unwatch,
-    },
+    Spec { name: "multi", arity: 1, flags: flags::TX_CONTROL | flags::FAST, keys: NO_KEYS, group: "transactions", summary: "Starts a transaction.", run: multi },
+    Spec { name: "exec", arity: 1, flags: flags::TX_CONTROL, keys: NO_KEYS, group: "transactions", summary: "Executes all commands in a transaction.", run: exec },
+    Spec { name: "discard", arity: 1, flags: flags::TX_CONTROL | flags::FAST, keys: NO_KEYS, group: "transactions", summary: "Discards a transaction.", run: discard },
+    Spec { name: "watch", arity: -2, flags: flags::TX_CONTROL | flags::FAST, keys: ALL_KEYS, group: "transactions", summary: "Monitors changes to keys to determine the execution of a transaction.", run: watch },
+    Spec { name: "unwatch", arity: 1, flags: flags::FAST, keys: NO_KEYS, group: "transactions", summary: "Forgets about watched keys of a transaction.", run: unwatch },
 ];
 
 fn multi(ctx: &mut Ctx, _: &[&[u8]]) -> CmdResult {
@@ -78,9 +38,7 @@ fn exec(ctx: &mut Ctx, _: &[&[u8]]) -> CmdResult {
         // A watched key that expired since WATCH counts as changed.
         Some(watching) => {
             watching.flag.is_dirty()
-                || watching.keys.iter().any(|(key, expired_then)| {
-                    !expired_then && ctx.db.expired_at(key, ctx.now).is_some()
-                })
+                || watching.keys.iter().any(|(key, expired_then)| !expired_then && ctx.db.expired_at(key, ctx.now).is_some())
         }
         None => false,
     };
@@ -102,10 +60,7 @@ fn exec(ctx: &mut Ctx, _: &[&[u8]]) -> CmdResult {
 }
 
 fn discard(ctx: &mut Ctx, _: &[&[u8]]) -> CmdResult {
-    ctx.session
-        .multi
-        .take()
-        .ok_or("ERR DISCARD without MULTI")?;
+    ctx.session.multi.take().ok_or("ERR DISCARD without MULTI")?;
     ctx.session.info.multi.store(-1, Ordering::Relaxed);
     release_watches(&mut ctx.db, ctx.session);
     ctx.out.ok();
@@ -116,10 +71,7 @@ fn watch(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     if ctx.session.multi.is_some() {
         return Err("ERR WATCH inside MULTI is not allowed".into());
     }
-    let watching = ctx.session.watching.get_or_insert_with(|| Watching {
-        flag: Arc::new(WatchFlag::default()),
-        keys: Vec::new(),
-    });
+    let watching = ctx.session.watching.get_or_insert_with(|| Watching { flag: Arc::new(WatchFlag::default()), keys: Vec::new() });
     for &key in &args[1..] {
         let expired_then = ctx.db.expired_at(key, ctx.now).is_some();
         ctx.db.at(key).shard.watchers.add(key, &watching.flag);
@@ -137,13 +89,9 @@ fn unwatch(ctx: &mut Ctx, _: &[&[u8]]) -> CmdResult {
 
 /// Stops watching every key the session watches (EXEC, DISCARD, UNWATCH, RESET, disconnect).
 pub fn release_watches(db: &mut Locked, session: &mut Session) {
-    let Some(watching) = session.watching.take() else {
-        return;
-    };
+    let Some(watching) = session.watching.take() else { return };
     let hasher = db.keyspace().hasher().clone();
     for (key, _) in &watching.keys {
-        db.with_shard(shard_of(hasher.hash(key)), |shard| {
-            shard.watchers.remove(key, &watching.flag)
-        });
+        db.with_shard(shard_of(hasher.hash(key)), |shard| shard.watchers.remove(key, &watching.flag));
     }
 }

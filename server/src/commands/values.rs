@@ -2,9 +2,7 @@
 //! variants of set and sorted-set commands replace a destination key with a value of any type.
 
 use super::{CmdError, CmdResult, Ctx};
-use meridian_crdt::{
-    format_score, Anchor, Body, Change, Collection, KeyState, Kind, ListEdit, TtlWrite,
-};
+use meridian_crdt::{format_score, Anchor, Body, Change, Collection, KeyState, Kind, ListEdit, TtlWrite};
 
 /// A key's value as a reader sees it, owned.
 pub enum Value {
@@ -35,20 +33,8 @@ impl Value {
         Some(match state.kind()? {
             Kind::String => Value::String(state.string().get()?.into_owned()),
             Kind::Set => Value::Set(state.set()?.iter().map(|(m, _)| m.to_vec()).collect()),
-            Kind::Hash => Value::Hash(
-                state
-                    .hash()?
-                    .iter()
-                    .filter_map(|(f, v)| Some((f.to_vec(), v.get()?.into_owned())))
-                    .collect(),
-            ),
-            Kind::Zset => Value::Zset(
-                state
-                    .zset()?
-                    .ordered()
-                    .map(|(s, m)| (m.to_vec(), s))
-                    .collect(),
-            ),
+            Kind::Hash => Value::Hash(state.hash()?.iter().filter_map(|(f, v)| Some((f.to_vec(), v.get()?.into_owned()))).collect()),
+            Kind::Zset => Value::Zset(state.zset()?.ordered().map(|(s, m)| (m.to_vec(), s)).collect()),
             Kind::List => Value::List(state.list()?.iter().map(|(_, v)| v.to_vec()).collect()),
         })
     }
@@ -59,14 +45,7 @@ impl Value {
 pub fn replace(ctx: &mut Ctx, key: &[u8], value: &Value, expire_at: Option<u64>) -> CmdResult {
     let seen = ctx.seen(key, false);
     if let Value::String(bytes) = value {
-        ctx.write(
-            key,
-            Body::Set {
-                seen,
-                value: bytes,
-                expire_at,
-            },
-        );
+        ctx.write(key, Body::Set { seen, value: bytes, expire_at });
         return Ok(());
     }
     if !seen.is_empty() {
@@ -94,40 +73,12 @@ fn write_collection(ctx: &mut Ctx, key: &[u8], value: &Value) -> Result<bool, Cm
         Value::List(values) => {
             let values: Vec<&[u8]> = values.iter().map(Vec::as_slice).collect();
             let any = !values.is_empty();
-            ctx.list_edit(key, |_| {
-                (
-                    if any {
-                        vec![ListEdit::Insert {
-                            anchor: Anchor::Tail,
-                            values,
-                        }]
-                    } else {
-                        Vec::new()
-                    },
-                    (),
-                )
-            })?;
+            ctx.list_edit(key, |_| (if any { vec![ListEdit::Insert { anchor: Anchor::Tail, values }] } else { Vec::new() }, ()))?;
             return Ok(any);
         }
-        Value::Set(members) => (
-            Collection::Set,
-            members.iter().map(|m| (&m[..], Change::Add)).collect(),
-        ),
-        Value::Hash(fields) => (
-            Collection::Hash,
-            fields
-                .iter()
-                .map(|(f, v)| (&f[..], Change::Write(&v[..])))
-                .collect(),
-        ),
-        Value::Zset(members) => (
-            Collection::Zset,
-            members
-                .iter()
-                .zip(&score_texts)
-                .map(|((m, _), s)| (&m[..], Change::Write(s.as_bytes())))
-                .collect(),
-        ),
+        Value::Set(members) => (Collection::Set, members.iter().map(|m| (&m[..], Change::Add)).collect()),
+        Value::Hash(fields) => (Collection::Hash, fields.iter().map(|(f, v)| (&f[..], Change::Write(&v[..]))).collect()),
+        Value::Zset(members) => (Collection::Zset, members.iter().zip(&score_texts).map(|((m, _), s)| (&m[..], Change::Write(s.as_bytes()))).collect()),
     };
     if changes.is_empty() {
         return Ok(false);

@@ -5,84 +5,22 @@ use super::sets::positive_count;
 use super::values::Scored;
 use super::zset_ranges::store_scored;
 use super::zsets::reply_scored;
-use super::{
-    flags, int_arg, is, CmdError, CmdResult, Ctx, KeySpec, Spec, ALL_KEYS, SYNTAX, WRONGTYPE,
-};
+use super::{flags, int_arg, is, CmdError, CmdResult, Ctx, KeySpec, Spec, ALL_KEYS, SYNTAX, WRONGTYPE};
 use hashbrown::HashMap;
 use meridian_crdt::{parse_score, Kind};
 
 const R: u32 = flags::READONLY;
 const STORE: u32 = flags::WRITE | flags::DENYOOM;
-const FROM_SECOND: KeySpec = KeySpec {
-    first: 2,
-    last: -1,
-    step: 1,
-};
+const FROM_SECOND: KeySpec = KeySpec { first: 2, last: -1, step: 1 };
 
 pub const COMMANDS: &[Spec] = &[
-    Spec {
-        name: "zunion",
-        arity: -3,
-        flags: R,
-        keys: FROM_SECOND,
-        group: "sorted_set",
-        summary: "Returns the union of multiple sorted sets.",
-        run: zunion,
-    },
-    Spec {
-        name: "zunionstore",
-        arity: -4,
-        flags: STORE,
-        keys: ALL_KEYS,
-        group: "sorted_set",
-        summary: "Stores the union of multiple sorted sets in a key.",
-        run: zunionstore,
-    },
-    Spec {
-        name: "zinter",
-        arity: -3,
-        flags: R,
-        keys: FROM_SECOND,
-        group: "sorted_set",
-        summary: "Returns the intersect of multiple sorted sets.",
-        run: zinter,
-    },
-    Spec {
-        name: "zinterstore",
-        arity: -4,
-        flags: STORE,
-        keys: ALL_KEYS,
-        group: "sorted_set",
-        summary: "Stores the intersect of multiple sorted sets in a key.",
-        run: zinterstore,
-    },
-    Spec {
-        name: "zintercard",
-        arity: -3,
-        flags: R,
-        keys: FROM_SECOND,
-        group: "sorted_set",
-        summary: "Returns the number of members of the intersect of multiple sorted sets.",
-        run: zintercard,
-    },
-    Spec {
-        name: "zdiff",
-        arity: -3,
-        flags: R,
-        keys: FROM_SECOND,
-        group: "sorted_set",
-        summary: "Returns the difference between multiple sorted sets.",
-        run: zdiff,
-    },
-    Spec {
-        name: "zdiffstore",
-        arity: -4,
-        flags: STORE,
-        keys: ALL_KEYS,
-        group: "sorted_set",
-        summary: "Stores the difference of multiple sorted sets in a key.",
-        run: zdiffstore,
-    },
+    Spec { name: "zunion", arity: -3, flags: R, keys: FROM_SECOND, group: "sorted_set", summary: "Returns the union of multiple sorted sets.", run: zunion },
+    Spec { name: "zunionstore", arity: -4, flags: STORE, keys: ALL_KEYS, group: "sorted_set", summary: "Stores the union of multiple sorted sets in a key.", run: zunionstore },
+    Spec { name: "zinter", arity: -3, flags: R, keys: FROM_SECOND, group: "sorted_set", summary: "Returns the intersect of multiple sorted sets.", run: zinter },
+    Spec { name: "zinterstore", arity: -4, flags: STORE, keys: ALL_KEYS, group: "sorted_set", summary: "Stores the intersect of multiple sorted sets in a key.", run: zinterstore },
+    Spec { name: "zintercard", arity: -3, flags: R, keys: FROM_SECOND, group: "sorted_set", summary: "Returns the number of members of the intersect of multiple sorted sets.", run: zintercard },
+    Spec { name: "zdiff", arity: -3, flags: R, keys: FROM_SECOND, group: "sorted_set", summary: "Returns the difference between multiple sorted sets.", run: zdiff },
+    Spec { name: "zdiffstore", arity: -4, flags: STORE, keys: ALL_KEYS, group: "sorted_set", summary: "Stores the difference of multiple sorted sets in a key.", run: zdiffstore },
 ];
 
 /// How several inputs combine.
@@ -115,19 +53,11 @@ impl Aggregate {
 /// The members of an input with their scores: a sorted set's, a set's (scored 1), or none for
 /// a missing key; WRONGTYPE for other types.
 fn input(ctx: &mut Ctx, key: &[u8]) -> Result<Scored, CmdError> {
-    let Some(entry) = ctx.db.get(key, ctx.now) else {
-        return Ok(Vec::new());
-    };
+    let Some(entry) = ctx.db.get(key, ctx.now) else { return Ok(Vec::new()) };
     let state = &entry.state;
     match state.kind() {
-        Some(Kind::Set) => Ok(state
-            .set()
-            .map(|s| s.iter().map(|(m, _)| (m.to_vec(), 1.0)).collect())
-            .unwrap_or_default()),
-        Some(Kind::Zset) => Ok(state
-            .zset()
-            .map(|z| z.ordered().map(|(s, m)| (m.to_vec(), s)).collect())
-            .unwrap_or_default()),
+        Some(Kind::Set) => Ok(state.set().map(|s| s.iter().map(|(m, _)| (m.to_vec(), 1.0)).collect()).unwrap_or_default()),
+        Some(Kind::Zset) => Ok(state.zset().map(|z| z.ordered().map(|(s, m)| (m.to_vec(), s)).collect()).unwrap_or_default()),
         None => Ok(Vec::new()),
         Some(_) => Err(WRONGTYPE.into()),
     }
@@ -156,34 +86,17 @@ struct Request {
 
 /// Parses the arguments from `numkeys` on (`args[0]` is numkeys) in Redis's order: the key
 /// count, then every key's type, then the options `output` allows.
-fn parse_request(
-    ctx: &mut Ctx,
-    name: &str,
-    args: &[&[u8]],
-    how: Combine,
-    output: Output,
-) -> Result<Request, CmdError> {
+fn parse_request(ctx: &mut Ctx, name: &str, args: &[&[u8]], how: Combine, output: Output) -> Result<Request, CmdError> {
     let numkeys = int_arg(args[0])?;
     if numkeys < 1 {
-        return Err(CmdError::new(format!(
-            "ERR at least 1 input key is needed for '{name}' command"
-        )));
+        return Err(CmdError::new(format!("ERR at least 1 input key is needed for '{name}' command")));
     }
     let numkeys = numkeys as usize;
     if numkeys > args.len() - 1 {
         return Err(SYNTAX.into());
     }
-    let inputs = args[1..=numkeys]
-        .iter()
-        .map(|k| input(ctx, k))
-        .collect::<Result<Vec<_>, _>>()?;
-    let mut request = Request {
-        inputs,
-        weights: vec![1.0; numkeys],
-        aggregate: Aggregate::Sum,
-        with_scores: false,
-        limit: 0,
-    };
+    let inputs = args[1..=numkeys].iter().map(|k| input(ctx, k)).collect::<Result<Vec<_>, _>>()?;
+    let mut request = Request { inputs, weights: vec![1.0; numkeys], aggregate: Aggregate::Sum, with_scores: false, limit: 0 };
     let options = &args[1 + numkeys..];
     let weighs = how != Combine::Diff && output != Output::Count;
     let mut i = 0;
@@ -192,8 +105,7 @@ fn parse_request(
         let word = options[i];
         if weighs && left > numkeys && is(word, "weights") {
             for (j, weight) in options[i + 1..=i + numkeys].iter().enumerate() {
-                request.weights[j] =
-                    parse_score(weight).ok_or(CmdError::from("ERR weight value is not a float"))?;
+                request.weights[j] = parse_score(weight).ok_or(CmdError::from("ERR weight value is not a float"))?;
             }
             i += 1 + numkeys;
         } else if weighs && left >= 2 && is(word, "aggregate") {
@@ -208,8 +120,7 @@ fn parse_request(
             request.with_scores = true;
             i += 1;
         } else if output == Output::Count && left >= 2 && is(word, "limit") {
-            request.limit = positive_count(options[i + 1])
-                .map_err(|_| CmdError::from("ERR LIMIT can't be negative"))?;
+            request.limit = positive_count(options[i + 1]).map_err(|_| CmdError::from("ERR LIMIT can't be negative"))?;
             i += 2;
         } else {
             return Err(SYNTAX.into());
@@ -221,8 +132,7 @@ fn parse_request(
 /// Combines the inputs; the result is in sorted-set order.
 fn combine(request: &Request, how: Combine) -> Scored {
     // 0 * inf is NaN: Redis makes it 0.
-    let weighted =
-        |score: f64, weight: f64| Some(score * weight).filter(|s| !s.is_nan()).unwrap_or(0.0);
+    let weighted = |score: f64, weight: f64| Some(score * weight).filter(|s| !s.is_nan()).unwrap_or(0.0);
     let (first, rest) = request.inputs.split_first().expect("at least one input");
     let mut result: Scored = match how {
         Combine::Union => {
@@ -230,42 +140,27 @@ fn combine(request: &Request, how: Combine) -> Scored {
             for (input, &weight) in request.inputs.iter().zip(&request.weights) {
                 for (m, s) in input {
                     let s = weighted(*s, weight);
-                    scores
-                        .entry(&m[..])
-                        .and_modify(|into| request.aggregate.apply(into, s))
-                        .or_insert(s);
+                    scores.entry(&m[..]).and_modify(|into| request.aggregate.apply(into, s)).or_insert(s);
                 }
             }
             scores.into_iter().map(|(m, s)| (m.to_vec(), s)).collect()
         }
         Combine::Inter => {
-            let lookups: Vec<HashMap<&[u8], f64>> = rest
-                .iter()
-                .map(|input| input.iter().map(|(m, s)| (&m[..], *s)).collect())
-                .collect();
+            let lookups: Vec<HashMap<&[u8], f64>> = rest.iter().map(|input| input.iter().map(|(m, s)| (&m[..], *s)).collect()).collect();
             first
                 .iter()
                 .filter_map(|(m, s)| {
                     let mut score = weighted(*s, request.weights[0]);
                     for (lookup, &weight) in lookups.iter().zip(&request.weights[1..]) {
-                        request
-                            .aggregate
-                            .apply(&mut score, weighted(*lookup.get(&m[..])?, weight));
+                        request.aggregate.apply(&mut score, weighted(*lookup.get(&m[..])?, weight));
                     }
                     Some((m.clone(), score))
                 })
                 .collect()
         }
         Combine::Diff => {
-            let others: Vec<hashbrown::HashSet<&[u8]>> = rest
-                .iter()
-                .map(|input| input.iter().map(|(m, _)| &m[..]).collect())
-                .collect();
-            first
-                .iter()
-                .filter(|(m, _)| !others.iter().any(|o| o.contains(&m[..])))
-                .cloned()
-                .collect()
+            let others: Vec<hashbrown::HashSet<&[u8]>> = rest.iter().map(|input| input.iter().map(|(m, _)| &m[..]).collect()).collect();
+            first.iter().filter(|(m, _)| !others.iter().any(|o| o.contains(&m[..]))).cloned().collect()
         }
     };
     result.sort_by(|a, b| a.1.total_cmp(&b.1).then_with(|| a.0.cmp(&b.0)));
@@ -275,13 +170,7 @@ fn combine(request: &Request, how: Combine) -> Scored {
 /// ZUNION, ZINTER, ZDIFF: `numkeys key... [options]`.
 fn combine_reply(ctx: &mut Ctx, args: &[&[u8]], how: Combine) -> CmdResult {
     let name = args[0].to_ascii_lowercase();
-    let request = parse_request(
-        ctx,
-        &String::from_utf8_lossy(&name),
-        &args[1..],
-        how,
-        Output::Reply,
-    )?;
+    let request = parse_request(ctx, &String::from_utf8_lossy(&name), &args[1..], how, Output::Reply)?;
     let result = combine(&request, how);
     reply_scored(ctx, &result, request.with_scores);
     Ok(())
@@ -290,13 +179,7 @@ fn combine_reply(ctx: &mut Ctx, args: &[&[u8]], how: Combine) -> CmdResult {
 /// ZUNIONSTORE, ZINTERSTORE, ZDIFFSTORE: `dst numkeys key... [options]`.
 fn combine_store(ctx: &mut Ctx, args: &[&[u8]], how: Combine) -> CmdResult {
     let name = args[0].to_ascii_lowercase();
-    let request = parse_request(
-        ctx,
-        &String::from_utf8_lossy(&name),
-        &args[2..],
-        how,
-        Output::Store,
-    )?;
+    let request = parse_request(ctx, &String::from_utf8_lossy(&name), &args[2..], how, Output::Store)?;
     let result = combine(&request, how);
     store_scored(ctx, args[1], result)
 }
@@ -330,7 +213,6 @@ fn zintercard(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let request = parse_request(ctx, "zintercard", &args[1..], Combine::Inter, Output::Count)?;
     let len = combine(&request, Combine::Inter).len();
     let limit = request.limit;
-    ctx.out
-        .int(if limit > 0 { len.min(limit) } else { len } as i64);
+    ctx.out.int(if limit > 0 { len.min(limit) } else { len } as i64);
     Ok(())
 }

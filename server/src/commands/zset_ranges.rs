@@ -10,11 +10,7 @@ use std::cmp::Ordering;
 
 const R: u32 = flags::READONLY;
 const REMOVE: u32 = flags::WRITE;
-const TWO_KEYS: KeySpec = KeySpec {
-    first: 1,
-    last: 2,
-    step: 1,
-};
+const TWO_KEYS: KeySpec = KeySpec { first: 1, last: 2, step: 1 };
 
 pub const COMMANDS: &[Spec] = &[
     Spec { name: "zrange", arity: -4, flags: R, keys: ONE_KEY, group: "sorted_set", summary: "Returns members in a sorted set within a range of indexes, scores or member bytes.", run: zrange },
@@ -50,26 +46,14 @@ fn score_bound(arg: &[u8]) -> Option<(f64, bool)> {
         _ => (false, arg),
     };
     let text = std::str::from_utf8(text).ok()?.trim_start();
-    let value: f64 = if text.is_empty() {
-        0.0
-    } else {
-        text.parse().ok()?
-    };
+    let value: f64 = if text.is_empty() { 0.0 } else { text.parse().ok()? };
     (!value.is_nan()).then_some((value, exclusive))
 }
 
 impl ScoreRange {
     fn parse(min: &[u8], max: &[u8]) -> Result<ScoreRange, CmdError> {
-        let ((min, min_exclusive), (max, max_exclusive)) =
-            score_bound(min)
-                .zip(score_bound(max))
-                .ok_or(CmdError::from(NOT_FLOAT_RANGE))?;
-        Ok(ScoreRange {
-            min,
-            min_exclusive,
-            max,
-            max_exclusive,
-        })
+        let ((min, min_exclusive), (max, max_exclusive)) = score_bound(min).zip(score_bound(max)).ok_or(CmdError::from(NOT_FLOAT_RANGE))?;
+        Ok(ScoreRange { min, min_exclusive, max, max_exclusive })
     }
 
     fn is_empty(&self) -> bool {
@@ -77,19 +61,11 @@ impl ScoreRange {
     }
 
     fn above_min(&self, score: f64) -> bool {
-        if self.min_exclusive {
-            score > self.min
-        } else {
-            score >= self.min
-        }
+        if self.min_exclusive { score > self.min } else { score >= self.min }
     }
 
     fn below_max(&self, score: f64) -> bool {
-        if self.max_exclusive {
-            score < self.max
-        } else {
-            score <= self.max
-        }
+        if self.max_exclusive { score < self.max } else { score <= self.max }
     }
 }
 
@@ -136,9 +112,7 @@ struct LexRange<'a> {
 
 impl<'a> LexRange<'a> {
     fn parse(min: &'a [u8], max: &'a [u8]) -> Result<LexRange<'a>, CmdError> {
-        let (min, max) = LexBound::parse(min)
-            .zip(LexBound::parse(max))
-            .ok_or(CmdError::from(NOT_LEX_RANGE))?;
+        let (min, max) = LexBound::parse(min).zip(LexBound::parse(max)).ok_or(CmdError::from(NOT_LEX_RANGE))?;
         Ok(LexRange { min, max })
     }
 
@@ -146,13 +120,9 @@ impl<'a> LexRange<'a> {
         let order = match (self.min, self.max) {
             (LexBound::Lowest, _) | (_, LexBound::Highest) => Ordering::Less,
             (LexBound::Highest, _) | (_, LexBound::Lowest) => Ordering::Greater,
-            (
-                LexBound::Inclusive(a) | LexBound::Exclusive(a),
-                LexBound::Inclusive(b) | LexBound::Exclusive(b),
-            ) => a.cmp(b),
+            (LexBound::Inclusive(a) | LexBound::Exclusive(a), LexBound::Inclusive(b) | LexBound::Exclusive(b)) => a.cmp(b),
         };
-        order == Ordering::Greater
-            || (order == Ordering::Equal && (self.min.is_exclusive() || self.max.is_exclusive()))
+        order == Ordering::Greater || (order == Ordering::Equal && (self.min.is_exclusive() || self.max.is_exclusive()))
     }
 
     fn above_min(&self, member: &[u8]) -> bool {
@@ -211,14 +181,8 @@ struct Form {
 impl<'a> RangeQuery<'a> {
     /// Parses `first second [options...]` as Redis's `zrangeGenericCommand` does, in its order
     /// of checks.
-    fn parse(
-        first: &'a [u8],
-        second: &'a [u8],
-        options: &[&'a [u8]],
-        form: Form,
-    ) -> Result<RangeQuery<'a>, CmdError> {
-        let (mut by, mut reverse, mut limit, mut with_scores) =
-            (form.by, form.reverse, None, false);
+    fn parse(first: &'a [u8], second: &'a [u8], options: &[&'a [u8]], form: Form) -> Result<RangeQuery<'a>, CmdError> {
+        let (mut by, mut reverse, mut limit, mut with_scores) = (form.by, form.reverse, None, false);
         let mut i = 0;
         while i < options.len() {
             let word = options[i];
@@ -244,27 +208,16 @@ impl<'a> RangeQuery<'a> {
             return Err("ERR syntax error, LIMIT is only supported in combination with either BYSCORE or BYLEX".into());
         }
         if with_scores && by == By::Lex {
-            return Err(
-                "ERR syntax error, WITHSCORES not supported in combination with BYLEX".into(),
-            );
+            return Err("ERR syntax error, WITHSCORES not supported in combination with BYLEX".into());
         }
         // A reversed score or lex range is given as max, min.
-        let (min, max) = if reverse && by != By::Rank {
-            (second, first)
-        } else {
-            (first, second)
-        };
+        let (min, max) = if reverse && by != By::Rank { (second, first) } else { (first, second) };
         let by = match by {
             By::Rank => RangeBy::Rank(int_arg(min)?, int_arg(max)?),
             By::Score => RangeBy::Score(ScoreRange::parse(min, max)?),
             By::Lex => RangeBy::Lex(LexRange::parse(min, max)?),
         };
-        Ok(RangeQuery {
-            by,
-            reverse,
-            limit,
-            with_scores,
-        })
+        Ok(RangeQuery { by, reverse, limit, with_scores })
     }
 }
 
@@ -272,11 +225,7 @@ impl<'a> RangeQuery<'a> {
 /// Redis clamps them; `None` if the range is empty.
 pub fn clamp_ranks(start: i64, end: i64, len: usize) -> Option<(usize, usize)> {
     let len = len as i64;
-    let start = if start < 0 {
-        (len + start).max(0)
-    } else {
-        start
-    };
+    let start = if start < 0 { (len + start).max(0) } else { start };
     let end = if end < 0 { len + end } else { end };
     if start > end || start >= len {
         return None;
@@ -288,31 +237,16 @@ pub fn clamp_ranks(start: i64, end: i64, len: usize) -> Option<(usize, usize)> {
 /// mixed scores this walks the score order exactly as Redis does (nothing if the last member
 /// is below the range or the first above it; otherwise from the first member past one bound
 /// for as long as the other holds), so both answer alike.
-fn lex_selection<'z>(
-    z: &'z SortedMembers,
-    range: LexRange<'z>,
-    reverse: bool,
-) -> Box<dyn Iterator<Item = (f64, &'z [u8])> + 'z> {
+fn lex_selection<'z>(z: &'z SortedMembers, range: LexRange<'z>, reverse: bool) -> Box<dyn Iterator<Item = (f64, &'z [u8])> + 'z> {
     let (first, last) = (z.ordered().next(), z.ordered().next_back());
-    let reachable = first
-        .zip(last)
-        .is_some_and(|((_, first), (_, last))| range.above_min(last) && range.below_max(first));
+    let reachable = first.zip(last).is_some_and(|((_, first), (_, last))| range.above_min(last) && range.below_max(first));
     if range.is_empty() || !reachable {
         return Box::new(std::iter::empty());
     }
     if reverse {
-        Box::new(
-            z.ordered()
-                .rev()
-                .skip_while(move |(_, m)| !range.below_max(m))
-                .take_while(move |(_, m)| range.above_min(m)),
-        )
+        Box::new(z.ordered().rev().skip_while(move |(_, m)| !range.below_max(m)).take_while(move |(_, m)| range.above_min(m)))
     } else {
-        Box::new(
-            z.ordered()
-                .skip_while(move |(_, m)| !range.above_min(m))
-                .take_while(move |(_, m)| range.below_max(m)),
-        )
+        Box::new(z.ordered().skip_while(move |(_, m)| !range.above_min(m)).take_while(move |(_, m)| range.below_max(m)))
     }
 }
 
@@ -321,25 +255,13 @@ fn select(z: &SortedMembers, query: &RangeQuery) -> Scored {
     let owned = |(s, m): (f64, &[u8])| (m.to_vec(), s);
     let chosen: Box<dyn Iterator<Item = (f64, &[u8])>> = match (query.by, query.reverse) {
         (RangeBy::Rank(start, end), reverse) => {
-            let Some((start, end)) = clamp_ranks(start, end, z.members().len()) else {
-                return Vec::new();
-            };
+            let Some((start, end)) = clamp_ranks(start, end, z.members().len()) else { return Vec::new() };
             let n = end - start + 1;
-            if reverse {
-                Box::new(z.ordered().rev().skip(start).take(n))
-            } else {
-                Box::new(z.ordered().skip(start).take(n))
-            }
+            if reverse { Box::new(z.ordered().rev().skip(start).take(n)) } else { Box::new(z.ordered().skip(start).take(n)) }
         }
         (RangeBy::Score(range), _) if range.is_empty() => return Vec::new(),
-        (RangeBy::Score(range), false) => Box::new(
-            z.from_score(range.min, range.min_exclusive)
-                .take_while(move |(s, _)| range.below_max(*s)),
-        ),
-        (RangeBy::Score(range), true) => Box::new(
-            z.to_score(range.max, range.max_exclusive)
-                .take_while(move |(s, _)| range.above_min(*s)),
-        ),
+        (RangeBy::Score(range), false) => Box::new(z.from_score(range.min, range.min_exclusive).take_while(move |(s, _)| range.below_max(*s))),
+        (RangeBy::Score(range), true) => Box::new(z.to_score(range.max, range.max_exclusive).take_while(move |(s, _)| range.above_min(*s))),
         (RangeBy::Lex(range), reverse) => lex_selection(z, range, reverse),
     };
     match query.limit {
@@ -347,11 +269,7 @@ fn select(z: &SortedMembers, query: &RangeQuery) -> Scored {
         Some((offset, _)) if offset < 0 => Vec::new(),
         Some((offset, count)) => {
             let chosen = chosen.skip(offset as usize);
-            if count < 0 {
-                chosen.map(owned).collect()
-            } else {
-                chosen.take(count as usize).map(owned).collect()
-            }
+            if count < 0 { chosen.map(owned).collect() } else { chosen.take(count as usize).map(owned).collect() }
         }
         None => chosen.map(owned).collect(),
     }
@@ -360,83 +278,33 @@ fn select(z: &SortedMembers, query: &RangeQuery) -> Scored {
 /// Runs a range read of `args[1]` with the range in `args[2..4]` and options after it.
 fn range_reply(ctx: &mut Ctx, args: &[&[u8]], form: Form) -> CmdResult {
     let query = RangeQuery::parse(args[2], args[3], &args[4..], form)?;
-    let found = with_zset(ctx, args[1], |zset| {
-        zset.map(|z| select(z, &query)).unwrap_or_default()
-    })?;
+    let found = with_zset(ctx, args[1], |zset| zset.map(|z| select(z, &query)).unwrap_or_default())?;
     reply_scored(ctx, &found, query.with_scores);
     Ok(())
 }
 
 fn zrange(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
-    range_reply(
-        ctx,
-        args,
-        Form {
-            by: None,
-            reverse: None,
-            store: false,
-        },
-    )
+    range_reply(ctx, args, Form { by: None, reverse: None, store: false })
 }
 
 fn zrevrange(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
-    range_reply(
-        ctx,
-        args,
-        Form {
-            by: Some(By::Rank),
-            reverse: Some(true),
-            store: false,
-        },
-    )
+    range_reply(ctx, args, Form { by: Some(By::Rank), reverse: Some(true), store: false })
 }
 
 fn zrangebyscore(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
-    range_reply(
-        ctx,
-        args,
-        Form {
-            by: Some(By::Score),
-            reverse: Some(false),
-            store: false,
-        },
-    )
+    range_reply(ctx, args, Form { by: Some(By::Score), reverse: Some(false), store: false })
 }
 
 fn zrevrangebyscore(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
-    range_reply(
-        ctx,
-        args,
-        Form {
-            by: Some(By::Score),
-            reverse: Some(true),
-            store: false,
-        },
-    )
+    range_reply(ctx, args, Form { by: Some(By::Score), reverse: Some(true), store: false })
 }
 
 fn zrangebylex(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
-    range_reply(
-        ctx,
-        args,
-        Form {
-            by: Some(By::Lex),
-            reverse: Some(false),
-            store: false,
-        },
-    )
+    range_reply(ctx, args, Form { by: Some(By::Lex), reverse: Some(false), store: false })
 }
 
 fn zrevrangebylex(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
-    range_reply(
-        ctx,
-        args,
-        Form {
-            by: Some(By::Lex),
-            reverse: Some(true),
-            store: false,
-        },
-    )
+    range_reply(ctx, args, Form { by: Some(By::Lex), reverse: Some(true), store: false })
 }
 
 /// Stores `found` as the sorted set `dst` (deleting it if `found` is empty); replies its size.
@@ -453,29 +321,15 @@ pub fn store_scored(ctx: &mut Ctx, dst: &[u8], found: Scored) -> CmdResult {
 
 /// ZRANGESTORE dst src min max [BYSCORE|BYLEX] [REV] [LIMIT offset count]
 fn zrangestore(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
-    let query = RangeQuery::parse(
-        args[3],
-        args[4],
-        &args[5..],
-        Form {
-            by: None,
-            reverse: None,
-            store: true,
-        },
-    )?;
-    let found = with_zset(ctx, args[2], |zset| {
-        zset.map(|z| select(z, &query)).unwrap_or_default()
-    })?;
+    let query = RangeQuery::parse(args[3], args[4], &args[5..], Form { by: None, reverse: None, store: true })?;
+    let found = with_zset(ctx, args[2], |zset| zset.map(|z| select(z, &query)).unwrap_or_default())?;
     store_scored(ctx, args[1], found)
 }
 
 fn zcount(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let range = ScoreRange::parse(args[2], args[3])?;
     let count = with_zset(ctx, args[1], |zset| match zset {
-        Some(z) if !range.is_empty() => z
-            .from_score(range.min, range.min_exclusive)
-            .take_while(|(s, _)| range.below_max(*s))
-            .count(),
+        Some(z) if !range.is_empty() => z.from_score(range.min, range.min_exclusive).take_while(|(s, _)| range.below_max(*s)).count(),
         _ => 0,
     })?;
     ctx.out.int(count as i64);
@@ -484,34 +338,21 @@ fn zcount(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 
 fn zlexcount(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let range = LexRange::parse(args[2], args[3])?;
-    let count = with_zset(ctx, args[1], |zset| {
-        zset.map_or(0, |z| lex_selection(z, range, false).count())
-    })?;
+    let count = with_zset(ctx, args[1], |zset| zset.map_or(0, |z| lex_selection(z, range, false).count()))?;
     ctx.out.int(count as i64);
     Ok(())
 }
 
 /// Removes the members `query` selects from `key`; replies how many.
 fn remove_range(ctx: &mut Ctx, key: &[u8], query: RangeQuery) -> CmdResult {
-    let found = with_zset(ctx, key, |zset| {
-        zset.map(|z| select(z, &query)).unwrap_or_default()
-    })?;
-    let removed = if found.is_empty() {
-        0
-    } else {
-        remove_members(ctx, key, found.iter().map(|(m, _)| &m[..]))?
-    };
+    let found = with_zset(ctx, key, |zset| zset.map(|z| select(z, &query)).unwrap_or_default())?;
+    let removed = if found.is_empty() { 0 } else { remove_members(ctx, key, found.iter().map(|(m, _)| &m[..]))? };
     ctx.out.int(removed as i64);
     Ok(())
 }
 
 fn removal(by: RangeBy) -> RangeQuery {
-    RangeQuery {
-        by,
-        reverse: false,
-        limit: None,
-        with_scores: false,
-    }
+    RangeQuery { by, reverse: false, limit: None, with_scores: false }
 }
 
 fn zremrangebyrank(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {

@@ -9,10 +9,7 @@ use super::sets::positive_count;
 use super::values::Scored;
 use super::{flags, int_arg, is, CmdError, CmdResult, Ctx, Spec, ONE_KEY, SYNTAX};
 use hashbrown::HashMap;
-use meridian_crdt::{
-    format_score, number_to_f64, parse_score, Change, Collection, Kind, Number, ScoreState,
-    SortedMembers,
-};
+use meridian_crdt::{format_score, number_to_f64, parse_score, Change, Collection, Kind, Number, ScoreState, SortedMembers};
 
 const W: u32 = flags::WRITE | flags::DENYOOM | flags::FAST;
 const R: u32 = flags::READONLY;
@@ -36,24 +33,14 @@ pub const COMMANDS: &[Spec] = &[
 pub const NOT_FLOAT: &str = "ERR value is not a valid float";
 
 /// Runs `f` on the sorted set at `key` (`None` if absent); WRONGTYPE for another type.
-pub fn with_zset<R>(
-    ctx: &mut Ctx,
-    key: &[u8],
-    f: impl FnOnce(Option<&SortedMembers>) -> R,
-) -> Result<R, CmdError> {
+pub fn with_zset<R>(ctx: &mut Ctx, key: &[u8], f: impl FnOnce(Option<&SortedMembers>) -> R) -> Result<R, CmdError> {
     let state = ctx.typed(key, Kind::Zset)?;
     Ok(f(state.and_then(|s| s.zset())))
 }
 
 /// Removes `members` from the sorted set at `key`; how many were there.
-pub fn remove_members<'a>(
-    ctx: &mut Ctx,
-    key: &[u8],
-    members: impl Iterator<Item = &'a [u8]>,
-) -> Result<usize, CmdError> {
-    Ok(ctx
-        .edit(key, Collection::Zset, members.map(|m| (m, Change::Remove)))?
-        .were_live)
+pub fn remove_members<'a>(ctx: &mut Ctx, key: &[u8], members: impl Iterator<Item = &'a [u8]>) -> Result<usize, CmdError> {
+    Ok(ctx.edit(key, Collection::Zset, members.map(|m| (m, Change::Remove)))?.were_live)
 }
 
 /// Members with scores as a reply: members only, or (`with_scores`) pairs of member and score.
@@ -129,10 +116,7 @@ fn zadd(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     if incr && pairs.len() > 2 {
         return Err("ERR INCR option supports a single increment-element pair".into());
     }
-    let scores = pairs
-        .chunks(2)
-        .map(|p| score_arg(p[0]))
-        .collect::<Result<Vec<_>, _>>()?;
+    let scores = pairs.chunks(2).map(|p| score_arg(p[0])).collect::<Result<Vec<_>, _>>()?;
     if incr {
         let new = increment_member(ctx, key, pairs[1], scores[0], pairs[0], when)?;
         ctx.out.double_or_null(new);
@@ -145,22 +129,14 @@ fn zadd(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 
 /// Applies ZADD's score-member pairs in order, as Redis does (a member named twice takes its
 /// last allowed score); returns how many members were added and how many changed score.
-fn write_scores(
-    ctx: &mut Ctx,
-    key: &[u8],
-    pairs: &[&[u8]],
-    scores: &[f64],
-    when: Conditions,
-) -> Result<(usize, usize), CmdError> {
+fn write_scores(ctx: &mut Ctx, key: &[u8], pairs: &[&[u8]], scores: &[f64], when: Conditions) -> Result<(usize, usize), CmdError> {
     let (mut added, mut updated) = (0, 0);
     // Per member named: its score so far, and the pair that last changed it.
     let mut planned: HashMap<&[u8], (Option<f64>, Option<usize>)> = HashMap::new();
     with_zset(ctx, key, |zset| {
         for (i, (pair, &score)) in pairs.chunks(2).zip(scores).enumerate() {
             let member = pair[1];
-            let entry = planned
-                .entry(member)
-                .or_insert_with(|| (zset.and_then(|z| z.score(member)), None));
+            let entry = planned.entry(member).or_insert_with(|| (zset.and_then(|z| z.score(member)), None));
             if !when.allow(entry.0, score) {
                 continue;
             }
@@ -172,10 +148,7 @@ fn write_scores(
             *entry = (Some(score), Some(i));
         }
     })?;
-    let changes = planned
-        .into_iter()
-        .filter_map(|(member, (_, pair))| Some((member, Change::Write(pairs[2 * pair?]))))
-        .collect::<Vec<_>>();
+    let changes = planned.into_iter().filter_map(|(member, (_, pair))| Some((member, Change::Write(pairs[2 * pair? ])))).collect::<Vec<_>>();
     if !changes.is_empty() {
         ctx.edit(key, Collection::Zset, changes)?;
     }
@@ -186,31 +159,17 @@ fn write_scores(
 /// same double: such increments add up under concurrency. Others (infinite, beyond the exact
 /// range, finer than 17 decimals) are written as the new score instead.
 fn exact_increment(text: &[u8], delta: f64) -> Option<Number> {
-    Number::parse_float(text)
-        .ok()
-        .filter(|n| number_to_f64(*n).to_bits() == delta.to_bits())
+    Number::parse_float(text).ok().filter(|n| number_to_f64(*n).to_bits() == delta.to_bits())
 }
 
 /// Adds `delta` (typed as `delta_text`) to `member`'s score under ZADD's conditions; returns
 /// the new score, or `None` if a condition refused the change.
-fn increment_member(
-    ctx: &mut Ctx,
-    key: &[u8],
-    member: &[u8],
-    delta: f64,
-    delta_text: &[u8],
-    when: Conditions,
-) -> Result<Option<f64>, CmdError> {
+fn increment_member(ctx: &mut Ctx, key: &[u8], member: &[u8], delta: f64, delta_text: &[u8], when: Conditions) -> Result<Option<f64>, CmdError> {
     let origin = ctx.shared.node.id();
     let exact = exact_increment(delta_text, delta);
     let (current, increment) = with_zset(ctx, key, |zset| {
         let state = zset.and_then(|z| z.members().get(member));
-        let increment = exact.and_then(|n| {
-            state.map_or_else(
-                || ScoreState::default().next_increment(origin, n),
-                |s| s.next_increment(origin, n),
-            )
-        });
+        let increment = exact.and_then(|n| state.map_or_else(|| ScoreState::default().next_increment(origin, n), |s| s.next_increment(origin, n)));
         (state.and_then(ScoreState::score), increment)
     })?;
     let new = current.unwrap_or(0.0) + delta;
@@ -249,16 +208,9 @@ fn zscore(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 }
 
 fn zmscore(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
-    let scores: Vec<Option<f64>> = with_zset(ctx, args[1], |zset| {
-        args[2..]
-            .iter()
-            .map(|m| zset.and_then(|z| z.score(m)))
-            .collect()
-    })?;
+    let scores: Vec<Option<f64>> = with_zset(ctx, args[1], |zset| args[2..].iter().map(|m| zset.and_then(|z| z.score(m))).collect())?;
     ctx.out.array(scores.len());
-    scores
-        .into_iter()
-        .for_each(|score| ctx.out.double_or_null(score));
+    scores.into_iter().for_each(|score| ctx.out.double_or_null(score));
     Ok(())
 }
 
@@ -273,11 +225,7 @@ fn rank(ctx: &mut Ctx, args: &[&[u8]], reverse: bool) -> CmdResult {
     let rank = with_zset(ctx, args[1], |zset| {
         let z = zset?;
         let rank = z.rank(args[2])?;
-        Some(if reverse {
-            z.members().len() - 1 - rank
-        } else {
-            rank
-        })
+        Some(if reverse { z.members().len() - 1 - rank } else { rank })
     })?;
     match rank {
         Some(r) => ctx.out.int(r as i64),
@@ -304,14 +252,8 @@ fn pop(ctx: &mut Ctx, args: &[&[u8]], highest: bool) -> CmdResult {
     let n = count.unwrap_or(1);
     let popped: Scored = with_zset(ctx, args[1], |zset| {
         let Some(z) = zset else { return Vec::new() };
-        let take = |it: &mut dyn Iterator<Item = (f64, &[u8])>| {
-            it.take(n).map(|(s, m)| (m.to_vec(), s)).collect()
-        };
-        if highest {
-            take(&mut z.ordered().rev())
-        } else {
-            take(&mut z.ordered())
-        }
+        let take = |it: &mut dyn Iterator<Item = (f64, &[u8])>| it.take(n).map(|(s, m)| (m.to_vec(), s)).collect();
+        if highest { take(&mut z.ordered().rev()) } else { take(&mut z.ordered()) }
     })?;
     if !popped.is_empty() {
         remove_members(ctx, args[1], popped.iter().map(|(m, _)| &m[..]))?;
@@ -345,10 +287,7 @@ fn zrandmember(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         4 if is(args[3], "withscores") => (Some(int_arg(args[2])?), true),
         _ => return Err(SYNTAX.into()),
     };
-    let all: Scored = with_zset(ctx, args[1], |zset| {
-        zset.map(|z| z.ordered().map(|(s, m)| (m.to_vec(), s)).collect())
-            .unwrap_or_default()
-    })?;
+    let all: Scored = with_zset(ctx, args[1], |zset| zset.map(|z| z.ordered().map(|(s, m)| (m.to_vec(), s)).collect()).unwrap_or_default())?;
     match count {
         None => {
             let one = pick_random(all, 1)?;
@@ -368,16 +307,7 @@ fn zscan(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let (cursor, found) = with_zset(ctx, args[1], |zset| match zset {
         Some(z) => {
             let members = z.members();
-            options
-                .scan_members(members.len(), members.iter(), &hasher)
-                .map(|(c, f)| {
-                    (
-                        c,
-                        f.into_iter()
-                            .map(|(m, s)| (m.to_vec(), s.score().unwrap_or_default()))
-                            .collect::<Scored>(),
-                    )
-                })
+            options.scan_members(members.len(), members.iter(), &hasher).map(|(c, f)| (c, f.into_iter().map(|(m, s)| (m.to_vec(), s.score().unwrap_or_default())).collect::<Scored>()))
         }
         None => Ok((0, Vec::new())),
     })??;

@@ -37,35 +37,29 @@ pub fn start(shared: &Arc<Shared>) -> Result<(), CheckpointError> {
         return Err(CheckpointError::Running);
     }
     let shared = shared.clone();
-    let spawned = std::thread::Builder::new()
-        .name("meridian-checkpoint".into())
-        .spawn(move || {
-            let durable = shared.node.durable().expect("checked above");
-            let started = Instant::now();
-            let outcome = write(&shared, durable);
-            let mut history = durable.history.lock();
-            match outcome {
-                Ok(bytes) => {
-                    history.completed += 1;
-                    history.last_error = None;
-                    history.last_duration = started.elapsed();
-                    tracing::info!(
-                        bytes,
-                        ms = started.elapsed().as_millis() as u64,
-                        "checkpoint written to the flash tier"
-                    );
-                }
-                Err(WriteError::Overlapped) => {
-                    tracing::info!("{}", CheckpointError::Overlapped);
-                    durable.request_checkpoint();
-                }
-                Err(WriteError::Durable(e)) => {
-                    tracing::error!("checkpoint failed: {e}");
-                    history.last_error = Some(e.to_string());
-                }
+    let spawned = std::thread::Builder::new().name("meridian-checkpoint".into()).spawn(move || {
+        let durable = shared.node.durable().expect("checked above");
+        let started = Instant::now();
+        let outcome = write(&shared, durable);
+        let mut history = durable.history.lock();
+        match outcome {
+            Ok(bytes) => {
+                history.completed += 1;
+                history.last_error = None;
+                history.last_duration = started.elapsed();
+                tracing::info!(bytes, ms = started.elapsed().as_millis() as u64, "checkpoint written to the flash tier");
             }
-            durable.running.store(false, Ordering::Release);
-        });
+            Err(WriteError::Overlapped) => {
+                tracing::info!("{}", CheckpointError::Overlapped);
+                durable.request_checkpoint();
+            }
+            Err(WriteError::Durable(e)) => {
+                tracing::error!("checkpoint failed: {e}");
+                history.last_error = Some(e.to_string());
+            }
+        }
+        durable.running.store(false, Ordering::Release);
+    });
     if let Err(e) = spawned {
         durable.running.store(false, Ordering::Release);
         tracing::error!("cannot start a checkpoint thread: {e}");
@@ -91,10 +85,7 @@ fn write(shared: &Shared, durable: &Durable) -> Result<u64, WriteError> {
     if durable.transfers.load(Ordering::Acquire) > 0 {
         return Err(WriteError::Overlapped);
     }
-    let (position, applied) = shared
-        .node
-        .durable_base()
-        .expect("the node has this flash tier");
+    let (position, applied) = shared.node.durable_base().expect("the node has this flash tier");
     let log_bytes_at_base = durable.log_bytes.load(Ordering::Relaxed);
     let current = durable.generation.load(Ordering::Relaxed);
     let generation = current.wrapping_add(1);
@@ -104,46 +95,22 @@ fn write(shared: &Shared, durable: &Durable) -> Result<u64, WriteError> {
         states.clear();
         let mut db = shared.keyspace.unlocked();
         let shard_position = db.with_shard(index, |shard| {
-            states.extend(shard.entries().map(|e| {
-                (
-                    e.key.clone(),
-                    rmp_serde::to_vec(&e.state).expect("key states encode"),
-                )
-            }));
+            states.extend(shard.entries().map(|e| (e.key.clone(), rmp_serde::to_vec(&e.state).expect("key states encode"))));
             durable.next_position()
         });
         drop(db);
-        total += states
-            .iter()
-            .map(|(k, v)| (k.len() + v.len()) as u64)
-            .sum::<u64>();
-        durable.store.write_shard(
-            generation,
-            index as u16,
-            shard_position,
-            states.iter().map(|(k, v)| (&k[..], &v[..])),
-        )?;
+        total += states.iter().map(|(k, v)| (k.len() + v.len()) as u64).sum::<u64>();
+        durable.store.write_shard(generation, index as u16, shard_position, states.iter().map(|(k, v)| (&k[..], &v[..])))?;
     }
     if durable.transfer_epoch.load(Ordering::Acquire) != epoch {
         durable.store.keep_generation(current)?;
         return Err(WriteError::Overlapped);
     }
-    durable.store.set_meta(
-        BASE,
-        &Base {
-            generation,
-            position,
-            applied,
-            checkpoint_bytes: total,
-        }
-        .encode(),
-    )?;
+    durable.store.set_meta(BASE, &Base { generation, position, applied, checkpoint_bytes: total }.encode())?;
     durable.generation.store(generation, Ordering::Relaxed);
     durable.store.keep_generation(generation)?;
     durable.store.trim_log(position)?;
     durable.checkpoint_bytes.store(total, Ordering::Relaxed);
-    durable
-        .log_bytes
-        .fetch_sub(log_bytes_at_base, Ordering::Relaxed);
+    durable.log_bytes.fetch_sub(log_bytes_at_base, Ordering::Relaxed);
     Ok(total)
 }

@@ -17,23 +17,19 @@ pub mod recover;
 
 use crate::config::AppendFsync;
 use crate::shared::Shared;
-use meridian_crdt::KeyState;
 use meridian_flash::{FlashError, FlashStore};
+use meridian_crdt::KeyState;
 use parking_lot::Mutex;
 use record::RecordError;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::time::Duration;
 
 /// Opens the flash tier's RocksDB in `dir` if the configuration uses it: for durability
 /// (`appendonly yes`) or for spilling (`maxmemory-policy flash`).
 pub fn open_store(dir: &Path, wanted: bool) -> Result<Option<Arc<FlashStore>>, DurableError> {
-    Ok(if wanted {
-        Some(Arc::new(FlashStore::open(dir)?))
-    } else {
-        None
-    })
+    Ok(if wanted { Some(Arc::new(FlashStore::open(dir)?)) } else { None })
 }
 
 /// Metadata names.
@@ -164,8 +160,7 @@ impl Durable {
         if let Err(e) = self.store.append(position, bytes) {
             self.fail(format!("writing the op log: {e}"));
         }
-        self.log_bytes
-            .fetch_add(bytes.len() as u64, Ordering::Relaxed);
+        self.log_bytes.fetch_add(bytes.len() as u64, Ordering::Relaxed);
         self.written.store(position + 1, Ordering::Release);
     }
 
@@ -267,17 +262,14 @@ impl Durable {
             {
                 let mut wanted = self.sync_wanted.lock();
                 if !*wanted {
-                    self.sync_asked
-                        .wait_for(&mut wanted, Duration::from_millis(200));
+                    self.sync_asked.wait_for(&mut wanted, Duration::from_millis(200));
                 }
                 if !std::mem::take(&mut *wanted) {
                     continue;
                 }
             }
             if let Err(e) = self.sync() {
-                tracing::error!(
-                    "flash tier: cannot sync the op log under appendfsync always: {e}; exiting"
-                );
+                tracing::error!("flash tier: cannot sync the op log under appendfsync always: {e}; exiting");
                 std::process::exit(1);
             }
         }
@@ -294,11 +286,7 @@ impl Durable {
     /// (`auto-aof-rewrite-min-size` and `-percentage`, as Redis's AOF rewrite).
     pub fn checkpoint_due(&self, min_size: u64, percentage: u64) -> bool {
         let grown = self.log_bytes.load(Ordering::Relaxed);
-        let share = self
-            .checkpoint_bytes
-            .load(Ordering::Relaxed)
-            .saturating_mul(percentage)
-            / 100;
+        let share = self.checkpoint_bytes.load(Ordering::Relaxed).saturating_mul(percentage) / 100;
         percentage > 0 && grown >= min_size.max(share)
     }
 
@@ -350,30 +338,24 @@ pub fn start(shared: &Arc<Shared>) -> std::io::Result<()> {
     }
     let group_commit = shared.clone();
     let stopping = shared.shutdown.subscribe();
-    std::thread::Builder::new()
-        .name("meridian-fsync".into())
-        .spawn(move || {
-            if let Some(durable) = group_commit.node.durable() {
-                durable.sync_when_asked(&stopping);
-            }
-        })?;
+    std::thread::Builder::new().name("meridian-fsync".into()).spawn(move || {
+        if let Some(durable) = group_commit.node.durable() {
+            durable.sync_when_asked(&stopping);
+        }
+    })?;
     let shared = shared.clone();
     let mut shutdown = shared.shutdown.subscribe();
-    std::thread::Builder::new()
-        .name("meridian-durable".into())
-        .spawn(move || {
-            while !*shutdown.borrow_and_update() {
-                std::thread::sleep(Duration::from_secs(1));
-                tick(&shared);
-            }
-        })?;
+    std::thread::Builder::new().name("meridian-durable".into()).spawn(move || {
+        while !*shutdown.borrow_and_update() {
+            std::thread::sleep(Duration::from_secs(1));
+            tick(&shared);
+        }
+    })?;
     Ok(())
 }
 
 fn tick(shared: &Arc<Shared>) {
-    let Some(durable) = shared.node.durable() else {
-        return;
-    };
+    let Some(durable) = shared.node.durable() else { return };
     // What no reply flushed (replicated ops, spills, promotions) is flushed at least once a
     // second.
     match durable.fsync() {
@@ -382,10 +364,7 @@ fn tick(shared: &Arc<Shared>) {
     }
     let (min_size, percentage) = {
         let config = shared.config.read();
-        (
-            config.auto_aof_rewrite_min_size,
-            config.auto_aof_rewrite_percentage,
-        )
+        (config.auto_aof_rewrite_min_size, config.auto_aof_rewrite_percentage)
     };
     let requested = durable.requested.swap(false, Ordering::AcqRel);
     if !requested && !durable.checkpoint_due(min_size, percentage) {

@@ -84,21 +84,13 @@ pub fn decode_record(bytes: &[u8]) -> Result<Record<'_>, RecordError> {
     let word = |i: usize| u64::from_be_bytes(bytes[i * 8..i * 8 + 8].try_into().expect("8 bytes"));
     let (origin, seq, time, tail) = (NodeId(word(0)), word(1), word(2), &bytes[HEADER..]);
     if origin.0 == 0 {
-        let (len, rest) = tail
-            .split_at_checked(4)
-            .ok_or_else(|| RecordError::State("no key length".into()))?;
+        let (len, rest) = tail.split_at_checked(4).ok_or_else(|| RecordError::State("no key length".into()))?;
         let len = u32::from_be_bytes(len.try_into().expect("4 bytes")) as usize;
-        let (key, state) = rest
-            .split_at_checked(len)
-            .ok_or_else(|| RecordError::State("key longer than the record".into()))?;
+        let (key, state) = rest.split_at_checked(len).ok_or_else(|| RecordError::State("key longer than the record".into()))?;
         let state = rmp_serde::from_slice(state).map_err(|e| RecordError::State(e.to_string()))?;
         return Ok(Record::State(key, state));
     }
-    let op = Op::decode_tail(origin, seq, time, tail).map_err(|e| RecordError::Op {
-        origin,
-        seq,
-        reason: e.to_string(),
-    })?;
+    let op = Op::decode_tail(origin, seq, time, tail).map_err(|e| RecordError::Op { origin, seq, reason: e.to_string() })?;
     Ok(Record::Op(Box::new(op), tail))
 }
 
@@ -125,19 +117,13 @@ impl Base {
 
     /// Reads a stored base.
     pub fn decode(bytes: &[u8]) -> Result<Base, RecordError> {
-        rmp_serde::from_slice(bytes).map_err(|e| RecordError::Meta {
-            name: "base",
-            reason: e.to_string(),
-        })
+        rmp_serde::from_slice(bytes).map_err(|e| RecordError::Meta { name: "base", reason: e.to_string() })
     }
 }
 
 /// Reads a stored 8-byte number.
 pub fn decode_u64(name: &'static str, bytes: &[u8]) -> Result<u64, RecordError> {
-    let array = <[u8; 8]>::try_from(bytes).map_err(|_| RecordError::Meta {
-        name,
-        reason: format!("{} bytes, not 8", bytes.len()),
-    })?;
+    let array = <[u8; 8]>::try_from(bytes).map_err(|_| RecordError::Meta { name, reason: format!("{} bytes, not 8", bytes.len()) })?;
     Ok(u64::from_be_bytes(array))
 }
 
@@ -148,74 +134,33 @@ mod tests {
 
     #[test]
     fn a_record_reads_back_as_the_op_it_holds() {
-        let op = Op {
-            origin: NodeId(7),
-            seq: 3,
-            time: 99,
-            key: &b"k"[..],
-            body: Body::Del {
-                seen: Default::default(),
-            },
-        };
+        let op = Op { origin: NodeId(7), seq: 3, time: 99, key: &b"k"[..], body: Body::Del { seen: Default::default() } };
         let mut record = Vec::new();
         start_record(&op, &mut record);
         op.encode_tail(&mut record);
-        let Ok(Record::Op(back, tail)) = decode_record(&record) else {
-            panic!("an op record")
-        };
-        assert_eq!(
-            (back.origin, back.seq, back.time, &back.key[..]),
-            (NodeId(7), 3, 99, &b"k"[..])
-        );
+        let Ok(Record::Op(back, tail)) = decode_record(&record) else { panic!("an op record") };
+        assert_eq!((back.origin, back.seq, back.time, &back.key[..]), (NodeId(7), 3, 99, &b"k"[..]));
         assert_eq!(tail, &record[HEADER..]);
-        assert_eq!(
-            decode_record(&record[..10]).unwrap_err(),
-            RecordError::Short(10)
-        );
-        assert!(matches!(
-            decode_record(&record[..HEADER + 1]),
-            Err(RecordError::Op { seq: 3, .. })
-        ));
+        assert_eq!(decode_record(&record[..10]).unwrap_err(), RecordError::Short(10));
+        assert!(matches!(decode_record(&record[..HEADER + 1]), Err(RecordError::Op { seq: 3, .. })));
     }
 
     #[test]
     fn a_state_record_reads_back_as_the_state_it_holds() {
         let mut state = KeyState::default();
-        let body: Body<&[u8]> = Body::Set {
-            value: b"v",
-            seen: Default::default(),
-            expire_at: None,
-        };
-        state.apply(
-            meridian_crdt::Stamp {
-                time: 5,
-                node: NodeId(2),
-            },
-            &body,
-            &VersionVector::new(),
-            NodeId(2),
-        );
+        let body: Body<&[u8]> = Body::Set { value: b"v", seen: Default::default(), expire_at: None };
+        state.apply(meridian_crdt::Stamp { time: 5, node: NodeId(2) }, &body, &VersionVector::new(), NodeId(2));
         let record = state_record(b"key", &state);
-        let Ok(Record::State(key, back)) = decode_record(&record) else {
-            panic!("a state record")
-        };
+        let Ok(Record::State(key, back)) = decode_record(&record) else { panic!("a state record") };
         assert_eq!((key, back), (&b"key"[..], state));
-        assert!(matches!(
-            decode_record(&record[..HEADER + 5]),
-            Err(RecordError::State(_))
-        ));
+        assert!(matches!(decode_record(&record[..HEADER + 5]), Err(RecordError::State(_))));
     }
 
     #[test]
     fn a_base_round_trips_and_garbage_is_refused() {
         let mut applied = VersionVector::new();
         applied.record(NodeId(1), 5, 50);
-        let base = Base {
-            generation: 3,
-            position: 12,
-            applied,
-            checkpoint_bytes: 1000,
-        };
+        let base = Base { generation: 3, position: 12, applied, checkpoint_bytes: 1000 };
         assert_eq!(Base::decode(&base.encode()).unwrap(), base);
         assert!(Base::decode(b"\xc1").is_err());
         assert_eq!(decode_u64("seed", &9u64.to_be_bytes()), Ok(9));

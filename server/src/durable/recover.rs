@@ -42,9 +42,7 @@ pub fn start(shared: &Shared) -> Result<(), DurableError> {
 
 /// Recovers the node's state from its flash tier, if it has durability.
 pub fn recover(shared: &Shared) -> Result<Recovery, DurableError> {
-    let Some(durable) = shared.node.durable() else {
-        return Ok(Recovery::default());
-    };
+    let Some(durable) = shared.node.durable() else { return Ok(Recovery::default()) };
     let started = Instant::now();
     let store = &durable.store;
     let base = match store.meta(BASE)? {
@@ -57,50 +55,31 @@ pub fn recover(shared: &Shared) -> Result<Recovery, DurableError> {
     let hasher = shared.keyspace.hasher();
     let any_cold = db.counts().cold > 0;
     // The cold position of a key, if it is cold.
-    let cold_position =
-        |shard: usize, hash: u64, key: &[u8]| -> Result<Option<u64>, DurableError> {
-            match (any_cold, shared.keyspace.cold()) {
-                (true, Some(tier)) => Ok(tier.peek(shard, hash, key)?.map(|c| c.position)),
-                _ => Ok(None),
-            }
-        };
+    let cold_position = |shard: usize, hash: u64, key: &[u8]| -> Result<Option<u64>, DurableError> {
+        match (any_cold, shared.keyspace.cold()) {
+            (true, Some(tier)) => Ok(tier.peek(shard, hash, key)?.map(|c| c.position)),
+            _ => Ok(None),
+        }
+    };
     store.keep_generation(base.generation)?;
     for item in store.states(base.generation) {
         let (stored_shard, key, bytes) = item?;
         let hash = hasher.hash(&key);
         if shard_of(hash) != usize::from(stored_shard) {
-            return Err(record::RecordError::Meta {
-                name: "key state",
-                reason: format!("key stored in shard {stored_shard} hashes elsewhere"),
-            }
-            .into());
+            return Err(record::RecordError::Meta { name: "key state", reason: format!("key stored in shard {stored_shard} hashes elsewhere") }.into());
         }
         if cold_position(shard_of(hash), hash, &key)?.is_some() {
             continue; // spilled after the checkpoint: the cold state is newer
         }
-        let state: KeyState =
-            rmp_serde::from_slice(&bytes).map_err(|e| record::RecordError::Meta {
-                name: "key state",
-                reason: e.to_string(),
-            })?;
+        let state: KeyState = rmp_serde::from_slice(&bytes).map_err(|e| record::RecordError::Meta { name: "key state", reason: e.to_string() })?;
         let at = db.at(&key);
         at.shard.restore(hasher, at.hash, &key, state);
         recovery.keys += 1;
     }
-    let positions: Vec<Option<u64>> = (0..SHARDS)
-        .map(|s| store.shard_position(base.generation, s as u16))
-        .collect::<Result<_, _>>()?;
+    let positions: Vec<Option<u64>> = (0..SHARDS).map(|s| store.shard_position(base.generation, s as u16)).collect::<Result<_, _>>()?;
     // New records (promotions during the replay itself, then the node's writes) go after the
     // newest one stored.
-    let next = [
-        store.last_log_position()?.map(|p| p + 1),
-        positions.iter().flatten().copied().max(),
-        Some(base.position),
-    ]
-    .into_iter()
-    .flatten()
-    .max()
-    .unwrap_or(0);
+    let next = [store.last_log_position()?.map(|p| p + 1), positions.iter().flatten().copied().max(), Some(base.position)].into_iter().flatten().max().unwrap_or(0);
     durable.written.store(next, Ordering::Release);
     let mut replayed_bytes = 0u64;
     for item in store.log_from(base.position) {
@@ -119,22 +98,13 @@ pub fn recover(shared: &Shared) -> Result<Recovery, DurableError> {
         }
         let hash = hasher.hash(record.key());
         let shard = shard_of(hash);
-        let held = positions[shard]
-            .into_iter()
-            .chain(cold_position(shard, hash, record.key())?)
-            .max();
+        let held = positions[shard].into_iter().chain(cold_position(shard, hash, record.key())?).max();
         if held.is_some_and(|held| position < held) {
             continue;
         }
         match record {
             Record::Op(op, _) => {
-                db.apply(
-                    &op.key,
-                    op.stamp(),
-                    &op.body,
-                    &Applied(&shared.node),
-                    &shared.write_stability(),
-                );
+                db.apply(&op.key, op.stamp(), &op.body, &Applied(&shared.node), &shared.write_stability());
             }
             Record::State(key, state) => {
                 let at = db.at(key);
@@ -146,9 +116,7 @@ pub fn recover(shared: &Shared) -> Result<Recovery, DurableError> {
     durable.store.sync()?;
     durable.mark_synced(next);
     durable.log_bytes.store(replayed_bytes, Ordering::Relaxed);
-    durable
-        .checkpoint_bytes
-        .store(base.checkpoint_bytes, Ordering::Relaxed);
+    durable.checkpoint_bytes.store(base.checkpoint_bytes, Ordering::Relaxed);
     durable.generation.store(base.generation, Ordering::Relaxed);
     recovery.duration = started.elapsed();
     durable.history.lock().recovery = recovery;

@@ -50,12 +50,7 @@ const RECENT_BITS: u32 = 23;
 
 impl Recent {
     fn new() -> Recent {
-        Recent {
-            bits: (0..1usize << (RECENT_BITS - 6))
-                .map(|_| AtomicU64::new(0))
-                .collect(),
-            marked: AtomicU64::new(0),
-        }
+        Recent { bits: (0..1usize << (RECENT_BITS - 6)).map(|_| AtomicU64::new(0)).collect(), marked: AtomicU64::new(0) }
     }
 
     /// Marks `hash` as read; true if it already was.
@@ -68,9 +63,7 @@ impl Recent {
         }
         if self.marked.fetch_add(1, Ordering::Relaxed) + 1 >= 1 << (RECENT_BITS - 3) {
             self.marked.store(0, Ordering::Relaxed);
-            self.bits
-                .iter()
-                .for_each(|word| word.store(0, Ordering::Relaxed));
+            self.bits.iter().for_each(|word| word.store(0, Ordering::Relaxed));
         }
         false
     }
@@ -121,28 +114,15 @@ fn encode(position: u64, state: &KeyState) -> Vec<u8> {
 }
 
 fn decode(bytes: &[u8]) -> Result<ColdState, String> {
-    let (position, state) = bytes
-        .split_at_checked(8)
-        .ok_or("a cold value shorter than its position")?;
+    let (position, state) = bytes.split_at_checked(8).ok_or("a cold value shorter than its position")?;
     let state = rmp_serde::from_slice(state).map_err(|e| e.to_string())?;
-    Ok(ColdState {
-        position: u64::from_be_bytes(position.try_into().expect("8 bytes")),
-        state,
-    })
+    Ok(ColdState { position: u64::from_be_bytes(position.try_into().expect("8 bytes")), state })
 }
 
 impl ColdTier {
     /// The cold tier stored in `store`, logging promotions to `durable` if given.
     pub fn new(store: Arc<FlashStore>, durable: Option<Arc<Durable>>) -> ColdTier {
-        ColdTier {
-            store,
-            durable,
-            spilled: AtomicU64::new(0),
-            promoted: AtomicU64::new(0),
-            reads: AtomicU64::new(0),
-            recent: Recent::new(),
-            failure: Mutex::new(None),
-        }
+        ColdTier { store, durable, spilled: AtomicU64::new(0), promoted: AtomicU64::new(0), reads: AtomicU64::new(0), recent: Recent::new(), failure: Mutex::new(None) }
     }
 
     /// Why the flash tier stopped working, if it did: writes are refused from then on.
@@ -151,12 +131,8 @@ impl ColdTier {
     }
 
     fn fail(&self, what: &str, error: impl std::fmt::Display) {
-        tracing::error!(
-            "flash tier: {what}: {error}; writes are refused until the node is restarted"
-        );
-        self.failure
-            .lock()
-            .get_or_insert_with(|| format!("{what}: {error}"));
+        tracing::error!("flash tier: {what}: {error}; writes are refused until the node is restarted");
+        self.failure.lock().get_or_insert_with(|| format!("{what}: {error}"));
     }
 
     /// Reads `key`'s cold state (a flash read, counted), or None if it is not cold.
@@ -212,43 +188,17 @@ impl ColdTier {
     }
 
     /// Reads `key`'s cold state without promoting it (recovery).
-    pub fn peek(
-        &self,
-        shard: usize,
-        hash: u64,
-        key: &[u8],
-    ) -> Result<Option<ColdState>, FlashError> {
-        let bytes = self
-            .store
-            .cold_get(ColdKey::new(shard as u16, order_of(hash), key))?;
-        Ok(bytes.and_then(|b| {
-            decode(&b)
-                .map_err(|e| self.fail("decoding a cold key", e))
-                .ok()
-        }))
+    pub fn peek(&self, shard: usize, hash: u64, key: &[u8]) -> Result<Option<ColdState>, FlashError> {
+        let bytes = self.store.cold_get(ColdKey::new(shard as u16, order_of(hash), key))?;
+        Ok(bytes.and_then(|b| decode(&b).map_err(|e| self.fail("decoding a cold key", e)).ok()))
     }
 
     /// Writes spilled keys `(hash, key, state)` of `shard` in one batch, stamped with the
     /// durable log `position`. On error nothing was written and the caller keeps them in RAM.
-    pub fn spill<'a>(
-        &self,
-        shard: usize,
-        position: u64,
-        keys: impl IntoIterator<Item = (u64, &'a [u8], &'a KeyState)>,
-    ) -> Result<(), FlashError> {
-        let encoded: Vec<(ColdKey, Vec<u8>)> = keys
-            .into_iter()
-            .map(|(hash, key, state)| {
-                (
-                    ColdKey::new(shard as u16, order_of(hash), key),
-                    encode(position, state),
-                )
-            })
-            .collect();
+    pub fn spill<'a>(&self, shard: usize, position: u64, keys: impl IntoIterator<Item = (u64, &'a [u8], &'a KeyState)>) -> Result<(), FlashError> {
+        let encoded: Vec<(ColdKey, Vec<u8>)> = keys.into_iter().map(|(hash, key, state)| (ColdKey::new(shard as u16, order_of(hash), key), encode(position, state))).collect();
         let count = encoded.len() as u64;
-        self.store
-            .cold_write(encoded.iter().map(|(k, v)| (k.clone(), &v[..])), [])
-            .inspect_err(|e| self.fail("spilling keys", e))?;
+        self.store.cold_write(encoded.iter().map(|(k, v)| (k.clone(), &v[..])), []).inspect_err(|e| self.fail("spilling keys", e))?;
         self.spilled.fetch_add(count, Ordering::Relaxed);
         Ok(())
     }
@@ -256,14 +206,8 @@ impl ColdTier {
     /// The cold keys of `shard` in SCAN part `part` of `2^level`, with their states.
     pub fn part(&self, shard: usize, level: u32, part: u64) -> Vec<(Box<[u8]>, KeyState)> {
         let mut keys = Vec::new();
-        for item in self
-            .store
-            .cold_range(shard as u16, orders_of_part(level, part))
-        {
-            match item
-                .map_err(|e| e.to_string())
-                .and_then(|(_, key, bytes)| Ok((key, decode(&bytes)?)))
-            {
+        for item in self.store.cold_range(shard as u16, orders_of_part(level, part)) {
+            match item.map_err(|e| e.to_string()).and_then(|(_, key, bytes)| Ok((key, decode(&bytes)?))) {
                 Ok((key, cold)) => keys.push((key, cold.state)),
                 Err(e) => {
                     self.fail("listing cold keys", e);
@@ -301,11 +245,7 @@ impl ColdTier {
 
     /// Spill and promotion counts.
     pub fn stats(&self) -> ColdStats {
-        ColdStats {
-            spilled: self.spilled.load(Ordering::Relaxed),
-            promoted: self.promoted.load(Ordering::Relaxed),
-            reads: self.reads.load(Ordering::Relaxed),
-        }
+        ColdStats { spilled: self.spilled.load(Ordering::Relaxed), promoted: self.promoted.load(Ordering::Relaxed), reads: self.reads.load(Ordering::Relaxed) }
     }
 }
 
@@ -321,11 +261,7 @@ mod tests {
                 for x in [0u64, 1, 5, 0x3f, 0xffff_ffff, 0x1234_5678, 0x9abc_def0] {
                     let hash = x << PART_SHIFT;
                     let in_part = (hash >> PART_SHIFT) & ((1 << level) - 1) == part;
-                    assert_eq!(
-                        range.contains(&order_of(hash)),
-                        in_part,
-                        "level {level} part {part} hash {hash:x}"
-                    );
+                    assert_eq!(range.contains(&order_of(hash)), in_part, "level {level} part {part} hash {hash:x}");
                 }
             }
         }

@@ -10,15 +10,13 @@ mod lfu;
 mod scan;
 
 pub use cold::ColdTier;
-use cold::Read;
 pub use lfu::LfuSettings;
+use cold::Read;
 pub use scan::ScanCursor;
 
 use crate::watch::Watchers;
 use hashbrown::hash_table::{Entry as TableEntry, HashTable};
-use meridian_crdt::{
-    Body, Conflict, Frontier, KeyState, ListEdit, Liveness, NodeId, Stamp, VersionVector,
-};
+use meridian_crdt::{Body, Conflict, Frontier, KeyState, ListEdit, Liveness, NodeId, Stamp, VersionVector};
 use parking_lot::{Mutex, MutexGuard};
 use smallvec::SmallVec;
 use std::hash::BuildHasher;
@@ -45,12 +43,7 @@ pub struct Entry {
 impl Entry {
     /// A key's entry, stamped as used at Unix ms `now`.
     fn new(key: &[u8], state: KeyState, now: u64) -> Entry {
-        Entry {
-            key: key.into(),
-            state,
-            touched: now as u32,
-            freq: lfu::INITIAL,
-        }
+        Entry { key: key.into(), state, touched: now as u32, freq: lfu::INITIAL }
     }
 
     /// Records a use at Unix ms `now`: the LRU stamp and the LFU count.
@@ -103,8 +96,7 @@ impl ShardCounts {
     /// Moves an entry's contribution from shape `before` to `after` (see [`Entry::shape`]).
     fn shift(&mut self, before: (bool, bool), after: (bool, bool)) {
         self.live = self.live + after.0 as usize - before.0 as usize;
-        self.volatile =
-            self.volatile + (after.0 && after.1) as usize - (before.0 && before.1) as usize;
+        self.volatile = self.volatile + (after.0 && after.1) as usize - (before.0 && before.1) as usize;
     }
 }
 
@@ -157,17 +149,8 @@ pub fn shard_of(hash: u64) -> usize {
 impl Shard {
     /// The entry for `key` if a reader sees it at `now`. An expired key reads as absent; it is
     /// removed by an `Expired` op (the active cycle, or the next write to it), not here.
-    pub fn get(
-        &mut self,
-        hash: u64,
-        key: &[u8],
-        now: u64,
-        lfu: &LfuSettings,
-    ) -> Option<&mut Entry> {
-        let entry = self
-            .table
-            .find_mut(hash, |e| &*e.key == key)
-            .filter(|e| e.is_visible(now))?;
+    pub fn get(&mut self, hash: u64, key: &[u8], now: u64, lfu: &LfuSettings) -> Option<&mut Entry> {
+        let entry = self.table.find_mut(hash, |e| &*e.key == key).filter(|e| e.is_visible(now))?;
         entry.use_at(now, lfu);
         Some(&mut **entry)
     }
@@ -207,33 +190,14 @@ impl Shard {
 
     /// Merges another node's state of `key` (a full state transfer): `mine` and `theirs` are
     /// what each node had applied.
-    pub fn merge(
-        &mut self,
-        hasher: &KeyHasher,
-        hash: u64,
-        key: &[u8],
-        theirs_state: &KeyState,
-        mine: &impl Frontier,
-        theirs: &VersionVector,
-    ) {
-        self.update(hasher, None, hash, key, |state| {
-            state.merge(theirs_state, mine, theirs)
-        });
+    pub fn merge(&mut self, hasher: &KeyHasher, hash: u64, key: &[u8], theirs_state: &KeyState, mine: &impl Frontier, theirs: &VersionVector) {
+        self.update(hasher, None, hash, key, |state| state.merge(theirs_state, mine, theirs));
     }
 
     /// Changes `key`'s state with `change` (creating the entry if needed), keeping the counts
     /// and dropping the entry if nothing is left; WATCHers are told.
-    fn update(
-        &mut self,
-        hasher: &KeyHasher,
-        access: Option<&LfuSettings>,
-        hash: u64,
-        key: &[u8],
-        change: impl FnOnce(&mut KeyState) -> Liveness,
-    ) {
-        let slot = self
-            .table
-            .entry(hash, |e| &*e.key == key, |e| hasher.hash(&e.key));
+    fn update(&mut self, hasher: &KeyHasher, access: Option<&LfuSettings>, hash: u64, key: &[u8], change: impl FnOnce(&mut KeyState) -> Liveness) {
+        let slot = self.table.entry(hash, |e| &*e.key == key, |e| hasher.hash(&e.key));
         let mut occupied = match slot {
             TableEntry::Occupied(o) => o,
             TableEntry::Vacant(v) => v.insert(Box::new(Entry::new(key, KeyState::default(), 0))),
@@ -266,48 +230,26 @@ impl Shard {
     /// Brings `key` back from the flash tier if it is cold there, unchanged (no WATCHer is
     /// told: the value is the same). `shard` is this shard's index. With durability the
     /// promoted state is logged (see `durable::record`): the flash tier no longer holds it.
-    fn promote(
-        &mut self,
-        tier: &ColdTier,
-        hasher: &KeyHasher,
-        shard: usize,
-        hash: u64,
-        key: &[u8],
-    ) {
+    fn promote(&mut self, tier: &ColdTier, hasher: &KeyHasher, shard: usize, hash: u64, key: &[u8]) {
         if self.counts.cold == 0 || self.table.find(hash, |e| &*e.key == key).is_some() {
             return;
         }
         if let Some(state) = tier.take(shard, hash, key) {
             self.counts.cold -= 1;
             tier.log_promoted(key, &state);
-            self.table.insert_unique(
-                hash,
-                Box::new(Entry::new(key, state, crate::clock::now_ms())),
-                |e| hasher.hash(&e.key),
-            );
+            self.table.insert_unique(hash, Box::new(Entry::new(key, state, crate::clock::now_ms())), |e| hasher.hash(&e.key));
         }
     }
 
     /// Spills the spillable entries `chosen` picks to the flash tier, stamped with the durable
     /// log `position`; returns how many went. On a flash error they stay.
-    pub fn spill(
-        &mut self,
-        tier: &ColdTier,
-        hasher: &KeyHasher,
-        shard: usize,
-        position: u64,
-        chosen: impl Fn(&Entry) -> bool,
-    ) -> usize {
+    pub fn spill(&mut self, tier: &ColdTier, hasher: &KeyHasher, shard: usize, position: u64, chosen: impl Fn(&Entry) -> bool) -> usize {
         let is_victim = |e: &Entry| e.is_spillable() && chosen(e);
         if !self.table.iter().any(|e| is_victim(e)) {
             return 0;
         }
         // The same walk of the unchanged table below removes exactly these.
-        let victims = self
-            .table
-            .iter()
-            .filter(|e| is_victim(e))
-            .map(|e| (hasher.hash(&e.key), &e.key[..], &e.state));
+        let victims = self.table.iter().filter(|e| is_victim(e)).map(|e| (hasher.hash(&e.key), &e.key[..], &e.state));
         if tier.spill(shard, position, victims).is_err() {
             return 0;
         }
@@ -335,17 +277,8 @@ impl Shard {
 
     /// Merges the empty state into every entry `transferred` rejects: the keys a state
     /// transfer did not carry, which its sender had removed and collected.
-    pub fn merge_absent(
-        &mut self,
-        transferred: impl Fn(&[u8]) -> bool,
-        mine: &impl Frontier,
-        theirs: &VersionVector,
-    ) {
-        let Shard {
-            table,
-            counts,
-            watchers,
-        } = self;
+    pub fn merge_absent(&mut self, transferred: impl Fn(&[u8]) -> bool, mine: &impl Frontier, theirs: &VersionVector) {
+        let Shard { table, counts, watchers } = self;
         let empty = KeyState::default();
         table.retain(|entry| {
             if transferred(&entry.key) {
@@ -365,12 +298,8 @@ impl Shard {
         if self.counts.volatile == 0 {
             return Vec::new();
         }
-        let due = self
-            .table
-            .iter()
-            .filter(|e| e.state.is_live() && e.is_expired(now));
-        due.filter_map(|e| Some((e.key.clone(), e.state.expires_at()?)))
-            .collect()
+        let due = self.table.iter().filter(|e| e.state.is_live() && e.is_expired(now));
+        due.filter_map(|e| Some((e.key.clone(), e.state.expires_at()?))).collect()
     }
 
     /// Counts a key this node expired.
@@ -434,15 +363,7 @@ impl Keyspace {
     /// `cold` if given.
     pub fn new(local: NodeId, hash_seed: u64, cold: Option<ColdTier>) -> Keyspace {
         let shards = (0..SHARDS).map(|_| Mutex::default()).collect();
-        Keyspace {
-            shards,
-            hasher: KeyHasher::with_seed(hash_seed),
-            local,
-            list_pushed: tokio::sync::Notify::new(),
-            blocked_pops: Default::default(),
-            cold,
-            lfu: LfuSettings::default(),
-        }
+        Keyspace { shards, hasher: KeyHasher::with_seed(hash_seed), local, list_pushed: tokio::sync::Notify::new(), blocked_pops: Default::default(), cold, lfu: LfuSettings::default() }
     }
 
     /// The cold keys, when the flash tier is open.
@@ -474,34 +395,19 @@ impl Keyspace {
         let mut idx: SmallVec<[usize; 4]> = keys.map(|k| shard_of(self.hasher.hash(k))).collect();
         idx.sort_unstable();
         idx.dedup();
-        let guards = idx
-            .into_iter()
-            .map(|i| (i, self.shards[i].lock()))
-            .collect();
-        Locked {
-            ks: self,
-            peeked: None,
-            guards: Guards::Some(guards),
-        }
+        let guards = idx.into_iter().map(|i| (i, self.shards[i].lock())).collect();
+        Locked { ks: self, peeked: None, guards: Guards::Some(guards) }
     }
 
     /// Locks every shard, in order.
     pub fn lock_all(&self) -> Locked<'_> {
-        Locked {
-            ks: self,
-            peeked: None,
-            guards: Guards::All(self.shards.iter().map(|s| s.lock()).collect()),
-        }
+        Locked { ks: self, peeked: None, guards: Guards::All(self.shards.iter().map(|s| s.lock()).collect()) }
     }
 
     /// Holds no lock yet; shards are locked one at a time, never two at once, as a
     /// whole-keyspace command visits them.
     pub fn unlocked(&self) -> Locked<'_> {
-        Locked {
-            ks: self,
-            peeked: None,
-            guards: Guards::Free(None),
-        }
+        Locked { ks: self, peeked: None, guards: Guards::Free(None) }
     }
 }
 
@@ -546,17 +452,11 @@ impl<'a> Locked<'a> {
         let shard = self.shard(index);
         let mask = (1u64 << level) - 1;
         let hasher = &ks.hasher;
-        let in_part =
-            |e: &Entry| level == 0 || (hasher.hash(&e.key) >> scan::PART_SHIFT) & mask == part;
+        let in_part = |e: &Entry| level == 0 || (hasher.hash(&e.key) >> scan::PART_SHIFT) & mask == part;
         shard.entries().filter(|e| in_part(e)).for_each(&mut visit);
         if let (Some(tier), true) = (&ks.cold, shard.counts.cold > 0) {
             for (key, state) in tier.part(index, level, part) {
-                visit(&Entry {
-                    key,
-                    state,
-                    touched: 0,
-                    freq: lfu::INITIAL,
-                });
+                visit(&Entry { key, state, touched: 0, freq: lfu::INITIAL });
             }
         }
     }
@@ -602,10 +502,7 @@ impl<'a> Locked<'a> {
         let hash = ks.hasher.hash(key);
         let index = shard_of(hash);
         let shard = self.shard(index);
-        if let (Some(tier), true) = (
-            &ks.cold,
-            shard.counts.cold > 0 && shard.raw(hash, key).is_none(),
-        ) {
+        if let (Some(tier), true) = (&ks.cold, shard.counts.cold > 0 && shard.raw(hash, key).is_none()) {
             match tier.read(index, hash, key) {
                 Read::Absent => return None,
                 Read::Cold(state) => return Some(self.peeked.insert(Entry::new(key, state, now))),
@@ -617,19 +514,10 @@ impl<'a> Locked<'a> {
 
     /// Applies an op's effect to `key` (see [`Shard::apply`]). At `loglevel debug` every op
     /// applied is logged with the key's state after it, for tracing a divergence.
-    pub fn apply<B: AsRef<[u8]> + std::fmt::Debug>(
-        &mut self,
-        key: &[u8],
-        stamp: Stamp,
-        body: &Body<B>,
-        frontier: &impl Frontier,
-        stable: &impl Frontier,
-    ) -> Option<Conflict> {
+    pub fn apply<B: AsRef<[u8]> + std::fmt::Debug>(&mut self, key: &[u8], stamp: Stamp, body: &Body<B>, frontier: &impl Frontier, stable: &impl Frontier) -> Option<Conflict> {
         let ks = self.ks;
         let at = self.at(key);
-        let conflict = at
-            .shard
-            .apply(ks, at.hash, key, stamp, body, frontier, stable);
+        let conflict = at.shard.apply(ks, at.hash, key, stamp, body, frontier, stable);
         if tracing::enabled!(target: "meridian::apply", tracing::Level::DEBUG) {
             let state = at.shard.raw(at.hash, key).map(|e| format!("{:?}", e.state));
             tracing::debug!(target: "meridian::apply", key = %String::from_utf8_lossy(key), time = stamp.time, node = %stamp.node, ?body, ?state, "op applied");
@@ -640,10 +528,7 @@ impl<'a> Locked<'a> {
     /// The expiry time of `key` if its TTL has passed at `now` (it reads as absent).
     pub fn expired_at(&mut self, key: &[u8], now: u64) -> Option<u64> {
         let at = self.at(key);
-        at.shard
-            .raw(at.hash, key)
-            .filter(|e| e.state.is_live() && e.is_expired(now))
-            .and_then(|e| e.state.expires_at())
+        at.shard.raw(at.hash, key).filter(|e| e.state.is_live() && e.is_expired(now)).and_then(|e| e.state.expires_at())
     }
 
     /// Runs `f` on shard `index` (whole-keyspace commands and transactions).
@@ -655,12 +540,7 @@ impl<'a> Locked<'a> {
     pub fn counts(&mut self) -> ShardCounts {
         (0..SHARDS).fold(ShardCounts::default(), |acc, i| {
             let c = self.with_shard(i, |s| s.counts());
-            ShardCounts {
-                live: acc.live + c.live,
-                cold: acc.cold + c.cold,
-                volatile: acc.volatile + c.volatile,
-                expired: acc.expired + c.expired,
-            }
+            ShardCounts { live: acc.live + c.live, cold: acc.cold + c.cold, volatile: acc.volatile + c.volatile, expired: acc.expired + c.expired }
         })
     }
 }
@@ -671,10 +551,6 @@ mod tests {
     /// 96-byte class (docs/flash-tier.md counts it).
     #[test]
     fn the_lru_stamp_and_lfu_counter_share_one_word() {
-        assert!(
-            std::mem::size_of::<super::Entry>() <= 88,
-            "{}",
-            std::mem::size_of::<super::Entry>()
-        );
+        assert!(std::mem::size_of::<super::Entry>() <= 88, "{}", std::mem::size_of::<super::Entry>());
     }
 }

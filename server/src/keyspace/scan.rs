@@ -44,16 +44,9 @@ impl ScanCursor {
     /// The cursor after this one, or `None` when the scan is complete.
     pub fn next(self) -> Option<ScanCursor> {
         if self.part + 1 < (1 << self.level) {
-            return Some(ScanCursor {
-                part: self.part + 1,
-                ..self
-            });
+            return Some(ScanCursor { part: self.part + 1, ..self });
         }
-        (self.shard + 1 < SHARDS).then_some(ScanCursor {
-            shard: self.shard + 1,
-            level: 0,
-            part: 0,
-        })
+        (self.shard + 1 < SHARDS).then_some(ScanCursor { shard: self.shard + 1, level: 0, part: 0 })
     }
 }
 
@@ -75,47 +68,14 @@ mod tests {
 
     #[test]
     fn cursors_round_trip_and_reject_foreign_shapes() {
-        let c = ScanCursor {
-            shard: 1023,
-            level: 3,
-            part: 7,
-        };
+        let c = ScanCursor { shard: 1023, level: 3, part: 7 };
         assert_eq!(ScanCursor::decode(c.encode()), Some(c));
-        assert_eq!(
-            ScanCursor::decode(0),
-            Some(ScanCursor {
-                shard: 0,
-                level: 0,
-                part: 0
-            })
-        );
-        assert_eq!(
-            ScanCursor::decode(1 << 16),
-            None,
-            "part 1 of a one-part shard"
-        );
-        let last = ScanCursor {
-            shard: SHARDS - 1,
-            level: 0,
-            part: 0,
-        };
+        assert_eq!(ScanCursor::decode(0), Some(ScanCursor { shard: 0, level: 0, part: 0 }));
+        assert_eq!(ScanCursor::decode(1 << 16), None, "part 1 of a one-part shard");
+        let last = ScanCursor { shard: SHARDS - 1, level: 0, part: 0 };
         assert_eq!(last.next(), None);
         let first = ScanCursor::decode(0).unwrap();
-        assert_eq!(
-            first.leveled(1000, 10).level,
-            7,
-            "128 parts of about 8 keys"
-        );
-        assert_eq!(
-            ScanCursor {
-                shard: 3,
-                level: 2,
-                part: 1
-            }
-            .leveled(1000, 10)
-            .level,
-            2,
-            "a level in the cursor stays"
-        );
+        assert_eq!(first.leveled(1000, 10).level, 7, "128 parts of about 8 keys");
+        assert_eq!(ScanCursor { shard: 3, level: 2, part: 1 }.leveled(1000, 10).level, 2, "a level in the cursor stays");
     }
 }

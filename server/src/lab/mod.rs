@@ -61,10 +61,7 @@ fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> LabError {
 /// Runs `meridian lab` with the arguments after `lab`, until Ctrl-C or `quit`.
 pub fn run(args: &[String]) -> Result<(), LabError> {
     let options = LabOptions::parse(args)?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(io("starting the runtime"))?;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(io("starting the runtime"))?;
     let outcome = runtime.block_on(async {
         let mut lab = Lab::create(options).await?;
         let outcome = lab.serve().await;
@@ -101,18 +98,11 @@ impl Lab {
     async fn create(options: LabOptions) -> Result<Lab, LabError> {
         let (root, temporary) = match &options.dir {
             Some(dir) => (dir.clone(), false),
-            None => (
-                std::env::temp_dir().join(format!("meridian-lab-{}", std::process::id())),
-                true,
-            ),
+            None => (std::env::temp_dir().join(format!("meridian-lab-{}", std::process::id())), true),
         };
         let certs_dir = root.join("certs");
         let names: Vec<String> = REGIONS.iter().map(|r| r.to_string()).collect();
-        if !names
-            .iter()
-            .all(|n| certs_dir.join(format!("{n}.pem")).exists())
-            || !certs_dir.join("ca.pem").exists()
-        {
+        if !names.iter().all(|n| certs_dir.join(format!("{n}.pem")).exists()) || !certs_dir.join("ca.pem").exists() {
             certs::generate(&certs_dir, &names, "meridian")?;
         }
         let mut regions = Vec::new();
@@ -123,28 +113,11 @@ impl Lab {
             };
             let dir = root.join(name);
             std::fs::create_dir_all(&dir).map_err(io(format!("creating {}", dir.display())))?;
-            regions.push(Region {
-                name,
-                port,
-                geo_port,
-                dir,
-                child: None,
-            });
+            regions.push(Region { name, port, geo_port, dir, child: None });
         }
-        let targets: Vec<SocketAddr> = regions
-            .iter()
-            .map(|r| SocketAddr::from(([127, 0, 0, 1], r.geo_port)))
-            .collect();
-        let wan = Wan::mesh(&targets, |i, j| options.link(i, j), rand::random())
-            .await
-            .map_err(io("starting the WAN emulator"))?;
-        let mut lab = Lab {
-            options,
-            root,
-            temporary,
-            regions,
-            wan,
-        };
+        let targets: Vec<SocketAddr> = regions.iter().map(|r| SocketAddr::from(([127, 0, 0, 1], r.geo_port))).collect();
+        let wan = Wan::mesh(&targets, |i, j| options.link(i, j), rand::random()).await.map_err(io("starting the WAN emulator"))?;
+        let mut lab = Lab { options, root, temporary, regions, wan };
         for i in 0..lab.regions.len() {
             if let Err(e) = lab.start_region(i).await {
                 lab.stop_all().await;
@@ -162,26 +135,16 @@ impl Lab {
         let certs = self.root.join("certs");
         let path = |p: PathBuf| p.display().to_string();
         let mut args = vec![
-            "--port".into(),
-            region.port.to_string(),
-            "--bind".into(),
-            "127.0.0.1".into(),
-            "--dir".into(),
-            path(region.dir.clone()),
-            "--logfile".into(),
-            path(region.dir.join("meridian.log")),
-            "--node-name".into(),
-            region.name.into(),
-            "--geo-port".into(),
-            region.geo_port.to_string(),
-            "--topology".into(),
-            self.options.topology.clone(),
-            "--tls-cert".into(),
-            path(certs.join(format!("{}.pem", region.name))),
-            "--tls-key".into(),
-            path(certs.join(format!("{}.key", region.name))),
-            "--tls-ca".into(),
-            path(certs.join("ca.pem")),
+            "--port".into(), region.port.to_string(),
+            "--bind".into(), "127.0.0.1".into(),
+            "--dir".into(), path(region.dir.clone()),
+            "--logfile".into(), path(region.dir.join("meridian.log")),
+            "--node-name".into(), region.name.into(),
+            "--geo-port".into(), region.geo_port.to_string(),
+            "--topology".into(), self.options.topology.clone(),
+            "--tls-cert".into(), path(certs.join(format!("{}.pem", region.name))),
+            "--tls-key".into(), path(certs.join(format!("{}.key", region.name))),
+            "--tls-ca".into(), path(certs.join("ca.pem")),
         ];
         let n = self.regions.len();
         for k in 1..n {
@@ -212,18 +175,13 @@ impl Lab {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        Err(LabError::NotReady {
-            region: region.name,
-            log: region.dir.join("meridian.log").display().to_string(),
-        })
+        Err(LabError::NotReady { region: region.name, log: region.dir.join("meridian.log").display().to_string() })
     }
 
     /// Prints where the regions are, then follows the console and signals until told to stop.
     async fn serve(&mut self) -> Result<(), LabError> {
         self.print_banner();
-        let mut terminate =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-                .map_err(io("handling SIGTERM"))?;
+        let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).map_err(io("handling SIGTERM"))?;
         let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
         let mut console_open = true;
         let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -248,27 +206,14 @@ impl Lab {
 
     fn print_banner(&self) {
         let [ab, ac, bc] = self.options.rtt.map(|d| d.as_millis());
-        println!(
-            "Meridian lab: 3 regions ({}) on loopback behind a WAN emulator",
-            self.options.topology
-        );
-        println!(
-            "  links: a-b {ab} ms round trip, a-c {ac} ms, b-c {bc} ms; jitter {} ms, loss {}%",
-            self.options.jitter.as_millis(),
-            self.options.loss * 100.0
-        );
-        let removal = if self.temporary {
-            " (removed when the lab stops)"
-        } else {
-            ""
-        };
+        println!("Meridian lab: 3 regions ({}) on loopback behind a WAN emulator", self.options.topology);
+        println!("  links: a-b {ab} ms round trip, a-c {ac} ms, b-c {bc} ms; jitter {} ms, loss {}%",
+            self.options.jitter.as_millis(), self.options.loss * 100.0);
+        let removal = if self.temporary { " (removed when the lab stops)" } else { "" };
         println!("  data and logs: {}{removal}", self.root.display());
         println!();
         for r in &self.regions {
-            println!(
-                "  region {}: 127.0.0.1:{}    redis-cli -p {}",
-                r.name, r.port, r.port
-            );
+            println!("  region {}: 127.0.0.1:{}    redis-cli -p {}", r.name, r.port, r.port);
         }
         let [a, b, c] = [0, 1, 2].map(|i| self.regions[i].port);
         println!();
@@ -297,39 +242,21 @@ impl Lab {
                 println!("region {} cut off from the others", name(a));
             }
             Console::Delay(a, b, rtt) => {
-                let model = meridian_wan::LinkModel {
-                    delay: rtt / 2,
-                    ..self.wan.model(a, b)
-                };
+                let model = meridian_wan::LinkModel { delay: rtt / 2, ..self.wan.model(a, b) };
                 self.wan.set_model(a, b, model);
-                println!(
-                    "link {}-{} now {} ms round trip",
-                    name(a),
-                    name(b),
-                    rtt.as_millis()
-                );
+                println!("link {}-{} now {} ms round trip", name(a), name(b), rtt.as_millis());
             }
             Console::Kill(a) => match self.regions[a].child.take() {
                 Some(mut child) => {
                     let _ = child.kill();
                     let _ = child.wait();
-                    println!(
-                        "region {} killed (SIGKILL); `start {}` restarts it",
-                        name(a),
-                        name(a)
-                    );
+                    println!("region {} killed (SIGKILL); `start {}` restarts it", name(a), name(a));
                 }
                 None => println!("region {} is not running", name(a)),
             },
-            Console::Start(a) if self.regions[a].child.is_some() => {
-                println!("region {} is already running", name(a))
-            }
+            Console::Start(a) if self.regions[a].child.is_some() => println!("region {} is already running", name(a)),
             Console::Start(a) => match self.start_region(a).await {
-                Ok(()) => println!(
-                    "region {} started on 127.0.0.1:{}",
-                    name(a),
-                    self.regions[a].port
-                ),
+                Ok(()) => println!("region {} started on 127.0.0.1:{}", name(a), self.regions[a].port),
                 Err(e) => println!("{e}"),
             },
             Console::Status => println!("{}", self.status()),
@@ -341,22 +268,13 @@ impl Lab {
     fn status(&self) -> String {
         let mut out = String::new();
         for r in &self.regions {
-            let state = if r.child.is_some() {
-                "running"
-            } else {
-                "stopped"
-            };
+            let state = if r.child.is_some() { "running" } else { "stopped" };
             out += &format!("region {}: 127.0.0.1:{} {state}\n", r.name, r.port);
         }
         for (a, b) in [(0, 1), (0, 2), (1, 2)] {
             let state = if self.wan.is_up(a, b) { "up" } else { "cut" };
             let rtt = self.wan.model(a, b).delay * 2;
-            out += &format!(
-                "link {}-{}: {state}, {} ms round trip\n",
-                REGIONS[a],
-                REGIONS[b],
-                rtt.as_millis()
-            );
+            out += &format!("link {}-{}: {state}, {} ms round trip\n", REGIONS[a], REGIONS[b], rtt.as_millis());
         }
         out.trim_end().to_string()
     }
@@ -366,12 +284,7 @@ impl Lab {
         for r in &mut self.regions {
             if let Some(Ok(Some(status))) = r.child.as_mut().map(Child::try_wait) {
                 r.child = None;
-                println!(
-                    "region {} exited ({status}); its log is {}; `start {}` restarts it",
-                    r.name,
-                    r.dir.join("meridian.log").display(),
-                    r.name
-                );
+                println!("region {} exited ({status}); its log is {}; `start {}` restarts it", r.name, r.dir.join("meridian.log").display(), r.name);
             }
         }
     }
@@ -385,8 +298,7 @@ impl Lab {
         let deadline = tokio::time::Instant::now() + STOP_TIMEOUT;
         for region in &mut self.regions {
             if let Some(mut child) = region.child.take() {
-                while matches!(child.try_wait(), Ok(None)) && tokio::time::Instant::now() < deadline
-                {
+                while matches!(child.try_wait(), Ok(None)) && tokio::time::Instant::now() < deadline {
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }
                 let _ = child.kill();
@@ -405,14 +317,10 @@ impl Lab {
 
 /// True if a Redis server on `port` answers PING.
 async fn answers_ping(port: u16) -> bool {
-    let Ok(mut stream) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await else {
-        return false;
-    };
+    let Ok(mut stream) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await else { return false };
     let mut reply = [0u8; 7];
     stream.write_all(b"PING\r\n").await.is_ok()
-        && tokio::time::timeout(Duration::from_secs(1), stream.read_exact(&mut reply))
-            .await
-            .is_ok_and(|r| r.is_ok())
+        && tokio::time::timeout(Duration::from_secs(1), stream.read_exact(&mut reply)).await.is_ok_and(|r| r.is_ok())
         && &reply == b"+PONG\r\n"
 }
 
@@ -425,3 +333,4 @@ fn free_port(udp: bool) -> Result<u16, LabError> {
     };
     Ok(port.map_err(io("finding a free port"))?.port())
 }
+

@@ -52,9 +52,7 @@ fn bad(message: impl Into<String>) -> LabUsage {
 
 /// `value` of `flag` as a number.
 pub(super) fn number<T: std::str::FromStr>(flag: &str, value: &str) -> Result<T, LabUsage> {
-    value
-        .parse()
-        .map_err(|_| bad(format!("{flag}: '{value}' is not a number")))
+    value.parse().map_err(|_| bad(format!("{flag}: '{value}' is not a number")))
 }
 
 /// A `--loss` value: a share of datagrams between 0 and 1.
@@ -72,10 +70,7 @@ impl LabOptions {
         let mut options = LabOptions::default();
         let mut rest = args.iter();
         while let Some(flag) = rest.next() {
-            let mut value = || {
-                rest.next()
-                    .ok_or_else(|| bad(format!("{flag} needs a value")))
-            };
+            let mut value = || rest.next().ok_or_else(|| bad(format!("{flag} needs a value")));
             match flag.as_str() {
                 "--dir" => options.dir = Some(PathBuf::from(value()?)),
                 "--port" => {
@@ -86,13 +81,8 @@ impl LabOptions {
                     options.port = port;
                 }
                 "--rtt-ms" => {
-                    let values: Vec<u64> = value()?
-                        .split(',')
-                        .map(|v| number(flag, v.trim()))
-                        .collect::<Result<_, _>>()?;
-                    let [ab, ac, bc] = values[..] else {
-                        return Err(bad("--rtt-ms takes three values: a-b,a-c,b-c"));
-                    };
+                    let values: Vec<u64> = value()?.split(',').map(|v| number(flag, v.trim())).collect::<Result<_, _>>()?;
+                    let [ab, ac, bc] = values[..] else { return Err(bad("--rtt-ms takes three values: a-b,a-c,b-c")) };
                     options.rtt = [ab, ac, bc].map(Duration::from_millis);
                 }
                 "--jitter-ms" => options.jitter = Duration::from_millis(number(flag, value()?)?),
@@ -117,11 +107,7 @@ impl LabOptions {
             (0, 2) => self.rtt[1],
             _ => self.rtt[2],
         };
-        LinkModel {
-            delay: rtt / 2,
-            jitter: self.jitter,
-            loss: self.loss,
-        }
+        LinkModel { delay: rtt / 2, jitter: self.jitter, loss: self.loss }
     }
 }
 
@@ -152,10 +138,7 @@ pub enum Console {
 pub const CONSOLE_HELP: &str = "commands: cut A B | heal [A B] | isolate A | delay A B RTT_MS | kill A | start A | status | quit";
 
 fn region(name: &str) -> Result<usize, LabUsage> {
-    REGIONS
-        .iter()
-        .position(|r| r.eq_ignore_ascii_case(name))
-        .ok_or_else(|| bad(format!("no region '{name}' (regions: a, b, c)")))
+    REGIONS.iter().position(|r| r.eq_ignore_ascii_case(name)).ok_or_else(|| bad(format!("no region '{name}' (regions: a, b, c)")))
 }
 
 fn pair(a: &str, b: &str) -> Result<(usize, usize), LabUsage> {
@@ -188,12 +171,7 @@ impl Console {
             ["status"] => Console::Status,
             ["help"] => Console::Help,
             ["quit" | "exit"] => Console::Quit,
-            _ => {
-                return Err(bad(format!(
-                    "unknown command '{}'; {CONSOLE_HELP}",
-                    line.trim()
-                )))
-            }
+            _ => return Err(bad(format!("unknown command '{}'; {CONSOLE_HELP}", line.trim()))),
         };
         Ok(Some(command))
     }
@@ -213,20 +191,10 @@ mod tests {
     #[test]
     fn defaults_and_flags() {
         assert_eq!(LabOptions::parse(&[]).unwrap(), LabOptions::default());
-        let o = LabOptions::parse(&args(
-            "--dir /tmp/x --port 0 --rtt-ms 10,20,30 --jitter-ms 2 --loss 0.01 --topology ring",
-        ))
-        .unwrap();
+        let o = LabOptions::parse(&args("--dir /tmp/x --port 0 --rtt-ms 10,20,30 --jitter-ms 2 --loss 0.01 --topology ring")).unwrap();
         assert_eq!(o.dir, Some(PathBuf::from("/tmp/x")));
         assert_eq!(o.port, 0);
-        assert_eq!(
-            o.link(2, 0),
-            LinkModel {
-                delay: Duration::from_millis(10),
-                jitter: Duration::from_millis(2),
-                loss: 0.01
-            }
-        );
+        assert_eq!(o.link(2, 0), LinkModel { delay: Duration::from_millis(10), jitter: Duration::from_millis(2), loss: 0.01 });
         assert_eq!(o.link(1, 2).delay, Duration::from_millis(15));
         assert_eq!(o.topology, "ring");
     }
@@ -234,10 +202,7 @@ mod tests {
     #[test]
     fn bad_arguments_say_what_is_wrong() {
         let err = |s: &str| LabOptions::parse(&args(s)).unwrap_err().to_string();
-        assert_eq!(
-            err("--rtt-ms 1,2"),
-            "--rtt-ms takes three values: a-b,a-c,b-c"
-        );
+        assert_eq!(err("--rtt-ms 1,2"), "--rtt-ms takes three values: a-b,a-c,b-c");
         assert_eq!(err("--loss 2"), "--loss is a share between 0 and 1");
         assert_eq!(err("--port"), "--port needs a value");
         assert_eq!(err("--port x"), "--port: 'x' is not a number");
@@ -250,26 +215,11 @@ mod tests {
         assert_eq!(Console::parse("  ").unwrap(), None);
         assert_eq!(Console::parse("cut a C").unwrap(), Some(Console::Cut(0, 2)));
         assert_eq!(Console::parse("heal").unwrap(), Some(Console::Heal(None)));
-        assert_eq!(
-            Console::parse("heal b a").unwrap(),
-            Some(Console::Heal(Some((1, 0))))
-        );
-        assert_eq!(
-            Console::parse("delay a b 300").unwrap(),
-            Some(Console::Delay(0, 1, Duration::from_millis(300)))
-        );
+        assert_eq!(Console::parse("heal b a").unwrap(), Some(Console::Heal(Some((1, 0)))));
+        assert_eq!(Console::parse("delay a b 300").unwrap(), Some(Console::Delay(0, 1, Duration::from_millis(300))));
         assert_eq!(Console::parse("kill b").unwrap(), Some(Console::Kill(1)));
-        assert!(Console::parse("cut a a")
-            .unwrap_err()
-            .to_string()
-            .contains("two different regions"));
-        assert!(Console::parse("cut a z")
-            .unwrap_err()
-            .to_string()
-            .contains("no region 'z'"));
-        assert!(Console::parse("dance")
-            .unwrap_err()
-            .to_string()
-            .starts_with("unknown command 'dance'"));
+        assert!(Console::parse("cut a a").unwrap_err().to_string().contains("two different regions"));
+        assert!(Console::parse("cut a z").unwrap_err().to_string().contains("no region 'z'"));
+        assert!(Console::parse("dance").unwrap_err().to_string().starts_with("unknown command 'dance'"));
     }
 }

@@ -29,17 +29,9 @@ impl WanOptions {
         let mut model = LinkModel::delay_ms(0);
         let mut rest = args.iter();
         while let Some(flag) = rest.next() {
-            let value = rest
-                .next()
-                .ok_or_else(|| LabUsage::Bad(format!("{flag} needs a value")))?;
+            let value = rest.next().ok_or_else(|| LabUsage::Bad(format!("{flag} needs a value")))?;
             match flag.as_str() {
-                "--listen" => {
-                    listen = Some(value.parse().map_err(|_| {
-                        LabUsage::Bad(format!(
-                            "--listen: '{value}' is not an address like 0.0.0.0:7100"
-                        ))
-                    })?)
-                }
+                "--listen" => listen = Some(value.parse().map_err(|_| LabUsage::Bad(format!("--listen: '{value}' is not an address like 0.0.0.0:7100")))?),
                 "--target" => target = Some(value.clone()),
                 "--delay-ms" => model.delay = Duration::from_millis(number(flag, value)?),
                 "--jitter-ms" => model.jitter = Duration::from_millis(number(flag, value)?),
@@ -58,27 +50,13 @@ impl WanOptions {
 /// Runs `meridian wan` with the arguments after `wan`, until SIGTERM or Ctrl-C.
 pub fn run(args: &[String]) -> Result<(), LabError> {
     let options = WanOptions::parse(args).map_err(LabError::WanUsage)?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(io("starting the runtime"))?;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(io("starting the runtime"))?;
     runtime.block_on(async {
         let target = resolve(&options.target).await?;
-        let proxy = Proxy::start(options.listen, target, options.model, rand::random())
-            .await
-            .map_err(io(format!("listening on {}", options.listen)))?;
-        println!(
-            "wan link {} -> {} ({}): delay {} ms, jitter {} ms, loss {}%",
-            proxy.addr(),
-            options.target,
-            target,
-            options.model.delay.as_millis(),
-            options.model.jitter.as_millis(),
-            options.model.loss * 100.0
-        );
-        let mut terminate =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-                .map_err(io("handling SIGTERM"))?;
+        let proxy = Proxy::start(options.listen, target, options.model, rand::random()).await.map_err(io(format!("listening on {}", options.listen)))?;
+        println!("wan link {} -> {} ({}): delay {} ms, jitter {} ms, loss {}%", proxy.addr(), options.target, target,
+            options.model.delay.as_millis(), options.model.jitter.as_millis(), options.model.loss * 100.0);
+        let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).map_err(io("handling SIGTERM"))?;
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {}
             _ = terminate.recv() => {}
@@ -91,19 +69,11 @@ pub fn run(args: &[String]) -> Result<(), LabError> {
 async fn resolve(target: &str) -> Result<SocketAddr, LabError> {
     let deadline = tokio::time::Instant::now() + RESOLVE_TIMEOUT;
     loop {
-        match tokio::net::lookup_host(target)
-            .await
-            .map(|mut addrs| addrs.next())
-        {
+        match tokio::net::lookup_host(target).await.map(|mut addrs| addrs.next()) {
             Ok(Some(addr)) => return Ok(addr),
             result if tokio::time::Instant::now() >= deadline => {
-                let reason = result
-                    .err()
-                    .map_or("no address".to_string(), |e| e.to_string());
-                return Err(LabError::Io {
-                    what: format!("resolving --target {target}"),
-                    source: std::io::Error::other(reason),
-                });
+                let reason = result.err().map_or("no address".to_string(), |e| e.to_string());
+                return Err(LabError::Io { what: format!("resolving --target {target}"), source: std::io::Error::other(reason) });
             }
             _ => tokio::time::sleep(Duration::from_millis(500)).await,
         }
@@ -117,32 +87,13 @@ mod tests {
 
     #[test]
     fn flags_and_their_errors() {
-        let o = WanOptions::parse(&args(
-            "--listen 0.0.0.0:7100 --target eu:7100 --delay-ms 40 --jitter-ms 5 --loss 0.01",
-        ))
-        .unwrap();
+        let o = WanOptions::parse(&args("--listen 0.0.0.0:7100 --target eu:7100 --delay-ms 40 --jitter-ms 5 --loss 0.01")).unwrap();
         assert_eq!(o.target, "eu:7100");
-        assert_eq!(
-            o.model,
-            LinkModel {
-                delay: Duration::from_millis(40),
-                jitter: Duration::from_millis(5),
-                loss: 0.01
-            }
-        );
+        assert_eq!(o.model, LinkModel { delay: Duration::from_millis(40), jitter: Duration::from_millis(5), loss: 0.01 });
         let err = |s: &str| WanOptions::parse(&args(s)).unwrap_err().to_string();
         assert_eq!(err("--target eu:7100"), "missing --listen");
-        assert_eq!(
-            err("--listen eu --target x"),
-            "--listen: 'eu' is not an address like 0.0.0.0:7100"
-        );
-        assert_eq!(
-            err("--listen 0.0.0.0:1 --target x --loss 3"),
-            "--loss is a share between 0 and 1"
-        );
-        assert_eq!(
-            err("--listen 0.0.0.0:1 --target x --delay-ms"),
-            "--delay-ms needs a value"
-        );
+        assert_eq!(err("--listen eu --target x"), "--listen: 'eu' is not an address like 0.0.0.0:7100");
+        assert_eq!(err("--listen 0.0.0.0:1 --target x --loss 3"), "--loss is a share between 0 and 1");
+        assert_eq!(err("--listen 0.0.0.0:1 --target x --delay-ms"), "--delay-ms needs a value");
     }
 }

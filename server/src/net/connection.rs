@@ -32,10 +32,7 @@ pub async fn serve(shared: Arc<Shared>, mut stream: TcpStream, info: Arc<ClientI
         let max_bulk_len = HotConfig::get(&hot.proto_max_bulk_len) as i64;
         // Run every complete request already received.
         loop {
-            let limits = Limits {
-                max_bulk_len,
-                unauthenticated: !session.authenticated,
-            };
+            let limits = Limits { max_bulk_len, unauthenticated: !session.authenticated };
             let request = match parser.parse(&input, limits) {
                 Ok(Some(request)) => request,
                 Ok(None) => break,
@@ -64,35 +61,17 @@ pub async fn serve(shared: Arc<Shared>, mut stream: TcpStream, info: Arc<ClientI
             input.advance(len);
             if let Some(block) = session.blocked.take() {
                 // Replies so far go out now; this one when the block resolves.
-                if write(&shared, &mut stream, &mut output, &mut session)
-                    .await
-                    .is_err()
-                {
+                if write(&shared, &mut stream, &mut output, &mut session).await.is_err() {
                     break;
                 }
                 let _blocked = shared.clients.block();
                 match block {
-                    Block::Wait {
-                        origin,
-                        seq,
-                        peers,
-                        deadline,
-                    } => {
+                    Block::Wait { origin, seq, peers, deadline } => {
                         let reply = resolve(&shared, origin, seq, peers, deadline).await;
                         Reply::new(&mut output, session.protocol).int(reply);
                     }
-                    Block::Pop {
-                        args,
-                        deadline,
-                        null_array,
-                    } => {
-                        let mut waiting = Waiting {
-                            shared: &shared,
-                            stream: &mut stream,
-                            input: &mut input,
-                            output: &mut output,
-                            session: &mut session,
-                        };
+                    Block::Pop { args, deadline, null_array } => {
+                        let mut waiting = Waiting { shared: &shared, stream: &mut stream, input: &mut input, output: &mut output, session: &mut session };
                         if !waiting.until_popped(&args, deadline, null_array).await {
                             session.close = true;
                         }
@@ -102,18 +81,11 @@ pub async fn serve(shared: Arc<Shared>, mut stream: TcpStream, info: Arc<ClientI
             if session.close {
                 break;
             }
-            if output.len() >= FLUSH_AT
-                && write(&shared, &mut stream, &mut output, &mut session)
-                    .await
-                    .is_err()
-            {
+            if output.len() >= FLUSH_AT && write(&shared, &mut stream, &mut output, &mut session).await.is_err() {
                 break;
             }
         }
-        if write(&shared, &mut stream, &mut output, &mut session)
-            .await
-            .is_err()
-        {
+        if write(&shared, &mut stream, &mut output, &mut session).await.is_err() {
             break "write error";
         }
         publish(&shared, &mut session);
@@ -129,11 +101,7 @@ pub async fn serve(shared: Arc<Shared>, mut stream: TcpStream, info: Arc<ClientI
         }
         input.reserve(READ_CHUNK);
         // Subscribers are exempt from the idle timeout, as in Redis.
-        let timeout = if session.subscriptions.is_some() {
-            0
-        } else {
-            HotConfig::get(&hot.timeout)
-        };
+        let timeout = if session.subscriptions.is_some() { 0 } else { HotConfig::get(&hot.timeout) };
         // CLIENT KILL and server shutdown shut the socket down, which ends this read.
         let woken = tokio::select! {
             read = read_some(&mut stream, &mut input, timeout) => read,
@@ -170,8 +138,7 @@ enum Woken {
 async fn read_some(stream: &mut TcpStream, input: &mut BytesMut, timeout_secs: u64) -> Woken {
     match timeout_secs {
         0 => Woken::Read(stream.read_buf(input).await),
-        secs => match tokio::time::timeout(Duration::from_secs(secs), stream.read_buf(input)).await
-        {
+        secs => match tokio::time::timeout(Duration::from_secs(secs), stream.read_buf(input)).await {
             Ok(read) => Woken::Read(read),
             Err(_) => Woken::TimedOut,
         },
@@ -192,11 +159,7 @@ fn deliver(session: &mut Session, output: &mut Vec<u8>, first: Delivery) {
     let mut reply = Reply::new(output, session.protocol);
     write_delivery(&mut reply, &first);
     while reply.len() < FLUSH_AT {
-        match session
-            .subscriptions
-            .as_mut()
-            .and_then(|s| s.inbox.try_next())
-        {
+        match session.subscriptions.as_mut().and_then(|s| s.inbox.try_next()) {
             Some(delivery) => write_delivery(&mut reply, &delivery),
             None => break,
         }
@@ -216,12 +179,7 @@ impl Waiting<'_> {
     /// Retries the blocked command `args` after every push until it replies, or writes the
     /// null reply at `deadline`. What the client sends meanwhile is kept for after. Returns
     /// false if the client went away.
-    async fn until_popped(
-        &mut self,
-        args: &[Vec<u8>],
-        deadline: Option<std::time::Instant>,
-        null_array: bool,
-    ) -> bool {
+    async fn until_popped(&mut self, args: &[Vec<u8>], deadline: Option<std::time::Instant>, null_array: bool) -> bool {
         let args: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
         // Counted before the first retry: a push after it either wakes us or is seen by it.
         let _counted = PopWaiter::new(&self.shared.keyspace.blocked_pops);
@@ -253,12 +211,8 @@ impl Waiting<'_> {
                 },
             }
             // What a blocked client sends waits in its query buffer, within the same limit.
-            if self.input.len() as u64 > HotConfig::get(&self.shared.hot.client_query_buffer_limit)
-            {
-                tracing::warn!(
-                    client = self.session.info.id,
-                    "closing blocked client that reached max query buffer length"
-                );
+            if self.input.len() as u64 > HotConfig::get(&self.shared.hot.client_query_buffer_limit) {
+                tracing::warn!(client = self.session.info.id, "closing blocked client that reached max query buffer length");
                 return false;
             }
             if self.session.info.is_killed() {
@@ -286,16 +240,8 @@ impl Drop for PopWaiter<'_> {
 
 /// Waits until `peers` peers have applied op `seq` of `origin` (WAIT), or `deadline`;
 /// returns how many have.
-async fn resolve(
-    shared: &Shared,
-    origin: meridian_crdt::NodeId,
-    seq: u64,
-    peers: usize,
-    deadline: Option<std::time::Instant>,
-) -> i64 {
-    let Some(replication) = &shared.replication else {
-        return 0;
-    };
+async fn resolve(shared: &Shared, origin: meridian_crdt::NodeId, seq: u64, peers: usize, deadline: Option<std::time::Instant>) -> i64 {
+    let Some(replication) = &shared.replication else { return 0 };
     loop {
         let acked = replication.acked.notified();
         tokio::pin!(acked);
@@ -320,12 +266,7 @@ async fn resolve(
 /// Flushes the replies. Before a client hears that its writes are done, replication is told
 /// the op log grew (so a reply never precedes the wake-up that ships its write), and under
 /// `appendfsync always` the writes are synced to disk.
-async fn write(
-    shared: &Shared,
-    stream: &mut TcpStream,
-    output: &mut Vec<u8>,
-    session: &mut Session,
-) -> std::io::Result<()> {
+async fn write(shared: &Shared, stream: &mut TcpStream, output: &mut Vec<u8>, session: &mut Session) -> std::io::Result<()> {
     if session.last_write != session.announced_write {
         session.announced_write = session.last_write;
         shared.log_grew();
@@ -347,10 +288,7 @@ async fn write(
 
 fn publish(shared: &Shared, session: &mut Session) {
     if session.stats.commands > 0 {
-        session
-            .info
-            .last_ms
-            .store(session.last_command_ms, Ordering::Relaxed);
+        session.info.last_ms.store(session.last_command_ms, Ordering::Relaxed);
         *session.info.last_cmd.lock() = session.last_command;
     }
     shared.stats.publish(&mut session.stats);

@@ -4,8 +4,8 @@ use super::connection;
 use crate::alloc::used_memory;
 use crate::keyspace::SHARDS;
 use crate::node::Applied;
-use crate::shared::Shared;
 use meridian_crdt::{hlc_time_of_ms, Body};
+use crate::shared::Shared;
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
 use std::sync::atomic::Ordering;
@@ -44,15 +44,8 @@ pub struct Started {
 /// Binds one address with the configured listen backlog.
 fn listen(addr: &str, backlog: u64) -> std::io::Result<TcpListener> {
     use std::net::ToSocketAddrs;
-    let addr = addr
-        .to_socket_addrs()?
-        .next()
-        .ok_or_else(|| std::io::Error::other("no address"))?;
-    let socket = socket2::Socket::new(
-        socket2::Domain::for_address(addr),
-        socket2::Type::STREAM,
-        None,
-    )?;
+    let addr = addr.to_socket_addrs()?.next().ok_or_else(|| std::io::Error::other("no address"))?;
+    let socket = socket2::Socket::new(socket2::Domain::for_address(addr), socket2::Type::STREAM, None)?;
     socket.set_reuse_address(true)?;
     if addr.is_ipv6() {
         socket.set_only_v6(true)?;
@@ -80,11 +73,7 @@ fn bind(shared: &Shared) -> Result<Vec<TcpListener>, StartError> {
             None => (false, spec.as_str()),
         };
         let host = if host == "*" { "0.0.0.0" } else { host };
-        let addr = if host.contains(':') {
-            format!("[{host}]:{port}")
-        } else {
-            format!("{host}:{port}")
-        };
+        let addr = if host.contains(':') { format!("[{host}]:{port}") } else { format!("{host}:{port}") };
         match listen(&addr, backlog) {
             Ok(listener) => listeners.push(listener),
             Err(e) if optional => tracing::debug!("skipping optional address {addr}: {e}"),
@@ -100,12 +89,7 @@ fn bind(shared: &Shared) -> Result<Vec<TcpListener>, StartError> {
 /// Runs the server until SIGTERM, SIGINT or SHUTDOWN. `on_ready` is told where it listens.
 pub async fn run(shared: Arc<Shared>, on_ready: impl FnOnce(&Started)) -> Result<(), StartError> {
     let listeners = bind(&shared)?;
-    let started = Started {
-        addrs: listeners
-            .iter()
-            .filter_map(|l| l.local_addr().ok())
-            .collect(),
-    };
+    let started = Started { addrs: listeners.iter().filter_map(|l| l.local_addr().ok()).collect() };
     // With port 0 the kernel picked one: report the real port in INFO and CONFIG GET.
     if let Some(addr) = started.addrs.first() {
         shared.config.write().port = addr.port();
@@ -130,10 +114,7 @@ pub async fn run(shared: Arc<Shared>, on_ready: impl FnOnce(&Started)) -> Result
 async fn wait_for_shutdown(shared: &Shared) {
     use tokio::signal::unix::{signal, SignalKind};
     let mut stopping = shared.shutdown.subscribe();
-    let (mut term, mut int) = match (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) {
+    let (mut term, mut int) = match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
         (Ok(term), Ok(int)) => (term, int),
         _ => {
             tracing::warn!("cannot install signal handlers; stop with SHUTDOWN");
@@ -174,9 +155,7 @@ async fn admit(shared: &Arc<Shared>, mut stream: TcpStream, addr: SocketAddr) {
     };
     if shared.clients.count() as u64 >= maxclients {
         shared.stats.rejected.fetch_add(1, Ordering::Relaxed);
-        let _ = stream
-            .write_all(b"-ERR max number of clients reached\r\n")
-            .await;
+        let _ = stream.write_all(b"-ERR max number of clients reached\r\n").await;
         return;
     }
     let _ = stream.set_nodelay(true);
@@ -198,19 +177,8 @@ fn expire_shard(shared: &Shared, index: usize, now: u64) {
     let due = db.with_shard(index, |shard| shard.expired(now));
     for (key, at) in &due {
         let (key, at) = (key, *at);
-        let op = shared.node.stamp(
-            key,
-            Body::Expired {
-                before: hlc_time_of_ms(at),
-            },
-        );
-        db.apply(
-            key,
-            op.stamp(),
-            &op.body,
-            &Applied(&shared.node),
-            &shared.write_stability(),
-        );
+        let op = shared.node.stamp(key, Body::Expired { before: hlc_time_of_ms(at) });
+        db.apply(key, op.stamp(), &op.body, &Applied(&shared.node), &shared.write_stability());
         db.at(key).shard.count_expired();
     }
     if !due.is_empty() {
@@ -221,9 +189,7 @@ fn expire_shard(shared: &Shared, index: usize, now: u64) {
 /// With peers, garbage is collected here, at the stability frontier the acks establish, one
 /// slice of shards per tick; the op log lets go of what every member has applied.
 fn collect_shards(shared: &Shared, from: usize, count: usize) {
-    let Some(replication) = &shared.replication else {
-        return;
-    };
+    let Some(replication) = &shared.replication else { return };
     let stable = replication.stable();
     shared.node.trim_log(&stable);
     let mut db = shared.keyspace.unlocked();
@@ -252,14 +218,8 @@ async fn housekeeping(shared: Arc<Shared>) {
         let commands = shared.stats.totals().commands;
         let elapsed = last.0.elapsed().as_secs_f64().max(1e-3);
         let ran = commands.saturating_sub(last.1);
-        shared
-            .stats
-            .ops_per_sec
-            .store((ran as f64 / elapsed) as u64, Ordering::Relaxed);
+        shared.stats.ops_per_sec.store((ran as f64 / elapsed) as u64, Ordering::Relaxed);
         last = (Instant::now(), commands);
-        shared
-            .stats
-            .peak_memory
-            .fetch_max(used_memory(), Ordering::Relaxed);
+        shared.stats.peak_memory.fetch_max(used_memory(), Ordering::Relaxed);
     }
 }

@@ -93,13 +93,7 @@ pub struct Replication {
 
 impl Replication {
     /// Replication state for `name` in `cluster`, sending to `peers`.
-    pub fn new(
-        cluster: String,
-        name: String,
-        topology: Topology,
-        peers: &[String],
-        gc_timeout: Duration,
-    ) -> Replication {
+    pub fn new(cluster: String, name: String, topology: Topology, peers: &[String], gc_timeout: Duration) -> Replication {
         let status = |addr: &String| {
             Mutex::new(PeerStatus {
                 addr: addr.clone(),
@@ -145,29 +139,15 @@ impl Replication {
         self.names.lock().insert(origin, name.to_string());
         let (changed, restarted) = {
             let mut members = self.members.lock();
-            let previous = members.insert(
-                name.to_string(),
-                Member {
-                    origin,
-                    heard: Instant::now(),
-                },
-            );
-            (
-                previous.is_none_or(|m| m.origin != origin),
-                previous.is_some_and(|m| m.origin != origin),
-            )
+            let previous = members.insert(name.to_string(), Member { origin, heard: Instant::now() });
+            (previous.is_none_or(|m| m.origin != origin), previous.is_some_and(|m| m.origin != origin))
         };
         if changed {
             self.refresh_members();
         }
         if restarted {
             for (link, peer) in self.peers.iter().enumerate() {
-                if peer
-                    .lock()
-                    .node
-                    .as_ref()
-                    .is_some_and(|(n, o)| n == name && *o != origin)
-                {
+                if peer.lock().node.as_ref().is_some_and(|(n, o)| n == name && *o != origin) {
                     self.restarted[link].notify_one();
                 }
             }
@@ -195,11 +175,7 @@ impl Replication {
     fn counted_members(&self) -> Vec<NodeId> {
         let timeout = *self.gc_timeout.lock();
         let members = self.members.lock();
-        let mut ids: Vec<NodeId> = members
-            .values()
-            .filter(|m| m.heard.elapsed() < timeout)
-            .map(|m| m.origin)
-            .collect();
+        let mut ids: Vec<NodeId> = members.values().filter(|m| m.heard.elapsed() < timeout).map(|m| m.origin).collect();
         // A configured peer never heard from yet still counts: nothing is stable without it.
         // NodeId(0) is never an origin, so it never acknowledges anything.
         if members.len() < self.peers.len() {
@@ -222,14 +198,7 @@ impl Replication {
 
     /// Records an ack from the peer at `link`, and what it knows of others; recomputes the
     /// stability frontier.
-    pub fn on_ack(
-        &self,
-        link: usize,
-        applied: &VersionVector,
-        known: &[(NodeId, VersionVector)],
-        own: &VersionVector,
-        bytes: u64,
-    ) {
+    pub fn on_ack(&self, link: usize, applied: &VersionVector, known: &[(NodeId, VersionVector)], own: &VersionVector, bytes: u64) {
         let name = {
             let mut peer = self.peers[link].lock();
             peer.acked.join(applied);
@@ -301,9 +270,6 @@ impl Replication {
 
     /// How many peers have acknowledged op `seq` of `origin` (WAIT).
     pub fn acked_count(&self, origin: NodeId, seq: u64) -> usize {
-        self.peers
-            .iter()
-            .filter(|p| p.lock().acked.seq(origin) >= seq)
-            .count()
+        self.peers.iter().filter(|p| p.lock().acked.seq(origin) >= seq).count()
     }
 }

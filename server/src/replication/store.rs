@@ -2,9 +2,9 @@
 //! [`OpSource`]) and the keyspace plus journal (as a [`Store`]).
 
 use crate::clock::now_us;
-use crate::node::Applied;
 use crate::shared::Shared;
 use bytes::Bytes;
+use crate::node::Applied;
 use meridian_crdt::{KeyState, Op, VersionVector};
 use meridian_geo::Store;
 use std::collections::HashSet;
@@ -23,12 +23,7 @@ pub struct NodeStore<'a> {
 impl<'a> NodeStore<'a> {
     /// The store of `shared`.
     pub fn new(shared: &'a Shared) -> Self {
-        NodeStore {
-            shared,
-            transferred: HashSet::new(),
-            transfer: None,
-            gap: false,
-        }
+        NodeStore { shared, transferred: HashSet::new(), transfer: None, gap: false }
     }
 }
 
@@ -51,19 +46,11 @@ impl Store for NodeStore<'_> {
         let mut db = shared.keyspace.lock_keys(std::iter::once(&op.key[..]));
         match shared.node.accept_remote(&op, tail) {
             crate::node::Accepted::Fresh => {
-                let conflict = db.apply(
-                    &op.key,
-                    op.stamp(),
-                    &op.body,
-                    &Applied(&shared.node),
-                    &shared.write_stability(),
-                );
+                let conflict = db.apply(&op.key, op.stamp(), &op.body, &Applied(&shared.node), &shared.write_stability());
                 drop(db);
                 if let Some(conflict) = conflict {
                     let max_len = shared.config.read().conflict_log_max_len as usize;
-                    shared
-                        .conflicts
-                        .record(&op.key, conflict, now_us() / 1000, max_len);
+                    shared.conflicts.record(&op.key, conflict, now_us() / 1000, max_len);
                 }
             }
             crate::node::Accepted::Duplicate => {}
@@ -76,14 +63,7 @@ impl Store for NodeStore<'_> {
         let mut db = self.shared.keyspace.lock_keys(std::iter::once(&key[..]));
         let ks = db.keyspace();
         let at = db.at(&key);
-        at.shard.merge(
-            ks.hasher(),
-            at.hash,
-            &key,
-            &state,
-            &Applied(&self.shared.node),
-            theirs,
-        );
+        at.shard.merge(ks.hasher(), at.hash, &key, &state, &Applied(&self.shared.node), theirs);
         self.transferred.insert(key.to_vec().into_boxed_slice());
     }
 
@@ -93,13 +73,7 @@ impl Store for NodeStore<'_> {
         let mut db = self.shared.keyspace.unlocked();
         for index in 0..crate::keyspace::SHARDS {
             db.promote_where(index, |key| !transferred.contains(key));
-            db.with_shard(index, |shard| {
-                shard.merge_absent(
-                    |key| transferred.contains(key),
-                    &Applied(&self.shared.node),
-                    theirs,
-                )
-            });
+            db.with_shard(index, |shard| shard.merge_absent(|key| transferred.contains(key), &Applied(&self.shared.node), theirs));
         }
         drop(db);
         self.shared.node.join_applied(theirs);

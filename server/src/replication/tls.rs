@@ -37,18 +37,11 @@ pub enum TlsError {
 }
 
 fn file_error(path: &str, reason: impl ToString) -> TlsError {
-    TlsError::File {
-        path: path.to_string(),
-        reason: reason.to_string(),
-    }
+    TlsError::File { path: path.to_string(), reason: reason.to_string() }
 }
 
 /// QUIC server and client configurations from PEM files.
-pub fn configs(
-    cert: &str,
-    key: &str,
-    ca: &str,
-) -> Result<(quinn::ServerConfig, quinn::ClientConfig), TlsError> {
+pub fn configs(cert: &str, key: &str, ca: &str) -> Result<(quinn::ServerConfig, quinn::ClientConfig), TlsError> {
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
         .map_err(|e| file_error(cert, e))?
         .collect::<Result<_, _>>()
@@ -59,9 +52,7 @@ pub fn configs(
     let key_der = PrivateKeyDer::from_pem_file(key).map_err(|e| file_error(key, e))?;
     let mut roots = RootCertStore::empty();
     for ca_cert in CertificateDer::pem_file_iter(ca).map_err(|e| file_error(ca, e))? {
-        roots
-            .add(ca_cert.map_err(|e| file_error(ca, e))?)
-            .map_err(|e| file_error(ca, e))?;
+        roots.add(ca_cert.map_err(|e| file_error(ca, e))?).map_err(|e| file_error(ca, e))?;
     }
     if roots.is_empty() {
         return Err(file_error(ca, "no CA certificate in file"));
@@ -85,12 +76,10 @@ pub fn configs(
     client.alpn_protocols = vec![ALPN.to_vec()];
 
     let transport = Arc::new(transport());
-    let quic_server =
-        QuicServerConfig::try_from(server).map_err(|e| TlsError::Verifier(e.to_string()))?;
+    let quic_server = QuicServerConfig::try_from(server).map_err(|e| TlsError::Verifier(e.to_string()))?;
     let mut server_config = quinn::ServerConfig::with_crypto(Arc::new(quic_server));
     server_config.transport_config(transport.clone());
-    let quic_client =
-        QuicClientConfig::try_from(client).map_err(|e| TlsError::Verifier(e.to_string()))?;
+    let quic_client = QuicClientConfig::try_from(client).map_err(|e| TlsError::Verifier(e.to_string()))?;
     let mut client_config = quinn::ClientConfig::new(Arc::new(quic_client));
     client_config.transport_config(transport);
     Ok((server_config, client_config))
@@ -106,10 +95,6 @@ fn transport() -> quinn::TransportConfig {
     t.receive_window(quinn::VarInt::from_u32(bdp * 2));
     t.send_window(u64::from(bdp) * 2);
     t.keep_alive_interval(Some(Duration::from_secs(1)));
-    t.max_idle_timeout(Some(
-        Duration::from_secs(5)
-            .try_into()
-            .expect("5 s is a valid idle timeout"),
-    ));
+    t.max_idle_timeout(Some(Duration::from_secs(5).try_into().expect("5 s is a valid idle timeout")));
     t
 }

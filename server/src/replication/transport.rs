@@ -7,9 +7,7 @@ use super::store::NodeStore;
 use super::{tls, LinkState};
 use crate::shared::Shared;
 use bytes::{Buf, Bytes, BytesMut};
-use meridian_geo::{
-    decode_frame, encode_frame, AckDue, Message, Receiver, Sender, SenderError, Start, Topology,
-};
+use meridian_geo::{decode_frame, encode_frame, AckDue, Message, Receiver, Sender, SenderError, Start, Topology};
 use quinn::{Connection, Endpoint, EndpointConfig, RecvStream, SendStream};
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::Arc;
@@ -78,47 +76,23 @@ enum SessionError {
 
 /// Binds the geo port and starts the dialling and accepting tasks. Returns the bound address.
 pub async fn start(shared: Arc<Shared>) -> Result<Option<SocketAddr>, GeoStartError> {
-    let Some(replication) = &shared.replication else {
-        return Ok(None);
-    };
+    let Some(replication) = &shared.replication else { return Ok(None) };
     let (port, bind, cert, key, ca) = {
         let c = shared.config.read();
-        let bind = c
-            .bind
-            .iter()
-            .map(|b| b.trim_start_matches('-'))
-            .next()
-            .unwrap_or("127.0.0.1")
-            .to_string();
-        (
-            c.geo_port,
-            bind,
-            c.tls_cert.clone(),
-            c.tls_key.clone(),
-            c.tls_ca.clone(),
-        )
+        let bind = c.bind.iter().map(|b| b.trim_start_matches('-')).next().unwrap_or("127.0.0.1").to_string();
+        (c.geo_port, bind, c.tls_cert.clone(), c.tls_key.clone(), c.tls_ca.clone())
     };
     if cert.is_empty() || key.is_empty() || ca.is_empty() {
         return Err(GeoStartError::NoTls);
     }
     let (server, client) = tls::configs(&cert, &key, &ca)?;
-    let host = if bind == "*" {
-        "0.0.0.0".to_string()
-    } else {
-        bind
-    };
-    let addr: SocketAddr = format!("{host}:{port}")
-        .parse()
-        .or_else(|_| format!("[{host}]:{port}").parse())
-        .unwrap_or(SocketAddr::from(([127, 0, 0, 1], port)));
+    let host = if bind == "*" { "0.0.0.0".to_string() } else { bind };
+    let addr: SocketAddr = format!("{host}:{port}").parse().or_else(|_| format!("[{host}]:{port}").parse()).unwrap_or(SocketAddr::from(([127, 0, 0, 1], port)));
     let socket = udp_socket(addr).map_err(|source| GeoStartError::Bind { addr, source })?;
     let runtime = Arc::new(quinn::TokioRuntime);
-    let mut endpoint = Endpoint::new(EndpointConfig::default(), Some(server), socket, runtime)
-        .map_err(|source| GeoStartError::Bind { addr, source })?;
+    let mut endpoint = Endpoint::new(EndpointConfig::default(), Some(server), socket, runtime).map_err(|source| GeoStartError::Bind { addr, source })?;
     endpoint.set_default_client_config(client);
-    let local = endpoint
-        .local_addr()
-        .map_err(|source| GeoStartError::Bind { addr, source })?;
+    let local = endpoint.local_addr().map_err(|source| GeoStartError::Bind { addr, source })?;
     tracing::info!(name = %replication.name, cluster = %replication.cluster, topology = ?replication.topology, "replication listening on udp {local}");
     tokio::spawn(accept_loop(shared.clone(), endpoint.clone()));
     let links: Vec<usize> = (0..replication.peers.len()).collect();
@@ -143,16 +117,8 @@ fn udp_socket(addr: SocketAddr) -> std::io::Result<std::net::UdpSocket> {
     use socket2::{Domain, Protocol, Socket, Type};
     let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
     for (name, set, get) in [
-        (
-            "receive",
-            Socket::set_recv_buffer_size as fn(&Socket, usize) -> std::io::Result<()>,
-            Socket::recv_buffer_size as fn(&Socket) -> std::io::Result<usize>,
-        ),
-        (
-            "send",
-            Socket::set_send_buffer_size,
-            Socket::send_buffer_size,
-        ),
+        ("receive", Socket::set_recv_buffer_size as fn(&Socket, usize) -> std::io::Result<()>, Socket::recv_buffer_size as fn(&Socket) -> std::io::Result<usize>),
+        ("send", Socket::set_send_buffer_size, Socket::send_buffer_size),
     ] {
         // The kernel caps the size at net.core.[rw]mem_max; less is worth a warning, not a failure.
         let _ = set(&socket, UDP_BUFFER);
@@ -168,10 +134,7 @@ fn udp_socket(addr: SocketAddr) -> std::io::Result<std::net::UdpSocket> {
 /// Dials `candidates` in order (a ring: successor first, the next live member if it is down;
 /// a mesh: one peer) and runs a sending session on the first that answers.
 async fn dial_loop(shared: Arc<Shared>, endpoint: Endpoint, candidates: Vec<usize>) {
-    let replication = shared
-        .replication
-        .as_ref()
-        .expect("replication is configured");
+    let replication = shared.replication.as_ref().expect("replication is configured");
     let mut shutdown = shared.shutdown.subscribe();
     let mut backoff = Duration::from_millis(100);
     loop {
@@ -214,19 +177,10 @@ async fn dial_loop(shared: Arc<Shared>, endpoint: Endpoint, candidates: Vec<usiz
 }
 
 fn resolve(addr: &str) -> Result<SocketAddr, SessionError> {
-    addr.to_socket_addrs()
-        .ok()
-        .and_then(|mut a| a.next())
-        .ok_or_else(|| SessionError::Resolve(addr.to_string()))
+    addr.to_socket_addrs().ok().and_then(|mut a| a.next()).ok_or_else(|| SessionError::Resolve(addr.to_string()))
 }
 
-async fn connect_and_send(
-    shared: &Shared,
-    endpoint: &Endpoint,
-    link: usize,
-    addr: &str,
-    limit: Option<Duration>,
-) -> Result<(), SessionError> {
+async fn connect_and_send(shared: &Shared, endpoint: &Endpoint, link: usize, addr: &str, limit: Option<Duration>) -> Result<(), SessionError> {
     let conn = endpoint.connect(resolve(addr)?, tls::PEER_NAME)?.await?;
     let result = send_session(shared, link, &conn, limit).await;
     conn.close(0u32.into(), b"session over");
@@ -234,47 +188,26 @@ async fn connect_and_send(
 }
 
 /// Runs the sending side of a session on `conn`.
-async fn send_session(
-    shared: &Shared,
-    link: usize,
-    conn: &Connection,
-    limit: Option<Duration>,
-) -> Result<(), SessionError> {
-    let replication = shared
-        .replication
-        .as_ref()
-        .expect("replication is configured");
+async fn send_session(shared: &Shared, link: usize, conn: &Connection, limit: Option<Duration>) -> Result<(), SessionError> {
+    let replication = shared.replication.as_ref().expect("replication is configured");
     let node = &shared.node;
     let (mut send, mut recv) = conn.open_bi().await?;
     let mut reader = FrameReader::default();
-    let mut sender = Sender::new(
-        &replication.cluster,
-        node.id(),
-        &replication.name,
-        replication.topology,
-    );
+    let mut sender = Sender::new(&replication.cluster, node.id(), &replication.name, replication.topology);
     let mut sent = write(&mut send, &sender.hello(node.applied())).await?;
     let hello = reader.next(&mut recv).await?;
-    if let Message::Hello {
-        name, node: origin, ..
-    } = &hello
-    {
+    if let Message::Hello { name, node: origin, .. } = &hello {
         replication.heard(name, *origin);
     }
     let live = replication.live(node.id());
-    let (start, snapshot_from) =
-        node.with_log(|log, applied| (sender.on_hello(hello, log, applied, live), applied.clone()));
+    let (start, snapshot_from) = node.with_log(|log, applied| (sender.on_hello(hello, log, applied, live), applied.clone()));
     let start = start?;
     {
         let mut peer = replication.peers[link].lock();
         peer.node = sender.peer().map(|id| (sender.peer_name().to_string(), id));
         peer.last_error.clear();
         peer.sessions += 1;
-        peer.state = if start == Start::Snapshot {
-            LinkState::Transferring
-        } else {
-            LinkState::Connected
-        };
+        peer.state = if start == Start::Snapshot { LinkState::Transferring } else { LinkState::Connected };
     }
     tracing::info!(peer = %sender.peer_name(), start = ?start, "replication link up");
     if start == Start::Snapshot {
@@ -300,9 +233,7 @@ async fn send_session(
         tokio::pin!(notified);
         notified.as_mut().enable();
         let mut sent = 0;
-        while let Some(batch) =
-            node.with_log(|log, applied| sender.next_batch(log, applied, BATCH_OPS))?
-        {
+        while let Some(batch) = node.with_log(|log, applied| sender.next_batch(log, applied, BATCH_OPS))? {
             sent += write(&mut send, &batch).await?;
         }
         if sent > 0 {
@@ -342,18 +273,12 @@ async fn sleep_until(deadline: Option<tokio::time::Instant>) {
 /// the flash tier without promoting them), copied one shard at a time
 /// without stopping writes. Ops applied meanwhile are streamed afterwards too; applying them
 /// twice is harmless.
-async fn send_snapshot(
-    shared: &Shared,
-    send: &mut SendStream,
-    applied: meridian_crdt::VersionVector,
-) -> Result<u64, SessionError> {
+async fn send_snapshot(shared: &Shared, send: &mut SendStream, applied: meridian_crdt::VersionVector) -> Result<u64, SessionError> {
     let mut sent = write(send, &Message::SnapshotStart { applied }).await?;
     for index in 0..crate::keyspace::SHARDS {
         // The shard is locked only while it is copied, never across a network wait.
         let mut entries: Vec<(Bytes, meridian_crdt::KeyState)> = Vec::new();
-        shared.keyspace.unlocked().visit(index, 0, 0, |e| {
-            entries.push((Bytes::copy_from_slice(&e.key), e.state.clone()))
-        });
+        shared.keyspace.unlocked().visit(index, 0, 0, |e| entries.push((Bytes::copy_from_slice(&e.key), e.state.clone())));
         for chunk in entries.chunks(CHUNK_KEYS) {
             sent += write(send, &Message::SnapshotChunk(chunk.to_vec())).await?;
         }
@@ -382,10 +307,7 @@ async fn accept_loop(shared: Arc<Shared>, endpoint: Endpoint) {
 
 /// Runs the receiving side of a session on `conn`.
 async fn receive_session(shared: &Shared, conn: &Connection) -> Result<(), SessionError> {
-    let replication = shared
-        .replication
-        .as_ref()
-        .expect("replication is configured");
+    let replication = shared.replication.as_ref().expect("replication is configured");
     let (mut send, mut recv) = conn.accept_bi().await?;
     let mut reader = FrameReader::default();
     let mut receiver = Receiver::new(&replication.cluster, shared.node.id(), &replication.name);
@@ -439,9 +361,7 @@ async fn receive_session(shared: &Shared, conn: &Connection) -> Result<(), Sessi
             continue;
         }
         let ack = receiver.ack(&store, replication.known(), shared.node.now());
-        let Message::Ack { applied, known, .. } = &ack else {
-            unreachable!("receiver.ack returns an ack")
-        };
+        let Message::Ack { applied, known, .. } = &ack else { unreachable!("receiver.ack returns an ack") };
         let news = Some((applied.clone(), known.clone()));
         if ack_due || news != last_ack {
             write(&mut send, &ack).await?;
@@ -476,9 +396,7 @@ impl FrameReader {
                 return Ok(message);
             }
             self.buf.reserve(64 * 1024);
-            let chunk = recv
-                .read_chunk(self.buf.capacity() - self.buf.len(), true)
-                .await?;
+            let chunk = recv.read_chunk(self.buf.capacity() - self.buf.len(), true).await?;
             match chunk {
                 Some(chunk) => self.buf.extend_from_slice(&chunk.bytes),
                 None => return Err(SessionError::Closed),

@@ -69,11 +69,7 @@ impl RequestParser {
 
     /// Parses the next complete request at the start of `buf`, or `None` if more bytes are
     /// needed.
-    pub fn parse(
-        &mut self,
-        buf: &[u8],
-        limits: Limits,
-    ) -> Result<Option<Request<'_>>, ProtocolError> {
+    pub fn parse(&mut self, buf: &[u8], limits: Limits) -> Result<Option<Request<'_>>, ProtocolError> {
         if self.multibulk.is_none() {
             self.args.clear();
             match buf.first() {
@@ -101,18 +97,11 @@ impl RequestParser {
             }
         }
         self.multibulk = None;
-        Ok(Some(Request {
-            args: &self.args,
-            len: pos,
-        }))
+        Ok(Some(Request { args: &self.args, len: pos }))
     }
 
     /// Parses `*<count>\r\n`: `Some((count, next position))`, count 0 for an ignored request.
-    fn multibulk_header(
-        &mut self,
-        buf: &[u8],
-        limits: Limits,
-    ) -> Result<Option<(usize, usize)>, ProtocolError> {
+    fn multibulk_header(&mut self, buf: &[u8], limits: Limits) -> Result<Option<(usize, usize)>, ProtocolError> {
         let Some(end) = find_crlf(buf, 1) else {
             if buf.len() > MAX_INLINE {
                 return Err(protocol("too big mbulk count string"));
@@ -145,22 +134,13 @@ impl RequestParser {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         let words = split_args(line).ok_or_else(|| protocol("unbalanced quotes in request"))?;
         self.args.extend(words.into_iter().map(Arg::Owned));
-        Ok(Some(Request {
-            args: &self.args,
-            len: newline + 1,
-        }))
+        Ok(Some(Request { args: &self.args, len: newline + 1 }))
     }
 }
 
 /// Parses `$<len>\r\n<bytes>\r\n` at `pos`: the bytes' range and the position after.
-fn bulk(
-    buf: &[u8],
-    pos: usize,
-    limits: Limits,
-) -> Result<Option<(Range<usize>, usize)>, ProtocolError> {
-    let Some(&first) = buf.get(pos) else {
-        return Ok(None);
-    };
+fn bulk(buf: &[u8], pos: usize, limits: Limits) -> Result<Option<(Range<usize>, usize)>, ProtocolError> {
+    let Some(&first) = buf.get(pos) else { return Ok(None) };
     if first != b'$' {
         return Err(protocol(format!("expected '$', got '{}'", first as char)));
     }
@@ -188,10 +168,7 @@ fn bulk(
 
 fn find_crlf(buf: &[u8], from: usize) -> Option<usize> {
     let limit = buf.len().min(from + MAX_INLINE + 1);
-    buf.get(from..limit)?
-        .windows(2)
-        .position(|w| w == b"\r\n")
-        .map(|i| from + i)
+    buf.get(from..limit)?.windows(2).position(|w| w == b"\r\n").map(|i| from + i)
 }
 
 /// A length as Redis's `string2ll` reads it (no `+`, no leading zeros).
@@ -283,10 +260,7 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    const OPEN: Limits = Limits {
-        max_bulk_len: 512 * 1024 * 1024,
-        unauthenticated: false,
-    };
+    const OPEN: Limits = Limits { max_bulk_len: 512 * 1024 * 1024, unauthenticated: false };
 
     fn args_of(buf: &[u8], req: &Request) -> Vec<Vec<u8>> {
         req.args
@@ -322,38 +296,18 @@ mod tests {
     #[test]
     fn multibulk_and_pipelines() {
         let got = parse_all(b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\n*1\r\n$4\r\nPING\r\n").unwrap();
-        assert_eq!(
-            got,
-            vec![vec![b"GET".to_vec(), b"k".to_vec()], vec![b"PING".to_vec()]]
-        );
+        assert_eq!(got, vec![vec![b"GET".to_vec(), b"k".to_vec()], vec![b"PING".to_vec()]]);
     }
 
     #[test]
     fn inline_requests_and_quotes() {
         let got = parse_all(b"SET k \"a b\\x41\\n\" 'it\\'s'\r\nPING\n\r\n").unwrap();
-        assert_eq!(
-            got[0],
-            vec![
-                b"SET".to_vec(),
-                b"k".to_vec(),
-                b"a bA\n".to_vec(),
-                b"it's".to_vec()
-            ]
-        );
+        assert_eq!(got[0], vec![b"SET".to_vec(), b"k".to_vec(), b"a bA\n".to_vec(), b"it's".to_vec()]);
         assert_eq!(got[1], vec![b"PING".to_vec()]);
         assert_eq!(got[2], Vec::<Vec<u8>>::new());
-        assert_eq!(
-            parse_all(b"SET \"k\r\n").unwrap_err().0,
-            "unbalanced quotes in request"
-        );
-        assert_eq!(
-            parse_all(b"SET \"k\"x\r\n").unwrap_err().0,
-            "unbalanced quotes in request"
-        );
-        assert_eq!(
-            parse_all(b"GET k\0junk\r\n").unwrap()[0],
-            vec![b"GET".to_vec(), b"k".to_vec()]
-        );
+        assert_eq!(parse_all(b"SET \"k\r\n").unwrap_err().0, "unbalanced quotes in request");
+        assert_eq!(parse_all(b"SET \"k\"x\r\n").unwrap_err().0, "unbalanced quotes in request");
+        assert_eq!(parse_all(b"GET k\0junk\r\n").unwrap()[0], vec![b"GET".to_vec(), b"k".to_vec()]);
     }
 
     #[test]
@@ -367,12 +321,7 @@ mod tests {
             (b"*1\r\n$600000000\r\n", "invalid bulk length"),
         ];
         for (input, message) in cases {
-            assert_eq!(
-                parse_all(input).unwrap_err().0,
-                message,
-                "{:?}",
-                String::from_utf8_lossy(input)
-            );
+            assert_eq!(parse_all(input).unwrap_err().0, message, "{:?}", String::from_utf8_lossy(input));
         }
     }
 
@@ -382,24 +331,15 @@ mod tests {
         assert_eq!(parse_all(&long).unwrap_err().0, "too big inline request");
         let mut count = b"*".to_vec();
         count.extend(vec![b'1'; MAX_INLINE + 2]);
-        assert_eq!(
-            parse_all(&count).unwrap_err().0,
-            "too big mbulk count string"
-        );
+        assert_eq!(parse_all(&count).unwrap_err().0, "too big mbulk count string");
         let mut bulk_len = b"*1\r\n$".to_vec();
         bulk_len.extend(vec![b'1'; MAX_INLINE + 2]);
-        assert_eq!(
-            parse_all(&bulk_len).unwrap_err().0,
-            "too big bulk count string"
-        );
+        assert_eq!(parse_all(&bulk_len).unwrap_err().0, "too big bulk count string");
     }
 
     #[test]
     fn unauthenticated_clients_get_tight_limits() {
-        let limits = Limits {
-            unauthenticated: true,
-            ..OPEN
-        };
+        let limits = Limits { unauthenticated: true, ..OPEN };
         let mut parser = RequestParser::new();
         let err = parser.parse(b"*11\r\n", limits).unwrap_err();
         assert_eq!(err.0, "unauthenticated multibulk length");
@@ -410,10 +350,7 @@ mod tests {
 
     #[test]
     fn empty_and_negative_counts_are_skipped() {
-        assert_eq!(
-            parse_all(b"*0\r\n*-1\r\n*1\r\n$1\r\nx\r\n").unwrap().len(),
-            3
-        );
+        assert_eq!(parse_all(b"*0\r\n*-1\r\n*1\r\n$1\r\nx\r\n").unwrap().len(), 3);
     }
 
     proptest! {

@@ -61,10 +61,7 @@ impl<'a> Reply<'a> {
 
     /// An error (`-...`), e.g. `ERR syntax error`. CR and LF become spaces, as in Redis.
     pub fn error(&mut self, s: &str) {
-        let clean: Vec<u8> = s
-            .bytes()
-            .map(|c| if c == b'\r' || c == b'\n' { b' ' } else { c })
-            .collect();
+        let clean: Vec<u8> = s.bytes().map(|c| if c == b'\r' || c == b'\n' { b' ' } else { c }).collect();
         self.line(b'-', &clean);
     }
 
@@ -185,6 +182,7 @@ impl<'a> Reply<'a> {
         }
     }
 
+
     fn header(&mut self, kind: u8, n: usize) {
         self.out.push(kind);
         self.number(n as i64);
@@ -222,17 +220,11 @@ mod tests {
         assert_eq!(both(|r| r.null()), ("$-1\r\n".into(), "_\r\n".into()));
         assert_eq!(both(|r| r.null_array()), ("*-1\r\n".into(), "_\r\n".into()));
         assert_eq!(both(|r| r.map(2)), ("*4\r\n".into(), "%2\r\n".into()));
-        assert_eq!(
-            both(|r| r.verbatim("hi")),
-            ("$2\r\nhi\r\n".into(), "=6\r\ntxt:hi\r\n".into())
-        );
+        assert_eq!(both(|r| r.verbatim("hi")), ("$2\r\nhi\r\n".into(), "=6\r\ntxt:hi\r\n".into()));
     }
 
     #[test]
     fn errors_never_break_the_frame() {
-        assert_eq!(
-            encode(Protocol::Resp2, |r| r.error("ERR a\r\nb")),
-            "-ERR a  b\r\n"
-        );
+        assert_eq!(encode(Protocol::Resp2, |r| r.error("ERR a\r\nb")), "-ERR a  b\r\n");
     }
 }
