@@ -66,6 +66,55 @@ fn blocking_pops_wake_on_a_local_push_and_time_out() {
     wait_blocked(&server, 0);
 }
 
+/// Clients blocked on one list are served in the order they blocked, as in Redis; a key no
+/// earlier client waits on is free for a later one.
+#[test]
+fn blocked_clients_are_served_first_come_first_served() {
+    let server = Server::start(&[]);
+    let mut con = server.client();
+    const FIFO: [&[&str]; 4] = [&["BLPOP", "queue", "10"], &["BRPOP", "elsewhere", "queue", "10"], &["BLPOP", "queue", "10"], &["BLMOVE", "queue", "moved", "LEFT", "LEFT", "10"]];
+    let waiters: Vec<_> = FIFO
+        .iter()
+        .enumerate()
+        .map(|(i, command)| {
+            let waiter = in_background(&server, command);
+            wait_blocked(&server, i as i64 + 1);
+            waiter
+        })
+        .collect();
+    // A later client waiting on a key nobody before it waits on is served at once.
+    let free = in_background(&server, &["BLPOP", "queue", "side", "10"]);
+    wait_blocked(&server, 5);
+    int(&mut con, &["RPUSH", "side", "s"]);
+    assert_eq!(free.join().unwrap().0, Reply::Array(vec![bulk("side"), bulk("s")]));
+    wait_blocked(&server, 4);
+    for (i, waiter) in waiters.into_iter().enumerate() {
+        int(&mut con, &["RPUSH", "queue", &format!("v{i}")]);
+        let (reply, _) = waiter.join().unwrap();
+        let expected = format!("v{i}");
+        match i {
+            3 => assert_eq!(reply, bulk(&expected), "BLMOVE, the last to block, the last served"),
+            _ => assert_eq!(reply, Reply::Array(vec![bulk("queue"), bulk(&expected)]), "waiter {i}"),
+        }
+    }
+    assert_eq!(int(&mut con, &["LLEN", "queue"]), 0);
+
+    // The order holds however often the waiters were woken for nothing in between (each
+    // wake puts them back in tokio's queue in whatever order they ran).
+    for round in 0..30 {
+        let first = in_background(&server, &["BLPOP", "line", "10"]);
+        wait_blocked(&server, 1);
+        let second = in_background(&server, &["BLPOP", "line", "10"]);
+        wait_blocked(&server, 2);
+        for _ in 0..3 {
+            int(&mut con, &["RPUSH", "unrelated", "x"]);
+        }
+        int(&mut con, &["RPUSH", "line", "a", "b"]);
+        assert_eq!(first.join().unwrap().0, Reply::Array(vec![bulk("line"), bulk("a")]), "round {round}");
+        assert_eq!(second.join().unwrap().0, Reply::Array(vec![bulk("line"), bulk("b")]), "round {round}");
+    }
+}
+
 #[test]
 fn a_blocked_client_that_disconnects_is_let_go() {
     let server = Server::start(&[]);

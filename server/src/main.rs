@@ -17,6 +17,7 @@ mod lab;
 mod logging;
 mod net;
 mod node;
+mod pop_queue;
 mod pubsub;
 mod reclaim;
 mod replication;

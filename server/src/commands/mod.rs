@@ -20,6 +20,7 @@ mod zset_algebra;
 mod zset_ranges;
 mod zsets;
 
+pub use lists::{retry_without, waited_keys};
 pub use pubsub::write_delivery;
 pub use transactions::release_watches;
 

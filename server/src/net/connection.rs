@@ -182,13 +182,15 @@ impl Waiting<'_> {
     async fn until_popped(&mut self, args: &[Vec<u8>], deadline: Option<std::time::Instant>, null_array: bool) -> bool {
         let args: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
         // Counted before the first retry: a push after it either wakes us or is seen by it.
-        let _counted = PopWaiter::new(&self.shared.keyspace.blocked_pops);
+        let waiter = PopWaiter::new(self.shared, &args);
         loop {
             let pushed = self.shared.keyspace.list_pushed.notified();
             tokio::pin!(pushed);
             pushed.as_mut().enable();
             let before = self.output.len();
-            retry_blocked(self.shared, self.session, self.output, &args);
+            if let Some(retry) = crate::commands::retry_without(&args, &self.shared.pop_queue.taken_before(waiter.ticket)) {
+                retry_blocked(self.shared, self.session, self.output, &retry);
+            }
             if self.output.len() > before {
                 return true;
             }
@@ -222,19 +224,27 @@ impl Waiting<'_> {
     }
 }
 
-/// Counts a connection blocked in a pop while it lives.
-struct PopWaiter<'a>(&'a std::sync::atomic::AtomicUsize);
+/// A connection blocked in a pop, while it lives: counted (pushes wake blocked pops only if
+/// any are), and in line for its keys (see `pop_queue`). When it goes, the others are woken:
+/// one of them may be first in line now.
+struct PopWaiter<'a> {
+    shared: &'a Shared,
+    ticket: u64,
+}
 
 impl<'a> PopWaiter<'a> {
-    fn new(count: &'a std::sync::atomic::AtomicUsize) -> Self {
-        count.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
-        PopWaiter(count)
+    fn new(shared: &'a Shared, args: &[&[u8]]) -> Self {
+        shared.keyspace.blocked_pops.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        let keys = crate::commands::waited_keys(args).into_iter().map(<[u8]>::to_vec).collect();
+        PopWaiter { shared, ticket: shared.pop_queue.enter(keys) }
     }
 }
 
 impl Drop for PopWaiter<'_> {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+        self.shared.pop_queue.leave(self.ticket);
+        self.shared.keyspace.blocked_pops.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+        self.shared.keyspace.list_pushed.notify_waiters();
     }
 }
 
