@@ -212,3 +212,19 @@ fn collections_replicate_and_survive_a_state_transfer() {
     let state = cluster.wait_identical("a write on the restarted node", Duration::from_secs(20));
     assert_eq!(state.iter().find(|k| k.0 == "h").and_then(|k| k.2.clone()).as_deref(), Some("f=43"));
 }
+
+/// Scores are parsed as Redis parses them (C's strtod), hexadecimal floats included; the
+/// replies are what redis-server 7.0.15 gave for the same commands.
+#[test]
+fn hexadecimal_scores_are_accepted_as_redis_accepts_them() {
+    let server = Server::start(&[]);
+    let mut con = server.client();
+    assert_eq!(int(&mut con, &["ZADD", "z", "0x10", "m", "0x1p3", "n", "0X1.8p1", "o", "0x10.8", "u"]), 4);
+    assert_eq!(text(&mut con, &["ZSCORE", "z", "m"]).as_deref(), Some("16"));
+    assert_eq!(text(&mut con, &["ZSCORE", "z", "u"]).as_deref(), Some("16.5"));
+    assert_eq!(strings(&mut con, &["ZRANGEBYSCORE", "z", "0x2", "0x10"]), [Some("o".to_string()), Some("n".to_string()), Some("m".to_string())]);
+    assert_eq!(text(&mut con, &["ZINCRBY", "z", "0x2", "m"]).as_deref(), Some("18"));
+    for bad in ["0x", "0x1p", " 0x10"] {
+        assert_eq!(meridian_tests::error_text(&mut con, &["ZADD", "z", bad, "q"]), "ERR value is not a valid float", "{bad}");
+    }
+}

@@ -54,20 +54,77 @@ pub fn number_to_f64(n: Number) -> f64 {
     n.to_string().parse().expect("a printed Number parses as f64")
 }
 
-/// Parses a score the way Redis's `getDoubleFromObject` accepts it: a decimal float or
-/// `inf`/`-inf` (any case, `+` allowed), no surrounding spaces; NaN is not a score, and
-/// neither is a number too large for a double or too small to be told from zero. `-0` reads
-/// as `0`, as Redis 7.0 answers for it.
+/// Parses a score the way Redis's `getDoubleFromObject` (C's `strtod`) accepts it: a decimal
+/// float, a hexadecimal one (`0x10`, `0x1.8p3`), or `inf`/`-inf` (any case, `+` allowed), no
+/// surrounding spaces; NaN is not a score, and neither is a number too large for a double or
+/// too small to be told from zero. `-0` reads as `0`, as Redis 7.0 answers for it.
 pub fn parse_score(bytes: &[u8]) -> Option<f64> {
     let text = std::str::from_utf8(bytes).ok()?;
     if text.is_empty() || text.starts_with(|c: char| c.is_ascii_whitespace()) || text.ends_with(|c: char| c.is_ascii_whitespace()) {
         return None;
     }
-    let score: f64 = text.parse().ok()?;
-    let mantissa = text.split(['e', 'E']).next().unwrap_or_default();
+    let score = strtod(text)?;
+    let mantissa = match hex_digits(text) {
+        Some(hex) => hex.split(['p', 'P']).next().unwrap_or_default(),
+        None => text.split(['e', 'E']).next().unwrap_or_default(),
+    };
     let overflowed = score.is_infinite() && !text.to_ascii_lowercase().contains("inf");
-    let underflowed = score == 0.0 && mantissa.bytes().any(|b| (b'1'..=b'9').contains(&b));
+    let underflowed = score == 0.0 && mantissa.bytes().any(|b| b.is_ascii_alphanumeric() && b != b'0' && b != b'.');
     (!score.is_nan() && !overflowed && !underflowed).then_some(score + 0.0)
+}
+
+/// C's `strtod` over the whole of `text`: a decimal float, a hexadecimal one, `inf`,
+/// `infinity` or `nan` (any case, optional sign); None if `text` is not all one number. Values
+/// out of range come back as infinity or zero, as strtod returns them; the caller decides
+/// (score arguments refuse them, range bounds take them).
+pub fn strtod(text: &str) -> Option<f64> {
+    match hex_digits(text) {
+        Some(hex) => parse_hex_float(hex).map(|magnitude| if text.starts_with('-') { -magnitude } else { magnitude }),
+        None => text.parse().ok(),
+    }
+}
+
+/// What follows the `0x` of a hexadecimal float, if `text` is one.
+fn hex_digits(text: &str) -> Option<&str> {
+    let unsigned = text.strip_prefix(['+', '-']).unwrap_or(text);
+    unsigned.strip_prefix("0x").or_else(|| unsigned.strip_prefix("0X"))
+}
+
+/// The value of a C99 hexadecimal float after its `0x`: hex digits with an optional point
+/// (at least one digit), then an optional binary exponent `p[+-]digits`. Rounded to nearest:
+/// the first 16 hex digits are kept exactly and any further nonzero digit is folded into the
+/// lowest bit, which a double's 53 bits never reach, so the one rounding is correct.
+fn parse_hex_float(hex: &str) -> Option<f64> {
+    let (digits, exponent) = match hex.split_once(['p', 'P']) {
+        Some((digits, exponent)) => (digits, exponent.parse::<i64>().ok()?.clamp(-100_000, 100_000)),
+        None => (hex, 0),
+    };
+    let (whole, fraction) = digits.split_once('.').unwrap_or((digits, ""));
+    if whole.is_empty() && fraction.is_empty() {
+        return None;
+    }
+    let (mut mantissa, mut kept, mut scale, mut sticky) = (0u64, 0, exponent, false);
+    for (i, c) in whole.chars().chain(fraction.chars()).enumerate() {
+        let digit = u64::from(c.to_digit(16)?);
+        if i >= whole.len() {
+            scale -= 4; // a fraction digit
+        }
+        if kept < 16 {
+            mantissa = mantissa << 4 | digit;
+            kept += usize::from(mantissa != 0);
+        } else {
+            scale += 4; // a digit dropped
+            sticky |= digit != 0;
+        }
+    }
+    let mut value = (mantissa | u64::from(sticky)) as f64;
+    // Scales by 2^scale in steps a double can hold.
+    while scale != 0 {
+        let step = scale.clamp(-1000, 1000);
+        value *= 2f64.powi(step as i32);
+        scale -= step;
+    }
+    Some(value)
 }
 
 /// A score as Redis 7.0 prints it (`%.17g`; `inf` and `-inf`).
@@ -136,6 +193,21 @@ mod tests {
         assert!(parse_score(b"-0").unwrap().is_sign_positive());
         for bad in [&b""[..], b"nan", b" 1", b"1 ", b"abc", b"1.5x", b"1e400", b"1e-400"] {
             assert_eq!(parse_score(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn hexadecimal_scores_parse_as_strtod_parses_them() {
+        // What redis-server 7.0.15 answered for ZADD with these scores, then ZSCORE.
+        for (text, score) in [("0x10", 16.0), ("0x1p3", 8.0), ("0X1.8p1", 3.0), ("-0x10", -16.0), ("0x10.8", 16.5), ("+0x.8", 0.5), ("0x1P-2", 0.25), ("0x0", 0.0)] {
+            assert_eq!(parse_score(text.as_bytes()), Some(score), "{text}");
+        }
+        // Digits past what a double holds round to nearest, as strtod does.
+        assert_eq!(parse_score(b"0x1.00000000000008p0"), Some(1.0), "a tie rounds to even");
+        assert_eq!(parse_score(b"0x1.000000000000080000001p0"), Some(1.0 + f64::EPSILON), "past the tie rounds up");
+        assert_eq!(parse_score(b"0x1.fffffffffffffp1023"), Some(f64::MAX));
+        for bad in ["0x", "0x1p", "0x.", "0xg", "0x1p1.5", " 0x10", "0x1p2000", "0x1p-2000", "0x10 "] {
+            assert_eq!(parse_score(bad.as_bytes()), None, "{bad}");
         }
     }
 

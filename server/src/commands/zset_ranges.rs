@@ -46,7 +46,7 @@ fn score_bound(arg: &[u8]) -> Option<(f64, bool)> {
         _ => (false, arg),
     };
     let text = std::str::from_utf8(text).ok()?.trim_start();
-    let value: f64 = if text.is_empty() { 0.0 } else { text.parse().ok()? };
+    let value = if text.is_empty() { 0.0 } else { meridian_crdt::strtod(text)? };
     (!value.is_nan()).then_some((value, exclusive))
 }
 
