@@ -197,14 +197,14 @@ impl Shard {
     /// Changes `key`'s state with `change` (creating the entry if needed), keeping the counts
     /// and dropping the entry if nothing is left; WATCHers are told.
     fn update(&mut self, hasher: &KeyHasher, access: Option<&LfuSettings>, hash: u64, key: &[u8], change: impl FnOnce(&mut KeyState) -> Liveness) {
+        let now = crate::clock::now_ms();
         let slot = self.table.entry(hash, |e| &*e.key == key, |e| hasher.hash(&e.key));
         let mut occupied = match slot {
             TableEntry::Occupied(o) => o,
-            TableEntry::Vacant(v) => v.insert(Box::new(Entry::new(key, KeyState::default(), 0))),
+            TableEntry::Vacant(v) => v.insert(Box::new(Entry::new(key, KeyState::default(), now))),
         };
         let entry = occupied.get_mut();
         // An op uses the key too; a merge or a recovery (`access` None) only stamps it.
-        let now = crate::clock::now_ms();
         match access {
             Some(lfu) => entry.use_at(now, lfu),
             None => entry.touched = now as u32,
@@ -547,6 +547,22 @@ impl<'a> Locked<'a> {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+    use meridian_crdt::{Seen, VersionVector};
+
+    /// A key a write creates starts at Redis's initial LFU count (5), plus that write's use
+    /// (below 5 every use counts), so LFU does not evict it before it had a chance to be used
+    /// again.
+    #[test]
+    fn a_new_key_starts_at_the_initial_lfu_count() {
+        let ks = Keyspace::new(NodeId(1), 7, None);
+        let mut db = ks.lock_keys([&b"k"[..]].into_iter());
+        let body: Body<&[u8]> = Body::Set { seen: Seen::default(), value: b"v", expire_at: None };
+        db.apply(b"k", Stamp::new(1, NodeId(1)), &body, &VersionVector::default(), &VersionVector::default());
+        let at = db.at(b"k");
+        assert_eq!(at.shard.raw(at.hash, b"k").map(|e| e.freq), Some(lfu::INITIAL + 1));
+    }
+
     /// The LRU stamp and the LFU counter share one word: an entry stays in jemalloc's
     /// 96-byte class (docs/flash-tier.md counts it).
     #[test]
