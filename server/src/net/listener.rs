@@ -94,12 +94,14 @@ pub async fn run(shared: Arc<Shared>, on_ready: impl FnOnce(&Started)) -> Result
     if let Some(addr) = started.addrs.first() {
         shared.config.write().port = addr.port();
     }
+    // Installed before "ready" is said: a SIGINT sent on seeing it must find the handler.
+    let signals = shutdown_signals();
     on_ready(&started);
     for listener in listeners {
         tokio::spawn(accept_loop(shared.clone(), listener));
     }
     tokio::spawn(housekeeping(shared.clone()));
-    wait_for_shutdown(&shared).await;
+    wait_for_shutdown(&shared, signals).await;
     shared.request_shutdown();
     // Connections finish the batch they are running, send its replies, and close.
     let deadline = Instant::now() + DRAIN;
@@ -111,16 +113,23 @@ pub async fn run(shared: Arc<Shared>, on_ready: impl FnOnce(&Started)) -> Result
     Ok(())
 }
 
-async fn wait_for_shutdown(shared: &Shared) {
+/// Handlers for SIGTERM and SIGINT, or None (with a warning) if they cannot be installed.
+fn shutdown_signals() -> Option<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)> {
     use tokio::signal::unix::{signal, SignalKind};
-    let mut stopping = shared.shutdown.subscribe();
-    let (mut term, mut int) = match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
-        (Ok(term), Ok(int)) => (term, int),
+    match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
+        (Ok(term), Ok(int)) => Some((term, int)),
         _ => {
             tracing::warn!("cannot install signal handlers; stop with SHUTDOWN");
-            let _ = stopping.wait_for(|stop| *stop).await;
-            return;
+            None
         }
+    }
+}
+
+async fn wait_for_shutdown(shared: &Shared, signals: Option<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)>) {
+    let mut stopping = shared.shutdown.subscribe();
+    let Some((mut term, mut int)) = signals else {
+        let _ = stopping.wait_for(|stop| *stop).await;
+        return;
     };
     tokio::select! {
         _ = term.recv() => tracing::warn!("Received SIGTERM scheduling shutdown..."),
