@@ -236,8 +236,8 @@ impl FlashStore {
     }
 
     /// The cold value of `key`, if it is cold.
-    pub fn cold_get(&self, cold: ColdKey) -> Result<Option<Vec<u8>>, FlashError> {
-        self.rocks(self.db.get_cf(self.family(COLD), cold.bytes))
+    pub fn cold_get(&self, cold: &ColdKey) -> Result<Option<Vec<u8>>, FlashError> {
+        self.rocks(self.db.get_cf(self.family(COLD), &cold.bytes))
     }
 
     /// Writes cold keys (key, value) and removes others, in one atomic batch.
@@ -362,8 +362,8 @@ mod tests {
         let store = FlashStore::open(dir.path()).unwrap();
         let put = [(ColdKey::new(3, 7, b"b"), &b"B"[..]), (ColdKey::new(3, 2, b"a"), b"A"), (ColdKey::new(4, 0, b"c"), b"C"), (ColdKey::new(3, u32::MAX, b"z"), b"Z")];
         store.cold_write(put, []).unwrap();
-        assert_eq!(store.cold_get(ColdKey::new(3, 2, b"a")).unwrap().as_deref(), Some(&b"A"[..]));
-        assert_eq!(store.cold_get(ColdKey::new(3, 3, b"a")).unwrap(), None, "the order is part of the place");
+        assert_eq!(store.cold_get(&ColdKey::new(3, 2, b"a")).unwrap().as_deref(), Some(&b"A"[..]));
+        assert_eq!(store.cold_get(&ColdKey::new(3, 3, b"a")).unwrap(), None, "the order is part of the place");
         let listed = |shard, orders| store.cold_range(shard, orders).map(|r| r.unwrap()).map(|(o, k, _)| (o, k.to_vec())).collect::<Vec<_>>();
         assert_eq!(listed(3, 0..=u32::MAX), [(2, b"a".to_vec()), (7, b"b".to_vec()), (u32::MAX, b"z".to_vec())]);
         assert_eq!(listed(3, 3..=7), [(7, b"b".to_vec())]);

@@ -9,11 +9,14 @@
 
 use parking_lot::Mutex;
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// The blocked connections, by ticket (the order they blocked in), with the keys each waits on.
 #[derive(Default)]
 pub struct PopQueue {
     inner: Mutex<Waiting>,
+    /// How many wait, readable without the lock: every list push asks.
+    count: AtomicUsize,
 }
 
 #[derive(Default)]
@@ -29,12 +32,20 @@ impl PopQueue {
         let ticket = waiting.next_ticket;
         waiting.next_ticket += 1;
         waiting.keys.insert(ticket, keys);
+        self.count.fetch_add(1, Ordering::AcqRel);
         ticket
     }
 
     /// Takes the connection with `ticket` out of the line.
     pub fn leave(&self, ticket: u64) {
-        self.inner.lock().keys.remove(&ticket);
+        if self.inner.lock().keys.remove(&ticket).is_some() {
+            self.count.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+
+    /// True if any connection is blocked in a pop (a push then wakes them).
+    pub fn any(&self) -> bool {
+        self.count.load(Ordering::Acquire) > 0
     }
 
     /// The keys of `ticket` that a connection blocked before it also waits on: it must leave
@@ -60,6 +71,7 @@ mod tests {
         let first = queue.enter(keys(&["a"]));
         let second = queue.enter(keys(&["b", "a"]));
         let third = queue.enter(keys(&["a", "c"]));
+        assert!(queue.any());
         assert!(queue.taken_before(first).is_empty());
         assert_eq!(queue.taken_before(second), keys(&["a"]), "b is free, a is the first's");
         assert_eq!(queue.taken_before(third), keys(&["a"]));
@@ -70,5 +82,6 @@ mod tests {
         assert!(queue.taken_before(third).is_empty());
         queue.leave(third);
         assert!(queue.taken_before(third).is_empty(), "a ticket that left waits on nothing");
+        assert!(!queue.any());
     }
 }

@@ -74,8 +74,6 @@ pub struct Shared {
     pub pubsub: PubSub,
     /// Spill, promotion and eviction figures.
     pub reclaim: crate::reclaim::ReclaimStats,
-    /// Connections blocked in a pop, in the order they are served.
-    pub pop_queue: crate::pop_queue::PopQueue,
 }
 
 impl Shared {
@@ -107,7 +105,6 @@ impl Shared {
             conflicts: Conflicts::default(),
             pubsub: PubSub::default(),
             reclaim: Default::default(),
-            pop_queue: Default::default(),
         }
     }
 

@@ -350,29 +350,22 @@ fn nothing_to_pop(ctx: &mut Ctx, args: &[&[u8]], deadline: Option<Instant>, null
     }
 }
 
-/// The keys a blocked pop `args` waits on: every key of BLPOP and BRPOP, the source of BLMOVE
-/// and BRPOPLPUSH.
-pub fn waited_keys<'a>(args: &[&'a [u8]]) -> Vec<&'a [u8]> {
+/// Where in a blocked pop's `args` the keys it waits on are: every key of BLPOP and BRPOP, the
+/// source of BLMOVE and BRPOPLPUSH.
+pub fn waited_keys(args: &[&[u8]]) -> std::ops::Range<usize> {
     if args[0].eq_ignore_ascii_case(b"blpop") || args[0].eq_ignore_ascii_case(b"brpop") {
-        args[1..args.len() - 1].to_vec()
+        1..args.len() - 1
     } else {
-        vec![args[1]]
+        1..2
     }
 }
 
-/// The blocked pop `args` retried without the keys in `taken` (a connection blocked earlier
-/// waits on them: see `pop_queue`), or None if that leaves nothing to pop from.
+/// The blocked pop `args` retried without the waited keys in `taken` (a connection blocked
+/// earlier waits on them: see `pop_queue`), or None if that leaves nothing to pop from.
 pub fn retry_without<'a>(args: &[&'a [u8]], taken: &[Vec<u8>]) -> Option<Vec<&'a [u8]>> {
-    let free = |key: &&[u8]| !taken.iter().any(|t| t.as_slice() == *key);
+    let free = |key: &[u8]| !taken.iter().any(|t| t.as_slice() == key);
     let waited = waited_keys(args);
-    if !waited.iter().any(free) {
-        return None;
-    }
-    if waited.len() == 1 {
-        return Some(args.to_vec());
-    }
-    let keys = args[1..args.len() - 1].iter().copied().filter(free);
-    Some(std::iter::once(args[0]).chain(keys).chain(std::iter::once(args[args.len() - 1])).collect())
+    args[waited.clone()].iter().any(|k| free(k)).then(|| args.iter().enumerate().filter(|(i, k)| !waited.contains(i) || free(k)).map(|(_, k)| *k).collect())
 }
 
 /// BLPOP and BRPOP: `key [key ...] timeout`; pops from the first non-empty key.

@@ -138,7 +138,7 @@ impl ColdTier {
     /// Reads `key`'s cold state (a flash read, counted), or None if it is not cold.
     fn fetch(&self, place: &ColdKey) -> Option<KeyState> {
         self.reads.fetch_add(1, Ordering::Relaxed);
-        let bytes = match self.store.cold_get(place.clone()) {
+        let bytes = match self.store.cold_get(place) {
             Ok(found) => found?,
             Err(e) => {
                 self.fail("reading a cold key", e);
@@ -189,7 +189,7 @@ impl ColdTier {
 
     /// Reads `key`'s cold state without promoting it (recovery).
     pub fn peek(&self, shard: usize, hash: u64, key: &[u8]) -> Result<Option<ColdState>, FlashError> {
-        let bytes = self.store.cold_get(ColdKey::new(shard as u16, order_of(hash), key))?;
+        let bytes = self.store.cold_get(&ColdKey::new(shard as u16, order_of(hash), key))?;
         Ok(bytes.and_then(|b| decode(&b).map_err(|e| self.fail("decoding a cold key", e)).ok()))
     }
 

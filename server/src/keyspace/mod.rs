@@ -180,8 +180,7 @@ impl Shard {
             state.collect_after(body, stable)
         });
         if let Body::List { edits } = body {
-            let waiting = ks.blocked_pops.load(std::sync::atomic::Ordering::Acquire) > 0;
-            if waiting && edits.iter().any(|e| matches!(e, ListEdit::Insert { .. })) {
+            if ks.blocked_pops.any() && edits.iter().any(|e| matches!(e, ListEdit::Insert { .. })) {
                 ks.list_pushed.notify_waiters();
             }
         }
@@ -333,8 +332,9 @@ pub struct Keyspace {
     /// Told whenever an op (local or replicated) pushes onto a list while a pop is blocked:
     /// what blocked pops (BLPOP and friends) wait for.
     pub list_pushed: tokio::sync::Notify,
-    /// Connections blocked in a pop; pushes tell [`Keyspace::list_pushed`] only if any are.
-    pub blocked_pops: std::sync::atomic::AtomicUsize,
+    /// Connections blocked in a pop, in the order they are served; pushes tell
+    /// [`Keyspace::list_pushed`] only if any are.
+    pub blocked_pops: crate::pop_queue::PopQueue,
     /// The flash tier's cold keys, when the flash tier is open.
     cold: Option<ColdTier>,
     /// How the entries' LFU counters move (`lfu-log-factor`, `lfu-decay-time`).

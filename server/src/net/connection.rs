@@ -188,7 +188,7 @@ impl Waiting<'_> {
             tokio::pin!(pushed);
             pushed.as_mut().enable();
             let before = self.output.len();
-            if let Some(retry) = crate::commands::retry_without(&args, &self.shared.pop_queue.taken_before(waiter.ticket)) {
+            if let Some(retry) = crate::commands::retry_without(&args, &self.shared.keyspace.blocked_pops.taken_before(waiter.ticket)) {
                 retry_blocked(self.shared, self.session, self.output, &retry);
             }
             if self.output.len() > before {
@@ -224,8 +224,8 @@ impl Waiting<'_> {
     }
 }
 
-/// A connection blocked in a pop, while it lives: counted (pushes wake blocked pops only if
-/// any are), and in line for its keys (see `pop_queue`). When it goes, the others are woken:
+/// A connection blocked in a pop, while it lives: in line for its keys (see `pop_queue`; and
+/// so counted: pushes wake blocked pops only if any are). When it goes, the others are woken:
 /// one of them may be first in line now.
 struct PopWaiter<'a> {
     shared: &'a Shared,
@@ -234,16 +234,14 @@ struct PopWaiter<'a> {
 
 impl<'a> PopWaiter<'a> {
     fn new(shared: &'a Shared, args: &[&[u8]]) -> Self {
-        shared.keyspace.blocked_pops.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
-        let keys = crate::commands::waited_keys(args).into_iter().map(<[u8]>::to_vec).collect();
-        PopWaiter { shared, ticket: shared.pop_queue.enter(keys) }
+        let keys = args[crate::commands::waited_keys(args)].iter().map(|k| k.to_vec()).collect();
+        PopWaiter { shared, ticket: shared.keyspace.blocked_pops.enter(keys) }
     }
 }
 
 impl Drop for PopWaiter<'_> {
     fn drop(&mut self) {
-        self.shared.pop_queue.leave(self.ticket);
-        self.shared.keyspace.blocked_pops.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+        self.shared.keyspace.blocked_pops.leave(self.ticket);
         self.shared.keyspace.list_pushed.notify_waiters();
     }
 }
