@@ -7,6 +7,9 @@ bench/compare.py, whose helpers this script uses), then:
 - loads a 1,000,000-member set, a 1,000,000-field hash and a 1,000,000-member sorted set into
   each (fresh processes, members `member:000000000000`, hash values of 8 bytes, integer scores
   0-999,999) and compares memory per element (`used_memory` and RSS growth);
+- with each big collection loaded, runs redis-benchmark on reads whose cost could grow with the
+  collection (ZRANK, ZCOUNT, ZRANGE by rank and score, the RAND commands; random members via
+  `__rand_int__`) and compares requests/s;
 - runs redis-benchmark's HSET, SADD, ZADD and LPUSH workloads (-c 50, -P 1 and -P 16, alternating servers
   round by round, median kept) and compares requests/s and server CPU per request.
 
@@ -48,7 +51,28 @@ def load(server, command, key, count):
         raise SystemExit(f"loading into {server.name} failed: {out.stdout!r} {out.stderr!r}")
 
 
-def memory_rows(elements):
+def command_rate(server, words, requests):
+    """redis-benchmark's requests/s for one command (-c 50 -P 1), `__rand_int__` a random 12-digit
+    number below 1,000,000."""
+    argv = ["redis-benchmark", "-p", str(server.port), "-c", "50", "-n", str(requests), "-r", "1000000", "--csv", *words]
+    out = subprocess.run(argv, capture_output=True, text=True, timeout=600).stdout
+    for line in out.splitlines():
+        cells = [c.strip('"') for c in line.split(",")]
+        if len(cells) > 1 and cells[1].replace(".", "", 1).isdigit():
+            return float(cells[1])
+    raise SystemExit(f"no result for {words} on {server.name}: {out}")
+
+
+# Reads of one big collection whose cost could grow with its size (Redis: O(1) or O(log n)).
+BIG_READS = {
+    b"bigset": (["SRANDMEMBER", "bigset"], ["SRANDMEMBER", "bigset", "10"], ["SISMEMBER", "bigset", "member:__rand_int__"]),
+    b"bighash": (["HRANDFIELD", "bighash"], ["HRANDFIELD", "bighash", "-10"]),
+    b"bigzset": (["ZRANK", "bigzset", "member:__rand_int__"], ["ZRANDMEMBER", "bigzset"], ["ZCOUNT", "bigzset", "250000", "750000"],
+                 ["ZRANGE", "bigzset", "900000", "900009"], ["ZRANGEBYSCORE", "bigzset", "500000", "500009"]),
+}
+
+
+def memory_rows(elements, read_requests):
     rows = []
     for what, command, key, card in (
         ("member set", b"SADD", b"bigset", "SCARD"),
@@ -70,6 +94,9 @@ def memory_rows(elements):
             what = f"{elements:,}-{what}"
             rows.append((f"used_memory per element, {what} (bytes)", per["redis"][0], per["meridian"][0]))
             rows.append((f"RSS per element, {what} (bytes)", per["redis"][1], per["meridian"][1]))
+            for words in BIG_READS[key]:
+                rate = {s.name: command_rate(s, words, read_requests) for s in (redis, meridian)}
+                rows.append((f"{' '.join(words)} on the {what} (req/s)", rate["redis"], rate["meridian"]))
         finally:
             redis.stop()
             meridian.stop()
@@ -113,7 +140,7 @@ def main():
     requests = 100_000 if args.quick else 300_000
     rounds = 1 if args.quick else args.rounds
     version = subprocess.run(["redis-server", "--version"], capture_output=True, text=True).stdout.split()[2]
-    rows = memory_rows(elements) + throughput_rows(requests, rounds)
+    rows = memory_rows(elements, requests // 10) + throughput_rows(requests, rounds)
     print(f"\nredis-server {version} vs meridian, {os.cpu_count()} cores, median of {rounds} round(s)\n")
     print("| workload | redis | meridian | meridian / redis |")
     print("|---|---:|---:|---:|")

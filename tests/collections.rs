@@ -56,6 +56,45 @@ fn random_picks_are_members_and_pops_remove_them() {
     assert_eq!(strings(&mut con, &["ZRANDMEMBER", "z", "10"]).len(), 3);
 }
 
+/// Picks draw random slots of the member vector: they must land only on live members, reach
+/// every one of them, and stay distinct where they should, also after most members are gone.
+#[test]
+fn random_picks_from_a_large_thinned_collection_reach_every_live_member() {
+    let server = Server::start(&[]);
+    let mut con = server.client();
+    for key in ["s", "z", "h"] {
+        for chunk in 0..3 {
+            let names: Vec<String> = (chunk * 1000..(chunk + 1) * 1000).map(|i| format!("m{i}")).collect();
+            let mut add: Vec<&str> = vec![match key { "s" => "SADD", "z" => "ZADD", _ => "HSET" }, key];
+            for name in &names {
+                match key {
+                    "s" => add.push(name),
+                    "z" => add.extend(["1", name]),
+                    _ => add.extend([name, "v"]),
+                }
+            }
+            assert_eq!(int(&mut con, &add), 1000);
+        }
+        let gone: Vec<String> = (100..3000).map(|i| format!("m{i}")).collect();
+        let mut remove = vec![match key { "s" => "SREM", "z" => "ZREM", _ => "HDEL" }, key];
+        remove.extend(gone.iter().map(String::as_str));
+        assert_eq!(int(&mut con, &remove), 2900);
+        let live: HashSet<String> = (0..100).map(|i| format!("m{i}")).collect();
+        let random = match key { "s" => "SRANDMEMBER", "z" => "ZRANDMEMBER", _ => "HRANDFIELD" };
+        let drawn: Vec<String> = strings(&mut con, &[random, key, "-3000"]).into_iter().flatten().collect();
+        assert_eq!(drawn.len(), 3000);
+        assert_eq!(drawn.iter().cloned().collect::<HashSet<_>>(), live, "{random}: 3,000 draws from 100 members reach each, and only live ones");
+        let distinct: Vec<String> = strings(&mut con, &[random, key, "30"]).into_iter().flatten().collect();
+        assert_eq!(distinct.iter().collect::<HashSet<_>>().len(), 30, "{random} 30: distinct members");
+        assert!(distinct.iter().all(|m| live.contains(m)));
+    }
+    let popped: Vec<String> = strings(&mut con, &["SPOP", "s", "30"]).into_iter().flatten().collect();
+    assert_eq!(popped.iter().collect::<HashSet<_>>().len(), 30);
+    let left = members(&mut con, "s");
+    assert_eq!(left.len(), 70);
+    assert!(popped.iter().all(|m| !left.contains(m)));
+}
+
 #[test]
 fn resp3_replies_use_sets_maps_and_pairs() {
     let server = Server::start(&[]);

@@ -117,6 +117,12 @@ impl<V> DenseMap<V> {
         self.entries.swap_remove(index).1
     }
 
+    /// The entry at `index` of the vector (below [`DenseMap::len`]): a random index is a
+    /// random entry. Indexes change when entries are removed.
+    pub fn get_index(&self, index: usize) -> Option<(&[u8], &V)> {
+        self.entries.get(index).map(|(k, v)| (&**k, v))
+    }
+
     /// Every entry.
     pub fn iter(&self) -> impl Iterator<Item = (&[u8], &V)> {
         self.entries.iter().map(|(k, v)| (&**k, v))

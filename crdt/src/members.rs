@@ -231,6 +231,18 @@ impl<V: Element> Members<V> {
         self.items.get(member).filter(|v| v.is_live())
     }
 
+    /// How many members are held, live or removed but not yet collected: the slots
+    /// [`Members::slot`] numbers.
+    pub fn slots(&self) -> usize {
+        self.items.len()
+    }
+
+    /// The member in slot `slot` (below [`Members::slots`]) if it is live. A random slot is
+    /// a random member in O(1), which SPOP and the RAND commands use; slots change with edits.
+    pub fn slot(&self, slot: usize) -> Option<(&[u8], &V)> {
+        self.items.get_index(slot).filter(|(_, v)| v.is_live())
+    }
+
     /// Every live member, in no particular order.
     pub fn iter(&self) -> impl Iterator<Item = (&[u8], &V)> {
         self.items.iter().filter(|(_, v)| v.is_live())

@@ -7,6 +7,7 @@
 //! and two regions summing the same contributions in any order agree. The range is about
 //! ±1.7e21; beyond it the value is refused rather than rounded.
 
+use crate::hexfloat::{hex_digits, HexFloat};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -83,8 +84,9 @@ impl Number {
         parse_redis_int(s).map(Number::from_i64).ok_or(NumberError::NotInteger)
     }
 
-    /// Parses a float the way Redis's `string2ld` accepts it: optional sign, digits with an
-    /// optional point, optional exponent; no surrounding spaces. `inf` parses but is refused as
+    /// Parses a float the way Redis's `string2ld` (C's `strtold`) accepts it: optional sign,
+    /// then digits with an optional point and an optional exponent, or a hexadecimal float
+    /// (`0x1.8p3`); no surrounding spaces. `inf` parses but is refused as
     /// [`NumberError::NonFinite`], as Redis refuses to increment to infinity; `nan` is not a float.
     pub fn parse_float(s: &[u8]) -> Result<Number, NumberError> {
         if s.is_empty() || s.len() > MAX_FLOAT_CHARS {
@@ -99,8 +101,11 @@ impl Number {
         if lower == b"inf" || lower == b"infinity" {
             return Err(NumberError::NonFinite);
         }
-        let decimal = Decimal::parse(body).ok_or(NumberError::NotFloat)?;
-        let magnitude = decimal.to_fixed().ok_or(NumberError::OutOfRange)?;
+        let magnitude = match hex_digits(s) {
+            Some(hex) => HexFloat::parse(hex).ok_or(NumberError::NotFloat)?.to_scaled(DECIMALS).and_then(|m| i128::try_from(m).ok()),
+            None => Decimal::parse(body).ok_or(NumberError::NotFloat)?.to_fixed(),
+        };
+        let magnitude = magnitude.ok_or(NumberError::OutOfRange)?;
         Ok(Number(if negative { -magnitude } else { magnitude }))
     }
 
@@ -304,6 +309,18 @@ mod tests {
         for huge in ["1e30", "1e1000000"] {
             assert_eq!(Number::parse_float(huge.as_bytes()), Err(NumberError::OutOfRange), "{huge:?}");
         }
+    }
+
+    #[test]
+    fn hexadecimal_floats_parse_as_strtold_parses_them() {
+        // What redis-server 7.0.15 answers to INCRBYFLOAT on a new key with these increments.
+        for (text, value) in [("0x10", "16"), ("-0x1.8p1", "-3"), ("+0x.8", "0.5"), ("0X1P-2", "0.25"), ("0x1p-56", "0.00000000000000001"), ("0xa.8", "10.5")] {
+            assert_eq!(float(text).to_string(), value, "{text}");
+        }
+        for bad in ["0x", "0x1p", "0xg", "0x1.8p1.5", "0x10 ", "-+0x1"] {
+            assert_eq!(Number::parse_float(bad.as_bytes()), Err(NumberError::NotFloat), "{bad:?}");
+        }
+        assert_eq!(Number::parse_float(b"0x1p100"), Err(NumberError::OutOfRange));
     }
 
     #[test]

@@ -13,6 +13,7 @@
 //! member reads `0.30000000000000004` in Redis and `0.29999999999999999` (the double nearest
 //! 0.3) here. One increment of a written score agrees with Redis exactly.
 
+use crate::hexfloat::{hex_digits, HexFloat};
 use crate::number::Number;
 use crate::string::{StrState, Written};
 use serde::{Deserialize, Serialize};
@@ -64,8 +65,8 @@ pub fn parse_score(bytes: &[u8]) -> Option<f64> {
         return None;
     }
     let score = strtod(text)?;
-    let mantissa = match hex_digits(text) {
-        Some(hex) => hex.split(['p', 'P']).next().unwrap_or_default(),
+    let mantissa = match hex_digits(text.as_bytes()) {
+        Some(hex) => std::str::from_utf8(hex).ok()?.split(['p', 'P']).next().unwrap_or_default(),
         None => text.split(['e', 'E']).next().unwrap_or_default(),
     };
     let overflowed = score.is_infinite() && !text.to_ascii_lowercase().contains("inf");
@@ -78,53 +79,10 @@ pub fn parse_score(bytes: &[u8]) -> Option<f64> {
 /// out of range come back as infinity or zero, as strtod returns them; the caller decides
 /// (score arguments refuse them, range bounds take them).
 pub fn strtod(text: &str) -> Option<f64> {
-    match hex_digits(text) {
-        Some(hex) => parse_hex_float(hex).map(|magnitude| if text.starts_with('-') { -magnitude } else { magnitude }),
+    match hex_digits(text.as_bytes()) {
+        Some(hex) => HexFloat::parse(hex).map(|float| if text.starts_with('-') { -float.to_f64() } else { float.to_f64() }),
         None => text.parse().ok(),
     }
-}
-
-/// What follows the `0x` of a hexadecimal float, if `text` is one.
-fn hex_digits(text: &str) -> Option<&str> {
-    let unsigned = text.strip_prefix(['+', '-']).unwrap_or(text);
-    unsigned.strip_prefix("0x").or_else(|| unsigned.strip_prefix("0X"))
-}
-
-/// The value of a C99 hexadecimal float after its `0x`: hex digits with an optional point
-/// (at least one digit), then an optional binary exponent `p[+-]digits`. Rounded to nearest:
-/// the first 16 hex digits are kept exactly and any further nonzero digit is folded into the
-/// lowest bit, which a double's 53 bits never reach, so the one rounding is correct.
-fn parse_hex_float(hex: &str) -> Option<f64> {
-    let (digits, exponent) = match hex.split_once(['p', 'P']) {
-        Some((digits, exponent)) => (digits, exponent.parse::<i64>().ok()?.clamp(-100_000, 100_000)),
-        None => (hex, 0),
-    };
-    let (whole, fraction) = digits.split_once('.').unwrap_or((digits, ""));
-    if whole.is_empty() && fraction.is_empty() {
-        return None;
-    }
-    let (mut mantissa, mut kept, mut scale, mut sticky) = (0u64, 0, exponent, false);
-    for (i, c) in whole.chars().chain(fraction.chars()).enumerate() {
-        let digit = u64::from(c.to_digit(16)?);
-        if i >= whole.len() {
-            scale -= 4; // a fraction digit
-        }
-        if kept < 16 {
-            mantissa = mantissa << 4 | digit;
-            kept += usize::from(mantissa != 0);
-        } else {
-            scale += 4; // a digit dropped
-            sticky |= digit != 0;
-        }
-    }
-    let mut value = (mantissa | u64::from(sticky)) as f64;
-    // Scales by 2^scale in steps a double can hold.
-    while scale != 0 {
-        let step = scale.clamp(-1000, 1000);
-        value *= 2f64.powi(step as i32);
-        scale -= step;
-    }
-    Some(value)
 }
 
 /// A score as Redis 7.0 prints it (`%.17g`; `inf` and `-inf`).

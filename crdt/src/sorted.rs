@@ -12,8 +12,8 @@ use crate::op::{Change, Collection, Seen};
 use crate::score::ScoreState;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::cmp::Ordering;
-use std::collections::BTreeSet;
-use std::ops::Bound;
+use crate::ranked_set::RankedSet;
+use std::ops::Range;
 
 /// A score in the order: compared as doubles (never NaN; `-0` equals `0`, as in Redis).
 #[derive(Clone, Copy, Debug)]
@@ -46,7 +46,7 @@ type Entry = (Ranked, Box<[u8]>);
 #[derive(Clone, Debug, Default)]
 pub struct SortedMembers {
     members: Members<ScoreState>,
-    order: BTreeSet<Entry>,
+    order: RankedSet<Entry>,
 }
 
 impl PartialEq for SortedMembers {
@@ -65,7 +65,7 @@ impl Serialize for SortedMembers {
 
 impl<'de> Deserialize<'de> for SortedMembers {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut sorted = SortedMembers { members: Members::deserialize(deserializer)?, order: BTreeSet::new() };
+        let mut sorted = SortedMembers { members: Members::deserialize(deserializer)?, order: RankedSet::default() };
         sorted.reorder();
         Ok(sorted)
     }
@@ -87,27 +87,33 @@ impl SortedMembers {
         self.order.iter().map(|(score, member)| (score.0, &**member))
     }
 
-    /// Live members from the first one at or after `score` (`exclusive`: after it), in order.
-    pub fn from_score(&self, score: f64, exclusive: bool) -> impl Iterator<Item = (f64, &[u8])> + '_ {
-        let start: Entry = (Ranked(score), Box::default());
-        self.order.range((Bound::Included(start), Bound::Unbounded)).map(|(s, m)| (s.0, &**m)).skip_while(move |(s, _)| exclusive && *s == score)
+    /// The live members at ranks `ranks` (0 is the lowest), in order; O(log n) to the first.
+    pub fn by_rank(&self, ranks: Range<usize>) -> impl DoubleEndedIterator<Item = (f64, &[u8])> + '_ {
+        self.order.range(ranks).map(|(score, member)| (score.0, &**member))
     }
 
-    /// Live members from the last one at or before `score` (`exclusive`: before it),
-    /// backwards.
-    pub fn to_score(&self, score: f64, exclusive: bool) -> impl Iterator<Item = (f64, &[u8])> + '_ {
-        let end = match (exclusive, score == f64::INFINITY) {
-            (true, _) => Bound::Excluded((Ranked(score), Box::default())),
-            (false, false) => Bound::Excluded((Ranked(score.next_up()), Box::default())),
-            (false, true) => Bound::Unbounded,
-        };
-        self.order.range((Bound::Unbounded, end)).rev().map(|(s, m)| (s.0, &**m))
+    /// The ranks of the live members scored from `min` to `max`, each bound included unless
+    /// marked exclusive; O(log n).
+    pub fn score_ranks(&self, (min, min_exclusive): (f64, bool), (max, max_exclusive): (f64, bool)) -> Range<usize> {
+        let start = if min_exclusive { self.below_or_at(min) } else { self.below(min) };
+        let end = if max_exclusive { self.below(max) } else { self.below_or_at(max) };
+        start..end.max(start)
+    }
+
+    /// How many live members score below `score`.
+    fn below(&self, score: f64) -> usize {
+        self.order.position(&(Ranked(score), Box::default()))
+    }
+
+    /// How many live members score at most `score`.
+    fn below_or_at(&self, score: f64) -> usize {
+        if score == f64::INFINITY { self.order.len() } else { self.below(score.next_up()) }
     }
 
     /// How many live members come before `member` in the order (its rank), if it is live.
     pub fn rank(&self, member: &[u8]) -> Option<usize> {
         let score = self.score(member)?;
-        Some(self.order.range(..(Ranked(score), Box::<[u8]>::from(member))).count())
+        Some(self.order.position(&(Ranked(score), Box::from(member))))
     }
 
     /// Applies one member's edit (see [`Members::edit`]) and moves it in the order.
@@ -188,8 +194,11 @@ mod tests {
         let order: Vec<(f64, &[u8])> = z.ordered().collect();
         assert_eq!(order, vec![(f64::NEG_INFINITY, &b"c"[..]), (0.5, b"b"), (2.0, b"a")]);
         assert_eq!(z.rank(b"a"), Some(2));
-        assert_eq!(z.from_score(0.5, true).map(|(_, m)| m).collect::<Vec<_>>(), vec![&b"a"[..]]);
-        assert_eq!(z.to_score(2.0, false).map(|(_, m)| m).collect::<Vec<_>>(), vec![&b"a"[..], b"b", b"c"]);
+        assert_eq!(z.score_ranks((0.5, true), (f64::INFINITY, false)), 2..3);
+        assert_eq!(z.score_ranks((f64::NEG_INFINITY, false), (2.0, false)), 0..3);
+        assert_eq!(z.score_ranks((f64::NEG_INFINITY, true), (2.0, true)), 1..2);
+        assert_eq!(z.score_ranks((2.0, true), (0.5, false)), 3..3, "an empty range starts where it would");
+        assert_eq!(z.by_rank(1..3).rev().map(|(_, m)| m).collect::<Vec<_>>(), vec![&b"a"[..], b"b"]);
         let bytes = rmp_serde::to_vec(&z).unwrap();
         let back: SortedMembers = rmp_serde::from_slice(&bytes).unwrap();
         assert_eq!(back.ordered().collect::<Vec<_>>(), order);

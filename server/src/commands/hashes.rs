@@ -179,13 +179,11 @@ fn hrandfield(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         4 if is(args[3], "withvalues") => (Some(int_arg(args[2])?), true),
         _ => return Err(SYNTAX.into()),
     };
-    let pairs = all_fields(ctx, args[1])?;
-    let Some(count) = count else {
-        let one = pick_random(pairs, 1)?;
-        ctx.out.bulk_or_null(one.first().map(|(f, _)| &f[..]));
+    let chosen = with_hash(ctx, args[1], |hash| pick_random(hash, count.unwrap_or(1), |f, v| (f.to_vec(), value(v))))??;
+    if count.is_none() {
+        ctx.out.bulk_or_null(chosen.first().map(|(f, _)| &f[..]));
         return Ok(());
-    };
-    let chosen = pick_random(pairs, count)?;
+    }
     if !with_values {
         ctx.out.array(chosen.len());
         chosen.iter().for_each(|(f, _)| ctx.out.bulk(f));

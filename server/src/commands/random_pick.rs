@@ -1,22 +1,76 @@
-//! Random picks from a collection, as SRANDMEMBER, SPOP and HRANDFIELD make them.
+//! Random picks from a collection, as SRANDMEMBER, SPOP, HRANDFIELD and ZRANDMEMBER make them.
+//!
+//! A pick draws a random slot of the collection's member vector and keeps it if the member
+//! there is live, so one member costs O(1) and `n` members O(n), whatever the collection's
+//! size: a SPOP on a set of millions does not stall the node. Only a distinct pick of more
+//! than a third of the members copies them all and shuffles (Redis's own cut-over, in
+//! `srandmemberWithCountCommand`).
 
 use super::CmdError;
+use hashbrown::HashSet;
+use meridian_crdt::{Element, Members};
+use rand::rngs::ThreadRng;
 use rand::seq::SliceRandom;
 use rand::Rng;
 
-/// `count` random items of `items`: distinct ones when `count` >= 0 (all of them if fewer),
-/// and exactly `-count` when negative, repeats allowed (Redis's rule for both commands).
-pub fn pick_random<T: Clone>(mut items: Vec<T>, count: i64) -> Result<Vec<T>, CmdError> {
+/// Random draws before a mostly-removed member vector is listed once instead: below 1 in 64
+/// of its slots live, drawing blindly would cost more than the listing.
+const DRAWS: usize = 64;
+
+/// `count` random live members of `members` (none if the key is absent), each made into a
+/// `T` by `make`: distinct ones when `count` >= 0 (all of them if fewer), and exactly `-count`
+/// when negative, repeats allowed (Redis's rule for all four commands).
+pub fn pick_random<V: Element, T>(members: Option<&Members<V>>, count: i64, make: impl Fn(&[u8], &V) -> T) -> Result<Vec<T>, CmdError> {
+    let Some(members) = members.filter(|m| m.is_live()) else { return Ok(Vec::new()) };
     let mut rng = rand::thread_rng();
-    if count >= 0 {
-        let n = (count as usize).min(items.len());
-        items.partial_shuffle(&mut rng, n);
-        items.truncate(n);
-        return Ok(items);
+    let live = members.len();
+    if count < 0 {
+        let n = count.checked_neg().filter(|&n| n <= i64::MAX / 2).ok_or(CmdError::from("ERR value is out of range"))? as usize;
+        let mut slots = Slots::new(members);
+        return Ok((0..n).map(|_| slots.draw(&mut rng)).map(|(m, v)| make(m, v)).collect());
     }
-    if items.is_empty() {
-        return Ok(items);
+    let n = (count as usize).min(live);
+    if n.saturating_mul(3) > live {
+        let mut all: Vec<T> = members.iter().map(|(m, v)| make(m, v)).collect();
+        all.partial_shuffle(&mut rng, n);
+        all.truncate(n);
+        return Ok(all);
     }
-    let n = count.checked_neg().filter(|&n| n <= i64::MAX / 2).ok_or(CmdError::from("ERR value is out of range"))? as usize;
-    Ok((0..n).map(|_| items[rng.gen_range(0..items.len())].clone()).collect())
+    let mut slots = Slots::new(members);
+    let mut taken = HashSet::with_capacity(n);
+    let mut picked = Vec::with_capacity(n);
+    while picked.len() < n {
+        let (member, value) = slots.draw(&mut rng);
+        if taken.insert(member) {
+            picked.push(make(member, value));
+        }
+    }
+    Ok(picked)
+}
+
+/// Draws random live members of a collection.
+struct Slots<'a, V> {
+    members: &'a Members<V>,
+    /// The live slots, once blind draws have missed [`DRAWS`] times in a row.
+    live: Option<Vec<usize>>,
+}
+
+impl<'a, V: Element> Slots<'a, V> {
+    fn new(members: &'a Members<V>) -> Self {
+        Slots { members, live: None }
+    }
+
+    /// One live member, uniformly at random (the collection has one).
+    fn draw(&mut self, rng: &mut ThreadRng) -> (&'a [u8], &'a V) {
+        let members = self.members;
+        if self.live.is_none() {
+            for _ in 0..DRAWS {
+                if let Some(found) = members.slot(rng.gen_range(0..members.slots())) {
+                    return found;
+                }
+            }
+        }
+        let live = self.live.get_or_insert_with(|| (0..members.slots()).filter(|&s| members.slot(s).is_some()).collect());
+        members.slot(live[rng.gen_range(0..live.len())]).expect("a live slot stays live while the collection is borrowed")
+    }
 }

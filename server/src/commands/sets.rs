@@ -106,7 +106,7 @@ fn spop(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         3 => Some(positive_count(args[2])?),
         _ => return Err(SYNTAX.into()),
     };
-    let popped = pick_random(members(ctx, key)?, count.unwrap_or(1) as i64)?;
+    let popped = with_set(ctx, key, |set| pick_random(set, count.unwrap_or(1) as i64, |m, _| m.to_vec()))??;
     if !popped.is_empty() {
         remove_members(ctx, key, popped.iter().map(|m| &m[..]))?;
     }
@@ -118,17 +118,16 @@ fn spop(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 }
 
 fn srandmember(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
-    let all = members(ctx, args[1])?;
     let count = match args.len() {
-        2 => {
-            let one = pick_random(all, 1)?;
-            ctx.out.bulk_or_null(one.first().map(|m| &m[..]));
-            return Ok(());
-        }
-        3 => int_arg(args[2])?,
+        2 => None,
+        3 => Some(int_arg(args[2])?),
         _ => return Err(SYNTAX.into()),
     };
-    let chosen = pick_random(all, count)?;
+    let chosen = with_set(ctx, args[1], |set| pick_random(set, count.unwrap_or(1), |m, _| m.to_vec()))??;
+    if count.is_none() {
+        ctx.out.bulk_or_null(chosen.first().map(|m| &m[..]));
+        return Ok(());
+    }
     ctx.out.array(chosen.len());
     chosen.iter().for_each(|m| ctx.out.bulk(m));
     Ok(())

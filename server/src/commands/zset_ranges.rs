@@ -56,16 +56,9 @@ impl ScoreRange {
         Ok(ScoreRange { min, min_exclusive, max, max_exclusive })
     }
 
-    fn is_empty(&self) -> bool {
-        self.min > self.max || (self.min == self.max && (self.min_exclusive || self.max_exclusive))
-    }
-
-    fn above_min(&self, score: f64) -> bool {
-        if self.min_exclusive { score > self.min } else { score >= self.min }
-    }
-
-    fn below_max(&self, score: f64) -> bool {
-        if self.max_exclusive { score < self.max } else { score <= self.max }
+    /// The ranks of `z`'s members in the range.
+    fn ranks_in(&self, z: &SortedMembers) -> std::ops::Range<usize> {
+        z.score_ranks((self.min, self.min_exclusive), (self.max, self.max_exclusive))
     }
 }
 
@@ -256,12 +249,11 @@ fn select(z: &SortedMembers, query: &RangeQuery) -> Scored {
     let chosen: Box<dyn Iterator<Item = (f64, &[u8])>> = match (query.by, query.reverse) {
         (RangeBy::Rank(start, end), reverse) => {
             let Some((start, end)) = clamp_ranks(start, end, z.members().len()) else { return Vec::new() };
-            let n = end - start + 1;
-            if reverse { Box::new(z.ordered().rev().skip(start).take(n)) } else { Box::new(z.ordered().skip(start).take(n)) }
+            let len = z.members().len();
+            if reverse { Box::new(z.by_rank(len - 1 - end..len - start).rev()) } else { Box::new(z.by_rank(start..end + 1)) }
         }
-        (RangeBy::Score(range), _) if range.is_empty() => return Vec::new(),
-        (RangeBy::Score(range), false) => Box::new(z.from_score(range.min, range.min_exclusive).take_while(move |(s, _)| range.below_max(*s))),
-        (RangeBy::Score(range), true) => Box::new(z.to_score(range.max, range.max_exclusive).take_while(move |(s, _)| range.above_min(*s))),
+        (RangeBy::Score(range), false) => Box::new(z.by_rank(range.ranks_in(z))),
+        (RangeBy::Score(range), true) => Box::new(z.by_rank(range.ranks_in(z)).rev()),
         (RangeBy::Lex(range), reverse) => lex_selection(z, range, reverse),
     };
     match query.limit {
@@ -329,8 +321,8 @@ fn zrangestore(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 fn zcount(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let range = ScoreRange::parse(args[2], args[3])?;
     let count = with_zset(ctx, args[1], |zset| match zset {
-        Some(z) if !range.is_empty() => z.from_score(range.min, range.min_exclusive).take_while(|(s, _)| range.below_max(*s)).count(),
-        _ => 0,
+        Some(z) => range.ranks_in(z).len(),
+        None => 0,
     })?;
     ctx.out.int(count as i64);
     Ok(())

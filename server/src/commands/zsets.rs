@@ -287,16 +287,10 @@ fn zrandmember(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         4 if is(args[3], "withscores") => (Some(int_arg(args[2])?), true),
         _ => return Err(SYNTAX.into()),
     };
-    let all: Scored = with_zset(ctx, args[1], |zset| zset.map(|z| z.ordered().map(|(s, m)| (m.to_vec(), s)).collect()).unwrap_or_default())?;
+    let chosen: Scored = with_zset(ctx, args[1], |zset| pick_random(zset.map(SortedMembers::members), count.unwrap_or(1), |m, s| (m.to_vec(), s.score().expect("a live member has a score"))))??;
     match count {
-        None => {
-            let one = pick_random(all, 1)?;
-            ctx.out.bulk_or_null(one.first().map(|(m, _)| &m[..]));
-        }
-        Some(count) => {
-            let chosen = pick_random(all, count)?;
-            reply_scored(ctx, &chosen, with_scores);
-        }
+        None => ctx.out.bulk_or_null(chosen.first().map(|(m, _)| &m[..])),
+        Some(_) => reply_scored(ctx, &chosen, with_scores),
     }
     Ok(())
 }
