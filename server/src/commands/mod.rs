@@ -445,7 +445,8 @@ fn check(shared: &Shared, session: &Session, args: &[&[u8]]) -> Result<&'static 
     }
     if spec.has(flags::DENYOOM) {
         let maxmemory = HotConfig::get(&shared.hot.maxmemory);
-        let mut used = crate::alloc::used_memory_recent();
+        // Without a limit there is nothing to check, and no allocator statistics to refresh.
+        let mut used = if maxmemory > 0 { crate::alloc::used_memory_recent() } else { 0 };
         if maxmemory > 0 && used > maxmemory {
             // Over by the allocator's count: look closer (the op log does not count) and spill.
             crate::reclaim::before_write(shared);

@@ -4,7 +4,6 @@
 //! encoding for the protocol the client chose with HELLO: a RESP3 map is `%n`, the same map in
 //! RESP2 is a flat array of `2n` items, exactly as Redis degrades it.
 
-use std::io::Write;
 
 /// The protocol version a client speaks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -195,8 +194,24 @@ impl<'a> Reply<'a> {
         self.crlf();
     }
 
+    /// `i` in decimal, digit by digit (every reply header and integer goes through here; the
+    /// formatting machinery of `write!` costs more than the rest of a small reply).
     fn number(&mut self, i: i64) {
-        let _ = write!(self.out, "{i}");
+        let mut digits = [0u8; 20];
+        let mut at = digits.len();
+        let mut rest = i.unsigned_abs();
+        loop {
+            at -= 1;
+            digits[at] = b'0' + (rest % 10) as u8;
+            rest /= 10;
+            if rest == 0 {
+                break;
+            }
+        }
+        if i < 0 {
+            self.out.push(b'-');
+        }
+        self.out.extend_from_slice(&digits[at..]);
     }
 
     fn crlf(&mut self) {
@@ -221,6 +236,14 @@ mod tests {
         assert_eq!(both(|r| r.null_array()), ("*-1\r\n".into(), "_\r\n".into()));
         assert_eq!(both(|r| r.map(2)), ("*4\r\n".into(), "%2\r\n".into()));
         assert_eq!(both(|r| r.verbatim("hi")), ("$2\r\nhi\r\n".into(), "=6\r\ntxt:hi\r\n".into()));
+    }
+
+    #[test]
+    fn integers_print_in_decimal_to_both_ends_of_the_range() {
+        for (i, text) in [(0, ":0\r\n"), (7, ":7\r\n"), (-42, ":-42\r\n"), (i64::MAX, ":9223372036854775807\r\n"), (i64::MIN, ":-9223372036854775808\r\n")] {
+            assert_eq!(encode(Protocol::Resp2, |r| r.int(i)), text);
+        }
+        assert_eq!(encode(Protocol::Resp2, |r| r.bulk(&[b'x'; 1234])).len(), 1234 + 9);
     }
 
     #[test]
