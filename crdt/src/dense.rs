@@ -4,9 +4,11 @@
 //! A hash table runs between 44% and 87% full, so a table holding whole entries (a 16-byte
 //! key handle plus a 24-48 byte element state) pays for the empty slots at full size. Here the
 //! empty slots are 4-byte indexes and the entries sit packed in a vector (removal moves the
-//! last entry into the hole). Collections of a million members are where this matters: see
-//! docs/benchmarks.md.
+//! last entry into the hole), each with its name inline when short ([`ShortBytes`]): a lookup
+//! reads the table, one entry and nothing else. Collections of a million members are where
+//! this matters: see docs/benchmarks.md.
 
+use crate::short_bytes::ShortBytes;
 use hashbrown::hash_table::{Entry, HashTable};
 use hashbrown::DefaultHashBuilder;
 use serde::de::{MapAccess, Visitor};
@@ -18,7 +20,7 @@ use std::marker::PhantomData;
 /// A map from byte strings to `V`, in no particular order.
 #[derive(Clone)]
 pub struct DenseMap<V> {
-    entries: Vec<(Box<[u8]>, V)>,
+    entries: Vec<(ShortBytes, V)>,
     table: HashTable<u32>,
     hasher: DefaultHashBuilder,
 }

@@ -32,6 +32,7 @@ mod op;
 mod ranked_set;
 mod register;
 mod score;
+mod short_bytes;
 mod sorted;
 mod string;
 mod wire;

@@ -13,6 +13,7 @@ use crate::score::ScoreState;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::cmp::Ordering;
 use crate::ranked_set::RankedSet;
+use crate::short_bytes::ShortBytes;
 use std::ops::Range;
 
 /// A score in the order: compared as doubles (never NaN; `-0` equals `0`, as in Redis).
@@ -40,7 +41,7 @@ impl Ord for Ranked {
 }
 
 /// One entry of the order.
-type Entry = (Ranked, Box<[u8]>);
+type Entry = (Ranked, ShortBytes);
 
 /// A sorted set's members and their order.
 #[derive(Clone, Debug, Default)]
@@ -102,7 +103,7 @@ impl SortedMembers {
 
     /// How many live members score below `score`.
     fn below(&self, score: f64) -> usize {
-        self.order.position(&(Ranked(score), Box::default()))
+        self.order.position(&(Ranked(score), ShortBytes::default()))
     }
 
     /// How many live members score at most `score`.
@@ -113,7 +114,7 @@ impl SortedMembers {
     /// How many live members come before `member` in the order (its rank), if it is live.
     pub fn rank(&self, member: &[u8]) -> Option<usize> {
         let score = self.score(member)?;
-        Some(self.order.position(&(Ranked(score), Box::from(member))))
+        Some(self.order.position(&(Ranked(score), ShortBytes::new(member))))
     }
 
     /// Applies one member's edit (see [`Members::edit`]) and moves it in the order.
@@ -123,10 +124,10 @@ impl SortedMembers {
         let after = self.score(member);
         if before.map(f64::to_bits) != after.map(f64::to_bits) {
             if let Some(score) = before {
-                self.order.remove(&(Ranked(score), Box::from(member)));
+                self.order.remove(&(Ranked(score), ShortBytes::new(member)));
             }
             if let Some(score) = after {
-                self.order.insert((Ranked(score), Box::from(member)));
+                self.order.insert((Ranked(score), ShortBytes::new(member)));
             }
         }
         met
@@ -167,7 +168,7 @@ impl SortedMembers {
 
     /// Rebuilds the order from the members (after a change that can touch any of them).
     fn reorder(&mut self) {
-        self.order = self.members.iter().filter_map(|(m, s)| Some((Ranked(s.score()?), Box::from(m)))).collect();
+        self.order = self.members.iter().filter_map(|(m, s)| Some((Ranked(s.score()?), ShortBytes::new(m)))).collect();
     }
 }
 
