@@ -45,6 +45,7 @@ pub use key::{EditOp, KeyState, Kind, Liveness};
 pub use list::{Anchor, ElemId, ListEdit, ListRemovals, ListState};
 pub use members::{Dots, Element, KeyRemovals, MemberView, Members};
 pub use score::{format_score, number_to_f64, parse_score, strtod, ScoreState, ScoreValue};
+pub use short_bytes::ShortBytes;
 pub use sorted::{Ranked, SortedMembers};
 pub use node::{hlc_time_of_ms, ms_of_hlc_time, NodeId, ParseNodeIdError, Stamp};
 pub use number::{parse_redis_int, Number, NumberError};

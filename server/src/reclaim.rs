@@ -220,7 +220,7 @@ impl Rank<'_> {
 /// applied with the shard held, as active expiry makes its ops.
 fn evict(shared: &Shared, db: &mut Locked, index: usize, chosen: impl Fn(&Entry) -> bool) -> usize {
     let now = crate::clock::now_ms();
-    let keys: Vec<Box<[u8]>> = db.with_shard(index, |shard| shard.entries().filter(|e| chosen(e)).map(|e| e.key.clone()).collect());
+    let keys: Vec<Box<[u8]>> = db.with_shard(index, |shard| shard.entries().filter(|e| chosen(e)).map(|e| e.key[..].into()).collect());
     for key in &keys {
         let Some(seen) = db.get(key, now).map(|e| e.state.seen(false)) else { continue };
         let op = shared.node.stamp(key, meridian_crdt::Body::Del { seen });

@@ -172,7 +172,7 @@ fn keys(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     for i in 0..SHARDS {
         ctx.db.visit(i, 0, 0, |e| {
             if e.is_visible(now) && glob_match(pattern, &e.key, false) {
-                found.push(e.key.clone());
+                found.push(e.key[..].into());
             }
         });
     }
@@ -194,7 +194,7 @@ fn scan(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
                 && options.matches(&entry.key)
                 && options.type_filter.is_none_or(|t| t.eq_ignore_ascii_case(type_name(entry).as_bytes()));
             if wanted {
-                found.push(entry.key.clone());
+                found.push(entry.key[..].into());
             }
         });
         cursor = at.next();
@@ -220,7 +220,7 @@ fn randomkey(ctx: &mut Ctx, _: &[&[u8]]) -> CmdResult {
         let mut visible: Vec<Box<[u8]>> = Vec::new();
         ctx.db.visit(index, 0, 0, |e| {
             if e.is_visible(now) {
-                visible.push(e.key.clone());
+                visible.push(e.key[..].into());
             }
         });
         chosen = (!visible.is_empty()).then(|| visible.swap_remove(rng.gen_range(0..visible.len())));
@@ -281,7 +281,7 @@ fn flush(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         let mut keys: Vec<Box<[u8]>> = Vec::new();
         ctx.db.visit(i, 0, 0, |e| {
             if e.state.is_live() {
-                keys.push(e.key.clone());
+                keys.push(e.key[..].into());
             }
         });
         // The shard stays locked from listing to deleting: its keys go atomically.

@@ -95,7 +95,7 @@ fn write(shared: &Shared, durable: &Durable) -> Result<u64, WriteError> {
         states.clear();
         let mut db = shared.keyspace.unlocked();
         let shard_position = db.with_shard(index, |shard| {
-            states.extend(shard.entries().map(|e| (e.key.clone(), rmp_serde::to_vec(&e.state).expect("key states encode"))));
+            states.extend(shard.entries().map(|e| (e.key[..].into(), rmp_serde::to_vec(&e.state).expect("key states encode"))));
             durable.next_position()
         });
         drop(db);

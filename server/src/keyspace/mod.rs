@@ -16,7 +16,7 @@ pub use scan::ScanCursor;
 
 use crate::watch::Watchers;
 use hashbrown::hash_table::{Entry as TableEntry, HashTable};
-use meridian_crdt::{Body, Conflict, Frontier, KeyState, ListEdit, Liveness, NodeId, Stamp, VersionVector};
+use meridian_crdt::{Body, Conflict, Frontier, KeyState, ListEdit, Liveness, NodeId, ShortBytes, Stamp, VersionVector};
 use parking_lot::{Mutex, MutexGuard};
 use smallvec::SmallVec;
 use std::hash::BuildHasher;
@@ -27,8 +27,9 @@ const SHARD_BITS: u32 = 10;
 
 /// One key and its replicated state.
 pub struct Entry {
-    /// The key.
-    pub key: Box<[u8]>,
+    /// The key, inline when it is short (most are): no allocation of its own, and a lookup
+    /// reads the entry and nothing else.
+    pub key: ShortBytes,
     /// Its state.
     pub state: KeyState,
     /// When a command last read or wrote it: Unix milliseconds, truncated to 32 bits (compared
@@ -36,7 +37,7 @@ pub struct Entry {
     /// the least recently used first.
     pub touched: u32,
     /// How often it is used: Redis's LFU counter (see [`lfu`]). With `touched` it takes one
-    /// 8-byte word: an entry is 88 bytes, in jemalloc's 96-byte class.
+    /// 8-byte word: an entry is 96 bytes, exactly jemalloc's 96-byte class.
     pub freq: u8,
 }
 
@@ -298,7 +299,7 @@ impl Shard {
             return Vec::new();
         }
         let due = self.table.iter().filter(|e| e.state.is_live() && e.is_expired(now));
-        due.filter_map(|e| Some((e.key.clone(), e.state.expires_at()?))).collect()
+        due.filter_map(|e| Some((e.key[..].into(), e.state.expires_at()?))).collect()
     }
 
     /// Counts a key this node expired.
@@ -456,7 +457,7 @@ impl<'a> Locked<'a> {
         shard.entries().filter(|e| in_part(e)).for_each(&mut visit);
         if let (Some(tier), true) = (&ks.cold, shard.counts.cold > 0) {
             for (key, state) in tier.part(index, level, part) {
-                visit(&Entry { key, state, touched: 0, freq: lfu::INITIAL });
+                visit(&Entry { key: ShortBytes::new(&key), state, touched: 0, freq: lfu::INITIAL });
             }
         }
     }
@@ -563,10 +564,13 @@ mod tests {
         assert_eq!(at.shard.raw(at.hash, b"k").map(|e| e.freq), Some(lfu::INITIAL + 1));
     }
 
-    /// The LRU stamp and the LFU counter share one word: an entry stays in jemalloc's
-    /// 96-byte class (docs/flash-tier.md counts it).
+    /// The LRU stamp and the LFU counter share one word, and a short key sits inline: an
+    /// entry is one allocation of exactly jemalloc's 96-byte class (docs/flash-tier.md counts
+    /// it), where it used to be 88 bytes plus a 16- or 32-byte allocation for the key.
     #[test]
-    fn the_lru_stamp_and_lfu_counter_share_one_word() {
-        assert!(std::mem::size_of::<super::Entry>() <= 88, "{}", std::mem::size_of::<super::Entry>());
+    fn an_entry_is_one_96_byte_allocation_with_its_key_inline() {
+        assert_eq!(std::mem::size_of::<super::Entry>(), 96);
+        let entry = super::Entry::new(b"key:000000123456", KeyState::default(), 0);
+        assert!(matches!(entry.key, ShortBytes::Inline { .. }), "a 16-byte key needs no allocation of its own");
     }
 }
