@@ -9,6 +9,7 @@ use crate::members::{Dots, KeyRemovals, MemberView, Members};
 use crate::list::{ListEdit, ListRemovals, ListState};
 use crate::sorted::SortedMembers;
 use crate::op::{Body, Change, Collection, Edit, Seen};
+use crate::short_bytes::ShortBytes;
 use crate::string::StrState;
 use serde::{Deserialize, Serialize};
 
@@ -121,7 +122,7 @@ pub struct KeyState {
 /// The collection parts of a key.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 struct Collections {
-    hash: Members<StrState>,
+    hash: Members<StrState<ShortBytes>>,
     set: Members<Dots>,
     zset: SortedMembers,
     list: ListState,
@@ -283,7 +284,7 @@ impl KeyState {
     }
 
     /// The hash part (read it only when [`KeyState::kind`] says the key is a hash).
-    pub fn hash(&self) -> Option<&Members<StrState>> {
+    pub fn hash(&self) -> Option<&Members<StrState<ShortBytes>>> {
         self.collections.as_ref().map(|c| &c.hash)
     }
 

@@ -90,6 +90,20 @@ impl Hash for ShortBytes {
     }
 }
 
+impl serde::Serialize for ShortBytes {
+    /// As a sequence of bytes, exactly as a `Box<[u8]>` serializes: states written before
+    /// a value moved inline read back unchanged.
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.iter())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for ShortBytes {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<ShortBytes, D::Error> {
+        Vec::<u8>::deserialize(deserializer).map(|bytes| ShortBytes::new(&bytes))
+    }
+}
+
 impl std::fmt::Debug for ShortBytes {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{:?}", String::from_utf8_lossy(self))
@@ -113,5 +127,15 @@ mod tests {
         }
         assert!(ShortBytes::new(b"ab") < ShortBytes::new(b"ab\0"), "a trailing zero byte still counts");
         assert_eq!(ShortBytes::default(), ShortBytes::new(b""));
+    }
+
+    #[test]
+    fn serializes_as_a_boxed_slice_does() {
+        for bytes in [&b"v"[..], &[9; 100]] {
+            let boxed: Box<[u8]> = bytes.into();
+            let encoded = rmp_serde::to_vec(&ShortBytes::new(bytes)).unwrap();
+            assert_eq!(encoded, rmp_serde::to_vec(&boxed).unwrap());
+            assert_eq!(&*rmp_serde::from_slice::<ShortBytes>(&encoded).unwrap(), bytes);
+        }
     }
 }

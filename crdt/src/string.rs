@@ -7,7 +7,9 @@ use crate::node::NodeId;
 use crate::node::Stamp;
 use crate::number::{Number, NumberError};
 use crate::register::Register;
+use crate::short_bytes::ShortBytes;
 use serde::{Deserialize, Serialize};
+use std::ops::Deref;
 use smallvec::SmallVec;
 use std::borrow::Cow;
 
@@ -45,7 +47,14 @@ impl Written for Box<[u8]> {
     }
 }
 
-impl StrState {
+impl Written for ShortBytes {
+    fn from_written(bytes: &[u8]) -> Option<Self> {
+        Some(ShortBytes::new(bytes))
+    }
+}
+
+/// String values: a key's (`Box<[u8]>`) or a hash field's (`ShortBytes`, inline when short).
+impl<V: Written + Deref<Target = [u8]>> StrState<V> {
     /// The value a read returns, or `None` if nothing is live.
     pub fn get(&self) -> Option<Cow<'_, [u8]>> {
         let written = self.value.winner().map(|(_, v)| &**v);
@@ -263,7 +272,7 @@ mod tests {
 
     #[test]
     fn written_bytes_read_back_exactly_until_incremented() {
-        let mut st = StrState::default();
+        let mut st = StrState::<Box<[u8]>>::default();
         st.write(s(1), b"007");
         assert_eq!(st.get().as_deref(), Some(&b"007"[..]));
         assert_eq!(st.number(false), Err(NumberError::NotInteger));
@@ -274,7 +283,7 @@ mod tests {
 
     #[test]
     fn an_overwrite_clears_the_increments_it_saw() {
-        let mut st = StrState::default();
+        let mut st = StrState::<Box<[u8]>>::default();
         st.increment(s(1), &st.next_increment(NodeId(1), Number::from_i64(5)).unwrap());
         let (ctx, marks) = st.seen();
         st.clear(&ctx, &marks, s(2), &All);

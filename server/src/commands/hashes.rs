@@ -6,7 +6,7 @@ use super::scan_options::{ScanKind, ScanOptions};
 use super::strings::{float_arg, next_count, number_error};
 use super::values::Pairs;
 use super::{arity_error, flags, int_arg, is, CmdError, CmdResult, Ctx, Spec, ONE_KEY, SYNTAX};
-use meridian_crdt::{Change, Collection, Kind, Members, Number, NumberError, StrState};
+use meridian_crdt::{Change, Collection, Kind, Members, Number, NumberError, ShortBytes, StrState};
 use super::random_pick::pick_random;
 
 const W: u32 = flags::WRITE | flags::DENYOOM | flags::FAST;
@@ -32,7 +32,7 @@ pub const COMMANDS: &[Spec] = &[
 ];
 
 /// The fields of a hash, in no particular order.
-type Fields = Members<StrState>;
+type Fields = Members<StrState<ShortBytes>>;
 
 /// Runs `f` on the hash at `key` (`None` if absent); WRONGTYPE for another type.
 fn with_hash<R>(ctx: &mut Ctx, key: &[u8], f: impl FnOnce(Option<&Fields>) -> R) -> Result<R, CmdError> {
@@ -41,7 +41,7 @@ fn with_hash<R>(ctx: &mut Ctx, key: &[u8], f: impl FnOnce(Option<&Fields>) -> R)
 }
 
 /// The value of a live field, copied out.
-fn value(field: &StrState) -> Vec<u8> {
+fn value(field: &StrState<ShortBytes>) -> Vec<u8> {
     field.get().map(|v| v.into_owned()).unwrap_or_default()
 }
 

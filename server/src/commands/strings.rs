@@ -6,7 +6,8 @@
 use super::{arity_error, check_kind, flags, int_arg, is, CmdError, CmdResult, Ctx, KeySpec, Spec, ALL_KEYS, ONE_KEY, SYNTAX};
 use super::values::expiry_of;
 use crate::shared::HotConfig;
-use meridian_crdt::{Body, Increment, Kind, NodeId, Number, NumberError, StrState, TtlWrite, NO_EXPIRY};
+use meridian_crdt::{Body, Increment, Kind, NodeId, Number, NumberError, StrState, TtlWrite, Written, NO_EXPIRY};
+use std::ops::Deref;
 
 const W: u32 = flags::WRITE | flags::DENYOOM;
 const PAIRS: KeySpec = KeySpec { first: 1, last: -1, step: 2 };
@@ -280,9 +281,9 @@ pub fn number_error(e: NumberError) -> CmdError {
 /// The increment `origin` makes to add `delta` to the counter `current` (absent: zero), and
 /// the value it yields; `float` picks INCRBYFLOAT's rules over INCRBY's. `stored_error` maps a
 /// stored value that is not a number to the command's error (strings and hash fields differ).
-pub fn next_count(current: Option<&StrState>, origin: NodeId, delta: Number, float: bool, stored_error: fn(NumberError) -> CmdError) -> Result<(Number, Increment), CmdError> {
+pub fn next_count<V: Written + Deref<Target = [u8]>>(current: Option<&StrState<V>>, origin: NodeId, delta: Number, float: bool, stored_error: fn(NumberError) -> CmdError) -> Result<(Number, Increment), CmdError> {
     let value = current.map_or(Ok(Number::ZERO), |string| string.number(float).map_err(stored_error))?;
-    let inc = current.map_or_else(|| StrState::<Box<[u8]>>::default().next_increment(origin, delta), |string| string.next_increment(origin, delta));
+    let inc = current.map_or_else(|| StrState::<V>::default().next_increment(origin, delta), |string| string.next_increment(origin, delta));
     let new = match float {
         true => value.incr_float(delta),
         false => value.incr_int(delta.to_i64().unwrap_or(0)),
