@@ -9,11 +9,11 @@ use crate::conflict::Met;
 use crate::members::{KeyRemovals, Members};
 use crate::node::Stamp;
 use crate::op::{Change, Collection, Seen};
+use crate::ranked_set::RankedSet;
 use crate::score::ScoreState;
+use crate::short_bytes::ShortBytes;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::cmp::Ordering;
-use crate::ranked_set::RankedSet;
-use crate::short_bytes::ShortBytes;
 use std::ops::Range;
 
 /// A score in the order: compared as doubles (never NaN; `-0` equals `0`, as in Redis).

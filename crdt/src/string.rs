@@ -9,9 +9,9 @@ use crate::number::{Number, NumberError};
 use crate::register::Register;
 use crate::short_bytes::ShortBytes;
 use serde::{Deserialize, Serialize};
-use std::ops::Deref;
 use smallvec::SmallVec;
 use std::borrow::Cow;
+use std::ops::Deref;
 
 /// A Redis string as a CRDT: the bytes last written (SET, APPEND, SETRANGE, ...) plus the
 /// increments (INCR family) not yet overwritten.
