@@ -4,9 +4,10 @@
 Starts Debian's redis-server and a release-built meridian side by side (the same way as
 bench/compare.py, whose helpers this script uses), then:
 
-- loads a 1,000,000-member set, a 1,000,000-field hash and a 1,000,000-member sorted set into
-  each (fresh processes, members `member:000000000000`, hash values of 8 bytes, integer scores
-  0-999,999) and compares memory per element (`used_memory` and RSS growth);
+- loads a 1,000,000-member set, a 1,000,000-field hash, a 1,000,000-member sorted set and one
+  whose members all score 0 into each (fresh processes, members `member:000000000000`, hash
+  values of 8 bytes, integer scores 0-999,999) and compares memory per element (`used_memory`
+  and RSS growth);
 - with each big collection loaded, runs redis-benchmark on reads whose cost could grow with the
   collection (ZRANK, ZCOUNT, ZRANGE by rank and score, the RAND commands; random members via
   `__rand_int__`) and compares requests/s;
@@ -36,7 +37,8 @@ def words_for(command, key, i):
     if command == b"HSET":
         return [command, key, member, b"v%07d" % (i % 10_000_000)]
     if command == b"ZADD":
-        return [command, key, b"%d" % i, member]
+        # `lexzset` gives every member one score, as lex ranges assume.
+        return [command, key, b"0" if key == b"lexzset" else b"%d" % i, member]
     return [command, key, member]
 
 
@@ -69,6 +71,8 @@ BIG_READS = {
     b"bighash": (["HRANDFIELD", "bighash"], ["HRANDFIELD", "bighash", "-10"]),
     b"bigzset": (["ZRANK", "bigzset", "member:__rand_int__"], ["ZRANDMEMBER", "bigzset"], ["ZCOUNT", "bigzset", "250000", "750000"],
                  ["ZRANGE", "bigzset", "900000", "900009"], ["ZRANGEBYSCORE", "bigzset", "500000", "500009"]),
+    b"lexzset": (["ZLEXCOUNT", "lexzset", "[member:000000250000", "(member:000000750000"],
+                 ["ZRANGEBYLEX", "lexzset", "[member:000000500000", "+", "LIMIT", "0", "10"]),
 }
 
 
@@ -78,6 +82,7 @@ def memory_rows(elements, read_requests):
         ("member set", b"SADD", b"bigset", "SCARD"),
         ("field hash (8 B values)", b"HSET", b"bighash", "HLEN"),
         ("member sorted set", b"ZADD", b"bigzset", "ZCARD"),
+        ("member sorted set of one score", b"ZADD", b"lexzset", "ZCARD"),
     ):
         # Fresh processes per type: an allocator holding freed pages would hide growth.
         redis, meridian = start_pair([])

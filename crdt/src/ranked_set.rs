@@ -40,9 +40,15 @@ impl<T: Ord, const CHUNK: usize> RankedSet<T, CHUNK> {
 
     /// How many entries are below `value` (its position, if it is in the set).
     pub fn position(&self, value: &T) -> usize {
-        let chunk = self.chunks.partition_point(|chunk| chunk.last().expect("chunks are never empty") < value);
+        self.partition_point(|entry| entry < value)
+    }
+
+    /// How many entries come before the first for which `before` is false, `before` being
+    /// true for a prefix of the set and false after it (as for `slice::partition_point`).
+    pub fn partition_point(&self, before: impl Fn(&T) -> bool) -> usize {
+        let chunk = self.chunks.partition_point(|chunk| before(chunk.last().expect("chunks are never empty")));
         match self.chunks.get(chunk) {
-            Some(entries) => self.lengths.before(chunk) + entries.partition_point(|e| e < value),
+            Some(entries) => self.lengths.before(chunk) + entries.partition_point(before),
             None => self.len,
         }
     }
@@ -236,6 +242,7 @@ mod tests {
         prop_assert!(set.iter().rev().eq(model.iter().rev()));
         for probe in [0u16, 1, 50, 199, 200, 400, u16::MAX] {
             prop_assert_eq!(set.position(&probe), model.range(..probe).count(), "position of {}", probe);
+            prop_assert_eq!(set.partition_point(|&e| e / 3 <= probe / 3), model.iter().filter(|&&e| e / 3 <= probe / 3).count());
         }
         let all: Vec<u16> = model.iter().copied().collect();
         for (start, end) in [(0, all.len()), (3, 17), (all.len() / 2, all.len() + 5), (7, 7), (9, 4)] {

@@ -111,6 +111,20 @@ impl SortedMembers {
         if score == f64::INFINITY { self.order.len() } else { self.below(score.next_up()) }
     }
 
+    /// The ranks of the members from the first `above_min` accepts up to the last
+    /// `below_max` accepts, by bisection, when every member has the same score: the order is
+    /// then byte order, which a lex range assumes (and the two tests are monotonic in it).
+    /// None with mixed scores, where only a walk answers as Redis does.
+    pub fn lex_ranks(&self, above_min: impl Fn(&[u8]) -> bool, below_max: impl Fn(&[u8]) -> bool) -> Option<Range<usize>> {
+        let (first, last) = (self.order.iter().next()?, self.order.iter().next_back()?);
+        if first.0 != last.0 {
+            return None;
+        }
+        let start = self.order.partition_point(|(_, member)| !above_min(member));
+        let end = self.order.partition_point(|(_, member)| below_max(member));
+        Some(start..end.max(start))
+    }
+
     /// How many live members come before `member` in the order (its rank), if it is live.
     pub fn rank(&self, member: &[u8]) -> Option<usize> {
         let score = self.score(member)?;

@@ -226,14 +226,27 @@ pub fn clamp_ranks(start: i64, end: i64, len: usize) -> Option<(usize, usize)> {
     Some((start as usize, end.min(len - 1) as usize))
 }
 
-/// The members in a lex range, in order or reversed. Lex ranges assume equal scores; with
-/// mixed scores this walks the score order exactly as Redis does (nothing if the last member
-/// is below the range or the first above it; otherwise from the first member past one bound
-/// for as long as the other holds), so both answer alike.
+/// The ranks of a lex range, found by bisection where the scores allow it (see
+/// [`SortedMembers::lex_ranks`]); None where only a walk can answer.
+fn lex_ranks(z: &SortedMembers, range: LexRange) -> Option<std::ops::Range<usize>> {
+    if range.is_empty() {
+        return Some(0..0);
+    }
+    z.lex_ranks(|m| range.above_min(m), |m| range.below_max(m))
+}
+
+/// The members in a lex range, in order or reversed. Lex ranges assume equal scores, and
+/// then the range is found by bisection (O(log n), as Redis's skiplist finds it); with mixed
+/// scores this walks the score order exactly as Redis does (nothing if the last member is
+/// below the range or the first above it; otherwise from the first member past one bound for
+/// as long as the other holds), so both answer alike.
 fn lex_selection<'z>(z: &'z SortedMembers, range: LexRange<'z>, reverse: bool) -> Box<dyn Iterator<Item = (f64, &'z [u8])> + 'z> {
+    if let Some(ranks) = lex_ranks(z, range) {
+        return if reverse { Box::new(z.by_rank(ranks).rev()) } else { Box::new(z.by_rank(ranks)) };
+    }
     let (first, last) = (z.ordered().next(), z.ordered().next_back());
     let reachable = first.zip(last).is_some_and(|((_, first), (_, last))| range.above_min(last) && range.below_max(first));
-    if range.is_empty() || !reachable {
+    if !reachable {
         return Box::new(std::iter::empty());
     }
     if reverse {
@@ -330,7 +343,7 @@ fn zcount(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 
 fn zlexcount(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let range = LexRange::parse(args[2], args[3])?;
-    let count = with_zset(ctx, args[1], |zset| zset.map_or(0, |z| lex_selection(z, range, false).count()))?;
+    let count = with_zset(ctx, args[1], |zset| zset.map_or(0, |z| lex_ranks(z, range).map_or_else(|| lex_selection(z, range, false).count(), |ranks| ranks.len())))?;
     ctx.out.int(count as i64);
     Ok(())
 }
