@@ -16,26 +16,29 @@ pub struct RankedSet<T, const CHUNK: usize = 512> {
     /// Non-empty, sorted, each after the one before.
     chunks: Vec<Vec<T>>,
     lengths: Fenwick,
-    len: usize,
 }
 
 impl<T, const CHUNK: usize> Default for RankedSet<T, CHUNK> {
     fn default() -> Self {
-        RankedSet { chunks: Vec::new(), lengths: Fenwick::default(), len: 0 }
+        RankedSet { chunks: Vec::new(), lengths: Fenwick::default() }
     }
 }
 
 impl<T: Ord, const CHUNK: usize> RankedSet<T, CHUNK> {
     /// Number of entries.
     pub fn len(&self) -> usize {
-        self.len
+        self.lengths.before(self.chunks.len())
+    }
+
+    /// The first chunk whose last entry `before` rejects (`chunks.len()` if none).
+    fn first_chunk_not(&self, before: impl Fn(&T) -> bool) -> usize {
+        self.chunks.partition_point(|chunk| before(chunk.last().expect("chunks are never empty")))
     }
 
     /// The chunk `value` belongs in: the first whose last entry is not below it, else the
     /// last one. The set has a chunk.
     fn chunk_for(&self, value: &T) -> usize {
-        let first_not_below = self.chunks.partition_point(|chunk| chunk.last().expect("chunks are never empty") < value);
-        first_not_below.min(self.chunks.len() - 1)
+        self.first_chunk_not(|entry| entry < value).min(self.chunks.len() - 1)
     }
 
     /// How many entries are below `value` (its position, if it is in the set).
@@ -46,25 +49,24 @@ impl<T: Ord, const CHUNK: usize> RankedSet<T, CHUNK> {
     /// How many entries come before the first for which `before` is false, `before` being
     /// true for a prefix of the set and false after it (as for `slice::partition_point`).
     pub fn partition_point(&self, before: impl Fn(&T) -> bool) -> usize {
-        let chunk = self.chunks.partition_point(|chunk| before(chunk.last().expect("chunks are never empty")));
-        match self.chunks.get(chunk) {
-            Some(entries) => self.lengths.before(chunk) + entries.partition_point(before),
-            None => self.len,
-        }
+        let chunk = self.first_chunk_not(&before);
+        self.lengths.before(chunk) + self.chunks.get(chunk).map_or(0, |entries| entries.partition_point(before))
     }
 
     /// Adds `value`; false if it was there.
     pub fn insert(&mut self, value: T) -> bool {
         if self.chunks.is_empty() {
             self.chunks.push(vec![value]);
-            return self.grown(None);
+            self.lengths.rebuild(&self.chunks);
+            return true;
         }
         let index = self.chunk_for(&value);
         let chunk = &mut self.chunks[index];
         let Err(at) = chunk.binary_search(&value) else { return false };
         if chunk.len() < CHUNK {
             chunk.insert(at, value);
-            return self.grown(Some(index));
+            self.lengths.add(index, 1);
+            return true;
         }
         let last = index + 1 == self.chunks.len();
         if at == CHUNK && last {
@@ -80,16 +82,7 @@ impl<T: Ord, const CHUNK: usize> RankedSet<T, CHUNK> {
             }
             self.chunks.insert(index + 1, tail);
         }
-        self.grown(None)
-    }
-
-    /// Counts an insert into chunk `index`, or (None) one that changed the chunks.
-    fn grown(&mut self, index: Option<usize>) -> bool {
-        self.len += 1;
-        match index {
-            Some(index) => self.lengths.add(index, 1),
-            None => self.lengths.rebuild(&self.chunks),
-        }
+        self.lengths.rebuild(&self.chunks);
         true
     }
 
@@ -102,7 +95,6 @@ impl<T: Ord, const CHUNK: usize> RankedSet<T, CHUNK> {
         let chunk = &mut self.chunks[index];
         let Ok(at) = chunk.binary_search(value) else { return false };
         chunk.remove(at);
-        self.len -= 1;
         if chunk.len() >= CHUNK / 4 {
             self.lengths.add(index, -1);
             return true;
@@ -119,10 +111,13 @@ impl<T: Ord, const CHUNK: usize> RankedSet<T, CHUNK> {
         } else if self.chunks[index].is_empty() {
             self.chunks.remove(index);
         } else {
+            // The chunks stay as they are: only this one's length changes.
             let chunk = &mut self.chunks[index];
             if chunk.len() < chunk.capacity() / 4 {
                 chunk.shrink_to(chunk.capacity() / 2);
             }
+            self.lengths.add(index, -1);
+            return true;
         }
         self.lengths.rebuild(&self.chunks);
         true
@@ -130,7 +125,7 @@ impl<T: Ord, const CHUNK: usize> RankedSet<T, CHUNK> {
 
     /// The entries at positions `positions` (clamped to the set), in order.
     pub fn range(&self, positions: Range<usize>) -> impl DoubleEndedIterator<Item = &T> + '_ {
-        let end = positions.end.min(self.len);
+        let end = positions.end.min(self.len());
         let (first, first_at) = self.lengths.locate(positions.start.min(end));
         let (last, last_at) = self.lengths.locate(end);
         let chunk_end = if last_at == 0 { last } else { last + 1 };
@@ -154,15 +149,14 @@ impl<T: Ord, const CHUNK: usize> FromIterator<T> for RankedSet<T, CHUNK> {
         let mut sorted: Vec<T> = items.into_iter().collect();
         sorted.sort_unstable();
         sorted.dedup();
-        let len = sorted.len();
-        let mut chunks = Vec::with_capacity(len.div_ceil(CHUNK));
+        let mut chunks = Vec::with_capacity(sorted.len().div_ceil(CHUNK));
         let mut entries = sorted.into_iter().peekable();
         while entries.peek().is_some() {
             chunks.push(entries.by_ref().take(CHUNK).collect::<Vec<T>>());
         }
         let mut lengths = Fenwick::default();
         lengths.rebuild(&chunks);
-        RankedSet { chunks, lengths, len }
+        RankedSet { chunks, lengths }
     }
 }
 
