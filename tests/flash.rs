@@ -90,8 +90,16 @@ fn every_type_spills_and_reads_back_through_every_command() {
     });
     let i = cold_string.expect("some string key is cold");
     assert_eq!(info_number(&mut con, "flash", "flash_promoted_keys"), promoted_before, "a first read promotes nothing");
+    // OBJECT looks without using: the idle time is the one the key was spilled with (the cold
+    // read did not refresh it), and the look neither reads the key as a use nor promotes it.
+    std::thread::sleep(Duration::from_secs(2));
+    let cold_key = format!("k{i:06}");
+    assert!(int(&mut con, &["OBJECT", "IDLETIME", &cold_key]) >= 2, "a cold key keeps its idle time");
+    assert_eq!(text(&mut con, &["OBJECT", "ENCODING", &cold_key]).as_deref(), Some("raw"));
+    assert_eq!(info_number(&mut con, "flash", "flash_promoted_keys"), promoted_before, "OBJECT promotes nothing");
     assert_eq!(int(&mut con, &["STRLEN", &format!("k{i:06}")]), format!("{filler}{i}").len() as i64);
     assert_eq!(info_number(&mut con, "flash", "flash_promoted_keys"), promoted_before + 1, "the second read promoted the key");
+    assert_eq!(int(&mut con, &["OBJECT", "IDLETIME", &cold_key]), 0, "the read that promoted it was a use");
 
     // Every key reads back right through its own type's commands.
     for i in (0..20_000).step_by(7) {
@@ -156,6 +164,102 @@ fn cold_keys_go_out_in_state_transfers_and_take_replicated_ops() {
     assert_eq!(converged.len(), 20_000);
     assert_eq!(text(&mut zero, &["GET", "r000000"]).map(|v| v.ends_with('+')), Some(true));
     assert!(spilled > 0 && info_number(&mut zero, "flash", "flash_promoted_keys") > promoted, "the remote ops promoted cold keys");
+}
+
+/// A node whose data is mostly cold comes back after its peer's op log let go of what it
+/// missed, so the peer sends it a full state transfer. The transfer merges into the cold keys
+/// where they lie: the deletes, updates and TTLs made meanwhile land, and the other cold keys
+/// stay cold instead of all coming into RAM.
+#[test]
+fn a_state_transfer_merges_into_cold_keys_without_promoting_them() {
+    let flash = ["--maxmemory", "8mb", "--maxmemory-policy", "flash", "--appendonly", "yes"];
+    let mut cluster = Cluster::build(2).node_flags(0, &flash).node_flags(1, &["--repl-backlog-size", "1mb"]).start();
+    let keys = 20_000;
+    // Loaded through node 1, so node 0's keys arrive as replicated ops and spill. (Written on
+    // node 0, the load would meet -OOM with every key cold: its QUIC send buffers count
+    // against maxmemory, a gap docs/flash-tier.md lists.)
+    load_every_type(&mut cluster.node(1).client(), keys, "t", 1000);
+    let dbsize_is = |expected: usize| move |c: &mut redis::Connection| match int(c, &["DBSIZE"]) {
+        n if n == expected as i64 => Ok(()),
+        n => Err(format!("DBSIZE {n}")),
+    };
+    cluster.wait_for("node 1 has every key", CONVERGE, dbsize_is(keys));
+    wait_for_cold(&mut cluster.node(0).client(), 10_000);
+    cluster.kill(0);
+
+    // While node 0 is down, node 1 deletes, changes and sets TTLs on keys, then writes more
+    // than its 1 MB op log keeps.
+    let mut one = cluster.node(1).client();
+    let (deleted, changed, expiring): (Vec<usize>, Vec<usize>, Vec<usize>) = {
+        let deleted: Vec<usize> = (0..keys).step_by(11).collect();
+        let changed: Vec<usize> = (0..keys).step_by(13).filter(|i| i % 11 != 0).collect();
+        let expiring: Vec<usize> = (0..keys).step_by(17).filter(|i| i % 11 != 0 && i % 13 != 0).collect();
+        (deleted, changed, expiring)
+    };
+    let key = |i: usize| format!("t{i:06}");
+    let mut pipe = redis::pipe();
+    for &i in &deleted {
+        pipe.cmd("DEL").arg(key(i));
+    }
+    for &i in &changed {
+        match i % 5 {
+            0 => pipe.cmd("APPEND").arg(key(i)).arg("+"),
+            1 => pipe.cmd("HINCRBY").arg(key(i)).arg("n").arg(1000),
+            2 => pipe.cmd("SREM").arg(key(i)).arg(i),
+            3 => pipe.cmd("ZADD").arg(key(i)).arg(5).arg("low"),
+            _ => pipe.cmd("RPOP").arg(key(i)),
+        };
+    }
+    for &i in &expiring {
+        pipe.cmd("EXPIRE").arg(key(i)).arg(1000);
+    }
+    let pad = "p".repeat(1000);
+    for i in 0..3_000 {
+        pipe.cmd("SET").arg(format!("pad{i}")).arg(&pad);
+    }
+    pipe.query::<()>(&mut one).unwrap();
+
+    cluster.start_node(0);
+    let expected = keys - deleted.len() + 3_000;
+    cluster.wait_for("the transfer landed", CONVERGE, dbsize_is(expected));
+    cluster.wait_for("node 0 acknowledged everything", CONVERGE, |c| {
+        let info = text(c, &["INFO", "replication"]).unwrap_or_default();
+        match info.lines().find(|l| l.contains("name=n0")) {
+            Some(line) if !line.contains("state=connected") || !line.contains("ops_behind=0") => Err(line.to_string()),
+            _ => Ok(()),
+        }
+    });
+    let info = text(&mut one, &["INFO", "replication"]).unwrap();
+    let to_zero = info.lines().find(|l| l.contains("name=n0")).unwrap_or_default().to_string();
+    assert!(!to_zero.contains("transfers=0"), "node 1 sent node 0 a state transfer: {to_zero}");
+
+    // Only keys that may not stay cold left the flash tier: removed ones (their removal's
+    // context lives in RAM until it is collected) and ones that got a TTL.
+    let mut zero = cluster.node(0).client();
+    let promoted = info_number(&mut zero, "flash", "flash_promoted_keys");
+    let cold = info_number(&mut zero, "flash", "flash_cold_keys");
+    let may_leave = (deleted.len() + expiring.len()) as u64;
+    assert!(promoted <= may_leave, "the transfer promoted {promoted} keys; at most {may_leave} had to leave the flash tier");
+    assert!(cold >= 10_000 - may_leave, "{cold} keys still cold");
+
+    // And what it merged reads back right.
+    assert_eq!(int(&mut zero, &["EXISTS", &key(deleted[7])]), 0);
+    let filler = "f".repeat(1000);
+    for &i in changed.iter().step_by(3) {
+        let k = key(i);
+        match i % 5 {
+            0 => assert_eq!(text(&mut zero, &["GET", &k]), Some(format!("{filler}{i}+"))),
+            1 => assert_eq!(text(&mut zero, &["HGET", &k, "n"]), Some((i + 1000).to_string())),
+            2 => assert_eq!(int(&mut zero, &["SISMEMBER", &k, &i.to_string()]), 0),
+            3 => assert_eq!(text(&mut zero, &["ZSCORE", &k, "low"]).as_deref(), Some("5")),
+            _ => assert_eq!(int(&mut zero, &["LLEN", &k]), 1),
+        }
+    }
+    for &i in expiring.iter().step_by(5) {
+        assert!((1..=1000).contains(&int(&mut zero, &["TTL", &key(i)])), "t{i:06} has its TTL");
+    }
+    let merged = cluster.wait_identical("after the transfer", CONVERGE);
+    assert_eq!(merged.len(), expected);
 }
 
 /// Durability and spilling together: keys spilled, checkpointed, promoted, changed and

@@ -182,6 +182,12 @@ pub fn arity_error(name: &str) -> CmdError {
     CmdError::new(format!("ERR wrong number of arguments for '{name}' command"))
 }
 
+/// Redis's reply to a container command (CONFIG, COMMAND, OBJECT) given a subcommand it does
+/// not have.
+pub fn unknown_subcommand(command: &str, sub: &[u8]) -> CmdError {
+    CmdError::new(format!("ERR unknown subcommand '{}'. Try {command} HELP.", String::from_utf8_lossy(&sub[..sub.len().min(128)])))
+}
+
 /// What a collection edit found (see [`Ctx::edit`]).
 #[derive(Clone, Copy, Debug)]
 pub struct Edited {

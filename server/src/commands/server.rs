@@ -95,7 +95,7 @@ fn config(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
             help.iter().for_each(|l| ctx.out.simple(l));
         }
         ("get" | "set" | "resetstat" | "help", _) => return Err(super::arity_error(&format!("config|{sub}"))),
-        _ => return Err(CmdError::new(format!("ERR unknown subcommand '{}'. Try CONFIG HELP.", String::from_utf8_lossy(args[1])))),
+        _ => return Err(super::unknown_subcommand("CONFIG", args[1])),
     }
     Ok(())
 }
@@ -166,7 +166,7 @@ fn command(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
             found.into_iter().for_each(|s| command_docs(ctx, s));
         }
         s => {
-            return Err(CmdError::new(format!("ERR unknown subcommand '{}'. Try COMMAND HELP.", String::from_utf8_lossy(s))));
+            return Err(super::unknown_subcommand("COMMAND", s));
         }
     }
     Ok(())

@@ -57,7 +57,7 @@ pub fn recover(shared: &Shared) -> Result<Recovery, DurableError> {
     // The cold position of a key, if it is cold.
     let cold_position = |shard: usize, hash: u64, key: &[u8]| -> Result<Option<u64>, DurableError> {
         match (any_cold, shared.keyspace.cold()) {
-            (true, Some(tier)) => Ok(tier.peek(shard, hash, key)?.map(|c| c.position)),
+            (true, Some(tier)) => Ok(tier.spilled_at(shard, hash, key)?),
             _ => Ok(None),
         }
     };

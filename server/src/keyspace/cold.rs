@@ -8,33 +8,65 @@
 //! shard with, bit-reversed, so each SCAN part of a shard is one contiguous range of cold
 //! keys. Only keys that are live and have no TTL are spilled: expiry stays a RAM affair.
 //!
-//! Each stored value is the log position of the spill (8 bytes) then the encoded state, so a
-//! recovery knows which logged ops the cold state already holds.
+//! Each stored value is the log position of the spill (8 bytes), so a recovery knows which
+//! logged ops the cold state already holds, then the entry's use stamps (its LRU time, 4
+//! bytes, and LFU count, 1 byte), so a key's idle time and use count survive its spill, then
+//! the encoded state. Values written before the use stamps were kept have none (the
+//! position's top bit is clear) and read as used at time 0 with a new key's count.
 
 use super::scan::PART_SHIFT;
+use super::{lfu, Entry};
 use crate::durable::Durable;
-use meridian_crdt::KeyState;
+use meridian_crdt::{KeyState, Liveness};
 use meridian_flash::{ColdKey, FlashError, FlashStore};
 use parking_lot::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-/// A cold key read back.
-pub struct ColdState {
-    /// The durable log position at the spill: the state holds every op logged before it.
-    pub position: u64,
-    /// The key's state.
-    pub state: KeyState,
-}
-
 /// What [`ColdTier::read`] found.
 pub enum Read {
     /// The key is not cold (it may be in RAM, or nowhere).
     Absent,
-    /// The key is cold; here is its state, still in the flash tier.
-    Cold(KeyState),
+    /// The key is cold; here is a copy of its entry, still in the flash tier.
+    Cold(Entry),
     /// The key may be cold and was read recently: promote it.
     Promote,
+}
+
+/// A cold key read out, to list it or to change it where it lies (a state transfer's merge:
+/// the change is made to `entry.state`, then [`ColdTier::settle`] stores the key where it
+/// now belongs).
+pub struct ColdEntry {
+    /// The key's entry.
+    pub entry: Entry,
+    /// Its stored encoding, to tell a change that changed nothing.
+    stored: Box<[u8]>,
+    /// Its order among its shard's cold keys (see [`order_of`]).
+    order: u32,
+}
+
+impl ColdEntry {
+    /// Where it is stored, in `shard`.
+    fn place(&self, shard: usize) -> ColdKey {
+        ColdKey::new(shard as u16, self.order, &self.entry.key)
+    }
+}
+
+/// Where [`ColdTier::settle`] put a changed cold key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Settled {
+    /// Still cold, rewritten.
+    Cold,
+    /// Removed: nothing is left of it.
+    Gone,
+    /// Out of the flash tier: it now has a TTL or only a removal's context, which live in RAM.
+    Ram,
+}
+
+/// True if a key with `state` may live in the flash tier: it has a value and no TTL (expiry
+/// stays a RAM affair, and so do the contexts of removed keys).
+pub fn may_be_cold(state: &KeyState) -> bool {
+    state.is_live() && state.expires_at().is_none()
 }
 
 /// Keys read cold lately, as one bit per hash slot in a fixed table (1 MiB): the admission
@@ -107,16 +139,57 @@ pub fn orders_of_part(level: u32, part: u64) -> std::ops::RangeInclusive<u32> {
     first..=first | ((1u32 << width) - 1)
 }
 
-fn encode(position: u64, state: &KeyState) -> Vec<u8> {
-    let mut bytes = position.to_be_bytes().to_vec();
-    rmp_serde::encode::write(&mut bytes, state).expect("key states encode");
+/// Where `key` of `shard`, hashed to `hash`, is stored cold.
+fn place(shard: usize, hash: u64, key: &[u8]) -> ColdKey {
+    ColdKey::new(shard as u16, order_of(hash), key)
+}
+
+/// Set in a stored position when the use stamps follow it (see the module doc).
+const WITH_USE: u64 = 1 << 63;
+
+/// The stored value of `entry`, spilled at log `position`.
+fn encode(position: u64, entry: &Entry) -> Vec<u8> {
+    let mut bytes = (position | WITH_USE).to_be_bytes().to_vec();
+    bytes.extend(entry.touched.to_be_bytes());
+    bytes.push(entry.freq);
+    rmp_serde::encode::write(&mut bytes, &entry.state).expect("key states encode");
     bytes
 }
 
-fn decode(bytes: &[u8]) -> Result<ColdState, String> {
-    let (position, state) = bytes.split_at_checked(8).ok_or("a cold value shorter than its position")?;
-    let state = rmp_serde::from_slice(state).map_err(|e| e.to_string())?;
-    Ok(ColdState { position: u64::from_be_bytes(position.try_into().expect("8 bytes")), state })
+/// A stored value, split.
+struct Stored<'a> {
+    /// The log position of the spill.
+    position: u64,
+    /// The entry's LRU stamp.
+    touched: u32,
+    /// The entry's LFU count.
+    freq: u8,
+    /// The encoded state.
+    state: &'a [u8],
+}
+
+/// Splits a stored value (see the module doc).
+fn split(bytes: &[u8]) -> Result<Stored<'_>, String> {
+    let (position, rest) = bytes.split_first_chunk::<8>().ok_or("a cold value shorter than its position")?;
+    let position = u64::from_be_bytes(*position);
+    if position & WITH_USE == 0 {
+        return Ok(Stored { position, touched: 0, freq: lfu::INITIAL, state: rest });
+    }
+    let (touched, rest) = rest.split_first_chunk::<4>().ok_or("a cold value shorter than its use stamps")?;
+    let (freq, state) = rest.split_first().ok_or("a cold value shorter than its use stamps")?;
+    Ok(Stored { position: position & !WITH_USE, touched: u32::from_be_bytes(*touched), freq: *freq, state })
+}
+
+/// The entry of `key` stored as `bytes`.
+fn decode(key: &[u8], bytes: &[u8]) -> Result<Entry, String> {
+    let stored = split(bytes)?;
+    let state = rmp_serde::from_slice(stored.state).map_err(|e| e.to_string())?;
+    Ok(Entry { key: key.into(), state, touched: stored.touched, freq: stored.freq })
+}
+
+/// The encoded state of a stored value (what a change in place compares).
+fn stored_state(bytes: &[u8]) -> &[u8] {
+    split(bytes).map_or(&[], |stored| stored.state)
 }
 
 impl ColdTier {
@@ -135,8 +208,9 @@ impl ColdTier {
         self.failure.lock().get_or_insert_with(|| format!("{what}: {error}"));
     }
 
-    /// Reads `key`'s cold state (a flash read, counted), or None if it is not cold.
-    fn fetch(&self, place: &ColdKey) -> Option<KeyState> {
+    /// Reads `key`'s cold value (a flash read, counted) with its decoded entry, or None if it
+    /// is not cold.
+    fn fetch_stored(&self, key: &[u8], place: &ColdKey) -> Option<(Vec<u8>, Entry)> {
         self.reads.fetch_add(1, Ordering::Relaxed);
         let bytes = match self.store.cold_get(place) {
             Ok(found) => found?,
@@ -145,8 +219,8 @@ impl ColdTier {
                 return None;
             }
         };
-        match decode(&bytes) {
-            Ok(cold) => Some(cold.state),
+        match decode(key, &bytes) {
+            Ok(entry) => Some((bytes, entry)),
             Err(e) => {
                 self.fail("decoding a cold key", e);
                 None
@@ -154,18 +228,23 @@ impl ColdTier {
         }
     }
 
+    /// Reads `key`'s cold entry (a flash read, counted), or None if it is not cold.
+    fn fetch(&self, key: &[u8], place: &ColdKey) -> Option<Entry> {
+        self.fetch_stored(key, place).map(|(_, entry)| entry)
+    }
+
     /// Takes `key` out of the flash tier if it is cold there (the caller puts it in RAM).
-    pub fn take(&self, shard: usize, hash: u64, key: &[u8]) -> Option<KeyState> {
-        let place = ColdKey::new(shard as u16, order_of(hash), key);
-        let state = self.fetch(&place)?;
-        if let Err(e) = self.store.cold_write([], [place]) {
+    pub fn take(&self, shard: usize, hash: u64, key: &[u8]) -> Option<Entry> {
+        let at = place(shard, hash, key);
+        let entry = self.fetch(key, &at)?;
+        if let Err(e) = self.store.cold_write([], [at]) {
             self.fail("removing a promoted key", e);
         }
         self.promoted.fetch_add(1, Ordering::Relaxed);
-        Some(state)
+        Some(entry)
     }
 
-    /// A read-only command's look at `key`: None if it is not cold; otherwise its state, left
+    /// A read-only command's look at `key`: None if it is not cold; otherwise its entry, left
     /// in the flash tier (`Read::Cold`) unless the key was read there a short while ago, in
     /// which case the caller promotes it (`Read::Promote`). A key read once in a long while
     /// (most of a skewed workload's tail) so costs one RocksDB read and no write, and only
@@ -174,10 +253,49 @@ impl ColdTier {
         if self.recent.mark(hash) {
             return Read::Promote;
         }
-        match self.fetch(&ColdKey::new(shard as u16, order_of(hash), key)) {
-            Some(state) => Read::Cold(state),
+        match self.fetch(key, &place(shard, hash, key)) {
+            Some(entry) => Read::Cold(entry),
             None => Read::Absent,
         }
+    }
+
+    /// `key` read out of the flash tier to be changed where it lies, or None if it is not
+    /// cold. It stays cold until [`ColdTier::settle`] says otherwise.
+    pub fn entry(&self, shard: usize, hash: u64, key: &[u8]) -> Option<ColdEntry> {
+        let (stored, entry) = self.fetch_stored(key, &place(shard, hash, key))?;
+        Some(ColdEntry { entry, stored: stored.into_boxed_slice(), order: order_of(hash) })
+    }
+
+    /// Stores cold keys read by [`ColdTier::entry`] or [`ColdTier::part`] and since changed,
+    /// in one batch: a key that [`may_be_cold`] is rewritten (stamped with the durable log
+    /// position: the caller holds the shard, so the state holds every op logged before it),
+    /// any other is removed from the flash tier. Returns the keys the change did change, with
+    /// where each went; a `Ram` key's state is the caller's to put in RAM (it is counted as
+    /// promoted). On a flash error nothing was written and nothing is returned.
+    pub fn settle(&self, shard: usize, changed: Vec<ColdEntry>) -> Result<Vec<(ColdEntry, Settled)>, FlashError> {
+        let position = self.durable.as_ref().map_or(0, |d| d.next_position());
+        let mut puts = Vec::new();
+        let mut settled = Vec::new();
+        for cold in changed {
+            let fate = if may_be_cold(&cold.entry.state) {
+                let bytes = encode(position, &cold.entry);
+                if stored_state(&bytes) == stored_state(&cold.stored) {
+                    continue;
+                }
+                puts.push((cold.place(shard), bytes));
+                Settled::Cold
+            } else if cold.entry.state.liveness() == Liveness::Gone {
+                Settled::Gone
+            } else {
+                Settled::Ram
+            };
+            settled.push((cold, fate));
+        }
+        let deletes = settled.iter().filter(|(_, fate)| *fate != Settled::Cold).map(|(cold, _)| cold.place(shard));
+        self.store.cold_write(puts.iter().map(|(place, bytes)| (place.clone(), &bytes[..])), deletes).inspect_err(|e| self.fail("changing cold keys", e))?;
+        let promoted = settled.iter().filter(|(_, fate)| *fate == Settled::Ram).count();
+        self.promoted.fetch_add(promoted as u64, Ordering::Relaxed);
+        Ok(settled)
     }
 
     /// Logs the state of a key just promoted (see `durable::record`).
@@ -187,35 +305,44 @@ impl ColdTier {
         }
     }
 
-    /// Reads `key`'s cold state without promoting it (recovery).
-    pub fn peek(&self, shard: usize, hash: u64, key: &[u8]) -> Result<Option<ColdState>, FlashError> {
-        let bytes = self.store.cold_get(&ColdKey::new(shard as u16, order_of(hash), key))?;
-        Ok(bytes.and_then(|b| decode(&b).map_err(|e| self.fail("decoding a cold key", e)).ok()))
+    /// The durable log position at which `key` was spilled, if it is cold: its cold state
+    /// holds every op logged before it (recovery).
+    pub fn spilled_at(&self, shard: usize, hash: u64, key: &[u8]) -> Result<Option<u64>, FlashError> {
+        let bytes = self.store.cold_get(&place(shard, hash, key))?;
+        Ok(bytes.and_then(|b| split(&b).map(|stored| stored.position).map_err(|e| self.fail("decoding a cold key", e)).ok()))
     }
 
-    /// Writes spilled keys `(hash, key, state)` of `shard` in one batch, stamped with the
+    /// A copy of `key`'s cold entry, if it is cold, read without counting or marking it (a
+    /// look that must not change what it looks at).
+    pub fn peek(&self, shard: usize, hash: u64, key: &[u8]) -> Option<Entry> {
+        let bytes = self.store.cold_get(&place(shard, hash, key)).map_err(|e| self.fail("reading a cold key", e)).ok()??;
+        decode(key, &bytes).map_err(|e| self.fail("decoding a cold key", e)).ok()
+    }
+
+    /// Writes spilled entries `(hash, entry)` of `shard` in one batch, stamped with the
     /// durable log `position`. On error nothing was written and the caller keeps them in RAM.
-    pub fn spill<'a>(&self, shard: usize, position: u64, keys: impl IntoIterator<Item = (u64, &'a [u8], &'a KeyState)>) -> Result<(), FlashError> {
-        let encoded: Vec<(ColdKey, Vec<u8>)> = keys.into_iter().map(|(hash, key, state)| (ColdKey::new(shard as u16, order_of(hash), key), encode(position, state))).collect();
+    pub fn spill<'a>(&self, shard: usize, position: u64, entries: impl IntoIterator<Item = (u64, &'a Entry)>) -> Result<(), FlashError> {
+        let encoded: Vec<(ColdKey, Vec<u8>)> = entries.into_iter().map(|(hash, entry)| (place(shard, hash, &entry.key), encode(position, entry))).collect();
         let count = encoded.len() as u64;
         self.store.cold_write(encoded.iter().map(|(k, v)| (k.clone(), &v[..])), []).inspect_err(|e| self.fail("spilling keys", e))?;
         self.spilled.fetch_add(count, Ordering::Relaxed);
         Ok(())
     }
 
-    /// The cold keys of `shard` in SCAN part `part` of `2^level`, with their states.
-    pub fn part(&self, shard: usize, level: u32, part: u64) -> Vec<(Box<[u8]>, KeyState)> {
-        let mut keys = Vec::new();
+    /// The cold keys of `shard` in SCAN part `part` of `2^level` (level 0: all of them), read
+    /// out for a listing or to be changed where they lie.
+    pub fn part(&self, shard: usize, level: u32, part: u64) -> Vec<ColdEntry> {
+        let mut entries = Vec::new();
         for item in self.store.cold_range(shard as u16, orders_of_part(level, part)) {
-            match item.map_err(|e| e.to_string()).and_then(|(_, key, bytes)| Ok((key, decode(&bytes)?))) {
-                Ok((key, cold)) => keys.push((key, cold.state)),
+            match item.map_err(|e| e.to_string()).and_then(|(order, key, stored)| Ok(ColdEntry { entry: decode(&key, &stored)?, stored, order })) {
+                Ok(cold) => entries.push(cold),
                 Err(e) => {
                     self.fail("listing cold keys", e);
                     break;
                 }
             }
         }
-        keys
+        entries
     }
 
     /// Counts each shard's cold keys (at start).
@@ -252,6 +379,25 @@ impl ColdTier {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A stored value keeps the position and the use stamps; one written before the stamps
+    /// were kept reads as used at time 0 with a new key's count.
+    #[test]
+    fn stored_values_keep_the_use_stamps_and_old_ones_still_read() {
+        let entry = Entry { key: b"k".as_slice().into(), state: KeyState::default(), touched: 123_456, freq: 77 };
+        let bytes = encode(42, &entry);
+        let stored = split(&bytes).unwrap();
+        assert_eq!((stored.position, stored.touched, stored.freq), (42, 123_456, 77));
+        let back = decode(b"k", &bytes).unwrap();
+        assert_eq!((back.touched, back.freq), (123_456, 77));
+
+        let mut old = 42u64.to_be_bytes().to_vec();
+        rmp_serde::encode::write(&mut old, &entry.state).unwrap();
+        let stored = split(&old).unwrap();
+        assert_eq!((stored.position, stored.touched, stored.freq), (42, 0, lfu::INITIAL));
+        assert_eq!(stored.state, stored_state(&bytes));
+        assert!(split(&bytes[..10]).is_err(), "a value cut inside its stamps is refused");
+    }
 
     #[test]
     fn each_scan_part_is_one_range_of_orders() {

@@ -11,7 +11,7 @@ mod scan;
 
 pub use cold::ColdTier;
 pub use lfu::LfuSettings;
-use cold::Read;
+use cold::{ColdEntry, Read, Settled};
 pub use scan::ScanCursor;
 
 use crate::watch::Watchers;
@@ -60,7 +60,7 @@ impl Entry {
 
     /// True if the entry may move to the flash tier: it has a value and no TTL.
     pub fn is_spillable(&self) -> bool {
-        self.state.is_live() && self.state.expires_at().is_none()
+        cold::may_be_cold(&self.state)
     }
 
     /// (has a value, has a TTL): what the shard counts.
@@ -161,6 +161,11 @@ impl Shard {
         self.table.find(hash, |e| &*e.key == key).map(|e| &**e)
     }
 
+    /// True if `key` may be in the flash tier: the shard has cold keys and RAM has not it.
+    fn may_hold_cold(&self, hash: u64, key: &[u8]) -> bool {
+        self.counts.cold > 0 && self.raw(hash, key).is_none()
+    }
+
     /// Applies one op's effect to `key`: the only way an op changes key state. `frontier` is
     /// what node `local` had applied before the op; `stable` what may be collected at once.
     /// Returns the conflict the op met, if any.
@@ -190,7 +195,7 @@ impl Shard {
 
     /// Merges another node's state of `key` (a full state transfer): `mine` and `theirs` are
     /// what each node had applied.
-    pub fn merge(&mut self, hasher: &KeyHasher, hash: u64, key: &[u8], theirs_state: &KeyState, mine: &impl Frontier, theirs: &VersionVector) {
+    fn merge(&mut self, hasher: &KeyHasher, hash: u64, key: &[u8], theirs_state: &KeyState, mine: &impl Frontier, theirs: &VersionVector) {
         self.update(hasher, None, hash, key, |state| state.merge(theirs_state, mine, theirs));
     }
 
@@ -199,15 +204,16 @@ impl Shard {
     fn update(&mut self, hasher: &KeyHasher, access: Option<&LfuSettings>, hash: u64, key: &[u8], change: impl FnOnce(&mut KeyState) -> Liveness) {
         let now = crate::clock::now_ms();
         let slot = self.table.entry(hash, |e| &*e.key == key, |e| hasher.hash(&e.key));
-        let mut occupied = match slot {
-            TableEntry::Occupied(o) => o,
-            TableEntry::Vacant(v) => v.insert(Box::new(Entry::new(key, KeyState::default(), now))),
+        let (mut occupied, created) = match slot {
+            TableEntry::Occupied(o) => (o, false),
+            TableEntry::Vacant(v) => (v.insert(Box::new(Entry::new(key, KeyState::default(), now))), true),
         };
         let entry = occupied.get_mut();
-        // An op uses the key too; a merge or a recovery (`access` None) only stamps it.
+        // An op on a key that exists uses it; a new key starts at the initial count, as in
+        // Redis; a merge or a recovery (`access` None) only stamps it.
         match access {
-            Some(lfu) => entry.use_at(now, lfu),
-            None => entry.touched = now as u32,
+            Some(lfu) if !created => entry.use_at(now, lfu),
+            _ => entry.touched = now as u32,
         }
         let before = entry.shape();
         let liveness = change(&mut entry.state);
@@ -228,16 +234,41 @@ impl Shard {
     }
 
     /// Brings `key` back from the flash tier if it is cold there, unchanged (no WATCHer is
-    /// told: the value is the same). `shard` is this shard's index. With durability the
+    /// told: the value is the same), with the use stamps it was spilled with. `shard` is this shard's index. With durability the
     /// promoted state is logged (see `durable::record`): the flash tier no longer holds it.
     fn promote(&mut self, tier: &ColdTier, hasher: &KeyHasher, shard: usize, hash: u64, key: &[u8]) {
-        if self.counts.cold == 0 || self.table.find(hash, |e| &*e.key == key).is_some() {
+        if !self.may_hold_cold(hash, key) {
             return;
         }
-        if let Some(state) = tier.take(shard, hash, key) {
+        if let Some(entry) = tier.take(shard, hash, key) {
             self.counts.cold -= 1;
-            tier.log_promoted(key, &state);
-            self.table.insert_unique(hash, Box::new(Entry::new(key, state, crate::clock::now_ms())), |e| hasher.hash(&e.key));
+            tier.log_promoted(key, &entry.state);
+            self.table.insert_unique(hash, Box::new(entry), |e| hasher.hash(&e.key));
+        }
+    }
+
+    /// Stores cold keys of shard `shard` changed where they lie (see [`ColdTier::settle`]),
+    /// keeping the counts and telling WATCHers. A key that must leave the flash tier comes
+    /// into RAM, its state logged as a promoted key's is. On a flash error they are left as
+    /// they were (the tier then refuses writes).
+    fn settle_cold(&mut self, tier: &ColdTier, hasher: &KeyHasher, shard: usize, changed: Vec<ColdEntry>) {
+        let Ok(settled) = tier.settle(shard, changed) else { return };
+        let cold_shape = (true, false);
+        for (ColdEntry { entry, .. }, fate) in settled {
+            self.watchers.touch(&entry.key);
+            match fate {
+                Settled::Cold => {}
+                Settled::Gone => {
+                    self.counts.cold -= 1;
+                    self.counts.shift(cold_shape, (false, false));
+                }
+                Settled::Ram => {
+                    self.counts.cold -= 1;
+                    tier.log_promoted(&entry.key, &entry.state);
+                    self.counts.shift(cold_shape, entry.shape());
+                    self.table.insert_unique(hasher.hash(&entry.key), Box::new(entry), |e| hasher.hash(&e.key));
+                }
+            }
         }
     }
 
@@ -249,7 +280,7 @@ impl Shard {
             return 0;
         }
         // The same walk of the unchanged table below removes exactly these.
-        let victims = self.table.iter().filter(|e| is_victim(e)).map(|e| (hasher.hash(&e.key), &e.key[..], &e.state));
+        let victims = self.table.iter().filter(|e| is_victim(e)).map(|e| (hasher.hash(&e.key), &**e));
         if tier.spill(shard, position, victims).is_err() {
             return 0;
         }
@@ -275,9 +306,9 @@ impl Shard {
         dropped
     }
 
-    /// Merges the empty state into every entry `transferred` rejects: the keys a state
-    /// transfer did not carry, which its sender had removed and collected.
-    pub fn merge_absent(&mut self, transferred: impl Fn(&[u8]) -> bool, mine: &impl Frontier, theirs: &VersionVector) {
+    /// Merges the empty state into every entry in RAM that `transferred` rejects (see
+    /// [`Locked::merge_absent`]).
+    fn merge_absent(&mut self, transferred: impl Fn(&[u8]) -> bool, mine: &impl Frontier, theirs: &VersionVector) {
         let Shard { table, counts, watchers } = self;
         let empty = KeyState::default();
         table.retain(|entry| {
@@ -456,22 +487,46 @@ impl<'a> Locked<'a> {
         let in_part = |e: &Entry| level == 0 || (hasher.hash(&e.key) >> scan::PART_SHIFT) & mask == part;
         shard.entries().filter(|e| in_part(e)).for_each(&mut visit);
         if let (Some(tier), true) = (&ks.cold, shard.counts.cold > 0) {
-            for (key, state) in tier.part(index, level, part) {
-                visit(&Entry { key: ShortBytes::new(&key), state, touched: 0, freq: lfu::INITIAL });
+            for cold in tier.part(index, level, part) {
+                visit(&cold.entry);
             }
         }
     }
 
-    /// Brings every cold key of shard `index` that `wanted` accepts into RAM.
-    pub fn promote_where(&mut self, index: usize, wanted: impl Fn(&[u8]) -> bool) {
-        let Some(tier) = &self.ks.cold else { return };
-        if self.shard(index).counts.cold == 0 {
-            return;
-        }
-        for (key, _) in tier.part(index, 0, 0) {
-            if wanted(&key) {
-                self.at(&key);
+    /// Merges another node's state of `key` (a full state transfer; `mine` and `theirs` are
+    /// what each node had applied) where the key lies: a cold key is merged in the flash tier
+    /// and stays there, so a transfer into a node whose data is mostly cold does not pull it
+    /// all into RAM.
+    pub fn merge(&mut self, key: &[u8], theirs_state: &KeyState, mine: &impl Frontier, theirs: &VersionVector) {
+        let ks = self.ks;
+        let hash = ks.hasher.hash(key);
+        let index = shard_of(hash);
+        let shard = self.shard(index);
+        if let (Some(tier), true) = (&ks.cold, shard.may_hold_cold(hash, key)) {
+            if let Some(mut cold) = tier.entry(index, hash, key) {
+                cold.entry.state.merge(theirs_state, mine, theirs);
+                shard.settle_cold(tier, &ks.hasher, index, vec![cold]);
+                return;
             }
+        }
+        shard.merge(&ks.hasher, hash, key, theirs_state, mine, theirs);
+    }
+
+    /// Merges the empty state into every key of shard `index` that `transferred` rejects, in
+    /// RAM and in the flash tier: the keys a completed state transfer did not carry, which its
+    /// sender had removed and collected. Cold keys stay cold unless the merge removed them.
+    pub fn merge_absent(&mut self, index: usize, transferred: impl Fn(&[u8]) -> bool, mine: &impl Frontier, theirs: &VersionVector) {
+        let ks = self.ks;
+        let shard = self.shard(index);
+        shard.merge_absent(&transferred, mine, theirs);
+        if let (Some(tier), true) = (&ks.cold, shard.counts.cold > 0) {
+            let empty = KeyState::default();
+            let mut absent = tier.part(index, 0, 0);
+            absent.retain(|cold| !transferred(&cold.entry.key));
+            for cold in &mut absent {
+                cold.entry.state.merge(&empty, mine, theirs);
+            }
+            shard.settle_cold(tier, &ks.hasher, index, absent);
         }
     }
 
@@ -503,14 +558,30 @@ impl<'a> Locked<'a> {
         let hash = ks.hasher.hash(key);
         let index = shard_of(hash);
         let shard = self.shard(index);
-        if let (Some(tier), true) = (&ks.cold, shard.counts.cold > 0 && shard.raw(hash, key).is_none()) {
+        if let (Some(tier), true) = (&ks.cold, shard.may_hold_cold(hash, key)) {
             match tier.read(index, hash, key) {
                 Read::Absent => return None,
-                Read::Cold(state) => return Some(self.peeked.insert(Entry::new(key, state, now))),
+                Read::Cold(entry) => return Some(self.peeked.insert(entry)),
                 Read::Promote => shard.promote(tier, &ks.hasher, index, hash, key),
             }
         }
         self.shard(index).get(hash, key, now, &ks.lfu).map(|e| &*e)
+    }
+
+    /// The entry for `key` if visible at `now`, without counting a use (OBJECT reads a key's
+    /// idle time and use count and must not change them). A cold key's entry is a copy read
+    /// from the flash tier and left there, valid until the next lookup.
+    pub fn look(&mut self, key: &[u8], now: u64) -> Option<&Entry> {
+        let ks = self.ks;
+        let hash = ks.hasher.hash(key);
+        let index = shard_of(hash);
+        let shard = self.shard(index);
+        if let (Some(tier), true) = (&ks.cold, shard.may_hold_cold(hash, key)) {
+            if let Some(entry) = tier.peek(index, hash, key) {
+                return Some(self.peeked.insert(entry));
+            }
+        }
+        self.shard(index).raw(hash, key).filter(|e| e.is_visible(now))
     }
 
     /// Applies an op's effect to `key` (see [`Shard::apply`]). At `loglevel debug` every op
@@ -551,17 +622,22 @@ mod tests {
     use super::*;
     use meridian_crdt::{Seen, VersionVector};
 
-    /// A key a write creates starts at Redis's initial LFU count (5), plus that write's use
-    /// (below 5 every use counts), so LFU does not evict it before it had a chance to be used
-    /// again.
+    /// A key a write creates starts at Redis's initial LFU count (5), so LFU does not evict it
+    /// before it had a chance to be used again; as in Redis, the creating write is not a use
+    /// (redis-server 7.0.15: SET, then OBJECT FREQ, gives 5), and the next write is.
     #[test]
     fn a_new_key_starts_at_the_initial_lfu_count() {
         let ks = Keyspace::new(NodeId(1), 7, None);
         let mut db = ks.lock_keys([&b"k"[..]].into_iter());
         let body: Body<&[u8]> = Body::Set { seen: Seen::default(), value: b"v", expire_at: None };
+        let freq = |db: &mut Locked| {
+            let at = db.at(b"k");
+            at.shard.raw(at.hash, b"k").map(|e| e.freq)
+        };
         db.apply(b"k", Stamp::new(1, NodeId(1)), &body, &VersionVector::default(), &VersionVector::default());
-        let at = db.at(b"k");
-        assert_eq!(at.shard.raw(at.hash, b"k").map(|e| e.freq), Some(lfu::INITIAL + 1));
+        assert_eq!(freq(&mut db), Some(lfu::INITIAL));
+        db.apply(b"k", Stamp::new(2, NodeId(1)), &body, &VersionVector::default(), &VersionVector::default());
+        assert_eq!(freq(&mut db), Some(lfu::INITIAL + 1), "at the initial count a use always counts");
     }
 
     /// The LRU stamp and the LFU counter share one word, and a short key sits inline: an

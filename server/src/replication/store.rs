@@ -61,9 +61,7 @@ impl Store for NodeStore<'_> {
     fn merge(&mut self, key: Bytes, state: KeyState, theirs: &VersionVector) {
         self.hold_checkpoints();
         let mut db = self.shared.keyspace.lock_keys(std::iter::once(&key[..]));
-        let ks = db.keyspace();
-        let at = db.at(&key);
-        at.shard.merge(ks.hasher(), at.hash, &key, &state, &Applied(&self.shared.node), theirs);
+        db.merge(&key, &state, &Applied(&self.shared.node), theirs);
         self.transferred.insert(key.to_vec().into_boxed_slice());
     }
 
@@ -72,8 +70,7 @@ impl Store for NodeStore<'_> {
         let transferred = std::mem::take(&mut self.transferred);
         let mut db = self.shared.keyspace.unlocked();
         for index in 0..crate::keyspace::SHARDS {
-            db.promote_where(index, |key| !transferred.contains(key));
-            db.with_shard(index, |shard| shard.merge_absent(|key| transferred.contains(key), &Applied(&self.shared.node), theirs));
+            db.merge_absent(index, |key| transferred.contains(key), &Applied(&self.shared.node), theirs);
         }
         drop(db);
         self.shared.node.join_applied(theirs);
