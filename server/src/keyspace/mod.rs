@@ -234,8 +234,9 @@ impl Shard {
     }
 
     /// Brings `key` back from the flash tier if it is cold there, unchanged (no WATCHer is
-    /// told: the value is the same), with the use stamps it was spilled with. `shard` is this shard's index. With durability the
-    /// promoted state is logged (see `durable::record`): the flash tier no longer holds it.
+    /// told: the value is the same), with the use stamps it was spilled with. `shard` is this
+    /// shard's index. With durability the promoted state is logged (see `durable::record`):
+    /// the flash tier no longer holds it.
     fn promote(&mut self, tier: &ColdTier, hasher: &KeyHasher, shard: usize, hash: u64, key: &[u8]) {
         if !self.may_hold_cold(hash, key) {
             return;
