@@ -238,8 +238,7 @@ fn client(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         }
         "kill" => client_kill(ctx, &args[2..])?,
         _ => {
-            ctx.out.array(CLIENT_HELP.len());
-            CLIENT_HELP.iter().for_each(|line| ctx.out.simple(line));
+            super::reply_help(ctx, CLIENT_HELP);
         }
     }
     Ok(())

@@ -95,8 +95,7 @@ fn object(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
                 "HELP",
                 "    Prints this help.",
             ];
-            ctx.out.array(help.len());
-            help.iter().for_each(|line| ctx.out.simple(line));
+            super::reply_help(ctx, &help);
             Ok(())
         }
         ("encoding" | "freq" | "idletime" | "refcount", 3) => {

@@ -182,6 +182,12 @@ pub fn arity_error(name: &str) -> CmdError {
     CmdError::new(format!("ERR wrong number of arguments for '{name}' command"))
 }
 
+/// A container command's HELP reply: its lines, as status replies, the way Redis sends them.
+pub fn reply_help(ctx: &mut Ctx, lines: &[&str]) {
+    ctx.out.array(lines.len());
+    lines.iter().for_each(|line| ctx.out.simple(line));
+}
+
 /// Redis's reply to a container command (CONFIG, COMMAND, OBJECT) given a subcommand it does
 /// not have.
 pub fn unknown_subcommand(command: &str, sub: &[u8]) -> CmdError {

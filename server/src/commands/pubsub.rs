@@ -139,8 +139,7 @@ fn pubsub(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         }
         (b"numpat", 2) => ctx.out.int(ctx.shared.pubsub.pattern_count() as i64),
         (b"help", 2) => {
-            ctx.out.array(PUBSUB_HELP.len());
-            PUBSUB_HELP.iter().for_each(|line| ctx.out.simple(line));
+            super::reply_help(ctx, PUBSUB_HELP);
         }
         // Redis words CHANNELS's extra arguments as a subcommand syntax error.
         (b"channels", _) => {

@@ -111,8 +111,7 @@ fn conflicts(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
                 "HELP",
                 "    Print this help.",
             ];
-            ctx.out.array(help.len());
-            help.iter().for_each(|l| ctx.out.simple(l));
+            super::reply_help(ctx, &help);
         }
         sub if ["get", "len", "reset", "help"].iter().any(|w| is(sub, w)) => {
             let name = format!("crdt.conflicts|{}", String::from_utf8_lossy(sub).to_ascii_lowercase());

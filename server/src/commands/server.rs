@@ -91,8 +91,7 @@ fn config(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         }
         ("help", 2) => {
             let help = ["CONFIG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:", "GET <pattern>", "SET <directive> <value>", "RESETSTAT", "HELP"];
-            ctx.out.array(help.len());
-            help.iter().for_each(|l| ctx.out.simple(l));
+            super::reply_help(ctx, &help);
         }
         ("get" | "set" | "resetstat" | "help", _) => return Err(super::arity_error(&format!("config|{sub}"))),
         _ => return Err(super::unknown_subcommand("CONFIG", args[1])),
