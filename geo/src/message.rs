@@ -33,6 +33,11 @@ pub enum Message {
         known: Vec<(NodeId, VersionVector)>,
         /// The receiver's HLC time, for skew and lag.
         clock: u64,
+        /// Frame bytes the receiver has read on this session. What the sender wrote beyond
+        /// it still sits in QUIC's buffers: memory that, like Redis's replica output
+        /// buffers, `maxmemory` leaves out. (Absent from older peers' acks: read as 0.)
+        #[serde(default)]
+        received: u64,
     },
     /// A full state transfer begins; the state reflects at least `applied`.
     SnapshotStart {
@@ -116,5 +121,32 @@ mod tests {
         assert_eq!(decode_frame(&buf[..used - 1]), Ok(None));
         assert_eq!(decode_frame(&[0xff, 0xff, 0xff, 0xff]), Err(FrameError::TooLarge(u32::MAX as usize)));
         assert!(matches!(decode_frame(&[0, 0, 0, 2, 0xc1, 0xc1]), Err(FrameError::Corrupt(_))));
+    }
+
+    /// The messages as they were before acks carried `received`.
+    #[derive(Serialize)]
+    enum Before {
+        #[allow(dead_code)]
+        Hello,
+        #[allow(dead_code)]
+        Ops,
+        Ack { applied: VersionVector, known: Vec<(NodeId, VersionVector)>, clock: u64 },
+    }
+
+    #[test]
+    fn an_ack_from_a_peer_that_does_not_count_bytes_reads_as_zero_received() {
+        let mut applied = VersionVector::new();
+        applied.record(NodeId(3), 9, 1 << 20);
+        let known = vec![(NodeId(4), applied.clone())];
+        let old = rmp_serde::to_vec(&Before::Ack { applied: applied.clone(), known: known.clone(), clock: 77 }).unwrap();
+        let mut frame = (old.len() as u32).to_be_bytes().to_vec();
+        frame.extend_from_slice(&old);
+        let (message, _) = decode_frame(&frame).unwrap().unwrap();
+        assert_eq!(message, Message::Ack { applied: applied.clone(), known: known.clone(), clock: 77, received: 0 });
+
+        let now = Message::Ack { applied, known, clock: 77, received: 1234 };
+        let mut buf = Vec::new();
+        encode_frame(&now, &mut buf);
+        assert_eq!(decode_frame(&buf).unwrap().unwrap().0, now);
     }
 }

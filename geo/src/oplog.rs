@@ -19,6 +19,9 @@ use std::collections::{BTreeMap, VecDeque};
 /// there are at least this many and they outnumber the live ones: amortised O(1) per byte.
 const COMPACT_AT: usize = 64 * 1024;
 
+/// Slots kept allocated however few ops the log holds.
+const MIN_SLOTS: usize = 1024;
+
 /// Where one op sits in the buffer.
 #[derive(Clone, Copy, Debug)]
 struct Slot {
@@ -134,17 +137,25 @@ impl OpLog {
         self.head += freed;
         self.start += n as u64;
         self.compact(COMPACT_AT);
+        shrink_if_oversized(self.slots.capacity(), self.slots.len(), MIN_SLOTS, |to| self.slots.shrink_to(to));
         n > 0
     }
 
     /// Reclaims the dropped front of the buffer if it is at least `min` bytes and no smaller
-    /// than what is live.
+    /// than what is live; and gives memory back once a burst the buffer grew for has drained.
     fn compact(&mut self, min: usize) {
         if self.head >= min && self.head >= self.bytes.len() - self.head {
             self.bytes.drain(..self.head);
             self.bytes_start += self.head as u64;
             self.head = 0;
+            shrink_if_oversized(self.bytes.capacity(), self.bytes.len(), COMPACT_AT, |to| self.bytes.shrink_to(to));
         }
+    }
+
+    /// Bytes the log has allocated (its buffer and slots at capacity): its memory, which INFO
+    /// reports as `mem_oplog` and `maxmemory` leaves out.
+    pub fn allocated_bytes(&self) -> usize {
+        self.bytes.capacity() + self.scratch.capacity() + self.slots.capacity() * std::mem::size_of::<Slot>()
     }
 
     /// The encoded tail of the op in `slot`.
@@ -176,6 +187,16 @@ impl OpLog {
     /// Position of the oldest op held.
     pub fn first_position(&self) -> u64 {
         self.start
+    }
+}
+
+/// Shrinks (through `shrink_to`) a buffer of `capacity` holding `len` items to twice what it
+/// holds (at least `floor`) once it has four times that: memory goes back after a burst,
+/// and a log that holds steady is never reallocated.
+fn shrink_if_oversized(capacity: usize, len: usize, floor: usize, shrink_to: impl FnOnce(usize)) {
+    let keep = 2 * len.max(floor);
+    if capacity > 2 * keep {
+        shrink_to(keep);
     }
 }
 
@@ -280,9 +301,29 @@ mod tests {
         }
         assert_eq!((log.len_ops(), log.first()), (10, 19_990));
         assert!(log.bytes.len() < 2 * COMPACT_AT, "dropped bytes were reclaimed: {}", log.bytes.len());
+        assert!(log.allocated_bytes() >= log.len_bytes());
         let held = log.read(log.first(), usize::MAX).unwrap();
         let decoded: Vec<Op> = held.iter().map(|o| Op::decode_tail(o.origin, o.seq, o.time, o.tail).unwrap()).collect();
         assert_eq!(decoded, (19_991..=20_000).map(|seq| op(1, seq, 10)).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn memory_goes_back_once_a_burst_is_trimmed() {
+        let mut log = OpLog::new(64 << 20);
+        for seq in 1..=200_000 {
+            log.append(&op(1, seq, 100));
+        }
+        let burst = log.allocated_bytes();
+        assert!(burst >= log.len_bytes() && log.len_bytes() > 20 << 20, "{burst} allocated for {} bytes", log.len_bytes());
+        let mut stable = VersionVector::new();
+        (1..=199_990).for_each(|s| stable.record(NodeId(1), s, s));
+        log.trim_stable(&stable);
+        assert_eq!(log.len_ops(), 10);
+        let after = log.allocated_bytes();
+        assert!(after <= 2 * COMPACT_AT + 2 * MIN_SLOTS * std::mem::size_of::<Slot>() + 1024, "{after} bytes still allocated after the trim (burst: {burst})");
+        // What is left still reads back.
+        let held = log.read(log.first(), usize::MAX).unwrap();
+        assert_eq!(held.iter().map(|o| o.seq).collect::<Vec<_>>(), (199_991..=200_000).collect::<Vec<_>>());
     }
 
     #[test]

@@ -133,8 +133,9 @@ impl Receiver {
         }
     }
 
-    /// The ack to send: this node's vector, its knowledge of the others', and its clock.
-    pub fn ack(&self, store: &impl Store, known: Vec<(NodeId, VersionVector)>, clock: u64) -> Message {
-        Message::Ack { applied: store.applied(), known, clock }
+    /// The ack to send: this node's vector, its knowledge of the others', its clock, and
+    /// the frame bytes it has read on this session (`received`).
+    pub fn ack(&self, store: &impl Store, known: Vec<(NodeId, VersionVector)>, clock: u64, received: u64) -> Message {
+        Message::Ack { applied: store.applied(), known, clock, received }
     }
 }

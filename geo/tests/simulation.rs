@@ -101,6 +101,8 @@ impl Store for NodeState {
 /// One direction of one connection.
 struct Pipe {
     queue: VecDeque<(u64, Vec<u8>)>,
+    /// Frame bytes the reading end has taken out (what its acks report as `received`).
+    popped: u64,
 }
 
 /// A connection from a sender node to a receiver node.
@@ -192,8 +194,8 @@ impl Sim {
                     to: j,
                     sender,
                     receiver: Receiver::new(CLUSTER, self.nodes[j].id, format!("n{j}")),
-                    forward: Pipe { queue: VecDeque::new() },
-                    backward: Pipe { queue: VecDeque::new() },
+                    forward: Pipe { queue: VecDeque::new(), popped: 0 },
+                    backward: Pipe { queue: VecDeque::new(), popped: 0 },
                     sender_ready: false,
                     receiver_ready: false,
                 };
@@ -354,6 +356,7 @@ fn pop(pipe: &mut Pipe, now: u64) -> Option<Message> {
         let (_, frame) = pipe.queue.pop_front().expect("non-empty");
         let (message, used) = decode_frame(&frame).expect("frames decode").expect("whole frame");
         assert_eq!(used, frame.len());
+        pipe.popped += used as u64;
         return Some(message);
     }
     None
@@ -383,7 +386,7 @@ fn drive(
         }
         // The simulator acks every batch at once: pacing is the driver's choice.
         if conn.receiver.on_message(message, node).map_err(|e| e.to_string())? != AckDue::No {
-            let ack = conn.receiver.ack(node, node.stability.known(), node.clock);
+            let ack = conn.receiver.ack(node, node.stability.known(), node.clock, conn.forward.popped);
             push(&mut conn.backward, now + rng.gen_range(1..=max_delay), &ack);
         }
     }

@@ -125,7 +125,8 @@ fn memory(out: &mut String, shared: &Shared) {
         "maxmemory_policy" => config.policy().name(),
         "mem_fragmentation_ratio" => format!("{:.2}", rss as f64 / used.max(1) as f64),
         "mem_allocator" => ALLOCATOR_NAME,
-        "mem_oplog" => log.bytes,
+        "mem_oplog" => log.allocated,
+        "mem_not_counted_for_evict" => crate::reclaim::not_counted_memory(shared),
     );
 }
 

@@ -107,6 +107,8 @@ pub struct LogStats {
     pub ops: usize,
     /// Bytes held.
     pub bytes: usize,
+    /// Bytes allocated (see `OpLog::allocated_bytes`).
+    pub allocated: usize,
     /// Size bound.
     pub max_bytes: usize,
     /// Position of the oldest op held.
@@ -286,6 +288,7 @@ impl Node {
             appended: journal.log.appended(),
             ops: journal.log.len_ops(),
             bytes: journal.log.len_bytes(),
+            allocated: journal.log.allocated_bytes(),
             max_bytes: journal.log.max_bytes(),
             first_position: journal.log.first_position(),
         }

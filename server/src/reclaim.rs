@@ -66,10 +66,18 @@ pub fn start(shared: &Arc<Shared>) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Memory counted against `maxmemory`, from the allocator's `used` figure: less the op log
-/// peers catch up from, as Redis leaves its replication buffers out.
+/// Memory counted against `maxmemory`, from the allocator's `used` figure: less what
+/// [`not_counted_memory`] leaves out.
 pub fn counted_memory(shared: &Shared, used: u64) -> u64 {
-    used.saturating_sub(shared.node.log_stats().bytes as u64)
+    used.saturating_sub(not_counted_memory(shared))
+}
+
+/// Memory that `maxmemory` leaves out, as Redis leaves out its replication backlog and
+/// replica output buffers: the op log peers catch up from, and what QUIC may still buffer
+/// for peers (INFO's `mem_not_counted_for_evict`).
+pub fn not_counted_memory(shared: &Shared) -> u64 {
+    let buffered = shared.replication.as_ref().map_or(0, |r| r.buffered());
+    shared.node.log_stats().allocated as u64 + buffered
 }
 
 /// Before a write that may add data, with memory over `maxmemory`: spills a few shards, or

@@ -460,7 +460,7 @@ fn check(shared: &Shared, session: &Session, args: &[&[u8]]) -> Result<&'static 
         // Without a limit there is nothing to check, and no allocator statistics to refresh.
         let mut used = if maxmemory > 0 { crate::alloc::used_memory_recent() } else { 0 };
         if maxmemory > 0 && used > maxmemory {
-            // Over by the allocator's count: look closer (the op log does not count) and spill.
+            // Over by the allocator's count: look closer (the op log and QUIC buffers do not count) and spill.
             crate::reclaim::before_write(shared);
             // Reclaiming ended with a fresh reading of the allocator, which the cache holds.
             used = crate::reclaim::counted_memory(shared, crate::alloc::used_memory_recent());

@@ -42,6 +42,11 @@ pub struct PeerStatus {
     pub acked: VersionVector,
     /// Frame bytes sent to the peer on this link.
     pub bytes_sent: u64,
+    /// Frame bytes written on the current session, and how many of them the peer said it
+    /// has read: the difference is still in QUIC's buffers (see [`PeerStatus::buffered`]).
+    pub session_written: u64,
+    /// See `session_written`.
+    pub session_read: u64,
     /// UDP payload bytes sent on this link, QUIC overhead included (all sessions).
     pub wire_sent: u64,
     /// Packets QUIC declared lost on this link and sent again (all sessions).
@@ -56,6 +61,20 @@ pub struct PeerStatus {
     pub sessions: u64,
     /// Why the link last failed.
     pub last_error: String,
+}
+
+impl PeerStatus {
+    /// Bytes of this link's session that this node may still hold in QUIC's send buffer:
+    /// written but not yet read by the peer, and never more than QUIC buffers.
+    pub fn buffered(&self) -> u64 {
+        self.session_written.saturating_sub(self.session_read).min(tls::SEND_WINDOW)
+    }
+
+    /// A new session starts (or the last one ended): its buffers are gone.
+    pub fn new_session(&mut self) {
+        self.session_written = 0;
+        self.session_read = 0;
+    }
 }
 
 /// A member of the cluster, as this node last heard of it.
@@ -101,6 +120,8 @@ impl Replication {
                 state: LinkState::Connecting,
                 acked: VersionVector::new(),
                 bytes_sent: 0,
+                session_written: 0,
+                session_read: 0,
                 wire_sent: 0,
                 wire_lost: 0,
                 bytes_received: 0,
@@ -196,12 +217,13 @@ impl Replication {
         live
     }
 
-    /// Records an ack from the peer at `link`, and what it knows of others; recomputes the
-    /// stability frontier.
-    pub fn on_ack(&self, link: usize, applied: &VersionVector, known: &[(NodeId, VersionVector)], own: &VersionVector, bytes: u64) {
+    /// Records an ack from the peer at `link` (what it applied and read of this session), and
+    /// what it knows of others; recomputes the stability frontier.
+    pub fn on_ack(&self, link: usize, applied: &VersionVector, received: u64, known: &[(NodeId, VersionVector)], own: &VersionVector, bytes: u64) {
         let name = {
             let mut peer = self.peers[link].lock();
             peer.acked.join(applied);
+            peer.session_read = received;
             peer.last_ack = Some(Instant::now());
             peer.bytes_received += bytes;
             peer.node.as_ref().map(|(name, _)| name.clone())
@@ -221,6 +243,12 @@ impl Replication {
         }
         drop(stability);
         self.acked.notify_waiters();
+    }
+
+    /// Bytes all links may still hold in QUIC's send buffers (INFO's
+    /// `mem_not_counted_for_evict` counts them; `maxmemory` does not).
+    pub fn buffered(&self) -> u64 {
+        self.peers.iter().map(|p| p.lock().buffered()).sum()
     }
 
     /// Everything this node knows of others' vectors, for its own acks.

@@ -85,15 +85,21 @@ pub fn configs(cert: &str, key: &str, ca: &str) -> Result<(quinn::ServerConfig, 
     Ok((server_config, client_config))
 }
 
+/// Bandwidth-delay product the windows are sized for: 1 Gbit/s x 150 ms, about 20 MiB.
+const BDP: u32 = 20 * 1024 * 1024;
+
+/// Most bytes QUIC holds on one connection, written but not yet acknowledged by the peer:
+/// the bound on a session's send buffer.
+pub const SEND_WINDOW: u64 = 2 * BDP as u64;
+
 /// Transport settings for WAN links: windows sized for 1 Gbit/s x 150 ms (quinn's defaults
 /// suit 100 Mbit/s x 100 ms), keep-alives so an idle link stays open, and an idle timeout
 /// that notices a dead peer in seconds.
 fn transport() -> quinn::TransportConfig {
     let mut t = quinn::TransportConfig::default();
-    let bdp: u32 = 20 * 1024 * 1024;
-    t.stream_receive_window(bdp.into());
-    t.receive_window(quinn::VarInt::from_u32(bdp * 2));
-    t.send_window(u64::from(bdp) * 2);
+    t.stream_receive_window(BDP.into());
+    t.receive_window(quinn::VarInt::from_u32(BDP * 2));
+    t.send_window(SEND_WINDOW);
     t.keep_alive_interval(Some(Duration::from_secs(1)));
     t.max_idle_timeout(Some(Duration::from_secs(5).try_into().expect("5 s is a valid idle timeout")));
     t

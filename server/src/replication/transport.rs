@@ -147,6 +147,8 @@ async fn dial_loop(shared: Arc<Shared>, endpoint: Endpoint, candidates: Vec<usiz
             };
             let mut peer = replication.peers[link].lock();
             peer.state = LinkState::Connecting;
+            // The connection is closed: QUIC has dropped what it buffered for it.
+            peer.new_session();
             match outcome {
                 Ok(()) => break,
                 Err(SessionError::Sender(SenderError::Lagged)) => {
@@ -194,7 +196,7 @@ async fn send_session(shared: &Shared, link: usize, conn: &Connection, limit: Op
     let (mut send, mut recv) = conn.open_bi().await?;
     let mut reader = FrameReader::default();
     let mut sender = Sender::new(&replication.cluster, node.id(), &replication.name, replication.topology);
-    let mut sent = write(&mut send, &sender.hello(node.applied())).await?;
+    let sent = write(&mut send, &sender.hello(node.applied())).await?;
     let hello = reader.next(&mut recv).await?;
     if let Message::Hello { name, node: origin, .. } = &hello {
         replication.heard(name, *origin);
@@ -202,52 +204,50 @@ async fn send_session(shared: &Shared, link: usize, conn: &Connection, limit: Op
     let live = replication.live(node.id());
     let (start, snapshot_from) = node.with_log(|log, applied| (sender.on_hello(hello, log, applied, live), applied.clone()));
     let start = start?;
-    {
+    let (wire_base, lost_base) = {
         let mut peer = replication.peers[link].lock();
         peer.node = sender.peer().map(|id| (sender.peer_name().to_string(), id));
         peer.last_error.clear();
         peer.sessions += 1;
+        peer.new_session();
         peer.state = if start == Start::Snapshot { LinkState::Transferring } else { LinkState::Connected };
-    }
-    tracing::info!(peer = %sender.peer_name(), start = ?start, "replication link up");
-    if start == Start::Snapshot {
-        replication.peers[link].lock().transfers += 1;
-        sent += send_snapshot(shared, &mut send, snapshot_from).await?;
-        replication.peers[link].lock().state = LinkState::Connected;
-    }
-    let (wire_base, lost_base) = {
-        let peer = replication.peers[link].lock();
         (peer.wire_sent, peer.wire_lost)
     };
+    // Counts frame bytes written on this session (INFO's figures, and what QUIC may buffer).
     let record = |sent: u64| {
         let stats = conn.stats();
         let mut peer = replication.peers[link].lock();
         peer.bytes_sent += sent;
+        peer.session_written += sent;
         peer.wire_sent = wire_base + stats.udp_tx.bytes;
         peer.wire_lost = lost_base + stats.path.lost_packets;
     };
     record(sent);
+    tracing::info!(peer = %sender.peer_name(), start = ?start, "replication link up");
+    if start == Start::Snapshot {
+        replication.peers[link].lock().transfers += 1;
+        send_snapshot(shared, &mut send, snapshot_from, &record).await?;
+        replication.peers[link].lock().state = LinkState::Connected;
+    }
     let deadline = limit.map(|l| tokio::time::Instant::now() + l);
     loop {
         let notified = replication.log_grew.notified();
         tokio::pin!(notified);
         notified.as_mut().enable();
-        let mut sent = 0;
         while let Some(batch) = node.with_log(|log, applied| sender.next_batch(log, applied, BATCH_OPS))? {
-            sent += write(&mut send, &batch).await?;
-        }
-        if sent > 0 {
-            record(sent);
+            record(write(&mut send, &batch).await?);
+            // While a backlog drains, take the acks already here: the buffered-bytes figure,
+            // WAIT and stability should not wait for the backlog's end.
+            while let Some(message) = arrived(&mut reader, &mut recv).await {
+                heard(shared, link, &mut sender, message?, reader.last_size)?;
+            }
         }
         tokio::select! {
             _ = &mut notified => {}
             message = reader.next(&mut recv) => {
-                let (message, size) = (message?, reader.last_size);
-                if let Message::Ack { applied, known, .. } = sender.on_message(message)? {
-                    replication.on_ack(link, &applied, &known, &node.applied(), size as u64);
-                    // UDP counters move as packets leave, after the writes: read them again.
-                    record(0);
-                }
+                heard(shared, link, &mut sender, message?, reader.last_size)?;
+                // UDP counters move as packets leave, after the writes: read them again.
+                record(0);
             }
             _ = sleep_until(deadline) => return Ok(()),
             _ = replication.restarted[link].notified() => {
@@ -262,6 +262,25 @@ async fn send_session(shared: &Shared, link: usize, conn: &Connection, limit: Op
     }
 }
 
+/// Handles a message from the receiver: an ack updates the link's figures and the stability
+/// frontier.
+fn heard(shared: &Shared, link: usize, sender: &mut Sender, message: Message, size: usize) -> Result<(), SessionError> {
+    if let (Some(replication), Message::Ack { applied, known, received, .. }) = (&shared.replication, sender.on_message(message)?) {
+        replication.on_ack(link, &applied, received, &known, &shared.node.applied(), size as u64);
+    }
+    Ok(())
+}
+
+/// The next message if one has fully arrived, without waiting for one.
+async fn arrived(reader: &mut FrameReader, recv: &mut RecvStream) -> Option<Result<Message, SessionError>> {
+    tokio::select! {
+        biased;
+        // Cancel-safe: what a cancelled read took stays in the reader's buffer.
+        message = reader.next(recv) => Some(message),
+        _ = std::future::ready(()) => None,
+    }
+}
+
 async fn sleep_until(deadline: Option<tokio::time::Instant>) {
     match deadline {
         Some(at) => tokio::time::sleep_until(at).await,
@@ -272,19 +291,19 @@ async fn sleep_until(deadline: Option<tokio::time::Instant>) {
 /// Streams a consistent-enough snapshot: every shard's states (cold keys included, read from
 /// the flash tier without promoting them), copied one shard at a time
 /// without stopping writes. Ops applied meanwhile are streamed afterwards too; applying them
-/// twice is harmless.
-async fn send_snapshot(shared: &Shared, send: &mut SendStream, applied: meridian_crdt::VersionVector) -> Result<u64, SessionError> {
-    let mut sent = write(send, &Message::SnapshotStart { applied }).await?;
+/// twice is harmless. `record` counts each frame's bytes as it goes.
+async fn send_snapshot(shared: &Shared, send: &mut SendStream, applied: meridian_crdt::VersionVector, record: &impl Fn(u64)) -> Result<(), SessionError> {
+    record(write(send, &Message::SnapshotStart { applied }).await?);
     for index in 0..crate::keyspace::SHARDS {
         // The shard is locked only while it is copied, never across a network wait.
         let mut entries: Vec<(Bytes, meridian_crdt::KeyState)> = Vec::new();
         shared.keyspace.unlocked().visit(index, 0, 0, |e| entries.push((Bytes::copy_from_slice(&e.key), e.state.clone())));
         for chunk in entries.chunks(CHUNK_KEYS) {
-            sent += write(send, &Message::SnapshotChunk(chunk.to_vec())).await?;
+            record(write(send, &Message::SnapshotChunk(chunk.to_vec())).await?);
         }
     }
-    sent += write(send, &Message::SnapshotEnd).await?;
-    Ok(sent)
+    record(write(send, &Message::SnapshotEnd).await?);
+    Ok(())
 }
 
 async fn accept_loop(shared: Arc<Shared>, endpoint: Endpoint) {
@@ -360,9 +379,10 @@ async fn receive_session(shared: &Shared, conn: &Connection) -> Result<(), Sessi
         if !ack_due && last_sent.elapsed() < ACK_EVERY {
             continue;
         }
-        let ack = receiver.ack(&store, replication.known(), shared.node.now());
-        let Message::Ack { applied, known, .. } = &ack else { unreachable!("receiver.ack returns an ack") };
-        let news = Some((applied.clone(), known.clone()));
+        let ack = receiver.ack(&store, replication.known(), shared.node.now(), reader.read);
+        let Message::Ack { applied, known, received, .. } = &ack else { unreachable!("receiver.ack returns an ack") };
+        // Bytes read are news too: the sender's memory accounting waits for them.
+        let news = Some((applied.clone(), known.clone(), *received));
         if ack_due || news != last_ack {
             write(&mut send, &ack).await?;
             last_ack = news;
@@ -385,6 +405,8 @@ async fn write(send: &mut SendStream, message: &Message) -> Result<u64, SessionE
 struct FrameReader {
     buf: BytesMut,
     last_size: usize,
+    /// Bytes of the frames read so far.
+    read: u64,
 }
 
 impl FrameReader {
@@ -393,6 +415,7 @@ impl FrameReader {
             if let Some((message, used)) = decode_frame(&self.buf)? {
                 self.buf.advance(used);
                 self.last_size = used;
+                self.read += used as u64;
                 return Ok(message);
             }
             self.buf.reserve(64 * 1024);
