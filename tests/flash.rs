@@ -282,6 +282,61 @@ fn a_state_transfer_merges_into_cold_keys_without_promoting_them() {
     assert_eq!(merged.len(), expected);
 }
 
+/// Garbage a key carried into the flash tier (list elements that pops removed while the peer
+/// was down, so not yet stable) is collected where the key lies once it is stable: the cold
+/// key is rewritten without its tombstones and without being promoted.
+#[test]
+fn cold_keys_lose_their_garbage_once_it_is_stable() {
+    // hz 500: the sweep of cold keys visits every shard in about 2 s instead of 100 s.
+    let flash = ["--maxmemory", MAXMEMORY, "--maxmemory-policy", "flash", "--hz", "500"];
+    let mut cluster = Cluster::build(2).node_flags(0, &flash).start();
+    cluster.kill(1);
+    let mut zero = cluster.node(0).client();
+    let lists = 2_000;
+    let key = |i: usize| format!("l{i:05}");
+    let elements: Vec<String> = (0..20).map(|e| format!("element-{e:02}")).collect();
+    let mut pipe = redis::pipe();
+    for i in 0..lists {
+        pipe.cmd("RPUSH").arg(key(i)).arg(&elements).ignore();
+        pipe.cmd("LPOP").arg(key(i)).arg(15).ignore();
+    }
+    pipe.query::<()>(&mut zero).unwrap();
+    // Newer keys push the lists, least recently used, out to the flash tier.
+    load_every_type(&mut zero, 20_000, "pad", 200);
+    wait_for_cold(&mut zero, 10_000);
+    let tombstone = "removed_by: Context([(";
+    let garbage = text(&mut zero, &["CRDT.STATE", &key(0)]).unwrap();
+    assert!(garbage.contains(tombstone), "with the peer down the pops are not stable yet: {garbage}");
+    let promoted = info_number(&mut zero, "flash", "flash_promoted_keys");
+
+    cluster.start_node(1);
+    // (Waited for without reading keys: a second read of a cold key promotes it.)
+    let deadline = Instant::now() + CONVERGE;
+    loop {
+        let info = text(&mut zero, &["INFO", "replication"]).unwrap();
+        if info.lines().any(|l| l.contains("name=n1") && l.contains("state=connected") && l.contains("ops_behind=0")) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the peer did not catch up: {info}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Two cycles of the sweep from now: one whole cycle after stability at the latest.
+    let cycles = info_number(&mut zero, "flash", "flash_collect_cycles");
+    let deadline = Instant::now() + CONVERGE;
+    while info_number(&mut zero, "flash", "flash_collect_cycles") < cycles + 2 {
+        assert!(Instant::now() < deadline, "the sweep did not come round: {:?}", text(&mut zero, &["INFO", "flash"]));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let collected = info_number(&mut zero, "flash", "flash_collected_keys");
+    assert!(collected >= (lists / 2) as u64, "{collected} cold keys collected");
+    assert_eq!(info_number(&mut zero, "flash", "flash_promoted_keys"), promoted, "the sweep promoted nothing");
+    for i in (1..lists).step_by(97) {
+        let state = text(&mut zero, &["CRDT.STATE", &key(i)]).unwrap();
+        assert!(!state.contains(tombstone), "{} kept its removed elements: {state}", key(i));
+        assert_eq!(strings(&mut zero, &["LRANGE", &key(i), "0", "-1"]), elements[15..].iter().map(|e| Some(e.clone())).collect::<Vec<_>>());
+    }
+}
+
 /// Durability and spilling together: keys spilled, checkpointed, promoted, changed and
 /// spilled again all come back after SIGKILL.
 #[test]

@@ -176,6 +176,8 @@ fn flash(out: &mut String, shared: &Shared, counts: &ShardCounts) {
         "flash_spilled_keys" => stats.spilled,
         "flash_promoted_keys" => stats.promoted,
         "flash_reads" => stats.reads,
+        "flash_collected_keys" => stats.collected,
+        "flash_collect_cycles" => stats.collect_cycles,
         "flash_spills_per_sec" => spill.spills_per_sec.load(std::sync::atomic::Ordering::Relaxed),
         "flash_promotions_per_sec" => spill.promotions_per_sec.load(std::sync::atomic::Ordering::Relaxed),
         "flash_sst_bytes" => size.sst_bytes,

@@ -6,6 +6,7 @@ mod alloc;
 mod certs;
 mod clients;
 mod clock;
+mod cold_sweep;
 mod commands;
 mod config;
 mod conflicts;

@@ -15,6 +15,7 @@
 //! approximates a global order without keeping one.
 
 use crate::alloc::used_memory;
+use crate::cold_sweep::ColdSweep;
 use crate::config::MaxmemoryPolicy;
 use crate::keyspace::{ColdTier, Entry, KeyHasher, LfuSettings, Locked, SHARDS};
 use crate::shared::{HotConfig, Shared};
@@ -41,7 +42,8 @@ pub struct ReclaimStats {
     pub spills_per_sec: AtomicU64,
 }
 
-/// Starts the spilling thread if the flash tier is open; it stops at shutdown.
+/// Starts the spilling thread if the flash tier is open; it stops at shutdown. Between
+/// passes it also moves the garbage collection of cold keys on (see [`ColdSweep`]).
 pub fn start(shared: &Arc<Shared>) -> std::io::Result<()> {
     if shared.keyspace.cold().is_none() {
         return Ok(());
@@ -50,10 +52,12 @@ pub fn start(shared: &Arc<Shared>) -> std::io::Result<()> {
     let mut shutdown = shared.shutdown.subscribe();
     std::thread::Builder::new().name("meridian-spill".into()).spawn(move || {
         let mut last_second = (Instant::now(), shared.keyspace.cold().map(|t| t.stats()).unwrap_or_default());
+        let mut sweep = ColdSweep::default();
         while !*shutdown.borrow_and_update() {
             if reclaim(&shared, SHARDS) == 0 {
                 std::thread::sleep(IDLE_CHECK);
             }
+            sweep.step(&shared);
             if let (Some(tier), true) = (shared.keyspace.cold(), last_second.0.elapsed() >= Duration::from_secs(1)) {
                 let (now, before) = (tier.stats(), last_second.1);
                 let seconds = last_second.0.elapsed().as_secs_f64();

@@ -110,6 +110,10 @@ pub struct ColdStats {
     pub promoted: u64,
     /// Flash reads (lookups of keys that might be cold).
     pub reads: u64,
+    /// Cold keys rewritten by garbage collection where they lie.
+    pub collected: u64,
+    /// Sweeps of every shard's cold keys completed.
+    pub collect_cycles: u64,
 }
 
 /// The cold half of the keyspace.
@@ -120,6 +124,8 @@ pub struct ColdTier {
     spilled: AtomicU64,
     promoted: AtomicU64,
     reads: AtomicU64,
+    collected: AtomicU64,
+    collect_cycles: AtomicU64,
     recent: Recent,
     failure: Mutex<Option<String>>,
 }
@@ -195,7 +201,7 @@ fn stored_state(bytes: &[u8]) -> &[u8] {
 impl ColdTier {
     /// The cold tier stored in `store`, logging promotions to `durable` if given.
     pub fn new(store: Arc<FlashStore>, durable: Option<Arc<Durable>>) -> ColdTier {
-        ColdTier { store, durable, spilled: AtomicU64::new(0), promoted: AtomicU64::new(0), reads: AtomicU64::new(0), recent: Recent::new(), failure: Mutex::new(None) }
+        ColdTier { store, durable, spilled: AtomicU64::new(0), promoted: AtomicU64::new(0), reads: AtomicU64::new(0), collected: AtomicU64::new(0), collect_cycles: AtomicU64::new(0), recent: Recent::new(), failure: Mutex::new(None) }
     }
 
     /// Why the flash tier stopped working, if it did: writes are refused from then on.
@@ -372,7 +378,23 @@ impl ColdTier {
 
     /// Spill and promotion counts.
     pub fn stats(&self) -> ColdStats {
-        ColdStats { spilled: self.spilled.load(Ordering::Relaxed), promoted: self.promoted.load(Ordering::Relaxed), reads: self.reads.load(Ordering::Relaxed) }
+        ColdStats {
+            spilled: self.spilled.load(Ordering::Relaxed),
+            promoted: self.promoted.load(Ordering::Relaxed),
+            reads: self.reads.load(Ordering::Relaxed),
+            collected: self.collected.load(Ordering::Relaxed),
+            collect_cycles: self.collect_cycles.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Counts a completed sweep of every shard's cold keys.
+    pub fn count_collect_cycle(&self) {
+        self.collect_cycles.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts cold keys that garbage collection rewrote.
+    pub fn count_collected(&self, keys: usize) {
+        self.collected.fetch_add(keys as u64, Ordering::Relaxed);
     }
 }
 

@@ -252,8 +252,10 @@ impl Shard {
     /// keeping the counts and telling WATCHers. A key that must leave the flash tier comes
     /// into RAM, its state logged as a promoted key's is. On a flash error they are left as
     /// they were (the tier then refuses writes).
-    fn settle_cold(&mut self, tier: &ColdTier, hasher: &KeyHasher, shard: usize, changed: Vec<ColdEntry>) {
-        let Ok(settled) = tier.settle(shard, changed) else { return };
+    /// Returns how many keys the change did change.
+    fn settle_cold(&mut self, tier: &ColdTier, hasher: &KeyHasher, shard: usize, changed: Vec<ColdEntry>) -> usize {
+        let Ok(settled) = tier.settle(shard, changed) else { return 0 };
+        let count = settled.len();
         let cold_shape = (true, false);
         for (ColdEntry { entry, .. }, fate) in settled {
             self.watchers.touch(&entry.key);
@@ -271,6 +273,7 @@ impl Shard {
                 }
             }
         }
+        count
     }
 
     /// Spills the spillable entries `chosen` picks to the flash tier, stamped with the durable
@@ -517,18 +520,41 @@ impl<'a> Locked<'a> {
     /// RAM and in the flash tier: the keys a completed state transfer did not carry, which its
     /// sender had removed and collected. Cold keys stay cold unless the merge removed them.
     pub fn merge_absent(&mut self, index: usize, transferred: impl Fn(&[u8]) -> bool, mine: &impl Frontier, theirs: &VersionVector) {
+        self.shard(index).merge_absent(&transferred, mine, theirs);
+        let empty = KeyState::default();
+        self.change_cold(index, 0, 0, |state, key| {
+            let absent = !transferred(key);
+            if absent {
+                state.merge(&empty, mine, theirs);
+            }
+            absent
+        });
+    }
+
+    /// Garbage-collects, at the stability frontier `stable`, the cold keys of part `part` of
+    /// shard `index` cut into `2^level` parts, where they lie: the sweep [`Shard::collect`]
+    /// gives RAM keys. Returns how many keys it changed (INFO's `flash_collected_keys`).
+    pub fn collect_cold(&mut self, index: usize, level: u32, part: u64, stable: &impl Frontier) -> usize {
+        let changed = self.change_cold(index, level, part, |state, _| {
+            state.collect(stable);
+            true
+        });
+        if let Some(tier) = &self.ks.cold {
+            tier.count_collected(changed);
+        }
+        changed
+    }
+
+    /// Changes cold keys of one part of a shard where they lie: `change` edits each key's
+    /// state and says whether it may have changed it; those are settled (see
+    /// [`Shard::settle_cold`]). Returns how many keys changed.
+    fn change_cold(&mut self, index: usize, level: u32, part: u64, mut change: impl FnMut(&mut KeyState, &[u8]) -> bool) -> usize {
         let ks = self.ks;
         let shard = self.shard(index);
-        shard.merge_absent(&transferred, mine, theirs);
-        if let (Some(tier), true) = (&ks.cold, shard.counts.cold > 0) {
-            let empty = KeyState::default();
-            let mut absent = tier.part(index, 0, 0);
-            absent.retain(|cold| !transferred(&cold.entry.key));
-            for cold in &mut absent {
-                cold.entry.state.merge(&empty, mine, theirs);
-            }
-            shard.settle_cold(tier, &ks.hasher, index, absent);
-        }
+        let Some(tier) = ks.cold.as_ref().filter(|_| shard.counts.cold > 0) else { return 0 };
+        let mut entries = tier.part(index, level, part);
+        entries.retain_mut(|cold| change(&mut cold.entry.state, &cold.entry.key));
+        shard.settle_cold(tier, &ks.hasher, index, entries)
     }
 
     fn shard(&mut self, index: usize) -> &mut Shard {
