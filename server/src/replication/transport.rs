@@ -193,10 +193,11 @@ async fn connect_and_send(shared: &Shared, endpoint: &Endpoint, link: usize, add
 async fn send_session(shared: &Shared, link: usize, conn: &Connection, limit: Option<Duration>) -> Result<(), SessionError> {
     let replication = shared.replication.as_ref().expect("replication is configured");
     let node = &shared.node;
-    let (mut send, mut recv) = conn.open_bi().await?;
+    let (send, mut recv) = conn.open_bi().await?;
     let mut reader = FrameReader::default();
     let mut sender = Sender::new(&replication.cluster, node.id(), &replication.name, replication.topology);
-    let sent = write(&mut send, &sender.hello(node.applied())).await?;
+    let mut send = SendSide { shared, link, conn, send, wire_base: 0, lost_base: 0 };
+    let hello_size = write(&mut send.send, &sender.hello(node.applied())).await?;
     let hello = reader.next(&mut recv).await?;
     if let Message::Hello { name, node: origin, .. } = &hello {
         replication.heard(name, *origin);
@@ -204,7 +205,7 @@ async fn send_session(shared: &Shared, link: usize, conn: &Connection, limit: Op
     let live = replication.live(node.id());
     let (start, snapshot_from) = node.with_log(|log, applied| (sender.on_hello(hello, log, applied, live), applied.clone()));
     let start = start?;
-    let (wire_base, lost_base) = {
+    (send.wire_base, send.lost_base) = {
         let mut peer = replication.peers[link].lock();
         peer.node = sender.peer().map(|id| (sender.peer_name().to_string(), id));
         peer.last_error.clear();
@@ -213,20 +214,13 @@ async fn send_session(shared: &Shared, link: usize, conn: &Connection, limit: Op
         peer.state = if start == Start::Snapshot { LinkState::Transferring } else { LinkState::Connected };
         (peer.wire_sent, peer.wire_lost)
     };
-    // Counts frame bytes written on this session (INFO's figures, and what QUIC may buffer).
-    let record = |sent: u64| {
-        let stats = conn.stats();
-        let mut peer = replication.peers[link].lock();
-        peer.bytes_sent += sent;
-        peer.session_written += sent;
-        peer.wire_sent = wire_base + stats.udp_tx.bytes;
-        peer.wire_lost = lost_base + stats.path.lost_packets;
-    };
-    record(sent);
+    send.record(hello_size);
     tracing::info!(peer = %sender.peer_name(), start = ?start, "replication link up");
     if start == Start::Snapshot {
         replication.peers[link].lock().transfers += 1;
-        send_snapshot(shared, &mut send, snapshot_from, &record).await?;
+        for message in snapshot(shared, snapshot_from) {
+            send.frame(&message, &mut reader, &mut recv, &mut sender).await?;
+        }
         replication.peers[link].lock().state = LinkState::Connected;
     }
     let deadline = limit.map(|l| tokio::time::Instant::now() + l);
@@ -235,19 +229,14 @@ async fn send_session(shared: &Shared, link: usize, conn: &Connection, limit: Op
         tokio::pin!(notified);
         notified.as_mut().enable();
         while let Some(batch) = node.with_log(|log, applied| sender.next_batch(log, applied, BATCH_OPS))? {
-            record(write(&mut send, &batch).await?);
-            // While a backlog drains, take the acks already here: the buffered-bytes figure,
-            // WAIT and stability should not wait for the backlog's end.
-            while let Some(message) = arrived(&mut reader, &mut recv).await {
-                heard(shared, link, &mut sender, message?, reader.last_size)?;
-            }
+            send.frame(&batch, &mut reader, &mut recv, &mut sender).await?;
         }
         tokio::select! {
             _ = &mut notified => {}
             message = reader.next(&mut recv) => {
                 heard(shared, link, &mut sender, message?, reader.last_size)?;
                 // UDP counters move as packets leave, after the writes: read them again.
-                record(0);
+                send.record(0);
             }
             _ = sleep_until(deadline) => return Ok(()),
             _ = replication.restarted[link].notified() => {
@@ -259,6 +248,42 @@ async fn send_session(shared: &Shared, link: usize, conn: &Connection, limit: Op
                 }
             }
         }
+    }
+}
+
+/// The sending side of a session's stream, counting what it writes.
+struct SendSide<'a> {
+    shared: &'a Shared,
+    link: usize,
+    conn: &'a Connection,
+    send: SendStream,
+    /// The link's UDP figures before this session (QUIC counts per connection).
+    wire_base: u64,
+    lost_base: u64,
+}
+
+impl SendSide<'_> {
+    /// Counts `sent` frame bytes written on this session (INFO's figures, and what QUIC may
+    /// buffer), and refreshes the link's UDP figures.
+    fn record(&self, sent: u64) {
+        let Some(replication) = &self.shared.replication else { return };
+        let stats = self.conn.stats();
+        let mut peer = replication.peers[self.link].lock();
+        peer.bytes_sent += sent;
+        peer.session_written += sent;
+        peer.wire_sent = self.wire_base + stats.udp_tx.bytes;
+        peer.wire_lost = self.lost_base + stats.path.lost_packets;
+    }
+
+    /// Writes one frame, then takes the acks already arrived: while a backlog or a state
+    /// transfer streams, the buffered-bytes figure, WAIT and stability do not wait for its end.
+    async fn frame(&mut self, message: &Message, reader: &mut FrameReader, recv: &mut RecvStream, sender: &mut Sender) -> Result<(), SessionError> {
+        let size = write(&mut self.send, message).await?;
+        self.record(size);
+        while let Some(message) = arrived(reader, recv).await {
+            heard(self.shared, self.link, sender, message?, reader.last_size)?;
+        }
+        Ok(())
     }
 }
 
@@ -281,29 +306,32 @@ async fn arrived(reader: &mut FrameReader, recv: &mut RecvStream) -> Option<Resu
     }
 }
 
+/// The frames of a full state transfer, made as they are sent: every shard's states (cold keys
+/// included, read from the flash tier without promoting them), copied one shard at a time
+/// without stopping writes, the shard locked only while it is copied, never across a network
+/// wait. Ops applied meanwhile are streamed afterwards too; applying them twice is harmless.
+fn snapshot(shared: &Shared, applied: meridian_crdt::VersionVector) -> impl Iterator<Item = Message> + '_ {
+    let chunks = (0..crate::keyspace::SHARDS).flat_map(move |index| {
+        let (mut chunks, mut chunk) = (Vec::new(), Vec::with_capacity(CHUNK_KEYS));
+        shared.keyspace.unlocked().visit(index, 0, 0, |e| {
+            chunk.push((Bytes::copy_from_slice(&e.key), e.state.clone()));
+            if chunk.len() == CHUNK_KEYS {
+                chunks.push(Message::SnapshotChunk(std::mem::take(&mut chunk)));
+            }
+        });
+        if !chunk.is_empty() {
+            chunks.push(Message::SnapshotChunk(chunk));
+        }
+        chunks
+    });
+    std::iter::once(Message::SnapshotStart { applied }).chain(chunks).chain(std::iter::once(Message::SnapshotEnd))
+}
+
 async fn sleep_until(deadline: Option<tokio::time::Instant>) {
     match deadline {
         Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
     }
-}
-
-/// Streams a consistent-enough snapshot: every shard's states (cold keys included, read from
-/// the flash tier without promoting them), copied one shard at a time
-/// without stopping writes. Ops applied meanwhile are streamed afterwards too; applying them
-/// twice is harmless. `record` counts each frame's bytes as it goes.
-async fn send_snapshot(shared: &Shared, send: &mut SendStream, applied: meridian_crdt::VersionVector, record: &impl Fn(u64)) -> Result<(), SessionError> {
-    record(write(send, &Message::SnapshotStart { applied }).await?);
-    for index in 0..crate::keyspace::SHARDS {
-        // The shard is locked only while it is copied, never across a network wait.
-        let mut entries: Vec<(Bytes, meridian_crdt::KeyState)> = Vec::new();
-        shared.keyspace.unlocked().visit(index, 0, 0, |e| entries.push((Bytes::copy_from_slice(&e.key), e.state.clone())));
-        for chunk in entries.chunks(CHUNK_KEYS) {
-            record(write(send, &Message::SnapshotChunk(chunk.to_vec())).await?);
-        }
-    }
-    record(write(send, &Message::SnapshotEnd).await?);
-    Ok(())
 }
 
 async fn accept_loop(shared: Arc<Shared>, endpoint: Endpoint) {
