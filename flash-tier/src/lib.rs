@@ -18,7 +18,7 @@
 //! and [`FlashStore::sync`] makes everything written so far durable against a power cut (an
 //! `fsync` of the WAL), which is what `appendfsync` schedules.
 
-use rocksdb::{BlockBasedOptions, ColumnFamily, ColumnFamilyDescriptor, DBCompressionType, DataBlockIndexType, Direction, IteratorMode, Options, WriteBatch, WriteOptions, DB};
+use rocksdb::{BlockBasedOptions, ColumnFamily, ColumnFamilyDescriptor, DBCompressionType, DataBlockIndexType, Direction, IteratorMode, Options, ReadOptions, WriteBatch, WriteOptions, DB};
 use std::path::{Path, PathBuf};
 
 const LOG: &str = "log";
@@ -254,10 +254,14 @@ impl FlashStore {
     }
 
     /// The cold keys of `shard` whose order lies in `orders`, as `(order, key, value)`, by order.
+    /// A bulk read (SCAN, state transfers, garbage collection): the blocks it reads are not
+    /// kept in the block cache, which stays with the blocks point reads of cold keys use.
     pub fn cold_range(&self, shard: u16, orders: std::ops::RangeInclusive<u32>) -> impl Iterator<Item = Result<StoredCold, FlashError>> + '_ {
         let start = [&shard.to_be_bytes()[..], &orders.start().to_be_bytes()].concat();
         let last = (shard, *orders.end());
-        let items = self.db.iterator_cf(self.family(COLD), IteratorMode::From(&start, Direction::Forward));
+        let mut bulk = ReadOptions::default();
+        bulk.fill_cache(false);
+        let items = self.db.iterator_cf_opt(self.family(COLD), bulk, IteratorMode::From(&start, Direction::Forward));
         items
             .map(move |item| {
                 let (key, value) = self.rocks(item)?;
