@@ -34,29 +34,26 @@ impl Default for ColdSweep {
 
 impl ColdSweep {
     /// Sweeps a shard for every `1/hz` seconds passed since the last step (at most
-    /// [`MAX_SHARDS_PER_STEP`]); returns how many cold keys it changed. Does nothing without
-    /// replication.
-    pub fn step(&mut self, shared: &Shared) -> usize {
-        let Some(replication) = &shared.replication else { return 0 };
+    /// [`MAX_SHARDS_PER_STEP`]). Does nothing without replication.
+    pub fn step(&mut self, shared: &Shared) {
+        let Some(replication) = &shared.replication else { return };
         let period = Duration::from_millis(1000 / shared.config.read().hz.max(1));
         let due = (self.last.elapsed().as_millis() / period.as_millis().max(1)) as usize;
         if due == 0 {
-            return 0;
+            return;
         }
         self.last = Instant::now();
         let stable = replication.stable();
-        let mut changed = 0;
         for _ in 0..due.min(MAX_SHARDS_PER_STEP) {
             let index = self.next_shard;
             self.next_shard = (index + 1) % SHARDS;
             // A fresh handle per part: the shard is let go between parts.
             for part in 0..1u64 << PART_LEVEL {
-                changed += shared.keyspace.unlocked().collect_cold(index, PART_LEVEL, part, &stable);
+                shared.keyspace.unlocked().collect_cold(index, PART_LEVEL, part, &stable);
             }
             if let (0, Some(tier)) = (self.next_shard, shared.keyspace.cold()) {
                 tier.count_collect_cycle();
             }
         }
-        changed
     }
 }

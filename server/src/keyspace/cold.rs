@@ -376,7 +376,7 @@ impl ColdTier {
         self.store.path()
     }
 
-    /// Spill and promotion counts.
+    /// Spill, promotion, read and garbage-collection counts.
     pub fn stats(&self) -> ColdStats {
         ColdStats {
             spilled: self.spilled.load(Ordering::Relaxed),

@@ -533,8 +533,8 @@ impl<'a> Locked<'a> {
 
     /// Garbage-collects, at the stability frontier `stable`, the cold keys of part `part` of
     /// shard `index` cut into `2^level` parts, where they lie: the sweep [`Shard::collect`]
-    /// gives RAM keys. Returns how many keys it changed (INFO's `flash_collected_keys`).
-    pub fn collect_cold(&mut self, index: usize, level: u32, part: u64, stable: &impl Frontier) -> usize {
+    /// gives RAM keys. The keys it changed count in INFO's `flash_collected_keys`.
+    pub fn collect_cold(&mut self, index: usize, level: u32, part: u64, stable: &impl Frontier) {
         let changed = self.change_cold(index, level, part, |state, _| {
             state.collect(stable);
             true
@@ -542,7 +542,6 @@ impl<'a> Locked<'a> {
         if let Some(tier) = &self.ks.cold {
             tier.count_collected(changed);
         }
-        changed
     }
 
     /// Changes cold keys of one part of a shard where they lie: `change` edits each key's
