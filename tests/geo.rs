@@ -322,21 +322,26 @@ fn collection_and_type_conflicts_are_counted_and_logged() {
     query(&mut n1, &["LSET", "l", "0", "kept"]);
     // SADD ‖ SET: n0's later SET decides the type.
     int(&mut n1, &["SADD", "k", "member"]);
+    // HINCRBY ‖ HSET: n0's value plus the increment it had not seen.
+    int(&mut n1, &["HINCRBY", "hc", "f", "1"]);
     pause();
     int(&mut n0, &["SREM", "s", "m"]);
     int(&mut n0, &["HSET", "h", "f", "from-n0"]);
     int(&mut n0, &["ZADD", "z", "2", "m"]);
     text(&mut n0, &["LPOP", "l"]);
     text(&mut n0, &["SET", "k", "text"]);
-    wait_on(&mut n1, "five conflicts counted", |c| info_field(c, "conflicts", "conflicts_total").as_deref() == Some("5"));
-    for field in ["set_add_wins", "hash_lww_overwrite", "zset_lww_overwrite", "list_add_wins", "key_type_conflict"] {
+    int(&mut n0, &["HSET", "hc", "f", "5"]);
+    wait_on(&mut n1, "six conflicts counted", |c| info_field(c, "conflicts", "conflicts_total").as_deref() == Some("6"));
+    for field in ["set_add_wins", "hash_lww_overwrite", "zset_lww_overwrite", "list_add_wins", "key_type_conflict", "hash_add_wins"] {
         assert_eq!(info_field(&mut n1, "conflicts", &format!("conflicts_{field}")).as_deref(), Some("1"), "{field}");
     }
     assert_eq!((int(&mut n1, &["SCARD", "s"]), text(&mut n1, &["HGET", "h", "f"])), (1, Some("from-n0".into())));
     assert_eq!(text(&mut n1, &["TYPE", "k"]).as_deref(), Some("string"));
+    assert_eq!(text(&mut n1, &["HGET", "hc", "f"]).as_deref(), Some("6"));
     let Reply::Array(entries) = query(&mut n1, &["CRDT.CONFLICTS", "GET"]) else { panic!("GET is not an array") };
     let summary: Vec<(String, String, String)> = entries.iter().map(conflict_fields).map(|e| (e["key"].clone(), e["type"].clone(), e["kept"].clone())).collect();
-    assert_eq!(summary[0], ("k".to_string(), "key".to_string(), "op".to_string()), "{summary:?}");
+    assert_eq!(summary[0], ("hc".to_string(), "hash".to_string(), "both".to_string()), "newest first: {summary:?}");
+    assert!(summary.contains(&("k".to_string(), "key".to_string(), "op".to_string())), "{summary:?}");
     assert!(summary.contains(&("s".to_string(), "set".to_string(), "other".to_string())), "{summary:?}");
     assert!(summary.contains(&("l".to_string(), "list".to_string(), "other".to_string())), "{summary:?}");
     assert_eq!(text(&mut n1, &["LINDEX", "l", "0"]).as_deref(), Some("kept"));

@@ -131,7 +131,7 @@ pub struct Conflict {
 
 impl Conflict {
     /// Every (data type, rule) pair a conflict can have, in the order INFO lists them.
-    pub const KINDS: [(DataType, Rule); 14] = [
+    pub const KINDS: [(DataType, Rule); 17] = [
         (DataType::String, Rule::LwwOverwrite),
         (DataType::String, Rule::AddWins),
         (DataType::String, Rule::TypeConflict),
@@ -141,8 +141,11 @@ impl Conflict {
         (DataType::Set, Rule::AddWins),
         (DataType::Hash, Rule::LwwOverwrite),
         (DataType::Hash, Rule::AddWins),
+        (DataType::Hash, Rule::TypeConflict),
+        (DataType::Hash, Rule::CountersMerged),
         (DataType::Zset, Rule::LwwOverwrite),
         (DataType::Zset, Rule::AddWins),
+        (DataType::Zset, Rule::CountersMerged),
         (DataType::List, Rule::LwwOverwrite),
         (DataType::List, Rule::AddWins),
         (DataType::Key, Rule::TypeConflict),

@@ -420,7 +420,7 @@ impl KeyState {
                 self.ttl_conflict(stamp, *at)
             }
             Body::Edit { collection, edits } => {
-                let met = self.edit(stamp, *collection, edits, frontier);
+                let met = self.edit(stamp, *collection, edits, frontier, local);
                 met.map(|(rule, kept, other)| Conflict { data_type: collection.data_type(), rule, op: stamp, other, kept })
             }
             Body::List { edits } => {
@@ -447,17 +447,18 @@ impl KeyState {
         Some(Conflict { data_type: DataType::Ttl, rule: Rule::LongerTtl, op: stamp, other, kept })
     }
 
-    /// Applies a collection edit: each member's removal and addition (see [`Members::edit`]).
-    fn edit<B: AsRef<[u8]>>(&mut self, stamp: Stamp, collection: Collection, edits: &[Edit<B>], frontier: &impl Frontier) -> Option<Met> {
+    /// Applies a collection edit on node `local`: each member's removal and addition (see
+    /// [`Members::edit`]).
+    fn edit<B: AsRef<[u8]>>(&mut self, stamp: Stamp, collection: Collection, edits: &[Edit<B>], frontier: &impl Frontier, local: NodeId) -> Option<Met> {
         let removals = KeyRemovals { covers_op: self.is_born_removed(stamp, false), dead_before: self.meta.as_ref().map_or(0, |m| m.dead_before()) };
         let collections = self.collections.get_or_insert_with(Default::default);
         let mut met = None;
         for edit in edits {
             let member = edit.member.as_ref();
             let this = match collection {
-                Collection::Hash => collections.hash.edit(member, &edit.seen, &edit.change, stamp, frontier, removals),
-                Collection::Set => collections.set.edit(member, &edit.seen, &edit.change, stamp, frontier, removals),
-                Collection::Zset => collections.zset.edit(member, &edit.seen, &edit.change, stamp, frontier, removals),
+                Collection::Hash => collections.hash.edit(member, &edit.seen, &edit.change, stamp, frontier, removals, local),
+                Collection::Set => collections.set.edit(member, &edit.seen, &edit.change, stamp, frontier, removals, local),
+                Collection::Zset => collections.zset.edit(member, &edit.seen, &edit.change, stamp, frontier, removals, local),
             };
             met = newer(met, this);
         }
@@ -778,6 +779,37 @@ mod tests {
         // Increments made after seeing each other merge without a conflict (`concurrent`
         // asserts that of its setup), and an overwrite that saw them meets none.
         let (at_a, at_b) = concurrent(vec![(A, incr(A, 1)), (B, incr(B, 1))], set("1"), expire(9));
+        assert_eq!((at_a, at_b), (None, None));
+    }
+
+    fn hset(value: &'static str) -> Write {
+        Box::new(move |k| k.edit_op(Collection::Hash, [(Bytes::from_static(b"f"), Change::Write(Bytes::from_static(value.as_bytes())))]).body.unwrap())
+    }
+
+    fn hincrby(id: NodeId, by: i64) -> Write {
+        Box::new(move |k| {
+            let none = StrState::default();
+            let field = k.hash().and_then(|h| h.get(b"f")).unwrap_or(&none);
+            let inc = field.next_increment(id, Number::from_i64(by)).unwrap();
+            k.edit_op(Collection::Hash, [(Bytes::from_static(b"f"), Change::Incr(inc))]).body.unwrap()
+        })
+    }
+
+    #[test]
+    fn field_increments_concurrent_with_writes_and_increments() {
+        let (at_a, at_b) = concurrent(vec![], hincrby(A, 1), hincrby(B, 2));
+        assert_eq!(at_a, None);
+        assert_eq!(kind(at_b), Some((DataType::Hash, Rule::CountersMerged, Kept::Both)));
+        let (at_a, at_b) = concurrent(vec![], hincrby(A, 1), hset("5"));
+        assert_eq!(kind(at_a), Some((DataType::Hash, Rule::AddWins, Kept::Both)));
+        assert_eq!(kind(at_b), Some((DataType::Hash, Rule::AddWins, Kept::Both)));
+        let (at_a, _) = concurrent(vec![], hincrby(A, 1), hset("text"));
+        assert_eq!(kind(at_a), Some((DataType::Hash, Rule::TypeConflict, Kept::Op)));
+        let (at_a, at_b) = concurrent(vec![], hset("1"), hset("2"));
+        assert_eq!((kind(at_a), at_b), (Some((DataType::Hash, Rule::LwwOverwrite, Kept::Op)), None));
+        // Increments that saw each other merge without a conflict (`concurrent` asserts that
+        // of its setup), and an overwrite that saw them meets none.
+        let (at_a, at_b) = concurrent(vec![(A, hincrby(A, 1)), (B, hincrby(B, 1))], hset("1"), expire(9));
         assert_eq!((at_a, at_b), (None, None));
     }
 

@@ -11,10 +11,10 @@
 //! remembered per member until they arrive, so they arrive removed.
 
 use crate::causal::{Context, Frontier};
-use crate::conflict::{Kept, Met, Rule};
+use crate::conflict::{Conflict, Kept, Met, Rule};
 use crate::dense::DenseMap;
-use crate::counter::CounterMark;
-use crate::node::Stamp;
+use crate::counter::{CounterMark, Increment};
+use crate::node::{NodeId, Stamp};
 use crate::op::{Change, Collection, FieldMarks, Seen};
 use crate::register::Register;
 use crate::string::{StrState, Written};
@@ -51,9 +51,19 @@ pub trait Element: Default + Clone + Debug + PartialEq {
     fn stamps(&self) -> impl Iterator<Item = Stamp> + '_;
     /// Counter marks of the member's increments (hash fields), for a whole-key removal.
     fn marks(&self) -> SmallVec<[CounterMark; 1]>;
-    /// The newest written version stamped before `by` (asked after an edit stamped `by`
-    /// removed what its writer had seen: what is left, the writer had not seen).
-    fn unseen_before(&self, by: Stamp) -> Option<Stamp>;
+    /// What a write or removal stamped `by` meets, asked after it removed what its writer had
+    /// seen (what is left, the writer had not seen) and before it adds anything: the newest
+    /// write or increment left stamped before it, and the rule that settles the pair (see
+    /// `StrState::conflict_of_write`). None for any other change.
+    fn met_by_edit<B: AsRef<[u8]>>(&self, by: Stamp, change: &Change<B>, born_removed: bool) -> Option<Met>;
+    /// What an increment stamped `by` meets on node `local`, asked after it was applied (see
+    /// `StrState::conflict_of_increment`).
+    fn met_by_increment(&self, by: Stamp, inc: &Increment, local: NodeId) -> Option<Met>;
+}
+
+/// A conflict as an edit reports it: the collection names the data type.
+fn met_of(conflict: Conflict) -> Met {
+    (conflict.rule, conflict.kept, conflict.other)
 }
 
 /// A set member: the dots of the adds that made it.
@@ -108,8 +118,16 @@ impl Element for Dots {
         SmallVec::new()
     }
 
-    fn unseen_before(&self, by: Stamp) -> Option<Stamp> {
-        self.newest_before(by.time)
+    fn met_by_edit<B: AsRef<[u8]>>(&self, by: Stamp, change: &Change<B>, born_removed: bool) -> Option<Met> {
+        match change {
+            Change::Remove => Some((Rule::AddWins, Kept::Other, self.newest_before(by.time)?)),
+            Change::Write(_) if !born_removed => Some((Rule::LwwOverwrite, Kept::Op, self.newest_before(by.time)?)),
+            _ => None,
+        }
+    }
+
+    fn met_by_increment(&self, _by: Stamp, _inc: &Increment, _local: NodeId) -> Option<Met> {
+        None
     }
 }
 
@@ -167,8 +185,16 @@ impl<W: Written> Element for StrState<W> {
         StrState::seen(self).1
     }
 
-    fn unseen_before(&self, by: Stamp) -> Option<Stamp> {
-        self.version_stamps().filter(|s| s.time < by.time).max()
+    fn met_by_edit<B: AsRef<[u8]>>(&self, by: Stamp, change: &Change<B>, born_removed: bool) -> Option<Met> {
+        match change {
+            Change::Remove => self.conflict_of_removal(by).map(met_of),
+            Change::Write(value) if !born_removed => self.conflict_of_write(by, value.as_ref()).map(met_of),
+            _ => None,
+        }
+    }
+
+    fn met_by_increment(&self, by: Stamp, inc: &Increment, local: NodeId) -> Option<Met> {
+        self.conflict_of_increment(by, inc, local).map(met_of)
     }
 }
 
@@ -252,17 +278,16 @@ impl<V: Element> Members<V> {
     /// what it adds, unless the whole key's removals already cover it. Returns what it met: a
     /// write it had not seen, still standing after a remove (add wins) or losing to a write
     /// (the larger stamp wins).
-    pub fn edit<B: AsRef<[u8]>>(&mut self, member: &[u8], seen: &Seen, change: &Change<B>, by: Stamp, frontier: &impl Frontier, removals: KeyRemovals) -> Option<Met> {
+    pub fn edit<B: AsRef<[u8]>>(&mut self, member: &[u8], seen: &Seen, change: &Change<B>, by: Stamp, frontier: &impl Frontier, removals: KeyRemovals, local: NodeId) -> Option<Met> {
         let item = self.items.get_or_default(member);
         let was_live = item.is_live();
         let unapplied = item.clear(seen, by, frontier);
-        let other = item.unseen_before(by);
         let born_removed = removals.covers_op || self.pending.get(member).is_some_and(|p| p.covers(by));
+        let met = item.met_by_edit(by, change, born_removed);
         item.add(by, change, born_removed, removals.dead_before);
-        let met = match (change, other) {
-            (Change::Remove, Some(other)) => Some((Rule::AddWins, Kept::Other, other)),
-            (Change::Write(_), Some(other)) if !born_removed => Some((Rule::LwwOverwrite, Kept::Op, other)),
-            _ => None,
+        let met = match change {
+            Change::Incr(inc) => item.met_by_increment(by, inc, local),
+            _ => met,
         };
         let (now_live, empty) = (item.is_live(), item.is_empty());
         self.live = self.live + now_live as usize - was_live as usize;

@@ -33,6 +33,10 @@ impl Written for ScoreValue {
     fn from_written(bytes: &[u8]) -> Option<Self> {
         parse_score(bytes).map(|s| ScoreValue(s.to_bits()))
     }
+
+    fn is_number(&self) -> bool {
+        true
+    }
 }
 
 /// One sorted-set member's score state.

@@ -7,7 +7,7 @@
 use crate::causal::{Context, Frontier};
 use crate::conflict::Met;
 use crate::members::{KeyRemovals, Members};
-use crate::node::Stamp;
+use crate::node::{NodeId, Stamp};
 use crate::op::{Change, Collection, Seen};
 use crate::ranked_set::RankedSet;
 use crate::score::ScoreState;
@@ -132,9 +132,9 @@ impl SortedMembers {
     }
 
     /// Applies one member's edit (see [`Members::edit`]) and moves it in the order.
-    pub fn edit<B: AsRef<[u8]>>(&mut self, member: &[u8], seen: &Seen, change: &Change<B>, by: Stamp, frontier: &impl Frontier, removals: KeyRemovals) -> Option<Met> {
+    pub fn edit<B: AsRef<[u8]>>(&mut self, member: &[u8], seen: &Seen, change: &Change<B>, by: Stamp, frontier: &impl Frontier, removals: KeyRemovals, local: NodeId) -> Option<Met> {
         let before = self.score(member);
-        let met = self.members.edit(member, seen, change, by, frontier, removals);
+        let met = self.members.edit(member, seen, change, by, frontier, removals, local);
         let after = self.score(member);
         if before.map(f64::to_bits) != after.map(f64::to_bits) {
             if let Some(score) = before {
@@ -196,7 +196,7 @@ mod tests {
     fn add(z: &mut SortedMembers, time: u64, member: &str, score: &str) {
         let (_, seen) = z.members().probe(member.as_bytes());
         let removals = KeyRemovals { covers_op: false, dead_before: 0 };
-        z.edit(member.as_bytes(), &seen, &Change::Write(score.as_bytes()), Stamp::new(time, NodeId(1)), &VersionVector::new(), removals);
+        z.edit(member.as_bytes(), &seen, &Change::Write(score.as_bytes()), Stamp::new(time, NodeId(1)), &VersionVector::new(), removals, NodeId(1));
     }
 
     #[test]

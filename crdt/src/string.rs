@@ -39,17 +39,27 @@ pub trait Written: Clone + std::fmt::Debug + PartialEq + Eq {
     /// The value written as `bytes`, or `None` if they do not make one (the origin checked
     /// them, so only a corrupt op gets here).
     fn from_written(bytes: &[u8]) -> Option<Self>;
+    /// True if the value reads as a number (increments then add to it: no type conflict).
+    fn is_number(&self) -> bool;
 }
 
 impl Written for Box<[u8]> {
     fn from_written(bytes: &[u8]) -> Option<Self> {
         Some(bytes.into())
     }
+
+    fn is_number(&self) -> bool {
+        Number::parse_float(self).is_ok()
+    }
 }
 
 impl Written for ShortBytes {
     fn from_written(bytes: &[u8]) -> Option<Self> {
         Some(ShortBytes::new(bytes))
+    }
+
+    fn is_number(&self) -> bool {
+        Number::parse_float(self).is_ok()
     }
 }
 
@@ -87,7 +97,9 @@ impl<V: Written + Deref<Target = [u8]>> StrState<V> {
             Some(bytes) => Number::parse_int(&bytes),
         }
     }
+}
 
+impl<V: Written> StrState<V> {
     /// The conflict a write of `bytes` stamped `stamp` meets, asked after the write cleared
     /// what its writer had seen and before its bytes are added. What is left, the write had
     /// not seen; what is stamped before it had not seen the write (causally later writes carry
@@ -131,19 +143,17 @@ impl<V: Written + Deref<Target = [u8]>> StrState<V> {
     /// pair is reported by the node that made the later one.
     pub fn conflict_of_increment(&self, stamp: Stamp, inc: &Increment, local: NodeId) -> Option<Conflict> {
         let counter = self.counter.as_ref().filter(|c| c.counts(stamp, inc))?;
-        if let Some((other, bytes)) = self.value.winner().filter(|(other, _)| other.time > stamp.time) {
-            return Some(match Number::parse_float(bytes) {
-                Ok(_) => Conflict { data_type: DataType::Counter, rule: Rule::AddWins, op: stamp, other, kept: Kept::Both },
-                Err(_) => Conflict { data_type: DataType::String, rule: Rule::TypeConflict, op: stamp, other, kept: Kept::Other },
+        if let Some((other, value)) = self.value.winner().filter(|(other, _)| other.time > stamp.time) {
+            return Some(if value.is_number() {
+                Conflict { data_type: DataType::Counter, rule: Rule::AddWins, op: stamp, other, kept: Kept::Both }
+            } else {
+                Conflict { data_type: DataType::String, rule: Rule::TypeConflict, op: stamp, other, kept: Kept::Other }
             });
         }
         let other = counter.live_stamps().filter(|s| s.node == local && s.node != stamp.node && s.time > stamp.time).max()?;
         Some(Conflict { data_type: DataType::Counter, rule: Rule::CountersMerged, op: stamp, other, kept: Kept::Both })
     }
 
-}
-
-impl<V: Written> StrState<V> {
     /// True if a read would return a value.
     pub fn is_live(&self) -> bool {
         !self.value.is_empty() || self.counter.as_ref().is_some_and(|c| c.is_live())
