@@ -20,6 +20,7 @@
 
     python3 bench/flash.py            # full run (several minutes)
     python3 bench/flash.py --quick    # 100,000 keys, for a smoke check
+    python3 bench/flash.py --zipfian-only --rounds 11   # the 50-client zipfian ratio, per round
 
 Needs what bench/compare.py needs.
 """
@@ -224,16 +225,49 @@ def fmt(x):
     return f"{x:,.3f}" if x < 10 else f"{x:,.0f}"
 
 
+def zipfian_rounds(keys, requests, rounds):
+    """The 50-client zipfian load alone, round by round: redis-server, meridian with everything
+    in RAM and meridian with a tenth of it (the servers alternating), and the flash / RAM ratio
+    of each round."""
+    maxmemory = f"{max(keys * 330 // 1_000_000 // 10, 8)}mb"
+    servers = [start("redis", ["--appendonly", "no"]), start("meridian-ram", []),
+               start("meridian-flash", ["--maxmemory", maxmemory, "--maxmemory-policy", "flash"])]
+    try:
+        for server in servers:
+            load_keys(server, keys, 100)
+        time.sleep(2)
+        for server in servers:
+            zipf_load(server, keys, requests, seed=1)
+        ratios = []
+        print("| round | redis | meridian, all in RAM | meridian, 1/10 in RAM | flash / RAM |")
+        print("|---:|---:|---:|---:|---:|")
+        for r in range(rounds):
+            rates = {}
+            for server in (servers if r % 2 == 0 else servers[::-1]):
+                rates[server.name] = zipf_load(server, keys, requests, seed=7 + r)
+            ratios.append(rates["meridian-flash"] / rates["meridian-ram"])
+            print(f"| {r + 1} | {fmt(rates['redis'])} | {fmt(rates['meridian-ram'])} | {fmt(rates['meridian-flash'])} | {ratios[-1]:.3f} |", flush=True)
+        print(f"\nmedian flash / RAM: {statistics.median(ratios):.3f}; rounds at 0.7 or more: {sum(x >= 0.7 for x in ratios)} of {rounds}")
+    finally:
+        for server in servers:
+            server.stop()
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="smaller counts for a smoke run")
     parser.add_argument("--rounds", type=int, default=3, help="rounds per workload (median kept)")
+    parser.add_argument("--zipfian-only", action="store_true", help="only the 50-client zipfian load, each round's ratio shown")
     args = parser.parse_args()
     if not (os.path.exists(MERIDIAN) and os.path.exists(LOAD)):
         subprocess.run(["cargo", "build", "--release", "-p", "meridian", "-p", "meridian-load"], cwd=ROOT, check=True)
     keys = 100_000 if args.quick else 1_000_000
     requests = 50_000 if args.quick else 200_000
     rounds = 1 if args.quick else args.rounds
+    if args.zipfian_only:
+        print(f"{keys:,} keys; {rounds} rounds of {requests:,} requests\n")
+        zipfian_rounds(keys, requests, rounds)
+        return
     version = subprocess.run(["redis-server", "--version"], capture_output=True, text=True).stdout.split()[2]
     print(f"redis-server {version}; {keys:,} keys; {rounds} rounds, median kept\n")
     print("| measure | redis | meridian, all in RAM | meridian, 1/10 in RAM | flash / RAM |")
