@@ -118,16 +118,28 @@ def dir_bytes(path):
     return sum(os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(path) for f in files)
 
 
-def spill_rows(keys, requests, rounds):
-    data_mb = keys * 330 // 1_000_000
-    maxmemory = f"{max(data_mb // 10, 8)}mb"
+def loaded_servers(keys):
+    """redis-server, meridian with everything in RAM and meridian with `--maxmemory` a tenth of
+    the data (`maxmemory-policy flash`), each loaded with `keys` keys of 100-byte values; and
+    that maxmemory. The caller stops them."""
+    maxmemory = f"{max(keys * 330 // 1_000_000 // 10, 8)}mb"
     servers = [start("redis", ["--appendonly", "no"]), start("meridian-ram", []),
                start("meridian-flash", ["--maxmemory", maxmemory, "--maxmemory-policy", "flash"])]
     try:
         for server in servers:
             load_keys(server, keys, 100)
+    except BaseException:
+        for server in servers:
+            server.stop()
+        raise
+    time.sleep(2)
+    return servers, maxmemory
+
+
+def spill_rows(keys, requests, rounds):
+    servers, maxmemory = loaded_servers(keys)
+    try:
         redis, ram, flash = servers
-        time.sleep(2)
         cold = int(info(flash, "flash", "flash_cold_keys"))
         rows = [(f"keys in the flash tier after loading {keys:,} (maxmemory {maxmemory})", "", "", cold)]
         samples = {s.name: {"p1": [], "c50": [], "zipf": [], "zipf50": []} for s in servers}
@@ -229,13 +241,8 @@ def zipfian_rounds(keys, requests, rounds):
     """The 50-client zipfian load alone, round by round: redis-server, meridian with everything
     in RAM and meridian with a tenth of it (the servers alternating), and the flash / RAM ratio
     of each round."""
-    maxmemory = f"{max(keys * 330 // 1_000_000 // 10, 8)}mb"
-    servers = [start("redis", ["--appendonly", "no"]), start("meridian-ram", []),
-               start("meridian-flash", ["--maxmemory", maxmemory, "--maxmemory-policy", "flash"])]
+    servers, _ = loaded_servers(keys)
     try:
-        for server in servers:
-            load_keys(server, keys, 100)
-        time.sleep(2)
         for server in servers:
             zipf_load(server, keys, requests, seed=1)
         ratios = []
