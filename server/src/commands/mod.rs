@@ -460,10 +460,15 @@ fn check(shared: &Shared, session: &Session, args: &[&[u8]]) -> Result<&'static 
         // Without a limit there is nothing to check, and no allocator statistics to refresh.
         let mut used = if maxmemory > 0 { crate::alloc::used_memory_recent() } else { 0 };
         if maxmemory > 0 && used > maxmemory {
-            // Over by the allocator's count: look closer (the op log and QUIC buffers do not count) and spill.
-            crate::reclaim::before_write(shared);
-            // Reclaiming ended with a fresh reading of the allocator, which the cache holds.
-            used = crate::reclaim::counted_memory(shared, crate::alloc::used_memory_recent());
+            // Over by the allocator's count: look closer (the op log and QUIC buffers do not
+            // count), and only if still over, spill or evict. A node whose op log alone passes
+            // the limit so skips the fresh allocator reading a pass starts with.
+            used = crate::reclaim::counted_memory(shared, used);
+            if used > maxmemory {
+                crate::reclaim::before_write(shared);
+                // Reclaiming ended with a fresh reading of the allocator, which the cache holds.
+                used = crate::reclaim::counted_memory(shared, crate::alloc::used_memory_recent());
+            }
         }
         if maxmemory > 0 && used > maxmemory && used > memory_refused_above(shared, maxmemory) {
             return Err("OOM command not allowed when used memory > 'maxmemory'.".into());

@@ -210,7 +210,6 @@ async fn send_session(shared: &Shared, link: usize, conn: &Connection, limit: Op
         peer.node = sender.peer().map(|id| (sender.peer_name().to_string(), id));
         peer.last_error.clear();
         peer.sessions += 1;
-        peer.new_session();
         peer.state = if start == Start::Snapshot { LinkState::Transferring } else { LinkState::Connected };
         (peer.wire_sent, peer.wire_lost)
     };
