@@ -187,6 +187,8 @@ const SCRIPT: &[&[&str]] = &[
     &["DEL", "a", "b", "nokey"],
     &["UNLINK", "y1", "y2"],
     &["EXISTS", "a", "a", "ap", "nokey"],
+    &["TOUCH", "a", "ap", "ap", "nokey"],
+    &["TOUCH"],
     &["TYPE", "ap"],
     &["TYPE", "nokey"],
     &["EXPIRE", "ap", "100"],

@@ -20,6 +20,7 @@ pub const COMMANDS: &[Spec] = &[
     Spec { name: "del", arity: -2, flags: flags::WRITE, keys: ALL_KEYS, group: "generic", summary: "Deletes one or more keys.", run: del },
     Spec { name: "unlink", arity: -2, flags: flags::WRITE | flags::FAST, keys: ALL_KEYS, group: "generic", summary: "Asynchronously deletes one or more keys.", run: del },
     Spec { name: "exists", arity: -2, flags: flags::READONLY | flags::FAST, keys: ALL_KEYS, group: "generic", summary: "Determines whether one or more keys exist.", run: exists },
+    Spec { name: "touch", arity: -2, flags: flags::READONLY | flags::FAST, keys: ALL_KEYS, group: "generic", summary: "Returns the number of existing keys out of those specified after updating the time they were last accessed.", run: exists },
     Spec { name: "type", arity: 2, flags: flags::READONLY | flags::FAST, keys: ONE_KEY, group: "generic", summary: "Determines the type of value stored at a key.", run: type_of },
     Spec { name: "object", arity: -2, flags: flags::READONLY, keys: SECOND_ARG, group: "generic", summary: "A container for object introspection commands.", run: object },
     Spec { name: "expire", arity: -3, flags: flags::WRITE | flags::FAST, keys: ONE_KEY, group: "generic", summary: "Sets the expiration time of a key in seconds.", run: expire },
@@ -47,6 +48,9 @@ fn del(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     Ok(())
 }
 
+/// EXISTS and TOUCH key [key ...]: how many of the keys exist (a key named twice counts
+/// twice). Each lookup is a use of the key (its LRU stamp and LFU count), which is all TOUCH
+/// is for.
 fn exists(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let mut found = 0;
     for key in &args[1..] {
