@@ -81,15 +81,28 @@ pub type StoredCold = (u32, Box<[u8]>, Box<[u8]>);
 /// One key state as a checkpoint stored it: shard, key, encoded state.
 pub type StoredState = (u16, Box<[u8]>, Box<[u8]>);
 
+/// Whether writes of cold keys go through RocksDB's write-ahead log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ColdWrites {
+    /// Logged: a cold key survives a crash, as the durable state it is part of must.
+    Logged,
+    /// Not logged: the server drops its cold keys at start (it keeps no durable state), so
+    /// logging them is work for nothing, on the path of every spill and promotion.
+    Unlogged,
+}
+
 /// One node's RocksDB.
 pub struct FlashStore {
     db: DB,
     path: PathBuf,
+    /// How cold keys are written (see [`ColdWrites`]).
+    cold_writes: WriteOptions,
 }
 
 impl FlashStore {
-    /// Opens (creating if needed) the store in `dir/flash`.
-    pub fn open(dir: &Path) -> Result<FlashStore, FlashError> {
+    /// Opens (creating if needed) the store in `dir/flash`, writing cold keys as `cold_writes`
+    /// says.
+    pub fn open(dir: &Path, cold_writes: ColdWrites) -> Result<FlashStore, FlashError> {
         let path = dir.join("flash");
         let mut options = Options::default();
         options.create_if_missing(true);
@@ -121,7 +134,9 @@ impl FlashStore {
         let families = [LOG, KEYS, META].map(|name| ColumnFamilyDescriptor::new(name, options.clone()));
         let families = families.into_iter().chain([ColumnFamilyDescriptor::new(COLD, cold)]);
         let db = DB::open_cf_descriptors(&options, &path, families).map_err(|source| FlashError::Rocks { path: path.clone(), source })?;
-        Ok(FlashStore { db, path })
+        let mut cold_options = WriteOptions::default();
+        cold_options.disable_wal(cold_writes == ColdWrites::Unlogged);
+        Ok(FlashStore { db, path, cold_writes: cold_options })
     }
 
     /// The database directory.
@@ -250,7 +265,7 @@ impl FlashStore {
         for key in delete {
             batch.delete_cf(family, &key.bytes);
         }
-        self.rocks(self.db.write(batch))
+        self.rocks(self.db.write_opt(batch, &self.cold_writes))
     }
 
     /// The cold keys of `shard` whose order lies in `orders`, as `(order, key, value)`, by order.
@@ -325,13 +340,13 @@ mod tests {
     fn log_records_survive_reopening_and_trim_from_the_front() {
         let dir = tempfile::tempdir().unwrap();
         {
-            let store = FlashStore::open(dir.path()).unwrap();
+            let store = FlashStore::open(dir.path(), ColdWrites::Logged).unwrap();
             for position in 1..=5u64 {
                 store.append(position, format!("op {position}").as_bytes()).unwrap();
             }
             store.sync().unwrap();
         }
-        let store = FlashStore::open(dir.path()).unwrap();
+        let store = FlashStore::open(dir.path(), ColdWrites::Logged).unwrap();
         let read = |from| store.log_from(from).map(|r| r.unwrap().0).collect::<Vec<_>>();
         assert_eq!(read(0), [1, 2, 3, 4, 5]);
         assert_eq!(read(4), [4, 5]);
@@ -344,7 +359,7 @@ mod tests {
     #[test]
     fn generations_are_written_apart_and_all_but_one_dropped() {
         let dir = tempfile::tempdir().unwrap();
-        let store = FlashStore::open(dir.path()).unwrap();
+        let store = FlashStore::open(dir.path(), ColdWrites::Logged).unwrap();
         let read = |generation| store.states(generation).map(|r| r.unwrap()).map(|(s, k, v)| (s, k.into(), v.into())).collect::<Vec<(u16, Vec<u8>, Vec<u8>)>>();
         store.write_shard(1, 2, 10, [(&b"b"[..], &b"B"[..])]).unwrap();
         store.write_shard(1, 1, 11, [(&b"a"[..], &b"A"[..]), (b"", b"empty key")]).unwrap();
@@ -363,7 +378,7 @@ mod tests {
     #[test]
     fn cold_keys_are_found_listed_by_order_and_cleared() {
         let dir = tempfile::tempdir().unwrap();
-        let store = FlashStore::open(dir.path()).unwrap();
+        let store = FlashStore::open(dir.path(), ColdWrites::Logged).unwrap();
         let put = [(ColdKey::new(3, 7, b"b"), &b"B"[..]), (ColdKey::new(3, 2, b"a"), b"A"), (ColdKey::new(4, 0, b"c"), b"C"), (ColdKey::new(3, u32::MAX, b"z"), b"Z")];
         store.cold_write(put, []).unwrap();
         assert_eq!(store.cold_get(&ColdKey::new(3, 2, b"a")).unwrap().as_deref(), Some(&b"A"[..]));
@@ -378,14 +393,34 @@ mod tests {
         assert!(listed(3, 0..=u32::MAX).is_empty() && listed(4, 0..=u32::MAX).is_empty());
     }
 
+    /// Without durability the server drops cold keys at start, so their writes skip the WAL:
+    /// RocksDB's write-ahead log files stay empty, and the keys still read back.
+    #[test]
+    fn unlogged_cold_writes_leave_the_write_ahead_log_empty() {
+        let wal_bytes = |dir: &Path| -> u64 {
+            std::fs::read_dir(dir.join("flash")).unwrap().map(|e| e.unwrap()).filter(|e| e.file_name().to_string_lossy().ends_with(".log")).map(|e| e.metadata().unwrap().len()).sum()
+        };
+        for (mode, logged) in [(ColdWrites::Logged, true), (ColdWrites::Unlogged, false)] {
+            let dir = tempfile::tempdir().unwrap();
+            let store = FlashStore::open(dir.path(), mode).unwrap();
+            let value = [7u8; 100];
+            store.cold_write((0..100u32).map(|i| (ColdKey::new(1, i, b"k"), &value[..])), []).unwrap();
+            store.cold_write([], [ColdKey::new(1, 0, b"k")]).unwrap();
+            store.flush_log().unwrap();
+            assert_eq!(wal_bytes(dir.path()) > 0, logged, "{mode:?}");
+            assert_eq!(store.cold_get(&ColdKey::new(1, 5, b"k")).unwrap().as_deref(), Some(&value[..]));
+            assert_eq!(store.cold_get(&ColdKey::new(1, 0, b"k")).unwrap(), None);
+        }
+    }
+
     #[test]
     fn metadata_round_trips_and_a_second_opener_is_refused() {
         let dir = tempfile::tempdir().unwrap();
-        let store = FlashStore::open(dir.path()).unwrap();
+        let store = FlashStore::open(dir.path(), ColdWrites::Logged).unwrap();
         store.set_meta("origin", b"42").unwrap();
         assert_eq!(store.meta("origin").unwrap().as_deref(), Some(&b"42"[..]));
         assert_eq!(store.meta("absent").unwrap(), None);
-        let second = FlashStore::open(dir.path());
+        let second = FlashStore::open(dir.path(), ColdWrites::Logged);
         assert!(matches!(second, Err(FlashError::Rocks { .. })), "RocksDB's LOCK file keeps a second process out");
     }
 }

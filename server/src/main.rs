@@ -142,7 +142,7 @@ fn serve(config: Config) -> Result<(), StartupError> {
         clock::set_offset_ms(config.test_clock_offset_ms);
         tracing::warn!(offset_ms = config.test_clock_offset_ms, "test-clock-offset-ms: this node's clock is shifted on purpose");
     }
-    let store = durable::open_store(&config.dir, config.uses_flash()).map_err(NodeError::from)?;
+    let store = durable::open_store(&config).map_err(NodeError::from)?;
     let durable = match (&store, config.appendonly) {
         (Some(store), true) => Some(Arc::new(durable::Durable::new(store.clone(), config.appendfsync).map_err(NodeError::from)?)),
         _ => None,

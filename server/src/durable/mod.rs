@@ -15,9 +15,9 @@ pub mod checkpoint;
 pub mod record;
 pub mod recover;
 
-use crate::config::AppendFsync;
+use crate::config::{AppendFsync, Config};
 use crate::shared::Shared;
-use meridian_flash::{FlashError, FlashStore};
+use meridian_flash::{ColdWrites, FlashError, FlashStore};
 use meridian_crdt::KeyState;
 use parking_lot::Mutex;
 use record::RecordError;
@@ -26,10 +26,16 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::time::Duration;
 
-/// Opens the flash tier's RocksDB in `dir` if the configuration uses it: for durability
-/// (`appendonly yes`) or for spilling (`maxmemory-policy flash`).
-pub fn open_store(dir: &Path, wanted: bool) -> Result<Option<Arc<FlashStore>>, DurableError> {
-    Ok(if wanted { Some(Arc::new(FlashStore::open(dir)?)) } else { None })
+/// Opens the flash tier's RocksDB in the configured `dir` if the configuration uses it: for
+/// durability (`appendonly yes`) or for spilling (`maxmemory-policy flash`). Cold keys go
+/// through RocksDB's write-ahead log only with durability: without it they are dropped at
+/// the next start anyway.
+pub fn open_store(config: &Config) -> Result<Option<Arc<FlashStore>>, DurableError> {
+    if !config.uses_flash() {
+        return Ok(None);
+    }
+    let cold_writes = if config.appendonly { ColdWrites::Logged } else { ColdWrites::Unlogged };
+    Ok(Some(Arc::new(FlashStore::open(&config.dir, cold_writes)?)))
 }
 
 /// Metadata names.
