@@ -172,7 +172,7 @@ fn flash(out: &mut String, shared: &Shared, counts: &ShardCounts) {
         "flash_enabled" => 1,
         "flash_dir" => tier.path().display(),
         "flash_cold_keys" => counts.cold,
-        "flash_ram_keys" => counts.live - counts.cold,
+        "flash_ram_keys" => counts.in_ram(),
         "flash_spilled_keys" => stats.spilled,
         "flash_promoted_keys" => stats.promoted,
         "flash_reads" => stats.reads,

@@ -63,6 +63,7 @@ pub fn start(shared: &Arc<Shared>) -> std::io::Result<()> {
                 let seconds = last_second.0.elapsed().as_secs_f64();
                 shared.reclaim.promotions_per_sec.store(((now.promoted - before.promoted) as f64 / seconds) as u64, Ordering::Relaxed);
                 shared.reclaim.spills_per_sec.store(((now.spilled - before.spilled) as f64 / seconds) as u64, Ordering::Relaxed);
+                tier.set_ram_keys(shared.keyspace.unlocked().counts().in_ram());
                 last_second = (Instant::now(), now);
             }
         }

@@ -1,6 +1,7 @@
 //! Cold keys: key states spilled from RAM to the flash tier when used memory passes
-//! `maxmemory` (policy `flash`), and promoted back into their shard by the first command,
-//! replicated op or merge that names them. A key is in exactly one place: its shard's table
+//! `maxmemory` (policy `flash`), and promoted back into their shard by the first write,
+//! replicated op or merge that names them, or by a read the admission filter lets through
+//! (see [`Admission`]). A key is in exactly one place: its shard's table
 //! or the `cold` column family, never both; the move either way happens under the shard's
 //! lock.
 //!
@@ -14,6 +15,7 @@
 //! the encoded state. Values written before the use stamps were kept have none (the
 //! position's top bit is clear) and read as used at time 0 with a new key's count.
 
+use super::admission::Admission;
 use super::scan::PART_SHIFT;
 use super::{lfu, Entry};
 use crate::durable::Durable;
@@ -29,7 +31,7 @@ pub enum Read {
     Absent,
     /// The key is cold; here is a copy of its entry, still in the flash tier.
     Cold(Entry),
-    /// The key may be cold and was read recently: promote it.
+    /// The key may be cold and the admission filter lets it into RAM: promote it.
     Promote,
 }
 
@@ -69,38 +71,6 @@ pub fn may_be_cold(state: &KeyState) -> bool {
     state.is_live() && state.expires_at().is_none()
 }
 
-/// Keys read cold lately, as one bit per hash slot in a fixed table (1 MiB): the admission
-/// filter that lets a key's second cold read, not its first, promote it. The table is wiped
-/// once an eighth of its bits have been set, so "lately" means within the last million cold
-/// reads or so, and a collision (a key promoted on its first read) stays rarer than one in 8.
-struct Recent {
-    bits: Box<[AtomicU64]>,
-    marked: AtomicU64,
-}
-
-const RECENT_BITS: u32 = 23;
-
-impl Recent {
-    fn new() -> Recent {
-        Recent { bits: (0..1usize << (RECENT_BITS - 6)).map(|_| AtomicU64::new(0)).collect(), marked: AtomicU64::new(0) }
-    }
-
-    /// Marks `hash` as read; true if it already was.
-    fn mark(&self, hash: u64) -> bool {
-        let slot = (hash >> (64 - RECENT_BITS)) as usize;
-        let bit = 1u64 << (slot % 64);
-        let before = self.bits[slot / 64].fetch_or(bit, Ordering::Relaxed);
-        if before & bit != 0 {
-            return true;
-        }
-        if self.marked.fetch_add(1, Ordering::Relaxed) + 1 >= 1 << (RECENT_BITS - 3) {
-            self.marked.store(0, Ordering::Relaxed);
-            self.bits.iter().for_each(|word| word.store(0, Ordering::Relaxed));
-        }
-        false
-    }
-}
-
 /// Flash-tier figures for INFO.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ColdStats {
@@ -126,7 +96,7 @@ pub struct ColdTier {
     reads: AtomicU64,
     collected: AtomicU64,
     collect_cycles: AtomicU64,
-    recent: Recent,
+    admission: Admission,
     failure: Mutex<Option<String>>,
 }
 
@@ -201,7 +171,7 @@ fn stored_state(bytes: &[u8]) -> &[u8] {
 impl ColdTier {
     /// The cold tier stored in `store`, logging promotions to `durable` if given.
     pub fn new(store: Arc<FlashStore>, durable: Option<Arc<Durable>>) -> ColdTier {
-        ColdTier { store, durable, spilled: AtomicU64::new(0), promoted: AtomicU64::new(0), reads: AtomicU64::new(0), collected: AtomicU64::new(0), collect_cycles: AtomicU64::new(0), recent: Recent::new(), failure: Mutex::new(None) }
+        ColdTier { store, durable, spilled: AtomicU64::new(0), promoted: AtomicU64::new(0), reads: AtomicU64::new(0), collected: AtomicU64::new(0), collect_cycles: AtomicU64::new(0), admission: Admission::default(), failure: Mutex::new(None) }
     }
 
     /// Why the flash tier stopped working, if it did: writes are refused from then on.
@@ -251,12 +221,12 @@ impl ColdTier {
     }
 
     /// A read-only command's look at `key`: None if it is not cold; otherwise its entry, left
-    /// in the flash tier (`Read::Cold`) unless the key was read there a short while ago, in
-    /// which case the caller promotes it (`Read::Promote`). A key read once in a long while
-    /// (most of a skewed workload's tail) so costs one RocksDB read and no write, and only
-    /// keys read again take RAM from others.
+    /// in the flash tier (`Read::Cold`) unless the admission filter says to promote it
+    /// (`Read::Promote`, see [`Admission`]). A key read once in a long while (most of a skewed
+    /// workload's tail) so costs one RocksDB read and no write, and only keys read again take
+    /// RAM from others.
     pub fn read(&self, shard: usize, hash: u64, key: &[u8]) -> Read {
-        if self.recent.mark(hash) {
+        if self.admission.on_cold_read(hash) {
             return Read::Promote;
         }
         match self.fetch(key, &place(shard, hash, key)) {
@@ -328,10 +298,11 @@ impl ColdTier {
     /// Writes spilled entries `(hash, entry)` of `shard` in one batch, stamped with the
     /// durable log `position`. On error nothing was written and the caller keeps them in RAM.
     pub fn spill<'a>(&self, shard: usize, position: u64, entries: impl IntoIterator<Item = (u64, &'a Entry)>) -> Result<(), FlashError> {
-        let encoded: Vec<(ColdKey, Vec<u8>)> = entries.into_iter().map(|(hash, entry)| (place(shard, hash, &entry.key), encode(position, entry))).collect();
-        let count = encoded.len() as u64;
+        let entries: Vec<(u64, &Entry)> = entries.into_iter().collect();
+        let encoded: Vec<(ColdKey, Vec<u8>)> = entries.iter().map(|&(hash, entry)| (place(shard, hash, &entry.key), encode(position, entry))).collect();
         self.store.cold_write(encoded.iter().map(|(k, v)| (k.clone(), &v[..])), []).inspect_err(|e| self.fail("spilling keys", e))?;
-        self.spilled.fetch_add(count, Ordering::Relaxed);
+        self.admission.spilled(entries.iter().map(|&(_, entry)| entry));
+        self.spilled.fetch_add(entries.len() as u64, Ordering::Relaxed);
         Ok(())
     }
 
@@ -385,6 +356,11 @@ impl ColdTier {
             collected: self.collected.load(Ordering::Relaxed),
             collect_cycles: self.collect_cycles.load(Ordering::Relaxed),
         }
+    }
+
+    /// Tells the admission filter how many keys RAM holds (see [`Admission::set_ram_keys`]).
+    pub fn set_ram_keys(&self, keys: usize) {
+        self.admission.set_ram_keys(keys);
     }
 
     /// Counts a completed sweep of every shard's cold keys.

@@ -5,6 +5,7 @@
 //! [`Shard::apply`], the single mutation path shared by local writes and (later) replicated ops;
 //! it also keeps the per-shard counts DBSIZE and INFO read, and tells WATCHing clients.
 
+mod admission;
 mod cold;
 mod lfu;
 mod scan;
@@ -94,6 +95,11 @@ pub struct ShardCounts {
 }
 
 impl ShardCounts {
+    /// Keys with a value held in RAM.
+    pub fn in_ram(&self) -> usize {
+        self.live - self.cold
+    }
+
     /// Moves an entry's contribution from shape `before` to `after` (see [`Entry::shape`]).
     fn shift(&mut self, before: (bool, bool), after: (bool, bool)) {
         self.live = self.live + after.0 as usize - before.0 as usize;
