@@ -114,6 +114,11 @@ def info(server, section, field):
     raise KeyError(field)
 
 
+def flash_counts(server):
+    """(flash reads, promotions, keys in RAM) of a flash node, from INFO flash."""
+    return tuple(int(info(server, "flash", field)) for field in ("flash_reads", "flash_promoted_keys", "flash_ram_keys"))
+
+
 def dir_bytes(path):
     return sum(os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(path) for f in files)
 
@@ -245,16 +250,26 @@ def zipfian_rounds(keys, requests, rounds):
     try:
         for server in servers:
             zipf_load(server, keys, requests, seed=1)
-        ratios = []
-        print("| round | redis | meridian, all in RAM | meridian, 1/10 in RAM | flash / RAM |")
-        print("|---:|---:|---:|---:|---:|")
+        ratios, cpu_ratios = [], []
+        ram, flash = servers[1], servers[2]
+        print("| round | redis | meridian, all in RAM | meridian, 1/10 in RAM | flash / RAM | server CPU µs per request, RAM / flash "
+              "| flash reads / request | promotions / request | keys in RAM |")
+        print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
         for r in range(rounds):
-            rates = {}
+            rates, cpu = {}, {}
+            before = flash_counts(flash)
             for server in (servers if r % 2 == 0 else servers[::-1]):
+                started = server.cpu_seconds()
                 rates[server.name] = zipf_load(server, keys, requests, seed=7 + r)
-            ratios.append(rates["meridian-flash"] / rates["meridian-ram"])
-            print(f"| {r + 1} | {fmt(rates['redis'])} | {fmt(rates['meridian-ram'])} | {fmt(rates['meridian-flash'])} | {ratios[-1]:.3f} |", flush=True)
+                cpu[server.name] = (server.cpu_seconds() - started) * 1e6 / requests
+            after = flash_counts(flash)
+            reads, promoted = ((after[i] - before[i]) / requests for i in (0, 1))
+            ratios.append(rates[flash.name] / rates[ram.name])
+            cpu_ratios.append(cpu[ram.name] / cpu[flash.name])
+            print(f"| {r + 1} | {fmt(rates['redis'])} | {fmt(rates[ram.name])} | {fmt(rates[flash.name])} | {ratios[-1]:.3f} "
+                  f"| {cpu[ram.name]:.1f} / {cpu[flash.name]:.1f} | {reads:.3f} | {promoted:.3f} | {after[2]:,} |", flush=True)
         print(f"\nmedian flash / RAM: {statistics.median(ratios):.3f}; rounds at 0.7 or more: {sum(x >= 0.7 for x in ratios)} of {rounds}")
+        print(f"median RAM / flash server CPU per request: {statistics.median(cpu_ratios):.3f}")
     finally:
         for server in servers:
             server.stop()
