@@ -15,8 +15,8 @@
 //!   load (a restore, a migration, a restart), RAM is full of keys no command has read or
 //!   written since they were created; swapping one of those for a key just read can only help,
 //!   and waiting for each key's second read would keep the cache cold for minutes. Spills
-//!   report how many of their victims had never been used; while most had, a first read
-//!   promotes.
+//!   report how many of their victims had an LFU count no higher than a new key's (never used,
+//!   or used so seldom that the count decayed back); while most had, a first read promotes.
 
 use super::{lfu, Entry};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
@@ -85,18 +85,18 @@ impl Admission {
         self.span.store((keys as u64).clamp(MIN_SPAN, MAX_SPAN), Ordering::Relaxed);
     }
 
-    /// Takes note of the entries of one spill: how many of them no command ever used.
+    /// Takes note of the entries of one spill: how many of them were used no more than a new
+    /// key (a use takes the LFU count past the initial one unless idle minutes had decayed it).
     pub fn spilled<'a>(&self, victims: impl IntoIterator<Item = &'a Entry>) {
-        let (mut unused, mut all) = (0u32, 0u32);
+        let (mut unused, mut all) = (0u64, 0u64);
         for entry in victims {
             all += 1;
-            // Any use takes the count past the initial one (see `lfu`), and only a use does.
-            unused += u32::from(entry.freq <= lfu::INITIAL);
+            unused += u64::from(entry.freq <= lfu::INITIAL);
         }
         if let Some(share) = (unused * 1000).checked_div(all) {
             let average = self.unused_victims.load(Ordering::Relaxed);
             // Each spill weighs an eighth: spills are one shard's victims, a few keys each.
-            self.unused_victims.store((average * 7 + share) / 8, Ordering::Relaxed);
+            self.unused_victims.store((average * 7 + share as u32) / 8, Ordering::Relaxed);
         }
     }
 }
