@@ -221,6 +221,36 @@ fn a_flash_dir_that_cannot_be_opened_stops_startup_with_a_clear_error() {
     assert_eq!(text(&mut first.client(), &["PING"]).as_deref(), Some("PONG"));
 }
 
+/// Under `appendfsync always` a reply waits for an fsync of its write, and one fsync serves
+/// a whole pipeline; under `everysec` replies wait for none (INFO's `aof_fsyncs` counts them).
+#[test]
+fn replies_wait_for_an_fsync_under_always_and_a_pipeline_shares_one() {
+    let fsyncs = |con: &mut redis::Connection| -> u64 { info_field(con, "persistence", "aof_fsyncs").unwrap().parse().unwrap() };
+    let dir = TempDir::new("fsyncs");
+    let node = Server::start_in(dir.path(), &["--appendonly", "yes", "--appendfsync", "always"]);
+    let mut con = node.client();
+    let before = fsyncs(&mut con);
+    for i in 0..50 {
+        text(&mut con, &["SET", &format!("k{i}"), "v"]);
+    }
+    assert!(fsyncs(&mut con) >= before + 50, "each of 50 sequential writes was synced before its reply");
+
+    let before = fsyncs(&mut con);
+    let mut pipe = redis::pipe();
+    (0..200).for_each(|i| _ = pipe.cmd("INCR").arg(format!("n{}", i % 7)));
+    let counts: Vec<i64> = pipe.query(&mut con).unwrap();
+    assert_eq!(counts.len(), 200);
+    let synced = fsyncs(&mut con) - before;
+    assert!((1..=10).contains(&synced), "200 pipelined writes took {synced} fsyncs");
+
+    assert_eq!(text(&mut con, &["CONFIG", "SET", "appendfsync", "everysec"]).as_deref(), Some("OK"));
+    let before = fsyncs(&mut con);
+    for i in 0..50 {
+        text(&mut con, &["SET", &format!("k{i}"), "w"]);
+    }
+    assert!(fsyncs(&mut con) - before <= 2, "everysec syncs once a second, not per reply");
+}
+
 #[test]
 fn persistence_settings_and_info() {
     let dir = TempDir::new("settings");

@@ -151,6 +151,7 @@ fn persistence(out: &mut String, shared: &Shared) {
         "aof_last_write_status" => status(durable.failure().is_some()),
         "aof_current_size" => base + durable.log_bytes(),
         "aof_base_size" => base,
+        "aof_fsyncs" => durable.fsyncs(),
         "appendfsync" => durable.fsync().name(),
         "recovery_time_ms" => history.recovery.duration.as_millis(),
         "recovered_keys" => history.recovery.keys,

@@ -91,12 +91,10 @@ pub struct Durable {
     append_lock: Mutex<()>,
     /// Every record before this position is in the operating system's hands.
     flushed: AtomicU64,
-    /// Every record before this position is synced; connections waiting to reply under
-    /// `always` watch it.
-    synced: tokio::sync::watch::Sender<u64>,
-    /// Set (and the condvar told) when a connection waits for a sync.
-    sync_wanted: Mutex<bool>,
-    sync_asked: parking_lot::Condvar,
+    /// Every record before this position is synced.
+    synced: AtomicU64,
+    /// Syncs since start (INFO `aof_fsyncs`).
+    fsyncs: AtomicU64,
     /// Record bytes appended since the checkpoint base.
     log_bytes: AtomicU64,
     /// Bytes of key states the last checkpoint wrote.
@@ -132,9 +130,8 @@ impl Durable {
             written: AtomicU64::new(0),
             append_lock: Mutex::new(()),
             flushed: AtomicU64::new(0),
-            synced: tokio::sync::watch::channel(0).0,
-            sync_wanted: Mutex::new(false),
-            sync_asked: parking_lot::Condvar::new(),
+            synced: AtomicU64::new(0),
+            fsyncs: AtomicU64::new(0),
             log_bytes: AtomicU64::new(0),
             checkpoint_bytes: AtomicU64::new(0),
             generation: AtomicU32::new(0),
@@ -203,27 +200,29 @@ impl Durable {
         self.fsync.store(fsync as u8, Ordering::Relaxed);
     }
 
-    /// Syncs everything appended so far, if anything is not yet synced, and tells the
-    /// connections waiting for it.
+    /// Syncs everything appended so far, if anything is not yet synced.
     pub fn sync(&self) -> Result<(), FlashError> {
         let target = self.next_position();
-        if *self.synced.borrow() >= target {
+        if self.synced.load(Ordering::Acquire) >= target {
             return Ok(());
         }
         self.store.sync()?;
+        self.fsyncs.fetch_add(1, Ordering::Relaxed);
         self.flushed.fetch_max(target, Ordering::AcqRel);
-        self.synced.send_if_modified(|synced| {
-            let newer = *synced < target;
-            *synced = (*synced).max(target);
-            newer
-        });
+        self.synced.fetch_max(target, Ordering::AcqRel);
         Ok(())
+    }
+
+    /// Syncs of the log since start: under `always`, about one per turn of the event loop
+    /// that had writes.
+    pub fn fsyncs(&self) -> u64 {
+        self.fsyncs.load(Ordering::Relaxed)
     }
 
     /// Marks every record before `position` as already on disk (recovery read them from it).
     fn mark_synced(&self, position: u64) {
         self.flushed.store(position, Ordering::Release);
-        self.synced.send_replace(position);
+        self.synced.store(position, Ordering::Release);
     }
 
     /// Hands the log written so far to the operating system, if some is not yet (before
@@ -242,42 +241,28 @@ impl Durable {
     }
 
     /// Before the replies that follow writes go out: flushes them to the operating system,
-    /// and under `appendfsync always` waits until they are synced. One fsync serves every
-    /// connection that waits meanwhile (group commit, as Redis's `always` syncs once per
-    /// event-loop turn).
+    /// and under `appendfsync always` syncs them. One fsync serves every connection that
+    /// wrote in the same turn of the event loop (group commit, as Redis's `always` syncs once
+    /// per turn of its loop): a connection first yields, so that the others ready to run
+    /// append their writes, then syncs unless one of them already has. The sync blocks the
+    /// worker thread, as Redis's blocks its event loop; a failed one ends the process, as it
+    /// does Redis: the writes cannot be acknowledged, and their replies are already computed.
     pub async fn synced_for_reply(&self) {
         self.flush();
         if self.fsync() != AppendFsync::Always {
             return;
         }
         let target = self.next_position();
-        let mut synced = self.synced.subscribe();
-        if *synced.borrow() >= target {
+        if self.synced.load(Ordering::Acquire) >= target {
             return;
         }
-        *self.sync_wanted.lock() = true;
-        self.sync_asked.notify_one();
-        let _ = synced.wait_for(|s| *s >= target).await;
-    }
-
-    /// The group-commit loop (its own thread): syncs whenever a connection waits. A failed
-    /// sync ends the process, as Redis does under `always`: the writes cannot be acknowledged,
-    /// and their replies are already computed.
-    fn sync_when_asked(&self, stopping: &tokio::sync::watch::Receiver<bool>) {
-        while !*stopping.borrow() {
-            {
-                let mut wanted = self.sync_wanted.lock();
-                if !*wanted {
-                    self.sync_asked.wait_for(&mut wanted, Duration::from_millis(200));
-                }
-                if !std::mem::take(&mut *wanted) {
-                    continue;
-                }
-            }
-            if let Err(e) = self.sync() {
-                tracing::error!("flash tier: cannot sync the op log under appendfsync always: {e}; exiting");
-                std::process::exit(1);
-            }
+        tokio::task::yield_now().await;
+        if self.synced.load(Ordering::Acquire) >= target {
+            return;
+        }
+        if let Err(e) = self.sync() {
+            tracing::error!("flash tier: cannot sync the op log under appendfsync always: {e}; exiting");
+            std::process::exit(1);
         }
     }
 
@@ -335,20 +320,12 @@ impl Durable {
     }
 }
 
-/// Starts the flash tier's threads: group commit for `always`, and housekeeping (once a
-/// second, `everysec`'s sync, and a checkpoint when one is due or was asked for). They stop
-/// when the server shuts down.
+/// Starts the flash tier's housekeeping thread (once a second, `everysec`'s sync, and a
+/// checkpoint when one is due or was asked for). It stops when the server shuts down.
 pub fn start(shared: &Arc<Shared>) -> std::io::Result<()> {
     if shared.node.durable().is_none() {
         return Ok(());
     }
-    let group_commit = shared.clone();
-    let stopping = shared.shutdown.subscribe();
-    std::thread::Builder::new().name("meridian-fsync".into()).spawn(move || {
-        if let Some(durable) = group_commit.node.durable() {
-            durable.sync_when_asked(&stopping);
-        }
-    })?;
     let shared = shared.clone();
     let mut shutdown = shared.shutdown.subscribe();
     std::thread::Builder::new().name("meridian-durable".into()).spawn(move || {
