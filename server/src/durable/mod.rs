@@ -240,27 +240,28 @@ impl Durable {
         }
     }
 
-    /// Before the replies that follow writes go out: flushes them to the operating system,
-    /// and under `appendfsync always` syncs them. One fsync serves every connection that
-    /// wrote in the same turn of the event loop (group commit, as Redis's `always` syncs once
-    /// per turn of its loop): a connection first yields, so that the others ready to run
-    /// append their writes, then syncs unless one of them already has. The sync blocks the
-    /// worker thread, as Redis's blocks its event loop; a failed one ends the process, as it
-    /// does Redis: the writes cannot be acknowledged, and their replies are already computed.
+    /// Before the replies that follow writes go out: hands them to the operating system, and
+    /// under `appendfsync always` syncs them. One flush or sync serves every connection that
+    /// wrote in the same turn of the event loop (group commit, as Redis writes and, under
+    /// `always`, syncs its AOF once per turn of its loop): a connection first yields, so that
+    /// the others ready to run append their writes, then flushes or syncs unless one of them
+    /// already has. The sync blocks the worker thread, as Redis's blocks its event loop; a
+    /// failed one ends the process, as it does Redis: the writes cannot be acknowledged, and
+    /// their replies are already computed.
     pub async fn synced_for_reply(&self) {
-        self.flush();
-        if self.fsync() != AppendFsync::Always {
-            return;
-        }
+        let always = self.fsync() == AppendFsync::Always;
         let target = self.next_position();
-        if self.synced.load(Ordering::Acquire) >= target {
+        let done = || if always { &self.synced } else { &self.flushed }.load(Ordering::Acquire) >= target;
+        if done() {
             return;
         }
         tokio::task::yield_now().await;
-        if self.synced.load(Ordering::Acquire) >= target {
+        if done() {
             return;
         }
-        if let Err(e) = self.sync() {
+        if !always {
+            self.flush();
+        } else if let Err(e) = self.sync() {
             tracing::error!("flash tier: cannot sync the op log under appendfsync always: {e}; exiting");
             std::process::exit(1);
         }
