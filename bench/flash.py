@@ -107,16 +107,19 @@ def zipf_load(server, keys, requests, seed):
     return float(out.stdout.split("requests_per_sec=")[1])
 
 
+def info_fields(server, section):
+    """Every `field: value` of one INFO section, as strings."""
+    return dict(line.split(":", 1) for line in server.cli("INFO", section).splitlines() if ":" in line)
+
+
 def info(server, section, field):
-    for line in server.cli("INFO", section).splitlines():
-        if line.startswith(field + ":"):
-            return line.split(":", 1)[1].strip()
-    raise KeyError(field)
+    return info_fields(server, section)[field].strip()
 
 
 def flash_counts(server):
-    """(flash reads, promotions, keys in RAM) of a flash node, from INFO flash."""
-    return tuple(int(info(server, "flash", field)) for field in ("flash_reads", "flash_promoted_keys", "flash_ram_keys"))
+    """(flash reads, promotions, keys in RAM) of a flash node, from one INFO flash."""
+    fields = info_fields(server, "flash")
+    return tuple(int(fields[name]) for name in ("flash_reads", "flash_promoted_keys", "flash_ram_keys"))
 
 
 def dir_bytes(path):
