@@ -219,3 +219,39 @@ fn idle_clients_time_out() {
     assert!(raw.is_closed());
     assert!(start.elapsed() >= Duration::from_millis(800), "closed after the idle timeout, not before");
 }
+
+/// The event loop polls for input a moment before it sleeps (`busy-poll-us`), and only while
+/// requests keep coming: after a burst of request/response traffic, an idle server uses no CPU.
+#[test]
+fn the_event_loop_stops_polling_when_requests_stop() {
+    let server = Server::start(&[]);
+    let mut con = server.client();
+    assert_eq!(strings(&mut con, &["CONFIG", "GET", "busy-poll-us"]), [Some("busy-poll-us".to_string()), Some("100".to_string())]);
+    let burst: Vec<_> = (0..4)
+        .map(|t| {
+            let mut con = server.client();
+            std::thread::spawn(move || {
+                for i in 0..2_000 {
+                    assert_eq!(int(&mut con, &["SADD", &format!("s{t}"), &i.to_string()]), 1);
+                }
+            })
+        })
+        .collect();
+    burst.into_iter().for_each(|t| t.join().unwrap());
+    assert_eq!(int(&mut con, &["SCARD", "s3"]), 2_000);
+    let before = server.cpu_time();
+    std::thread::sleep(Duration::from_secs(1));
+    let idle = server.cpu_time() - before;
+    assert!(idle < Duration::from_millis(100), "an idle second cost {idle:?} of CPU: still polling");
+    let cpu_field = |con: &mut redis::Connection, name: &str| -> f64 { info_field(con, "cpu", name).unwrap().parse().unwrap() };
+    let polled = cpu_field(&mut con, "used_cpu_busy_poll");
+    let used = cpu_field(&mut con, "used_cpu_user") + cpu_field(&mut con, "used_cpu_sys");
+    assert!(polled <= used + 0.01, "polling without input ({polled} s) is part of the CPU used ({used} s)");
+    assert!(cpu_field(&mut con, "busy_poll_window_us") <= 100.0);
+    assert_eq!(text(&mut con, &["CONFIG", "SET", "busy-poll-us", "0"]).as_deref(), Some("OK"));
+    assert_eq!(int(&mut con, &["SADD", "s0", "x"]), 1, "serves requests with polling off");
+    assert_eq!(
+        error_text(&mut con, &["CONFIG", "SET", "busy-poll-us", "10001"]),
+        "ERR CONFIG SET failed (possibly related to argument 'busy-poll-us') - argument must be between 0 and 10000 inclusive"
+    );
+}

@@ -153,6 +153,9 @@ pub struct Config {
     pub tcp_backlog: u64,
     /// Background task frequency per second: active expiry, stats sampling (`hz`).
     pub hz: u64,
+    /// The longest the event loop keeps polling for input before it sleeps, in microseconds
+    /// (`busy-poll-us`; 0: never poll). The window adapts below it (net/idle_poll.rs).
+    pub busy_poll_us: u64,
     /// Largest bulk string a client may send (`proto-max-bulk-len`).
     pub proto_max_bulk_len: u64,
     /// Largest unparsed input buffered for one client (`client-query-buffer-limit`).
@@ -238,6 +241,7 @@ impl Default for Config {
             tcp_keepalive: 300,
             tcp_backlog: 511,
             hz: 10,
+            busy_poll_us: 100,
             proto_max_bulk_len: 512 * 1024 * 1024,
             client_query_buffer_limit: 1024 * 1024 * 1024,
             repl_backlog_size: 16 * 1024 * 1024,
@@ -551,6 +555,15 @@ const OPTIONS: &[OptionSpec] = &[
             Ok(())
         },
         get: |c| c.hz.to_string(),
+    },
+    OptionSpec {
+        name: "busy-poll-us",
+        mutable: true,
+        set: |c, v| {
+            c.busy_poll_us = integer(v, 0, 10_000)?;
+            Ok(())
+        },
+        get: |c| c.busy_poll_us.to_string(),
     },
     OptionSpec {
         name: "proto-max-bulk-len",

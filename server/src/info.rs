@@ -54,7 +54,7 @@ pub fn render(shared: &Shared, db: &mut Locked, requested: &[String]) -> String 
             "stats" => stats(&mut out, shared, &counts),
             "replication" => replication(&mut out, shared),
             "conflicts" => conflicts(&mut out, shared),
-            "cpu" => cpu(&mut out),
+            "cpu" => cpu(&mut out, shared),
             "cluster" => out.push_str("# Cluster\r\ncluster_enabled:0\r\n"),
             _ => keyspace(&mut out, &counts),
         }
@@ -262,7 +262,7 @@ fn vector_text(vector: &meridian_crdt::VersionVector) -> String {
     vector.iter().map(|(origin, seq, _)| format!("{origin}:{seq}")).collect::<Vec<_>>().join(",")
 }
 
-fn cpu(out: &mut String) {
+fn cpu(out: &mut String, shared: &Shared) {
     // SAFETY: getrusage only writes the struct it is given.
     let usage = unsafe {
         let mut usage: libc::rusage = std::mem::zeroed();
@@ -270,12 +270,15 @@ fn cpu(out: &mut String) {
         usage
     };
     let secs = |t: libc::timeval| format!("{}.{:06}", t.tv_sec, t.tv_usec);
+    let polled = shared.idle_poll.idle_polled();
     out.push_str("# CPU\r\n");
     fields!(out,
         "used_cpu_sys" => secs(usage.ru_stime),
         "used_cpu_user" => secs(usage.ru_utime),
         "used_cpu_sys_children" => "0.000000",
         "used_cpu_user_children" => "0.000000",
+        "used_cpu_busy_poll" => format!("{}.{:06}", polled.as_secs(), polled.subsec_micros()),
+        "busy_poll_window_us" => shared.idle_poll.window().as_micros(),
     );
 }
 

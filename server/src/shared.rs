@@ -28,6 +28,8 @@ pub struct HotConfig {
     pub timeout: AtomicU64,
     /// `maxmemory` in bytes.
     pub maxmemory: AtomicU64,
+    /// `busy-poll-us`: the longest the event loop polls before it sleeps.
+    pub busy_poll_us: AtomicU64,
 }
 
 impl HotConfig {
@@ -36,6 +38,7 @@ impl HotConfig {
         self.client_query_buffer_limit.store(config.client_query_buffer_limit, Ordering::Relaxed);
         self.timeout.store(config.timeout, Ordering::Relaxed);
         self.maxmemory.store(config.maxmemory, Ordering::Relaxed);
+        self.busy_poll_us.store(config.busy_poll_us, Ordering::Relaxed);
     }
 
     /// Reads one of the settings.
@@ -74,6 +77,8 @@ pub struct Shared {
     pub pubsub: PubSub,
     /// Spill, promotion and eviction figures.
     pub reclaim: crate::reclaim::ReclaimStats,
+    /// Keeps the event loop polling for a moment before it sleeps.
+    pub idle_poll: crate::net::IdlePoll,
 }
 
 impl Shared {
@@ -105,6 +110,7 @@ impl Shared {
             conflicts: Conflicts::default(),
             pubsub: PubSub::default(),
             reclaim: Default::default(),
+            idle_poll: Default::default(),
         }
     }
 

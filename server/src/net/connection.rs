@@ -111,7 +111,10 @@ pub async fn serve(shared: Arc<Shared>, mut stream: TcpStream, info: Arc<ClientI
             Woken::Delivery(delivery) => deliver(&mut session, &mut output, delivery),
             Woken::TimedOut => break "idle timeout",
             Woken::Read(Ok(0) | Err(_)) => break "connection closed",
-            Woken::Read(Ok(n)) => session.stats.net_in += n as u64,
+            Woken::Read(Ok(n)) => {
+                shared.idle_poll.input_arrived();
+                session.stats.net_in += n as u64;
+            }
         }
     };
     tracing::debug!(client = info.id, addr = %info.addr, reason, "client disconnected");

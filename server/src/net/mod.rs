@@ -2,6 +2,8 @@
 //! command does.
 
 mod connection;
+mod idle_poll;
 mod listener;
 
+pub use idle_poll::IdlePoll;
 pub use listener::{run, StartError};
