@@ -12,7 +12,9 @@ bench/compare.py, whose helpers this script uses), then:
   collection (ZRANK, ZCOUNT, ZRANGE by rank and score, the RAND commands; random members via
   `__rand_int__`) and compares requests/s;
 - runs redis-benchmark's HSET, SADD, ZADD and LPUSH workloads (-c 50, -P 1 and -P 16, alternating servers
-  round by round, median kept) and compares requests/s and server CPU per request.
+  round by round) and compares requests/s (the ratio of the medians, and the median of each round's
+  ratio: the two servers of a round run back to back, so a slow phase of a shared machine hits
+  both) and server CPU per request.
 
     python3 bench/collections.py            # full run (a few minutes)
     python3 bench/collections.py --quick    # smaller counts, one round
@@ -109,7 +111,7 @@ def memory_rows(elements, read_requests):
 
 
 def throughput_rows(requests, rounds):
-    rows, cpu_rows = [], []
+    rows, cpu_rows, paired_rows = [], [], []
     redis, meridian = start_pair([])
     try:
         for test in ("hset", "sadd", "zadd", "lpush"):
@@ -124,20 +126,22 @@ def throughput_rows(requests, rounds):
                         results[server.name].append(rps)
                         cpu[server.name].append(counts["cpu_us"])
                 r, m = statistics.median(results["redis"]), statistics.median(results["meridian"])
+                paired = statistics.median(b / a for a, b in zip(results["redis"], results["meridian"]))
                 name = f"{test.upper()} -c 50 -P {pipeline} -r 1000000"
-                print(f"  {name}: redis {sorted(results['redis'])} meridian {sorted(results['meridian'])} ratio {m / r:.2f}", file=sys.stderr)
+                print(f"  {name}: redis {results['redis']} meridian {results['meridian']} ratio {m / r:.2f} per-round {paired:.2f}", file=sys.stderr)
                 rows.append((f"{name} (req/s)", r, m))
+                paired_rows.append((f"{name}, median of the rounds' meridian / redis", paired))
                 cpu_rows.append((f"{name} (server CPU us per request)", statistics.median(cpu["redis"]), statistics.median(cpu["meridian"])))
     finally:
         redis.stop()
         meridian.stop()
-    return rows + cpu_rows
+    return rows + cpu_rows, paired_rows
 
 
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="smaller counts, one round")
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=9)
     args = parser.parse_args()
     if not os.path.exists(MERIDIAN):
         subprocess.run(["cargo", "build", "--release", "-p", "meridian"], cwd=ROOT, check=True)
@@ -145,13 +149,18 @@ def main():
     requests = 100_000 if args.quick else 300_000
     rounds = 1 if args.quick else args.rounds
     version = subprocess.run(["redis-server", "--version"], capture_output=True, text=True).stdout.split()[2]
-    rows = memory_rows(elements, requests // 10) + throughput_rows(requests, rounds)
+    throughput, paired = throughput_rows(requests, rounds)
+    rows = memory_rows(elements, requests // 10) + throughput
     print(f"\nredis-server {version} vs meridian, {os.cpu_count()} cores, median of {rounds} round(s)\n")
     print("| workload | redis | meridian | meridian / redis |")
     print("|---|---:|---:|---:|")
     for name, r, m in rows:
         digits = 2 if max(r, m) < 100 else 0
         print(f"| {name} | {r:,.{digits}f} | {m:,.{digits}f} | {m / r:.2f} |")
+    print("\n| workload, per round | meridian / redis |")
+    print("|---|---:|")
+    for name, ratio in paired:
+        print(f"| {name} | {ratio:.2f} |")
 
 
 if __name__ == "__main__":
