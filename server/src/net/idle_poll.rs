@@ -9,7 +9,8 @@
 //! it awake. This is the rule of KVM's `haltpoll` idle governor, applied to the event loop: the
 //! window grows while a poll would have caught the wake-up and shrinks while sleeps are longer
 //! than the largest window, so sparse traffic costs (almost) nothing. `busy-poll-us` bounds the
-//! window; 0 turns polling off. docs/benchmarks.md has the measurements.
+//! window; 0 turns polling off. Only a single-threaded event loop runs the poller (see
+//! `listener::run`). docs/benchmarks.md has the measurements.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};

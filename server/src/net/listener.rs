@@ -101,10 +101,14 @@ pub async fn run(shared: Arc<Shared>, on_ready: impl FnOnce(&Started)) -> Result
         tokio::spawn(accept_loop(shared.clone(), listener));
     }
     tokio::spawn(housekeeping(shared.clone()));
-    tokio::spawn({
-        let shared = shared.clone();
-        async move { shared.idle_poll.run(&shared.hot.busy_poll_us).await }
-    });
+    // With several workers, the one polling need not be the one holding the sockets' epoll,
+    // so it would spin for nothing: polling serves the single event loop only.
+    if tokio::runtime::Handle::current().runtime_flavor() == tokio::runtime::RuntimeFlavor::CurrentThread {
+        tokio::spawn({
+            let shared = shared.clone();
+            async move { shared.idle_poll.run(&shared.hot.busy_poll_us).await }
+        });
+    }
     wait_for_shutdown(&shared, signals).await;
     shared.request_shutdown();
     // Connections finish the batch they are running, send its replies, and close.
