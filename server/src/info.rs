@@ -271,13 +271,14 @@ fn cpu(out: &mut String, shared: &Shared) {
     };
     let secs = |t: libc::timeval| format!("{}.{:06}", t.tv_sec, t.tv_usec);
     let polled = shared.idle_poll.idle_polled();
+    let polled = libc::timeval { tv_sec: polled.as_secs() as libc::time_t, tv_usec: polled.subsec_micros() as libc::suseconds_t };
     out.push_str("# CPU\r\n");
     fields!(out,
         "used_cpu_sys" => secs(usage.ru_stime),
         "used_cpu_user" => secs(usage.ru_utime),
         "used_cpu_sys_children" => "0.000000",
         "used_cpu_user_children" => "0.000000",
-        "used_cpu_busy_poll" => format!("{}.{:06}", polled.as_secs(), polled.subsec_micros()),
+        "used_cpu_busy_poll" => secs(polled),
         "busy_poll_window_us" => shared.idle_poll.window().as_micros(),
     );
 }

@@ -117,8 +117,11 @@ impl IdlePoll {
             if reads != seen {
                 seen = reads;
                 quiet_since = Instant::now();
-            } else if quiet_since.elapsed() >= window {
-                self.idle_polled_us.fetch_add(quiet_since.elapsed().as_micros() as u64, Ordering::Relaxed);
+                continue;
+            }
+            let quiet = quiet_since.elapsed();
+            if quiet >= window {
+                self.idle_polled_us.fetch_add(quiet.as_micros() as u64, Ordering::Relaxed);
                 return quiet_since;
             }
         }
