@@ -169,6 +169,10 @@ pub struct Config {
     /// Peers to replicate to, `host:port` of their geo ports (`peer`, repeatable; in a ring,
     /// in ring order after this node: the successor first).
     pub peers: Vec<String>,
+    /// Names of nodes this node accepts sessions from although it does not send to them
+    /// (`accept-peer`, repeatable): an explicit join. Otherwise only the nodes at `peer`
+    /// addresses are members.
+    pub accept_peers: Vec<String>,
     /// How nodes are connected (`topology`).
     pub topology: Topology,
     /// Nodes of different clusters refuse each other (`cluster-id`).
@@ -191,6 +195,9 @@ pub struct Config {
     pub test_clock_offset_ms: i64,
     /// The config file this was read from, if any.
     pub config_file: Option<PathBuf>,
+    /// `MERIDIAN_*` environment variables that name no option (a wrapper script's own, say):
+    /// ignored, and warned about once logging starts.
+    pub ignored_env: Vec<String>,
 }
 
 impl Config {
@@ -258,6 +265,8 @@ impl Default for Config {
             conflict_log_max_len: 128,
             test_clock_offset_ms: 0,
             config_file: None,
+            accept_peers: Vec::new(),
+            ignored_env: Vec::new(),
         }
     }
 }
@@ -626,6 +635,16 @@ const OPTIONS: &[OptionSpec] = &[
         },
         get: |c| c.peers.join(" "),
     },
+    // Repeatable, as `peer`.
+    OptionSpec {
+        name: "accept-peer",
+        mutable: false,
+        set: |c, v| {
+            c.accept_peers.extend(v.iter().filter(|name| !name.is_empty()).cloned());
+            Ok(())
+        },
+        get: |c| c.accept_peers.join(" "),
+    },
     OptionSpec {
         name: "topology",
         mutable: false,
@@ -777,10 +796,16 @@ impl Config {
     }
 
     /// Applies `MERIDIAN_<OPTION>` variables (`MERIDIAN_MAXMEMORY=1gb`, dashes as underscores).
+    /// A variable that names no option is not an error: the environment is shared with other
+    /// programs, so it is kept in [`Config::ignored_env`] for a warning.
     pub fn apply_env(&mut self, vars: impl IntoIterator<Item = (String, String)>) -> Result<(), ConfigError> {
         for (key, value) in vars {
             let Some(name) = key.strip_prefix("MERIDIAN_") else { continue };
             let name = name.to_ascii_lowercase().replace('_', "-");
+            if spec(&name).is_err() {
+                self.ignored_env.push(key);
+                continue;
+            }
             let values = split_args(value.as_bytes()).ok_or_else(|| ConfigError::Invalid {
                 name: name.clone(),
                 reason: "unbalanced quotes".into(),
@@ -854,7 +879,9 @@ mod tests {
         let err = c.apply_flags(&strings(&["--port", "99999"])).unwrap_err();
         assert_eq!(err.to_string(), "invalid value for 'port': argument must be between 0 and 65535 inclusive");
         assert!(c.apply_flags(&strings(&["port", "1"])).is_err());
-        assert!(c.apply_env([("MERIDIAN_NOPE".to_string(), "1".to_string())]).is_err());
+        assert!(c.apply_env([("MERIDIAN_PORT".to_string(), "x".to_string())]).is_err(), "a known option's bad value is an error");
+        c.apply_env([("MERIDIAN_WRAPPER_HOME".to_string(), "/opt".to_string())]).unwrap();
+        assert_eq!(c.ignored_env, ["MERIDIAN_WRAPPER_HOME"], "a variable naming no option is kept for a warning");
         assert!(c.set("maxmemory", &strings(&["lots"]), false).is_err());
         assert_eq!(c.set("port", &strings(&["1"]), true), Err(ConfigError::Immutable("port".into())));
     }

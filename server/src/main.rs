@@ -42,6 +42,7 @@ const USAGE: &str = "Usage: meridian [/path/to/meridian.conf] [--option value ..
        meridian lab [--dir DIR] [--port 7001] [--rtt-ms 40,80,120] [--jitter-ms 0] [--loss 0] [--topology mesh|ring]
        meridian wan --listen ADDR --target HOST:PORT [--delay-ms 0] [--jitter-ms 0] [--loss 0]
        meridian check-config [/path/to/meridian.conf] [--option value ...]
+       meridian salvage [/path/to/meridian.conf] [--option value ...]   (a damaged flash tier)
        meridian --version
 
 Options are redis.conf names (port, bind, requirepass, dir, maxmemory, loglevel, ...), read
@@ -95,6 +96,18 @@ fn main() -> ExitCode {
         }
         Some("lab") => return report("lab", lab::run(&args[1..])),
         Some("wan") => return report("wan", lab::wan::run(&args[1..])),
+        Some("salvage") => {
+            return match durable::salvage::run(&args[1..]) {
+                Ok(report) => {
+                    println!("{report}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("meridian salvage: {e}");
+                    ExitCode::from(1)
+                }
+            };
+        }
         Some("check-config") => {
             return match Config::from_args(&args[1..], std::env::vars()) {
                 Ok(_) => {
@@ -138,6 +151,9 @@ fn report(command: &str, outcome: Result<(), lab::LabError>) -> ExitCode {
 
 fn serve(config: Config) -> Result<(), StartupError> {
     let log_control = logging::init(config.loglevel, &config.logfile).map_err(StartupError::Log)?;
+    for variable in &config.ignored_env {
+        tracing::warn!("environment variable {variable} names no option; ignored");
+    }
     if config.test_clock_offset_ms != 0 {
         clock::set_offset_ms(config.test_clock_offset_ms);
         tracing::warn!(offset_ms = config.test_clock_offset_ms, "test-clock-offset-ms: this node's clock is shifted on purpose");

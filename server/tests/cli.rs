@@ -50,7 +50,7 @@ fn bad_configuration_is_a_clear_startup_error() {
     refuses(&["--maxmemory", "lots"], &[], "invalid value for 'maxmemory': argument must be a memory value");
     refuses(&["/no/such/meridian.conf"], &[], "cannot read config file '/no/such/meridian.conf'");
     refuses(&["--port", "0", "stray"], &[], "invalid value for 'port': expects exactly one value, got 2");
-    refuses(&["--port", "0"], &[("MERIDIAN_BOGUS", "1")], "unknown option 'bogus'");
+    refuses(&["--port", "0"], &[("MERIDIAN_MAXCLIENTS", "many")], "invalid value for 'maxclients'");
     let conf = dir.join("bad.conf");
     std::fs::write(&conf, "port 0\n# fine\nsave 900 1\n").unwrap();
     refuses(&[conf.to_str().unwrap()], &[], "bad.conf:3: invalid value for 'save'");

@@ -94,11 +94,17 @@ impl Server {
     /// Spawns `bin args` and waits for a log line containing `ready`; for meridian the port
     /// follows it.
     pub fn spawn(bin: &Path, args: &[&str], ready: &str) -> Server {
+        Server::spawn_with_env(bin, args, &[], ready)
+    }
+
+    /// [`Server::spawn`] with the environment variables `env` set, and no other `MERIDIAN_*`.
+    pub fn spawn_with_env(bin: &Path, args: &[&str], env: &[(&str, &str)], ready: &str) -> Server {
         let mut command = Command::new(bin);
         command.args(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
         for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("MERIDIAN_")) {
             command.env_remove(key);
         }
+        command.envs(env.iter().copied());
         let mut child = command.spawn().unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
         let log = Arc::new(Mutex::new(String::new()));
         let (found_tx, found_rx) = std::sync::mpsc::channel();
@@ -341,8 +347,9 @@ impl Cluster {
         self.spawn_node(i, self.node_args(i));
     }
 
-    /// (Re)starts node `i` without its peers: it accepts the others' ops but sends its own
-    /// nowhere, so everything it writes stays concurrent with what they write.
+    /// (Re)starts node `i` without its peers: it accepts the others' ops (`accept-peer`, an
+    /// explicit join) but sends its own nowhere, so everything it writes stays concurrent with
+    /// what they write.
     pub fn start_node_without_peers(&mut self, i: usize) {
         let mut args = Vec::new();
         let mut given = self.node_args(i).into_iter();
@@ -350,6 +357,11 @@ impl Cluster {
             match arg.as_str() {
                 "--peer" => drop(given.next()),
                 _ => args.push(arg),
+            }
+        }
+        for (j, name) in self.names.iter().enumerate() {
+            if j != i {
+                args.extend(["--accept-peer".to_string(), name.clone()]);
             }
         }
         self.spawn_node(i, args);

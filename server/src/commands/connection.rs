@@ -6,6 +6,9 @@ use crate::resp::Protocol;
 use std::sync::atomic::Ordering;
 
 const CONN: u32 = flags::CONNECTION | flags::FAST;
+/// POST and Host: run before AUTH, inside MULTI and while subscribed: wherever an HTTP
+/// request lands, the connection closes before its body can run.
+const CROSS_PROTOCOL: u32 = CONN | flags::NO_AUTH | flags::TX_CONTROL | flags::SUBSCRIBED;
 
 pub const COMMANDS: &[Spec] = &[
     Spec { name: "ping", arity: -1, flags: CONN | flags::SUBSCRIBED, keys: NO_KEYS, group: "connection", summary: "Returns the server's liveliness response.", run: ping },
@@ -15,6 +18,8 @@ pub const COMMANDS: &[Spec] = &[
     Spec { name: "select", arity: 2, flags: CONN, keys: NO_KEYS, group: "connection", summary: "Changes the selected database.", run: select },
     Spec { name: "quit", arity: -1, flags: CONN | flags::NO_AUTH | flags::TX_CONTROL | flags::SUBSCRIBED, keys: NO_KEYS, group: "connection", summary: "Closes the connection.", run: quit },
     Spec { name: "reset", arity: 1, flags: CONN | flags::NO_AUTH | flags::TX_CONTROL | flags::SUBSCRIBED, keys: NO_KEYS, group: "connection", summary: "Resets the connection.", run: reset },
+    Spec { name: "post", arity: -1, flags: CROSS_PROTOCOL, keys: NO_KEYS, group: "connection", summary: "Closes a connection that speaks HTTP (cross-protocol scripting).", run: cross_protocol },
+    Spec { name: "host:", arity: -1, flags: CROSS_PROTOCOL, keys: NO_KEYS, group: "connection", summary: "Closes a connection that speaks HTTP (cross-protocol scripting).", run: cross_protocol },
     Spec { name: "client", arity: -2, flags: flags::CONNECTION, keys: NO_KEYS, group: "connection", summary: "A container for client connection commands.", run: client },
 ];
 
@@ -141,6 +146,21 @@ fn select(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 fn quit(ctx: &mut Ctx, _: &[&[u8]]) -> CmdResult {
     ctx.session.close = true;
     ctx.out.ok();
+    Ok(())
+}
+
+/// `POST` or `Host:` as a command: an HTTP request sent to the client port, most likely by a
+/// web page a local user opened (cross-protocol scripting). As Redis does, the connection
+/// closes without a reply and without running anything after it, and the attempt is logged
+/// (at most once a minute).
+fn cross_protocol(ctx: &mut Ctx, _: &[&[u8]]) -> CmdResult {
+    static LOGGED_AT_MS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let last = LOGGED_AT_MS.load(Ordering::Relaxed);
+    if last == 0 || ctx.now.saturating_sub(last) >= 60_000 {
+        LOGGED_AT_MS.store(ctx.now.max(1), Ordering::Relaxed);
+        tracing::warn!(addr = %ctx.session.info.addr, "possible SECURITY ATTACK detected: a client sent POST or Host: (an HTTP request, likely cross-protocol scripting from a web page); connection aborted");
+    }
+    ctx.session.close = true;
     Ok(())
 }
 

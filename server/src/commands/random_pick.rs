@@ -17,15 +17,25 @@ use rand::Rng;
 /// of its slots live, drawing blindly would cost more than the listing.
 const DRAWS: usize = 64;
 
+/// The most repeated picks one reply may hold (a negative count beyond it gets Redis's
+/// out-of-range error). Redis's own bound is `LONG_MAX / 2`, which no server can answer: it
+/// builds the reply until memory runs out. A hundred million picks is already gigabytes of
+/// reply; the bound keeps a typo from taking the node's memory (see docs/compatibility.md).
+const MAX_REPEATED_PICKS: i64 = 100_000_000;
+
 /// `count` random live members of `members` (none if the key is absent), each made into a
 /// `T` by `make`: distinct ones when `count` >= 0 (all of them if fewer), and exactly `-count`
 /// when negative, repeats allowed (Redis's rule for all four commands).
 pub fn pick_random<V: Element, T>(members: Option<&Members<V>>, count: i64, make: impl Fn(&[u8], &V) -> T) -> Result<Vec<T>, CmdError> {
+    // The count is checked before the key is looked at, as in Redis.
+    let repeated = match count {
+        0.. => None,
+        _ => Some(count.checked_neg().filter(|&n| n <= MAX_REPEATED_PICKS).ok_or(CmdError::from("ERR value is out of range"))? as usize),
+    };
     let Some(members) = members.filter(|m| m.is_live()) else { return Ok(Vec::new()) };
     let mut rng = rand::thread_rng();
     let live = members.len();
-    if count < 0 {
-        let n = count.checked_neg().filter(|&n| n <= i64::MAX / 2).ok_or(CmdError::from("ERR value is out of range"))? as usize;
+    if let Some(n) = repeated {
         let mut slots = Slots::new(members);
         return Ok((0..n).map(|_| slots.draw(&mut rng)).map(|(m, v)| make(m, v)).collect());
     }

@@ -23,7 +23,8 @@ const READ_CHUNK: usize = 16 * 1024;
 /// Serves `stream` until the client leaves, is killed, misbehaves, or the server stops.
 pub async fn serve(shared: Arc<Shared>, mut stream: TcpStream, info: Arc<ClientInfo>) {
     let authenticated = shared.config.read().requirepass.is_empty();
-    let mut session = Session::new(info.clone(), authenticated);
+    let mut held = Held { shared: &shared, session: Session::new(info.clone(), authenticated) };
+    let session = &mut held.session;
     let mut input = BytesMut::with_capacity(READ_CHUNK);
     let mut output: Vec<u8> = Vec::with_capacity(READ_CHUNK);
     let mut parser = RequestParser::new();
@@ -55,13 +56,13 @@ pub async fn serve(shared: Arc<Shared>, mut stream: TcpStream, info: Arc<ClientI
                 })
                 .collect();
             if !args.is_empty() {
-                execute(&shared, &mut session, &mut output, &args);
+                execute(&shared, session, &mut output, &args);
             }
             drop(args);
             input.advance(len);
             if let Some(block) = session.blocked.take() {
                 // Replies so far go out now; this one when the block resolves.
-                if write(&shared, &mut stream, &mut output, &mut session).await.is_err() {
+                if write(&shared, &mut stream, &mut output, session).await.is_err() {
                     break;
                 }
                 let _blocked = shared.clients.block();
@@ -71,7 +72,7 @@ pub async fn serve(shared: Arc<Shared>, mut stream: TcpStream, info: Arc<ClientI
                         Reply::new(&mut output, session.protocol).int(reply);
                     }
                     Block::Pop { args, deadline, null_array } => {
-                        let mut waiting = Waiting { shared: &shared, stream: &mut stream, input: &mut input, output: &mut output, session: &mut session };
+                        let mut waiting = Waiting { shared: &shared, stream: &mut stream, input: &mut input, output: &mut output, session };
                         if !waiting.until_popped(&args, deadline, null_array).await {
                             session.close = true;
                         }
@@ -81,14 +82,14 @@ pub async fn serve(shared: Arc<Shared>, mut stream: TcpStream, info: Arc<ClientI
             if session.close {
                 break;
             }
-            if output.len() >= FLUSH_AT && write(&shared, &mut stream, &mut output, &mut session).await.is_err() {
+            if output.len() >= FLUSH_AT && write(&shared, &mut stream, &mut output, session).await.is_err() {
                 break;
             }
         }
-        if write(&shared, &mut stream, &mut output, &mut session).await.is_err() {
+        if write(&shared, &mut stream, &mut output, session).await.is_err() {
             break "write error";
         }
-        publish(&shared, &mut session);
+        publish(&shared, session);
         if session.close {
             break "closed";
         }
@@ -99,16 +100,17 @@ pub async fn serve(shared: Arc<Shared>, mut stream: TcpStream, info: Arc<ClientI
             tracing::warn!(client = info.id, addr = %info.addr, "closing client that reached max query buffer length");
             break "query buffer limit";
         }
+        shrink_after_big_request(&mut input, &mut parser);
         input.reserve(READ_CHUNK);
         // Subscribers are exempt from the idle timeout, as in Redis.
         let timeout = if session.subscriptions.is_some() { 0 } else { HotConfig::get(&hot.timeout) };
         // CLIENT KILL and server shutdown shut the socket down, which ends this read.
         let woken = tokio::select! {
             read = read_some(&mut stream, &mut input, timeout) => read,
-            Some(delivery) = next_delivery(&mut session) => Woken::Delivery(delivery),
+            Some(delivery) = next_delivery(session) => Woken::Delivery(delivery),
         };
         match woken {
-            Woken::Delivery(delivery) => deliver(&mut session, &mut output, delivery),
+            Woken::Delivery(delivery) => deliver(session, &mut output, delivery),
             Woken::TimedOut => break "idle timeout",
             Woken::Read(Ok(0) | Err(_)) => break "connection closed",
             Woken::Read(Ok(n)) => {
@@ -118,13 +120,48 @@ pub async fn serve(shared: Arc<Shared>, mut stream: TcpStream, info: Arc<ClientI
         }
     };
     tracing::debug!(client = info.id, addr = %info.addr, reason, "client disconnected");
-    release_watches(&mut shared.keyspace.unlocked(), &mut session);
-    if let Some(mut subscriptions) = session.subscriptions.take() {
-        subscriptions.leave(&shared.pubsub);
+}
+
+/// What a connection holds in the rest of the server (its slot in the client registry, its
+/// watches, its subscriptions, its unpublished counters), released when the connection ends
+/// however it ends: a command that panics unwinds through this too, so it cannot leave a
+/// client in CLIENT LIST counting against `maxclients`. Declared after the socket, so it is
+/// dropped first: the socket is forgotten before it closes.
+struct Held<'a> {
+    shared: &'a Shared,
+    session: Session,
+}
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        let (shared, session) = (self.shared, &mut self.session);
+        if std::thread::panicking() {
+            tracing::error!(client = session.info.id, addr = %session.info.addr, command = session.last_command, "a command panicked; closing its connection");
+        }
+        release_watches(&mut shared.keyspace.unlocked(), session);
+        if let Some(mut subscriptions) = session.subscriptions.take() {
+            subscriptions.leave(&shared.pubsub);
+        }
+        publish(shared, session);
+        session.info.forget_socket();
+        shared.clients.unregister(session.info.id);
     }
-    publish(&shared, &mut session);
-    info.forget_socket();
-    shared.clients.unregister(info.id);
+}
+
+/// Read buffers above this capacity are given back once mostly empty.
+const BIG_BUFFER: usize = 4 * READ_CHUNK;
+
+/// Gives back the memory a big request left behind (a huge multibulk or a long value) before
+/// the connection waits for more, as Redis shrinks an idle client's query buffer: otherwise
+/// every connection keeps the largest request it ever sent until it closes. Only what is not
+/// yet parsed is kept; a buffer still mostly in use is left as it is.
+fn shrink_after_big_request(input: &mut BytesMut, parser: &mut RequestParser) {
+    if input.capacity() > BIG_BUFFER && input.len() < input.capacity() / 4 {
+        let mut smaller = BytesMut::with_capacity(input.len().max(READ_CHUNK));
+        smaller.extend_from_slice(input);
+        *input = smaller;
+    }
+    parser.shrink();
 }
 
 /// What ended a connection's wait for input.
@@ -282,7 +319,13 @@ async fn write(shared: &Shared, stream: &mut TcpStream, output: &mut Vec<u8>, se
         session.announced_write = session.last_write;
         shared.log_grew();
         if let Some(durable) = shared.node.durable() {
-            durable.synced_for_reply().await;
+            if let Err(e) = durable.synced_for_reply().await {
+                // No reply acknowledges a write that is not where the mode promises: the
+                // connection closes instead, as a crash would have closed it.
+                tracing::warn!(client = session.info.id, addr = %session.info.addr, "closing client: {e}");
+                output.clear();
+                return Err(std::io::Error::other(e));
+            }
         }
     }
     if output.is_empty() {

@@ -67,6 +67,15 @@ impl RequestParser {
         Self::default()
     }
 
+    /// Gives back the argument list's memory after a request with many arguments, unless a
+    /// request is half parsed (its arguments so far are still needed).
+    pub fn shrink(&mut self) {
+        const KEPT_ARGS: usize = 64;
+        if self.multibulk.is_none() && self.args.capacity() > KEPT_ARGS {
+            self.args = Vec::new();
+        }
+    }
+
     /// Parses the next complete request at the start of `buf`, or `None` if more bytes are
     /// needed.
     pub fn parse(&mut self, buf: &[u8], limits: Limits) -> Result<Option<Request<'_>>, ProtocolError> {
