@@ -182,9 +182,8 @@ fn a_peer_with_a_certificate_from_another_ca_is_refused() {
 #[test]
 fn a_peer_of_another_cluster_is_refused_before_any_data_moves() {
     let cluster = Cluster::start(2, "mesh", &[]);
+    // n1's certificate (so its name), another cluster id.
     let mut other_args = cluster.node_args(1);
-    let id = other_args.iter().position(|a| a == "--node-name").unwrap();
-    other_args[id + 1] = "intruder".into();
     other_args.extend(["--cluster-id".to_string(), "another".to_string()]);
     other_args[1] = meridian_tests::free_udp_port().to_string();
     let args: Vec<&str> = other_args.iter().map(String::as_str).collect();

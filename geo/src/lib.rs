@@ -36,7 +36,7 @@ mod receiver;
 mod sender;
 mod stability;
 
-pub use message::{decode_frame, encode_frame, FrameError, Message, MAX_FRAME};
+pub use message::{decode_frame, encode_frame, pieces, FrameError, Message, OpRun, MAX_FRAME, MAX_STATE, PIECE};
 pub use oplog::OpLog;
 pub use receiver::{AckDue, Receiver, ReceiverError, Store};
 pub use sender::{LoggedOp, OpSource, Relay, Sender, SenderError, SenderStats, Start, Topology};

@@ -50,6 +50,34 @@ pub enum Message {
     SnapshotEnd,
     /// The session is refused; the reason is logged by both sides.
     Refused(String),
+    /// One piece of the state of a key too big for one frame (a list or a collection of
+    /// millions of members), in a snapshot: the pieces of one key follow each other, and
+    /// together are the key state's encoding (see [`pieces`]).
+    SnapshotPiece {
+        /// The key.
+        key: Bytes,
+        /// The next bytes of its encoded state.
+        piece: Bytes,
+        /// True on the key's last piece.
+        last: bool,
+    },
+}
+
+/// Bytes of encoded state per [`Message::SnapshotPiece`].
+pub const PIECE: usize = 4 * 1024 * 1024;
+
+/// The largest key state a snapshot may carry in pieces (1 GiB): a hostile peer cannot make
+/// a node buffer more.
+pub const MAX_STATE: usize = 1 << 30;
+
+/// `key`'s state as snapshot pieces of [`PIECE`] bytes: how a key whose state could outgrow a
+/// frame travels in a state transfer.
+pub fn pieces(key: Bytes, state: &KeyState) -> Vec<Message> {
+    let encoded = Bytes::from(rmp_serde::to_vec(state).expect("key states encode"));
+    let count = encoded.len().div_ceil(PIECE).max(1);
+    (0..count)
+        .map(|i| Message::SnapshotPiece { key: key.clone(), piece: encoded.slice(i * PIECE..((i + 1) * PIECE).min(encoded.len())), last: i + 1 == count })
+        .collect()
 }
 
 /// Consecutive ops of one origin (sequence numbers `first_seq ..= first_seq + count - 1`):

@@ -1,6 +1,6 @@
 //! The receiving side of a session: applies what the sender streams, and acknowledges.
 
-use crate::message::Message;
+use crate::message::{Message, MAX_STATE};
 use crate::sender::name;
 use bytes::Bytes;
 use meridian_crdt::{run_entries, KeyState, NodeId, Op, VersionVector};
@@ -53,6 +53,8 @@ pub struct Receiver {
     peer: Option<(NodeId, String)>,
     /// A state transfer in progress: what the sender had applied.
     snapshot: Option<VersionVector>,
+    /// The key whose state is arriving in pieces, and its bytes so far.
+    partial: Option<(Bytes, Vec<u8>)>,
     /// Ops applied in this session.
     pub ops_applied: u64,
 }
@@ -60,7 +62,7 @@ pub struct Receiver {
 impl Receiver {
     /// A session of node `me` (called `name`) in `cluster`.
     pub fn new(cluster: impl Into<String>, me: NodeId, name: impl Into<String>) -> Receiver {
-        Receiver { cluster: cluster.into(), me, name: name.into(), peer: None, snapshot: None, ops_applied: 0 }
+        Receiver { cluster: cluster.into(), me, name: name.into(), peer: None, snapshot: None, partial: None, ops_applied: 0 }
     }
 
     /// The sender's id and name, once it has said hello.
@@ -91,14 +93,22 @@ impl Receiver {
             Message::Ops(runs) => {
                 let mut applied = store.applied();
                 for run in runs {
+                    // Every number a peer sends is untrusted: the run's bounds are checked
+                    // before any arithmetic on them (sequence numbers start at 1).
+                    let end = run.first_seq.checked_add(run.count).filter(|_| run.first_seq > 0);
+                    let end = end.ok_or_else(|| ReceiverError::Protocol(format!("run of {} ops of {} from seq {} is out of range", run.count, run.origin, run.first_seq)))?;
                     let mut seq = run.first_seq;
                     for entry in run_entries(run.first_time, &run.entries) {
+                        if seq == end {
+                            return Err(ReceiverError::Protocol(format!("run of {} ops of {} holds more", run.count, run.origin)));
+                        }
                         let (time, tail) = entry.map_err(|e| ReceiverError::Protocol(e.to_string()))?;
+                        // `seq - 1` is the op before this one: no overflow at either end.
                         let have = applied.seq(run.origin);
-                        if seq > have + 1 {
+                        if seq - 1 > have {
                             return Err(ReceiverError::Protocol(format!("gap in ops of {}: have {have}, got {seq}", run.origin)));
                         }
-                        if seq == have + 1 {
+                        if seq - 1 == have {
                             let op = Op::decode_tail(run.origin, seq, time, tail).map_err(|e| ReceiverError::Protocol(e.to_string()))?;
                             applied.record(op.origin, op.seq, op.time);
                             store.apply(op, tail);
@@ -106,7 +116,7 @@ impl Receiver {
                         }
                         seq += 1;
                     }
-                    if seq != run.first_seq + run.count {
+                    if seq != end {
                         return Err(ReceiverError::Protocol(format!("run of {} ops of {} held {}", run.count, run.origin, seq - run.first_seq)));
                     }
                 }
@@ -123,7 +133,27 @@ impl Receiver {
                 }
                 Ok(AckDue::No)
             }
+            Message::SnapshotPiece { key, piece, last } => {
+                let theirs = self.snapshot.as_ref().ok_or_else(|| ReceiverError::Protocol("snapshot piece outside a snapshot".into()))?;
+                let (held, bytes) = self.partial.get_or_insert_with(|| (key.clone(), Vec::new()));
+                if *held != key {
+                    return Err(ReceiverError::Protocol("snapshot pieces of two keys interleave".into()));
+                }
+                if bytes.len() + piece.len() > MAX_STATE {
+                    return Err(ReceiverError::Protocol(format!("a key state of more than {MAX_STATE} bytes")));
+                }
+                bytes.extend_from_slice(&piece);
+                if last {
+                    let (key, bytes) = self.partial.take().expect("a key is arriving");
+                    let state = rmp_serde::from_slice(&bytes).map_err(|e| ReceiverError::Protocol(format!("snapshot piece: {e}")))?;
+                    store.merge(key, state, theirs);
+                }
+                Ok(AckDue::No)
+            }
             Message::SnapshotEnd => {
+                if self.partial.is_some() {
+                    return Err(ReceiverError::Protocol("snapshot ended inside a key's pieces".into()));
+                }
                 let theirs = self.snapshot.take().ok_or_else(|| ReceiverError::Protocol("snapshot end outside a snapshot".into()))?;
                 store.snapshot_complete(&theirs);
                 Ok(AckDue::Now)
@@ -137,5 +167,61 @@ impl Receiver {
     /// the frame bytes it has read on this session (`received`).
     pub fn ack(&self, store: &impl Store, known: Vec<(NodeId, VersionVector)>, clock: u64, received: u64) -> Message {
         Message::Ack { applied: store.applied(), known, clock, received }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::message::OpRun;
+    use meridian_crdt::{push_run_entry, Body, Seen};
+
+    /// A node that only counts what it is given.
+    #[derive(Default)]
+    struct Counting {
+        applied: VersionVector,
+        ops: u64,
+    }
+
+    impl Store for Counting {
+        fn applied(&self) -> VersionVector {
+            self.applied.clone()
+        }
+        fn apply(&mut self, op: Op, _: &[u8]) {
+            self.applied.record(op.origin, op.seq, op.time);
+            self.ops += 1;
+        }
+        fn merge(&mut self, _: Bytes, _: KeyState, _: &VersionVector) {}
+        fn snapshot_complete(&mut self, _: &VersionVector) {}
+    }
+
+    /// A run of `tails` ops of node 7 from `first_seq`, claiming `count`.
+    fn run(first_seq: u64, count: u64, tails: usize) -> Message {
+        let op = Op { origin: NodeId(7), seq: 0, time: 100, key: Bytes::from_static(b"k"), body: Body::Set { seen: Seen::default(), value: Bytes::from_static(b"v"), expire_at: None } };
+        let (mut tail, mut entries) = (Vec::new(), Vec::new());
+        op.encode_tail(&mut tail);
+        for _ in 0..tails {
+            push_run_entry(&mut entries, 100, 100, &tail);
+        }
+        Message::Ops(vec![OpRun { origin: NodeId(7), first_seq, first_time: 100, count, entries: entries.into() }])
+    }
+
+    /// Counts and sequence numbers are the peer's word: a run whose bounds overflow, start at
+    /// 0 or hold more or fewer ops than it claims ends the session with a protocol error
+    /// instead of panicking the node, and applies nothing it should not.
+    #[test]
+    fn runs_with_absurd_numbers_are_protocol_errors() {
+        // (first seq, count claimed, ops held, ops applied before the error)
+        for (first_seq, count, tails, applied) in [(1, u64::MAX, 1, 0), (u64::MAX, 1, 1, 0), (u64::MAX, 2, 2, 0), (0, 1, 1, 0), (1, 1, 2, 1), (1, 3, 2, 2)] {
+            let mut store = Counting::default();
+            let mut receiver = Receiver::new("c", NodeId(1), "a");
+            let outcome = receiver.on_message(run(first_seq, count, tails), &mut store);
+            assert!(matches!(outcome, Err(ReceiverError::Protocol(_))), "run from {first_seq} of {count} holding {tails}: {outcome:?}");
+            assert_eq!(store.ops, applied, "run from {first_seq} of {count} holding {tails}: only well-formed ops are applied");
+        }
+        let mut store = Counting::default();
+        let mut receiver = Receiver::new("c", NodeId(1), "a");
+        assert_eq!(receiver.on_message(run(1, 2, 2), &mut store), Ok(AckDue::Soon));
+        assert_eq!(store.ops, 2);
     }
 }

@@ -344,6 +344,7 @@ pub(crate) fn name(message: &Message) -> &'static str {
         Message::Ack { .. } => "ack",
         Message::SnapshotStart { .. } => "snapshot start",
         Message::SnapshotChunk(_) => "snapshot chunk",
+        Message::SnapshotPiece { .. } => "snapshot piece",
         Message::SnapshotEnd => "snapshot end",
         Message::Refused(_) => "refusal",
     }

@@ -89,9 +89,16 @@ impl Shared {
         let hot = HotConfig::default();
         hot.load_from(&config);
         let replication = config.replicates().then(|| {
-            let name = if config.node_name.is_empty() { node.node_id().to_string() } else { config.node_name.clone() };
+            // A node's name is the one its certificate proves; `node-name` must agree with it
+            // (checked when replication starts) and may be left out.
+            let certified = crate::replication::tls::certified_name_in(&config.tls_cert);
+            let name = match (config.node_name.is_empty(), certified) {
+                (true, Some(certified)) => certified,
+                (true, None) => node.node_id().to_string(),
+                (false, _) => config.node_name.clone(),
+            };
             let gc_timeout = std::time::Duration::from_secs(config.peer_gc_timeout);
-            Replication::new(config.cluster_id.clone(), name, config.topology, &config.peers, gc_timeout)
+            Replication::new(config.cluster_id.clone(), name, config.topology, &config.peers, config.accept_peers.clone(), gc_timeout)
         });
         let keyspace = Keyspace::new(node.id(), node.hash_seed(), cold);
         keyspace.lfu.set(config.lfu_log_factor, config.lfu_decay_time);

@@ -36,6 +36,9 @@ pub struct PeerStatus {
     pub addr: String,
     /// The peer's name and current origin, once it said hello.
     pub node: Option<(String, NodeId)>,
+    /// The name the certificate of the node at this address was issued to, once a handshake
+    /// showed it: the configured members are these names.
+    pub certified: Option<String>,
     /// Link state.
     pub state: LinkState,
     /// What the peer has acknowledged applying.
@@ -94,6 +97,8 @@ pub struct Replication {
     pub topology: Topology,
     /// The configured peers, in configuration order (a ring's successor first).
     pub peers: Vec<Mutex<PeerStatus>>,
+    /// Nodes accepted although not sent to (`accept-peer`).
+    accepted: Vec<String>,
     members: Mutex<BTreeMap<String, Member>>,
     /// The name of every incarnation heard of (stamps in the conflict log name origins).
     names: Mutex<HashMap<NodeId, String>>,
@@ -112,11 +117,12 @@ pub struct Replication {
 
 impl Replication {
     /// Replication state for `name` in `cluster`, sending to `peers`.
-    pub fn new(cluster: String, name: String, topology: Topology, peers: &[String], gc_timeout: Duration) -> Replication {
+    pub fn new(cluster: String, name: String, topology: Topology, peers: &[String], accepted: Vec<String>, gc_timeout: Duration) -> Replication {
         let status = |addr: &String| {
             Mutex::new(PeerStatus {
                 addr: addr.clone(),
                 node: None,
+                certified: None,
                 state: LinkState::Connecting,
                 acked: VersionVector::new(),
                 bytes_sent: 0,
@@ -136,6 +142,7 @@ impl Replication {
             name,
             topology,
             peers: peers.iter().map(status).collect(),
+            accepted,
             members: Mutex::new(BTreeMap::new()),
             names: Mutex::new(HashMap::new()),
             stability: Mutex::new(Stability::new(Vec::new())),
@@ -153,6 +160,13 @@ impl Replication {
     pub fn set_gc_timeout(&self, timeout: Duration) {
         *self.gc_timeout.lock() = timeout;
         self.refresh_members();
+    }
+
+    /// True if `name` is the certified name of a configured peer, or one named by
+    /// `accept-peer`: only those may open a session to this node (membership is what the
+    /// operator configured, not whoever holds a certificate from the cluster CA).
+    pub fn is_member(&self, name: &str) -> bool {
+        self.accepted.iter().any(|accepted| accepted == name) || self.peers.iter().any(|peer| peer.lock().certified.as_deref() == Some(name))
     }
 
     /// Learns (or re-learns) a member from a hello: its name and current incarnation.

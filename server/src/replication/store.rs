@@ -8,26 +8,28 @@ use crate::node::Applied;
 use meridian_crdt::{KeyState, Op, VersionVector};
 use meridian_geo::Store;
 use std::collections::HashSet;
+use std::sync::Arc;
 
-/// The node, as a receiving session sees it.
-pub struct NodeStore<'a> {
-    shared: &'a Shared,
+/// The node, as a receiving session sees it. It owns what it holds, so a session can hand it
+/// to a blocking thread for the heavy parts of a state transfer.
+pub struct NodeStore {
+    shared: Arc<Shared>,
     /// Keys received in the state transfer in progress.
     transferred: HashSet<Box<[u8]>>,
     /// Holds checkpoints off while a state transfer merges keys the durable log does not see.
-    transfer: Option<crate::durable::TransferGuard<'a>>,
+    transfer: Option<crate::durable::TransferGuard>,
     /// Set when an op could not be applied in order (another session is ahead of this one).
     pub gap: bool,
 }
 
-impl<'a> NodeStore<'a> {
+impl NodeStore {
     /// The store of `shared`.
-    pub fn new(shared: &'a Shared) -> Self {
+    pub fn new(shared: Arc<Shared>) -> Self {
         NodeStore { shared, transferred: HashSet::new(), transfer: None, gap: false }
     }
 }
 
-impl NodeStore<'_> {
+impl NodeStore {
     /// From the first change a state transfer makes until it completes, checkpoints wait.
     fn hold_checkpoints(&mut self) {
         if self.transfer.is_none() {
@@ -36,13 +38,13 @@ impl NodeStore<'_> {
     }
 }
 
-impl Store for NodeStore<'_> {
+impl Store for NodeStore {
     fn applied(&self) -> VersionVector {
         self.shared.node.applied()
     }
 
     fn apply(&mut self, op: Op, tail: &[u8]) {
-        let shared = self.shared;
+        let shared = &*self.shared;
         let mut db = shared.keyspace.lock_keys(std::iter::once(&op.key[..]));
         match shared.node.accept_remote(&op, tail) {
             crate::node::Accepted::Fresh => {

@@ -36,6 +36,28 @@ pub enum TlsError {
     Verifier(String),
 }
 
+/// The node name a certificate was issued to: its DNS name other than [`PEER_NAME`]
+/// (`meridian certs` gives each node certificate exactly one). A node's identity is this name,
+/// proven by the handshake, never the name it claims in its hello.
+pub fn certified_name(cert: &CertificateDer<'_>) -> Option<String> {
+    let cert = webpki::EndEntityCert::try_from(cert).ok()?;
+    let mut names = cert.valid_dns_names().filter(|name| *name != PEER_NAME);
+    let name = names.next()?;
+    names.next().is_none().then(|| name.to_string())
+}
+
+/// The name the certificate in the PEM file `path` was issued to, if it holds one.
+pub fn certified_name_in(path: &str) -> Option<String> {
+    let first = CertificateDer::pem_file_iter(path).ok()?.next()?.ok()?;
+    certified_name(&first)
+}
+
+/// The name the peer on `conn` proved with its certificate.
+pub fn peer_name(conn: &quinn::Connection) -> Option<String> {
+    let chain = conn.peer_identity()?.downcast::<Vec<CertificateDer<'static>>>().ok()?;
+    certified_name(chain.first()?)
+}
+
 fn file_error(path: &str, reason: impl ToString) -> TlsError {
     TlsError::File { path: path.to_string(), reason: reason.to_string() }
 }
@@ -79,11 +101,20 @@ pub fn configs(cert: &str, key: &str, ca: &str) -> Result<(quinn::ServerConfig, 
     let quic_server = QuicServerConfig::try_from(server).map_err(|e| TlsError::Verifier(e.to_string()))?;
     let mut server_config = quinn::ServerConfig::with_crypto(Arc::new(quic_server));
     server_config.transport_config(transport.clone());
+    // Connection attempts queued before the accept loop looks at them, and the bytes of
+    // their early data, are bounded too (quinn's defaults: 65,536 and 100 MB).
+    server_config.max_incoming(4 * MAX_HANDSHAKES);
+    server_config.incoming_buffer_size_total(4 << 20);
     let quic_client = QuicClientConfig::try_from(client).map_err(|e| TlsError::Verifier(e.to_string()))?;
     let mut client_config = quinn::ClientConfig::new(Arc::new(quic_client));
     client_config.transport_config(transport);
     Ok((server_config, client_config))
 }
+
+/// Most QUIC handshakes a node carries at once (from addresses that answered a Retry); more
+/// are refused. A handshake holds about 16 KB until it completes or times out, so this bounds
+/// what unauthenticated senders can make a node hold.
+pub const MAX_HANDSHAKES: usize = 64;
 
 /// Bandwidth-delay product the windows are sized for: 1 Gbit/s x 150 ms, about 20 MiB.
 const BDP: u32 = 20 * 1024 * 1024;

@@ -18,6 +18,9 @@ use std::time::Duration;
 const DETOUR: Duration = Duration::from_secs(5);
 /// Keys per state-transfer chunk.
 const CHUNK_KEYS: usize = 512;
+/// Collection members per state-transfer chunk: a chunk closes past it, and a key with more
+/// travels alone, in pieces, so no frame outgrows `MAX_FRAME`.
+const CHUNK_MEMBERS: usize = 16 * 1024;
 /// Ops per batch at most.
 const BATCH_OPS: usize = 1024;
 /// UDP socket buffer size asked for (each direction).
@@ -37,6 +40,16 @@ pub enum GeoStartError {
     /// TLS material could not be loaded.
     #[error(transparent)]
     Tls(#[from] tls::TlsError),
+    /// This node's name is not the one its certificate was issued to.
+    #[error("node-name is {configured:?} but the certificate {cert} was issued to {certified}: a node's name is the one its certificate proves")]
+    Identity {
+        /// The configured name.
+        configured: String,
+        /// The certificate file.
+        cert: String,
+        /// The name in it (quoted), or that it has none.
+        certified: String,
+    },
     /// The geo port could not be bound.
     #[error("cannot listen for peers on udp {addr}: {source}")]
     Bind {
@@ -72,6 +85,12 @@ enum SessionError {
     Resolve(String),
     #[error("peer restarted: redialling its new incarnation")]
     PeerRestarted,
+    #[error("state transfer work failed: {0}")]
+    Blocking(String),
+    #[error("{0:?} is not a configured peer of this node (membership is the --peer list)")]
+    NotMember(String),
+    #[error("peer says it is {claimed:?} but its certificate was issued to {proven:?}")]
+    Impostor { claimed: String, proven: Option<String> },
 }
 
 /// Binds the geo port and starts the dialling and accepting tasks. Returns the bound address.
@@ -86,6 +105,11 @@ pub async fn start(shared: Arc<Shared>) -> Result<Option<SocketAddr>, GeoStartEr
         return Err(GeoStartError::NoTls);
     }
     let (server, client) = tls::configs(&cert, &key, &ca)?;
+    let certified = tls::certified_name_in(&cert);
+    if certified.as_deref() != Some(replication.name.as_str()) {
+        let certified = certified.map_or("no node name".into(), |name| format!("{name:?}"));
+        return Err(GeoStartError::Identity { configured: replication.name.clone(), cert, certified });
+    }
     let host = if bind == "*" { "0.0.0.0".to_string() } else { bind };
     let addr: SocketAddr = format!("{host}:{port}").parse().or_else(|_| format!("[{host}]:{port}").parse()).unwrap_or(SocketAddr::from(([127, 0, 0, 1], port)));
     let socket = udp_socket(addr).map_err(|source| GeoStartError::Bind { addr, source })?;
@@ -96,6 +120,9 @@ pub async fn start(shared: Arc<Shared>) -> Result<Option<SocketAddr>, GeoStartEr
     tracing::info!(name = %replication.name, cluster = %replication.cluster, topology = ?replication.topology, "replication listening on udp {local}");
     tokio::spawn(accept_loop(shared.clone(), endpoint.clone()));
     let links: Vec<usize> = (0..replication.peers.len()).collect();
+    for &link in &links {
+        tokio::spawn(learn_name(shared.clone(), endpoint.clone(), link));
+    }
     match replication.topology {
         Topology::Mesh => {
             for link in links {
@@ -178,19 +205,52 @@ async fn dial_loop(shared: Arc<Shared>, endpoint: Endpoint, candidates: Vec<usiz
     }
 }
 
+/// Learns the certified name of the node at configured peer `link`'s address with one
+/// handshake (no session), retrying until it answers: a ring sends only to its successor, yet
+/// its predecessor must be known as a member to be let in.
+async fn learn_name(shared: Arc<Shared>, endpoint: Endpoint, link: usize) {
+    let replication = shared.replication.as_ref().expect("replication is configured");
+    let mut shutdown = shared.shutdown.subscribe();
+    let mut backoff = Duration::from_millis(100);
+    while replication.peers[link].lock().certified.is_none() {
+        let addr = replication.peers[link].lock().addr.clone();
+        let handshake = async { endpoint.connect(resolve(&addr)?, tls::PEER_NAME)?.await.map_err(SessionError::from) };
+        tokio::select! {
+            Ok(conn) = handshake => {
+                replication.peers[link].lock().certified = tls::peer_name(&conn);
+                conn.close(0u32.into(), b"name learnt");
+            }
+            _ = tokio::time::sleep(backoff) => {}
+            _ = shutdown.wait_for(|stop| *stop) => return,
+        }
+        backoff = (backoff * 2).min(Duration::from_secs(2));
+    }
+}
+
+/// The peer on `conn` is `claimed` only if its certificate was issued to that name.
+fn check_identity(conn: &Connection, claimed: &str) -> Result<String, SessionError> {
+    match tls::peer_name(conn) {
+        Some(proven) if proven == claimed => Ok(proven),
+        proven => Err(SessionError::Impostor { claimed: claimed.to_string(), proven }),
+    }
+}
+
 fn resolve(addr: &str) -> Result<SocketAddr, SessionError> {
     addr.to_socket_addrs().ok().and_then(|mut a| a.next()).ok_or_else(|| SessionError::Resolve(addr.to_string()))
 }
 
-async fn connect_and_send(shared: &Shared, endpoint: &Endpoint, link: usize, addr: &str, limit: Option<Duration>) -> Result<(), SessionError> {
+async fn connect_and_send(shared: &Arc<Shared>, endpoint: &Endpoint, link: usize, addr: &str, limit: Option<Duration>) -> Result<(), SessionError> {
     let conn = endpoint.connect(resolve(addr)?, tls::PEER_NAME)?.await?;
+    if let Some(replication) = &shared.replication {
+        replication.peers[link].lock().certified = tls::peer_name(&conn);
+    }
     let result = send_session(shared, link, &conn, limit).await;
     conn.close(0u32.into(), b"session over");
     result
 }
 
 /// Runs the sending side of a session on `conn`.
-async fn send_session(shared: &Shared, link: usize, conn: &Connection, limit: Option<Duration>) -> Result<(), SessionError> {
+async fn send_session(shared: &Arc<Shared>, link: usize, conn: &Connection, limit: Option<Duration>) -> Result<(), SessionError> {
     let replication = shared.replication.as_ref().expect("replication is configured");
     let node = &shared.node;
     let (send, mut recv) = conn.open_bi().await?;
@@ -200,6 +260,7 @@ async fn send_session(shared: &Shared, link: usize, conn: &Connection, limit: Op
     let hello_size = write(&mut send.send, &sender.hello(node.applied())).await?;
     let hello = reader.next(&mut recv).await?;
     if let Message::Hello { name, node: origin, .. } = &hello {
+        check_identity(conn, name)?;
         replication.heard(name, *origin);
     }
     let live = replication.live(node.id());
@@ -217,7 +278,12 @@ async fn send_session(shared: &Shared, link: usize, conn: &Connection, limit: Op
     tracing::info!(peer = %sender.peer_name(), start = ?start, "replication link up");
     if start == Start::Snapshot {
         replication.peers[link].lock().transfers += 1;
-        for message in snapshot(shared, snapshot_from) {
+        // Copying a big key (a list of a million elements) takes a while: off the event loop.
+        let mut messages = Box::new(snapshot(shared.clone(), snapshot_from));
+        loop {
+            let (rest, message) = on_a_blocking_thread(messages, |messages| messages.next()).await?;
+            messages = rest;
+            let Some(message) = message else { break };
             send.frame(&message, &mut reader, &mut recv, &mut sender).await?;
         }
         replication.peers[link].lock().state = LinkState::Connected;
@@ -309,13 +375,21 @@ async fn arrived(reader: &mut FrameReader, recv: &mut RecvStream) -> Option<Resu
 /// included, read from the flash tier without promoting them), copied one shard at a time
 /// without stopping writes, the shard locked only while it is copied, never across a network
 /// wait. Ops applied meanwhile are streamed afterwards too; applying them twice is harmless.
-fn snapshot(shared: &Shared, applied: meridian_crdt::VersionVector) -> impl Iterator<Item = Message> + '_ {
+fn snapshot(shared: Arc<Shared>, applied: meridian_crdt::VersionVector) -> impl Iterator<Item = Message> + Send + 'static {
     let chunks = (0..crate::keyspace::SHARDS).flat_map(move |index| {
-        let (mut chunks, mut chunk) = (Vec::new(), Vec::with_capacity(CHUNK_KEYS));
+        let (mut chunks, mut chunk, mut members) = (Vec::new(), Vec::with_capacity(CHUNK_KEYS), 0);
         shared.keyspace.unlocked().visit(index, 0, 0, |e| {
+            let size = members_of(&e.state);
+            if size > CHUNK_MEMBERS {
+                // Too big for a frame of its own, maybe: it travels in pieces.
+                chunks.extend(meridian_geo::pieces(Bytes::copy_from_slice(&e.key), &e.state));
+                return;
+            }
             chunk.push((Bytes::copy_from_slice(&e.key), e.state.clone()));
-            if chunk.len() == CHUNK_KEYS {
+            members += size;
+            if chunk.len() == CHUNK_KEYS || members > CHUNK_MEMBERS {
                 chunks.push(Message::SnapshotChunk(std::mem::take(&mut chunk)));
+                members = 0;
             }
         });
         if !chunk.is_empty() {
@@ -326,6 +400,27 @@ fn snapshot(shared: &Shared, applied: meridian_crdt::VersionVector) -> impl Iter
     std::iter::once(Message::SnapshotStart { applied }).chain(chunks).chain(std::iter::once(Message::SnapshotEnd))
 }
 
+/// Runs `work` on `value` on a blocking thread, and gives `value` back with the result: what
+/// takes long (copying or merging a big key in a state transfer) does not hold up the event
+/// loop, which keeps serving clients and QUIC's timers meanwhile.
+async fn on_a_blocking_thread<T: Send + 'static, R: Send + 'static>(mut value: T, work: impl FnOnce(&mut T) -> R + Send + 'static) -> Result<(T, R), SessionError> {
+    let done = tokio::task::spawn_blocking(move || {
+        let result = work(&mut value);
+        (value, result)
+    });
+    done.await.map_err(|e| SessionError::Blocking(e.to_string()))
+}
+
+/// Members (elements of a list, fields, members) a key state holds, tombstones included: what
+/// its size in a snapshot grows with.
+fn members_of(state: &meridian_crdt::KeyState) -> usize {
+    let list = state.list().map_or(0, |list| list.len());
+    let hash = state.hash().map_or(0, |hash| hash.slots());
+    let set = state.set().map_or(0, |set| set.slots());
+    let zset = state.zset().map_or(0, |zset| zset.members().slots());
+    list + hash + set + zset
+}
+
 async fn sleep_until(deadline: Option<tokio::time::Instant>) {
     match deadline {
         Some(at) => tokio::time::sleep_until(at).await,
@@ -334,11 +429,26 @@ async fn sleep_until(deadline: Option<tokio::time::Instant>) {
 }
 
 async fn accept_loop(shared: Arc<Shared>, endpoint: Endpoint) {
+    let handshakes = Arc::new(tokio::sync::Semaphore::new(tls::MAX_HANDSHAKES));
     while let Some(incoming) = endpoint.accept().await {
+        // A first Initial from an address gets a stateless Retry: only a sender that can
+        // receive at its address comes back, and nothing is held for it meanwhile.
+        if !incoming.remote_address_validated() && incoming.may_retry() {
+            let _ = incoming.retry();
+            continue;
+        }
+        // And no more than so many handshakes are held at once, whoever sends them.
+        let Ok(handshake) = handshakes.clone().try_acquire_owned() else {
+            tracing::debug!(peer = %incoming.remote_address(), "refused a QUIC handshake: too many in progress");
+            incoming.refuse();
+            continue;
+        };
         let shared = shared.clone();
         tokio::spawn(async move {
             let from = incoming.remote_address();
-            match incoming.await {
+            let connected = incoming.await;
+            drop(handshake);
+            match connected {
                 Ok(conn) => {
                     if let Err(e) = receive_session(&shared, &conn).await {
                         tracing::info!(peer = %from, "replication session from peer ended: {e}");
@@ -352,19 +462,30 @@ async fn accept_loop(shared: Arc<Shared>, endpoint: Endpoint) {
 }
 
 /// Runs the receiving side of a session on `conn`.
-async fn receive_session(shared: &Shared, conn: &Connection) -> Result<(), SessionError> {
+async fn receive_session(shared: &Arc<Shared>, conn: &Connection) -> Result<(), SessionError> {
     let replication = shared.replication.as_ref().expect("replication is configured");
     let (mut send, mut recv) = conn.accept_bi().await?;
     let mut reader = FrameReader::default();
     let mut receiver = Receiver::new(&replication.cluster, shared.node.id(), &replication.name);
-    let mut store = NodeStore::new(shared);
+    let mut store = NodeStore::new(shared.clone());
     let hello = reader.next(&mut recv).await?;
-    let reply = match receiver.on_hello(hello, &store) {
+    let reply = receiver.on_hello(hello, &store).map_err(SessionError::from).and_then(|reply| {
+        let (_, claimed) = receiver.peer().expect("a hello was accepted");
+        let proven = check_identity(conn, claimed)?;
+        match replication.is_member(&proven) {
+            true => Ok(reply),
+            false => Err(SessionError::NotMember(proven)),
+        }
+    });
+    let reply = match reply {
         Ok(reply) => reply,
         Err(e) => {
             tracing::warn!("refused replication peer: {e}");
-            let _ = write(&mut send, &Message::Refused(e.to_string())).await;
-            return Err(e.into());
+            // The peer hears why before the connection goes (the close would drop the frame).
+            if write(&mut send, &Message::Refused(e.to_string())).await.is_ok() && send.finish().is_ok() {
+                let _ = tokio::time::timeout(Duration::from_secs(1), send.stopped()).await;
+            }
+            return Err(e);
         }
     };
     write(&mut send, &reply).await?;
@@ -381,8 +502,18 @@ async fn receive_session(shared: &Shared, conn: &Connection) -> Result<(), Sessi
         let flush_at = unacked.then_some(last_sent + ACK_EVERY);
         let ack_due = tokio::select! {
             message = reader.next(&mut recv) => {
+                let message = message?;
                 let before = receiver.ops_applied;
-                let due = receiver.on_message(message?, &mut store)?;
+                let due = match matches!(message, Message::SnapshotChunk(_) | Message::SnapshotPiece { last: true, .. } | Message::SnapshotEnd) {
+                    // Merging a chunk of a state transfer (a list of a million elements, say)
+                    // takes a while: off the event loop, which keeps serving clients.
+                    true => {
+                        let ((r, s), due) = on_a_blocking_thread((receiver, store), |(r, s)| r.on_message(message, s)).await?;
+                        (receiver, store) = (r, s);
+                        due
+                    }
+                    false => receiver.on_message(message, &mut store),
+                }?;
                 if receiver.ops_applied != before {
                     // Once per batch: senders relaying these ops wake up.
                     shared.log_grew();
