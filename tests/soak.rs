@@ -3,15 +3,18 @@
 //! slower links, SIGKILLed and restarted regions). At the end every link heals and every
 //! region must hold the same keyspace, and no acknowledged increment may be lost.
 //!
-//! Until the flash tier makes writes durable, a killed region loses what only it held. So a
-//! kill comes only after the running regions have converged (links healed meanwhile), and
-//! never takes the last running region: then every acknowledged write is still held by a
-//! running region, and the counters must come out exact.
+//! Without `appendonly`, a killed region loses what only it held. So there a kill comes only
+//! after the running regions have converged (links healed meanwhile), and never takes the
+//! last running region: then every acknowledged write is still held by a running region, and
+//! the counters must come out exact. With `appendonly yes` (the second soak) a region is
+//! killed at any moment, since it keeps everything it acknowledged, and the counters must come
+//! out exact all the same. A paused region (SIGSTOP for 6 to 9 s, longer than QUIC's idle
+//! timeout, then SIGCONT) must catch up like any other.
 //!
 //! Bounded in time: `MERIDIAN_SOAK_SECS` (20 s by default, as CI runs it; 600 for the long
 //! soak). `MERIDIAN_SOAK_SEED` replays a run; the seed is printed either way.
 //! `MERIDIAN_SOAK_FAULTS` (e.g. `cut,delay`) narrows the faults to some of `cut`, `isolate`,
-//! `delay` and `kill` (all by default) when hunting a failure. Runs of up to a minute log every
+//! `delay`, `kill` and `pause` (all by default) when hunting a failure. Runs of up to a minute log every
 //! op applied (`loglevel verbose`), which a divergence report saves; longer ones only with
 //! `MERIDIAN_SOAK_TRACE=1`, as the logs would grow by gigabytes.
 
@@ -70,24 +73,48 @@ fn random_command(rng: &mut StdRng) -> Vec<String> {
 
 #[test]
 fn random_commands_and_faults_converge() {
+    soak(&[]);
+}
+
+/// The same with `appendonly yes`: kills come at any moment, and no acknowledged write is lost.
+#[test]
+fn random_commands_and_faults_converge_with_appendonly() {
+    soak(&["--appendonly", "yes"]);
+}
+
+/// Sends `signal` (`STOP`, `CONT`) to the process `pid`.
+fn signal(pid: u32, signal: libc::c_int) {
+    // SAFETY: a plain kill(2) to a child process of this test.
+    assert_eq!(unsafe { libc::kill(pid as libc::pid_t, signal) }, 0);
+}
+
+fn soak(flags: &[&str]) {
+    let durable = flags.contains(&"appendonly");
     let seed = env_u64("MERIDIAN_SOAK_SEED").unwrap_or_else(rand::random);
     let secs = env_u64("MERIDIAN_SOAK_SECS").unwrap_or(20);
-    println!("soak seed {seed} for {secs} s (replay with MERIDIAN_SOAK_SEED={seed})");
-    let allowed = std::env::var("MERIDIAN_SOAK_FAULTS").unwrap_or_else(|_| "cut,isolate,delay,kill".into());
+    println!("soak {flags:?} seed {seed} for {secs} s (replay with MERIDIAN_SOAK_SEED={seed})");
+    let allowed = std::env::var("MERIDIAN_SOAK_FAULTS").unwrap_or_else(|_| "cut,isolate,delay,kill,pause".into());
     let allows = |fault: &str| allowed.split(',').any(|f| f.trim() == fault);
     let mut rng = StdRng::seed_from_u64(seed);
     let base = LinkModel { delay: Duration::from_millis(5), jitter: Duration::from_millis(3), loss: 0.01 };
     let trace = secs <= 60 || std::env::var("MERIDIAN_SOAK_TRACE").is_ok_and(|v| v == "1");
     let level = if trace { "verbose" } else { "notice" };
-    let mut cluster = Cluster::build(REGIONS).wan(base).flags(&["--loglevel", level]).start();
+    let mut cluster = Cluster::build(REGIONS).wan(base).flags(&["--loglevel", level]).flags(flags).start();
+    // A paused region and when it resumes.
+    let mut paused: Option<(usize, Instant)> = None;
     let mut clients: Vec<Option<redis::Connection>> = (0..REGIONS).map(|i| Some(cluster.node(i).client())).collect();
     let mut acknowledged = [0i64; COUNTERS];
     let (mut commands, mut faults) = (0u64, Vec::new());
     let end = Instant::now() + Duration::from_secs(secs);
     let mut next_fault = Instant::now() + Duration::from_millis(rng.gen_range(200..1000));
     while Instant::now() < end {
+        if let Some((region, until)) = paused.filter(|(_, until)| Instant::now() >= *until) {
+            signal(cluster.node(region).pid(), libc::SIGCONT);
+            faults.push(format!("resume {region} ({:?} late)", until.elapsed()));
+            paused = None;
+        }
         let region = rng.gen_range(0..REGIONS);
-        if let Some(con) = clients[region].as_mut() {
+        if let Some(con) = clients[region].as_mut().filter(|_| paused.is_none_or(|(p, _)| p != region)) {
             if rng.gen_bool(0.2) {
                 let (counter, by) = (rng.gen_range(0..COUNTERS), rng.gen_range(1..100));
                 match query(con, &["INCRBY", &format!("ctr{counter}"), &by.to_string()]) {
@@ -107,7 +134,7 @@ fn random_commands_and_faults_converge() {
             let wan = cluster.wan();
             let (a, b) = (rng.gen_range(0..REGIONS), rng.gen_range(1..REGIONS));
             let b = (a + b) % REGIONS;
-            match rng.gen_range(0..7) {
+            match rng.gen_range(0..8) {
                 0 if allows("cut") => {
                     wan.cut(a, b);
                     faults.push(format!("cut {a}-{b}"));
@@ -125,12 +152,22 @@ fn random_commands_and_faults_converge() {
                     wan.set_model(a, b, slow);
                     faults.push(format!("delay {a}-{b} {:?}", slow.delay));
                 }
-                5 if allows("kill") && clients[a].is_some() && clients.iter().flatten().count() > 1 => {
-                    wan.heal_all();
-                    cluster.wait_identical(&format!("running regions before killing {a} (seed {seed})"), Duration::from_secs(60));
+                5 if allows("kill") && clients[a].is_some() && clients.iter().flatten().count() > 1 && paused.is_none() => {
+                    if durable {
+                        faults.push(format!("kill {a}"));
+                    } else {
+                        wan.heal_all();
+                        cluster.wait_identical(&format!("running regions before killing {a} (seed {seed})"), Duration::from_secs(60));
+                        faults.push(format!("heal, converge, kill {a}"));
+                    }
                     clients[a] = None;
                     cluster.kill(a);
-                    faults.push(format!("heal, converge, kill {a}"));
+                }
+                7 if allows("pause") && clients[a].is_some() && paused.is_none() => {
+                    let pause = Duration::from_millis(rng.gen_range(6000..9000));
+                    signal(cluster.node(a).pid(), libc::SIGSTOP);
+                    paused = Some((a, Instant::now() + pause));
+                    faults.push(format!("pause {a} for {pause:?}"));
                 }
                 6 => {
                     if let Some(down) = (0..REGIONS).find(|&i| clients[i].is_none()) {
@@ -143,6 +180,9 @@ fn random_commands_and_faults_converge() {
             }
         }
         std::thread::sleep(Duration::from_millis(1));
+    }
+    if let Some((region, _)) = paused {
+        signal(cluster.node(region).pid(), libc::SIGCONT);
     }
     cluster.wan().heal_all();
     for (i, client) in clients.iter().enumerate() {

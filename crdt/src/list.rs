@@ -466,10 +466,14 @@ impl ListState {
     /// side lacks are placed by the same rule as inserts; a version one side lacks although it
     /// had applied its write was removed there and stays removed.
     pub fn merge(&mut self, other: &ListState, mine: &impl Frontier, theirs: &impl Frontier, removed: &Context) {
+        // Where every element is on each side, found once: the loop visits every element, and
+        // a scan per element would make the transfer of a long list quadratic. No element is
+        // placed until the loop is done, so the places stay true throughout it.
+        let (here, there) = (Places::of(self), Places::of(other));
         // An element's versions on a side: its register, or the early versions it holds for
         // an element it has not seen yet.
-        let versions_of = |list: &ListState, id: ElemId| -> Option<Register<Box<[u8]>>> {
-            list.find(id).map(|e| e.value.clone()).or_else(|| list.early.get(&id).map(|x| x.versions.clone()))
+        let versions_of = |list: &ListState, places: &Places, id: ElemId| -> Option<Register<Box<[u8]>>> {
+            places.find(list, id).map(|e| e.value.clone()).or_else(|| list.early.get(&id).map(|x| x.versions.clone()))
         };
         let mut ids: Vec<ElemId> = self.elements.iter().chain(&self.parked).map(|e| e.id).collect();
         ids.extend(self.early.keys().copied());
@@ -478,16 +482,16 @@ impl ListState {
         let mut unique = HashSet::new();
         ids.retain(|id| unique.insert(*id));
         self.inserted.join(&other.inserted);
+        let mut arriving = Vec::new();
         for id in ids {
-            let mut value = versions_of(self, id).unwrap_or_default();
-            value.merge(&versions_of(other, id).unwrap_or_default(), mine, theirs);
+            let mut value = versions_of(self, &here, id).unwrap_or_default();
+            value.merge(&versions_of(other, &there, id).unwrap_or_default(), mine, theirs);
             if let Some(their_early) = other.early.get(&id) {
                 let entry = self.early.entry(id).or_default();
                 entry.removed.join(&their_early.removed);
                 entry.removed_by.join(&their_early.removed_by);
             }
-            let here = self.position(id).map(|i| &mut self.elements[i]).or_else(|| self.parked.iter_mut().find(|e| e.id == id));
-            match (here, other.find(id)) {
+            match (here.find_mut(self, id), there.find(other, id)) {
                 (Some(e), theirs_element) => {
                     let was_live = e.is_live();
                     e.value = value;
@@ -503,13 +507,24 @@ impl ListState {
                     if let Some(entry) = self.early.get_mut(&id) {
                         entry.versions = Register::default();
                     }
-                    self.place(Element { children: 0, value, ..t.clone() });
+                    arriving.push(Element { value, ..t.clone() });
                 }
                 (None, _) => {
                     if !value.is_empty() || self.early.contains_key(&id) {
                         self.early.entry(id).or_default().versions = value;
                     }
                 }
+            }
+        }
+        if self.elements.is_empty() && self.parked.is_empty() && arriving.len() == other.elements.len() + other.parked.len() {
+            // Nothing here to interleave with (a node that lacked the whole list): the list is
+            // theirs as it stands, in their order, parked inserts still parked.
+            let parked = arriving.split_off(other.elements.len());
+            self.elements = arriving.into();
+            self.parked = parked;
+        } else {
+            for element in arriving {
+                self.place(Element { children: 0, ..element });
             }
         }
         for e in self.elements.iter_mut().chain(self.parked.iter_mut()) {
@@ -527,12 +542,27 @@ impl ListState {
         self.recount();
     }
 
-    fn find(&self, id: ElemId) -> Option<&Element> {
-        self.position(id).map(|i| &self.elements[i]).or_else(|| self.parked.iter().find(|e| e.id == id))
-    }
-
     fn recount(&mut self) {
         self.live = self.elements.iter().filter(|e| e.is_live()).count();
+    }
+}
+
+/// Where each element of a list is, by id: in its sequence or among its parked inserts.
+struct Places(HashMap<ElemId, (bool, usize)>);
+
+impl Places {
+    fn of(list: &ListState) -> Places {
+        let placed = list.elements.iter().enumerate().map(|(i, e)| (e.id, (false, i)));
+        let parked = list.parked.iter().enumerate().map(|(i, e)| (e.id, (true, i)));
+        Places(placed.chain(parked).collect())
+    }
+
+    fn find<'a>(&self, list: &'a ListState, id: ElemId) -> Option<&'a Element> {
+        self.0.get(&id).map(|&(parked, i)| if parked { &list.parked[i] } else { &list.elements[i] })
+    }
+
+    fn find_mut<'a>(&self, list: &'a mut ListState, id: ElemId) -> Option<&'a mut Element> {
+        self.0.get(&id).map(|&(parked, i)| if parked { &mut list.parked[i] } else { &mut list.elements[i] })
     }
 }
 

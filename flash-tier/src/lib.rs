@@ -18,7 +18,8 @@
 //! and [`FlashStore::sync`] makes everything written so far durable against a power cut (an
 //! `fsync` of the WAL), which is what `appendfsync` schedules.
 
-use rocksdb::{BlockBasedOptions, ColumnFamily, ColumnFamilyDescriptor, DBCompressionType, DataBlockIndexType, Direction, IteratorMode, Options, ReadOptions, WriteBatch, WriteOptions, DB};
+use rocksdb::{BlockBasedOptions, ColumnFamily, ColumnFamilyDescriptor, DBCompressionType, DBRecoveryMode, DataBlockIndexType, Direction, ErrorKind, IteratorMode, Options, ReadOptions, WriteBatch, WriteOptions, DB};
+use parking_lot::{MappedRwLockReadGuard, RwLock, RwLockReadGuard};
 use std::path::{Path, PathBuf};
 
 const LOG: &str = "log";
@@ -36,6 +37,29 @@ pub enum FlashError {
         path: PathBuf,
         /// RocksDB's error.
         source: rocksdb::Error,
+    },
+    /// RocksDB found damaged data while opening (a corrupt write-ahead log or table file):
+    /// the store is not opened rather than silently losing what follows the damage.
+    #[error("rocksdb at {path} is damaged: {source}")]
+    Damaged {
+        /// The database directory.
+        path: PathBuf,
+        /// RocksDB's error.
+        source: rocksdb::Error,
+    },
+    /// The database is closed: a reopen after a failed write did not succeed yet.
+    #[error("rocksdb at {path} is closed after a failed write (reopened when the disk allows)")]
+    Closed {
+        /// The database directory.
+        path: PathBuf,
+    },
+    /// A file of the store could not be copied (salvage keeps a copy of the damaged store).
+    #[error("{path}: {source}")]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
     },
     /// A stored record is not what this crate writes.
     #[error("flash tier at {path}: corrupt {what}")]
@@ -81,6 +105,17 @@ pub type StoredCold = (u32, Box<[u8]>, Box<[u8]>);
 /// One key state as a checkpoint stored it: shard, key, encoded state.
 pub type StoredState = (u16, Box<[u8]>, Box<[u8]>);
 
+/// How an open treats damage in the write-ahead log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recovery {
+    /// Refuse to open ([`FlashError::Damaged`]) unless the only damage is a record torn at the
+    /// end of the log.
+    Strict,
+    /// Skip every damaged record and keep all the others (what `meridian salvage` does, after
+    /// a copy of the damaged files is kept).
+    Salvage,
+}
+
 /// Whether writes of cold keys go through RocksDB's write-ahead log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ColdWrites {
@@ -93,59 +128,163 @@ pub enum ColdWrites {
 
 /// One node's RocksDB.
 pub struct FlashStore {
-    db: DB,
+    /// The database; `None` while a reopen has not succeeded. Every operation holds the read
+    /// lock (iterations for as long as they live); [`FlashStore::reopen`] takes the write lock.
+    db: RwLock<Option<DB>>,
+    dir: PathBuf,
     path: PathBuf,
     /// How cold keys are written (see [`ColdWrites`]).
     cold_writes: WriteOptions,
+}
+
+/// An iteration over the database that holds the store's read lock while it lives, so a
+/// reopen waits for it to end.
+struct Locked<'a, I> {
+    // Declared before the guard: dropped first, while what it borrows is still locked.
+    iter: I,
+    _guard: MappedRwLockReadGuard<'a, DB>,
+}
+
+impl<I: Iterator> Iterator for Locked<'_, I> {
+    type Item = I::Item;
+
+    fn next(&mut self) -> Option<I::Item> {
+        self.iter.next()
+    }
 }
 
 impl FlashStore {
     /// Opens (creating if needed) the store in `dir/flash`, writing cold keys as `cold_writes`
     /// says.
     pub fn open(dir: &Path, cold_writes: ColdWrites) -> Result<FlashStore, FlashError> {
+        FlashStore::open_with(dir, cold_writes, Recovery::Strict)
+    }
+
+    /// Opens the store in `dir/flash`, replaying its write-ahead log as `recovery` says.
+    pub fn open_with(dir: &Path, cold_writes: ColdWrites, recovery: Recovery) -> Result<FlashStore, FlashError> {
         let path = dir.join("flash");
-        let mut options = Options::default();
-        options.create_if_missing(true);
-        options.create_missing_column_families(true);
-        options.set_compression_type(DBCompressionType::Lz4);
-        options.set_max_background_jobs(2);
-        // The WAL is written when the server says (`flush_log`), once per batch of replies,
-        // instead of a write(2) per op.
-        options.set_manual_wal_flush(true);
-        // Bloom filters (10 bits per key, ~1% false positives) make a miss on a cold key cheap.
-        let mut table = BlockBasedOptions::default();
-        table.set_bloom_filter(10.0, false);
-        table.set_cache_index_and_filter_blocks(true);
-        table.set_pin_l0_filter_and_index_blocks_in_cache(true);
-        options.set_block_based_table_factory(&table);
-        // Cold keys are read one at a time, mostly keys that are there: a hash index inside
-        // each data block finds the key without a binary search, and a whole-key bloom filter
-        // on the memtable spares the skip-list walk for the keys that are not in it (most
-        // reads of a cold key, and every check that a new key is not cold).
-        let mut cold = options.clone();
-        table.set_data_block_index_type(DataBlockIndexType::BinaryAndHash);
-        table.set_data_block_hash_ratio(0.75);
-        cold.set_block_based_table_factory(&table);
-        cold.set_memtable_prefix_bloom_ratio(0.02);
-        cold.set_memtable_whole_key_filtering(true);
-        // A quarter of RocksDB's default memtable: its RAM is outside `maxmemory`, and a
-        // smaller skip list is quicker to search.
-        cold.set_write_buffer_size(16 << 20);
-        let families = [LOG, KEYS, META].map(|name| ColumnFamilyDescriptor::new(name, options.clone()));
-        let families = families.into_iter().chain([ColumnFamilyDescriptor::new(COLD, cold)]);
-        let db = DB::open_cf_descriptors(&options, &path, families).map_err(|source| FlashError::Rocks { path: path.clone(), source })?;
+        let db = open_db(&path, recovery)?;
         let mut cold_options = WriteOptions::default();
         cold_options.disable_wal(cold_writes == ColdWrites::Unlogged);
-        Ok(FlashStore { db, path, cold_writes: cold_options })
+        Ok(FlashStore { db: RwLock::new(Some(db)), dir: dir.to_path_buf(), path, cold_writes: cold_options })
+    }
+
+    /// Closes the database and opens it again, as a start would: how the store recovers from
+    /// a failed write (a full disk), after which RocksDB refuses every write until it is
+    /// reopened. What its write-ahead log held is replayed; what was only in its buffers is
+    /// gone, and the caller writes it again. On failure the store stays closed
+    /// ([`FlashError::Closed`]) until a later reopen succeeds.
+    pub fn reopen(&self) -> Result<(), FlashError> {
+        let mut db = self.db.write();
+        drop(db.take());
+        *db = Some(open_db(&self.path, Recovery::Strict)?);
+        Ok(())
+    }
+
+    /// The data directory the store lives in.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The open database, read-locked for one operation.
+    fn db(&self) -> Result<MappedRwLockReadGuard<'_, DB>, FlashError> {
+        // Recursive: an iteration may run other operations on the store while it lives.
+        RwLockReadGuard::try_map(self.db.read_recursive(), Option::as_ref).map_err(|_| FlashError::Closed { path: self.path.clone() })
+    }
+
+    /// An iteration `make` builds over the open database, holding the read lock while it
+    /// lives; a closed store yields its error once.
+    fn iterate<'a, T: 'a, I: Iterator<Item = Result<T, FlashError>> + 'a>(&'a self, make: impl FnOnce(&'a DB) -> I) -> Box<dyn Iterator<Item = Result<T, FlashError>> + 'a> {
+        let guard = match self.db() {
+            Ok(guard) => guard,
+            Err(e) => return Box::new(std::iter::once(Err(e))),
+        };
+        // SAFETY: the DB lives inside the lock, not in the guard, so its address does not
+        // change when the guard moves; the guard keeps the write lock (the only way to close
+        // or replace it) away for as long as `Locked` lives; and `Locked` drops the iterator
+        // before the guard. `make` is this crate's own and keeps no other copy of the borrow.
+        let db: &'a DB = unsafe { &*(&*guard as *const DB) };
+        Box::new(Locked { iter: make(db), _guard: guard })
+    }
+}
+
+/// Opens the RocksDB database at `path` with the store's options.
+fn open_db(path: &Path, recovery: Recovery) -> Result<DB, FlashError> {
+    // Read first, so the options below are set on what it returns: at start, the log is
+    // replayed into memory and not flushed into table files, so a node restarts with little
+    // disk space left (the next memtable flush writes it, as usual).
+    let mut options = Options::default().get_options_from_string("avoid_flush_during_recovery=true").map_err(|source| FlashError::Rocks { path: path.to_path_buf(), source })?;
+    options.set_wal_recovery_mode(match recovery {
+        // A record torn at the very end is a write the process was killed in the middle
+        // of (never acknowledged); damage anywhere else stops the open. RocksDB's default
+        // (point in time) would instead drop everything after the damage, then delete it.
+        Recovery::Strict => DBRecoveryMode::TolerateCorruptedTailRecords,
+        Recovery::Salvage => DBRecoveryMode::SkipAnyCorruptedRecord,
+    });
+    options.create_if_missing(true);
+    options.create_missing_column_families(true);
+    options.set_compression_type(DBCompressionType::Lz4);
+    options.set_max_background_jobs(2);
+    // The WAL is written when the server says (`flush_log`), once per batch of replies,
+    // instead of a write(2) per op.
+    options.set_manual_wal_flush(true);
+    // Bloom filters (10 bits per key, ~1% false positives) make a miss on a cold key cheap.
+    let mut table = BlockBasedOptions::default();
+    table.set_bloom_filter(10.0, false);
+    table.set_cache_index_and_filter_blocks(true);
+    table.set_pin_l0_filter_and_index_blocks_in_cache(true);
+    options.set_block_based_table_factory(&table);
+    // Cold keys are read one at a time, mostly keys that are there: a hash index inside
+    // each data block finds the key without a binary search, and a whole-key bloom filter
+    // on the memtable spares the skip-list walk for the keys that are not in it (most
+    // reads of a cold key, and every check that a new key is not cold).
+    let mut cold = options.clone();
+    table.set_data_block_index_type(DataBlockIndexType::BinaryAndHash);
+    table.set_data_block_hash_ratio(0.75);
+    cold.set_block_based_table_factory(&table);
+    cold.set_memtable_prefix_bloom_ratio(0.02);
+    cold.set_memtable_whole_key_filtering(true);
+    // A quarter of RocksDB's default memtable: its RAM is outside `maxmemory`, and a
+    // smaller skip list is quicker to search.
+    cold.set_write_buffer_size(16 << 20);
+    let families = [LOG, KEYS, META].map(|name| ColumnFamilyDescriptor::new(name, options.clone()));
+    let families = families.into_iter().chain([ColumnFamilyDescriptor::new(COLD, cold)]);
+    DB::open_cf_descriptors(&options, path, families).map_err(|source| match source.kind() {
+        ErrorKind::Corruption => FlashError::Damaged { path: path.to_path_buf(), source },
+        _ => FlashError::Rocks { path: path.to_path_buf(), source },
+    })
+}
+
+/// The column family `name` (every one is created at open).
+fn family<'d>(db: &'d DB, name: &'static str) -> &'d ColumnFamily {
+    db.cf_handle(name).expect("families are created at open")
+}
+
+impl FlashStore {
+    /// Opens a damaged store in `dir/flash`, keeping every record that can be read, after
+    /// copying its files as they are to `backup` (which must not exist): what RocksDB skips is
+    /// gone from the store, not from the copy.
+    pub fn salvage(dir: &Path, backup: &Path, cold_writes: ColdWrites) -> Result<FlashStore, FlashError> {
+        let io = |path: &Path| { let path = path.to_path_buf(); move |source| FlashError::Io { path, source } };
+        std::fs::create_dir(backup).map_err(io(backup))?;
+        for entry in std::fs::read_dir(dir.join("flash")).map_err(io(&dir.join("flash")))? {
+            let entry = entry.map_err(io(&dir.join("flash")))?;
+            std::fs::copy(entry.path(), backup.join(entry.file_name())).map_err(io(&entry.path()))?;
+        }
+        let store = FlashStore::open_with(dir, cold_writes, Recovery::Salvage)?;
+        {
+            // What was replayed goes to table files now, so the damaged log is not read again.
+            let db = store.db()?;
+            store.rocks(db.flush_wal(true))?;
+            let families = [LOG, KEYS, META, COLD].map(|name| family(&db, name));
+            store.rocks(db.flush_cfs_opt(&families, &rocksdb::FlushOptions::default()))?;
+        }
+        Ok(store)
     }
 
     /// The database directory.
     pub fn path(&self) -> &Path {
         &self.path
-    }
-
-    fn family(&self, name: &'static str) -> &ColumnFamily {
-        self.db.cf_handle(name).expect("families are created at open")
     }
 
     fn rocks<T>(&self, result: Result<T, rocksdb::Error>) -> Result<T, FlashError> {
@@ -156,34 +295,50 @@ impl FlashStore {
     pub fn append(&self, position: u64, record: &[u8]) -> Result<(), FlashError> {
         let mut options = WriteOptions::default();
         options.set_sync(false);
-        self.rocks(self.db.put_cf_opt(self.family(LOG), position.to_be_bytes(), record, &options))
+        let db = self.db()?;
+        self.rocks(db.put_cf_opt(family(&db, LOG), position.to_be_bytes(), record, &options))
     }
 
     /// Hands every write so far to the operating system (a write(2) of RocksDB's WAL buffer):
     /// from then on it survives the process being killed.
     pub fn flush_log(&self) -> Result<(), FlashError> {
-        self.rocks(self.db.flush_wal(false))
+        self.rocks(self.db()?.flush_wal(false))
     }
 
     /// Makes every write so far durable (fsync of RocksDB's write-ahead log).
     pub fn sync(&self) -> Result<(), FlashError> {
-        self.rocks(self.db.flush_wal(true))
+        self.rocks(self.db()?.flush_wal(true))
     }
 
     /// The log records from `position` on, in position order.
     pub fn log_from(&self, position: u64) -> impl Iterator<Item = Result<(u64, Box<[u8]>), FlashError>> + '_ {
         let start = position.to_be_bytes();
-        let records = self.db.iterator_cf(self.family(LOG), IteratorMode::From(&start, Direction::Forward));
-        records.map(move |item| {
+        self.iterate(move |db| db.iterator_cf(family(db, LOG), IteratorMode::From(&start, Direction::Forward)).map(move |item| {
             let (key, value) = self.rocks(item)?;
             let position = <[u8; 8]>::try_from(&*key).map_err(|_| self.corrupt("log position"))?;
             Ok((u64::from_be_bytes(position), value))
-        })
+        }))
+    }
+
+    /// The positions missing from the log between `from` and its newest record, as ranges:
+    /// positions are dense, so each range is records that were lost.
+    pub fn log_gaps(&self, from: u64) -> Result<Vec<std::ops::Range<u64>>, FlashError> {
+        let mut gaps = Vec::new();
+        let mut expected = from;
+        for item in self.log_from(from) {
+            let (position, _) = item?;
+            if position > expected {
+                gaps.push(expected..position);
+            }
+            expected = position + 1;
+        }
+        Ok(gaps)
     }
 
     /// The position of the newest log record, if there is one.
     pub fn last_log_position(&self) -> Result<Option<u64>, FlashError> {
-        let Some(item) = self.db.iterator_cf(self.family(LOG), IteratorMode::End).next() else { return Ok(None) };
+        let db = self.db()?;
+        let Some(item) = db.iterator_cf(family(&db, LOG), IteratorMode::End).next() else { return Ok(None) };
         let (key, _) = self.rocks(item)?;
         let position = <[u8; 8]>::try_from(&*key).map_err(|_| self.corrupt("log position"))?;
         Ok(Some(u64::from_be_bytes(position)))
@@ -191,7 +346,8 @@ impl FlashStore {
 
     /// Drops the log records before `position` (a checkpoint covers them).
     pub fn trim_log(&self, position: u64) -> Result<(), FlashError> {
-        self.rocks(self.db.delete_range_cf(self.family(LOG), 0u64.to_be_bytes(), position.to_be_bytes()))
+        let db = self.db()?;
+        self.rocks(db.delete_range_cf(family(&db, LOG), 0u64.to_be_bytes(), position.to_be_bytes()))
     }
 
     /// Writes `shard`'s key states (key, encoded state) into checkpoint `generation`, with the
@@ -200,7 +356,8 @@ impl FlashStore {
     /// drops the others. Shard numbers are below `u16::MAX`.
     pub fn write_shard<'a>(&self, generation: u32, shard: u16, position: u64, states: impl IntoIterator<Item = (&'a [u8], &'a [u8])>) -> Result<(), FlashError> {
         assert!(shard < POSITIONS, "shard numbers stay below u16::MAX");
-        let keys = self.family(KEYS);
+        let db = self.db()?;
+        let keys = family(&db, KEYS);
         let mut batch = WriteBatch::default();
         let mut key = Vec::new();
         for (name, state) in states {
@@ -211,12 +368,13 @@ impl FlashStore {
             batch.put_cf(keys, &key, state);
         }
         batch.put_cf(keys, position_key(generation, shard), position.to_be_bytes());
-        self.rocks(self.db.write(batch))
+        self.rocks(db.write(batch))
     }
 
     /// The log position `shard` was written at in `generation`, if it was.
     pub fn shard_position(&self, generation: u32, shard: u16) -> Result<Option<u64>, FlashError> {
-        let Some(bytes) = self.rocks(self.db.get_cf(self.family(KEYS), position_key(generation, shard)))? else { return Ok(None) };
+        let db = self.db()?;
+        let Some(bytes) = self.rocks(db.get_cf(family(&db, KEYS), position_key(generation, shard)))? else { return Ok(None) };
         let position = <[u8; 8]>::try_from(&*bytes).map_err(|_| self.corrupt("shard position"))?;
         Ok(Some(u64::from_be_bytes(position)))
     }
@@ -225,8 +383,8 @@ impl FlashStore {
     pub fn states(&self, generation: u32) -> impl Iterator<Item = Result<StoredState, FlashError>> + '_ {
         let prefix = generation.to_be_bytes();
         let end = position_key(generation, 0);
-        let items = self.db.iterator_cf(self.family(KEYS), IteratorMode::From(&prefix, Direction::Forward));
-        items
+        self.iterate(move |db| {
+            db.iterator_cf(family(db, KEYS), IteratorMode::From(&prefix, Direction::Forward))
             .map(move |item| self.rocks(item))
             .take_while(move |item| item.as_ref().map_or(true, |(key, _)| **key < end[..]))
             .map(move |item| {
@@ -236,36 +394,40 @@ impl FlashStore {
                 }
                 Ok((u16::from_be_bytes([key[4], key[5]]), key[6..].into(), value))
             })
+        })
     }
 
     /// Drops every checkpoint generation but `generation` (older ones, and a newer one a
     /// crash left half written).
     pub fn keep_generation(&self, generation: u32) -> Result<(), FlashError> {
-        let keys = self.family(KEYS);
+        let db = self.db()?;
+        let keys = family(&db, KEYS);
         let mut batch = WriteBatch::default();
         batch.delete_range_cf(keys, 0u32.to_be_bytes(), generation.to_be_bytes());
         if let Some(next) = generation.checked_add(1) {
             batch.delete_range_cf(keys, &next.to_be_bytes()[..], &[0xff; 5][..]);
         }
-        self.rocks(self.db.write(batch))
+        self.rocks(db.write(batch))
     }
 
     /// The cold value of `key`, if it is cold.
     pub fn cold_get(&self, cold: &ColdKey) -> Result<Option<Vec<u8>>, FlashError> {
-        self.rocks(self.db.get_cf(self.family(COLD), &cold.bytes))
+        let db = self.db()?;
+        self.rocks(db.get_cf(family(&db, COLD), &cold.bytes))
     }
 
     /// Writes cold keys (key, value) and removes others, in one atomic batch.
     pub fn cold_write<'a>(&self, put: impl IntoIterator<Item = (ColdKey, &'a [u8])>, delete: impl IntoIterator<Item = ColdKey>) -> Result<(), FlashError> {
-        let family = self.family(COLD);
+        let db = self.db()?;
+        let cold = family(&db, COLD);
         let mut batch = WriteBatch::default();
         for (key, value) in put {
-            batch.put_cf(family, &key.bytes, value);
+            batch.put_cf(cold, &key.bytes, value);
         }
         for key in delete {
-            batch.delete_cf(family, &key.bytes);
+            batch.delete_cf(cold, &key.bytes);
         }
-        self.rocks(self.db.write_opt(batch, &self.cold_writes))
+        self.rocks(db.write_opt(batch, &self.cold_writes))
     }
 
     /// The cold keys of `shard` whose order lies in `orders`, as `(order, key, value)`, by order.
@@ -276,8 +438,8 @@ impl FlashStore {
         let last = (shard, *orders.end());
         let mut bulk = ReadOptions::default();
         bulk.fill_cache(false);
-        let items = self.db.iterator_cf_opt(self.family(COLD), bulk, IteratorMode::From(&start, Direction::Forward));
-        items
+        self.iterate(move |db| {
+            db.iterator_cf_opt(family(db, COLD), bulk, IteratorMode::From(&start, Direction::Forward))
             .map(move |item| {
                 let (key, value) = self.rocks(item)?;
                 if key.len() < 6 {
@@ -288,31 +450,34 @@ impl FlashStore {
             })
             .take_while(move |item| item.as_ref().map_or(true, |(at, _, _)| *at <= last))
             .map(|item| item.map(|((_, order), key, value)| (order, key, value)))
+        })
     }
 
     /// Removes every cold key (their states are not worth keeping without the rest).
     pub fn cold_clear(&self) -> Result<(), FlashError> {
-        self.rocks(self.db.delete_range_cf(self.family(COLD), &[0u8; 0][..], &[0xff; 7][..]))
+        let db = self.db()?;
+        self.rocks(db.delete_range_cf(family(&db, COLD), &[0u8; 0][..], &[0xff; 7][..]))
     }
 
     /// A named metadata value.
     pub fn meta(&self, name: &str) -> Result<Option<Vec<u8>>, FlashError> {
-        self.rocks(self.db.get_cf(self.family(META), name))
+        let db = self.db()?;
+        self.rocks(db.get_cf(family(&db, META), name))
     }
 
     /// Stores a named metadata value, synced (metadata is rare and must not be lost).
     pub fn set_meta(&self, name: &str, value: &[u8]) -> Result<(), FlashError> {
         let mut options = WriteOptions::default();
         options.set_sync(true);
-        self.rocks(self.db.put_cf_opt(self.family(META), name, value, &options))
+        let db = self.db()?;
+        self.rocks(db.put_cf_opt(family(&db, META), name, value, &options))
     }
 
     /// Size figures.
     pub fn size(&self) -> FlashSize {
-        let property = |name: &str| {
-            [LOG, KEYS, META, COLD].iter().map(|family| self.db.property_int_value_cf(self.family(family), name).ok().flatten().unwrap_or(0)).sum()
-        };
-        let estimated_keys = self.db.property_int_value_cf(self.family(COLD), "rocksdb.estimate-num-keys").ok().flatten().unwrap_or(0);
+        let Ok(db) = self.db() else { return FlashSize::default() };
+        let property = |name: &str| [LOG, KEYS, META, COLD].iter().map(|cf| db.property_int_value_cf(family(&db, cf), name).ok().flatten().unwrap_or(0)).sum();
+        let estimated_keys = db.property_int_value_cf(family(&db, COLD), "rocksdb.estimate-num-keys").ok().flatten().unwrap_or(0);
         FlashSize { sst_bytes: property("rocksdb.total-sst-files-size"), memtable_bytes: property("rocksdb.cur-size-all-mem-tables"), estimated_keys }
     }
 

@@ -14,6 +14,7 @@
 pub mod checkpoint;
 pub mod record;
 pub mod recover;
+pub mod salvage;
 
 use crate::config::{AppendFsync, Config};
 use crate::shared::Shared;
@@ -35,12 +36,19 @@ pub fn open_store(config: &Config) -> Result<Option<Arc<FlashStore>>, DurableErr
         return Ok(None);
     }
     let cold_writes = if config.appendonly { ColdWrites::Logged } else { ColdWrites::Unlogged };
-    Ok(Some(Arc::new(FlashStore::open(&config.dir, cold_writes)?)))
+    match FlashStore::open(&config.dir, cold_writes) {
+        Ok(store) => Ok(Some(Arc::new(store))),
+        Err(FlashError::Damaged { path, source }) => Err(DurableError::Damaged { detail: source.to_string(), path }),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Metadata names.
 const HASH_SEED: &str = "hash-seed";
 const BASE: &str = "base";
+/// Log positions below this were examined by `meridian salvage`: the records missing there
+/// are known lost and reported, and no longer stop a start.
+const SALVAGED_THROUGH: &str = "salvaged-through";
 
 /// Why the durable state could not be written or read.
 #[derive(Debug, thiserror::Error)]
@@ -51,6 +59,22 @@ pub enum DurableError {
     /// Stored bytes are not what this version writes.
     #[error("flash tier: {0}")]
     Record(#[from] RecordError),
+    /// RocksDB refused to open damaged files (a corrupt write-ahead log, say).
+    #[error("the flash tier in {} is damaged ({detail}); {}", path.display(), salvage::remedy(path))]
+    Damaged {
+        /// The store's directory.
+        path: std::path::PathBuf,
+        /// RocksDB's description of the damage.
+        detail: String,
+    },
+    /// Records of the op log are missing: acknowledged writes would be lost by starting.
+    #[error("the op log in {} is missing {} record(s) at positions {}; {}", path.display(), salvage::count(gaps), salvage::ranges(gaps), salvage::remedy(path))]
+    Lost {
+        /// The store's directory.
+        path: std::path::PathBuf,
+        /// The missing positions.
+        gaps: Vec<std::ops::Range<u64>>,
+    },
 }
 
 /// What the last recovery did, for INFO and the startup log.
@@ -108,7 +132,12 @@ pub struct Durable {
     /// since its base predates keys the transfer merged (merges are not logged).
     transfer_epoch: AtomicU64,
     transfers: AtomicUsize,
+    /// Why the last durable write failed; writes are refused (MISCONF) while it is set.
     failure: Mutex<Option<String>>,
+    /// The records appended since the last flush that reached the operating system: what a
+    /// failed write (a full disk) can lose from RocksDB's buffers, kept to be written again,
+    /// so the log has no hole whatever the node applied meanwhile (replicated ops, expiries).
+    unflushed: Mutex<Unflushed>,
     history: Mutex<Checkpoints>,
 }
 
@@ -140,6 +169,7 @@ impl Durable {
             transfer_epoch: AtomicU64::new(0),
             transfers: AtomicUsize::new(0),
             failure: Mutex::new(None),
+            unflushed: Mutex::new(Unflushed::default()),
             history: Mutex::new(Checkpoints::default()),
         };
         Ok(durable)
@@ -156,10 +186,13 @@ impl Durable {
     }
 
     /// Appends one record at the next position (an op record under the journal lock). A
-    /// failed write is remembered: from then on writes are refused (see [`Durable::failure`]).
+    /// record RocksDB refuses is kept to be written again (see [`Durable::retry`]), and from
+    /// then on writes are refused (see [`Durable::failure`]); the replies that wait for it are
+    /// never sent (see [`Durable::synced_for_reply`]).
     pub fn append(&self, bytes: &[u8]) {
         let _order = self.append_lock.lock();
         let position = self.written.load(Ordering::Relaxed);
+        self.unflushed.lock().push(position, bytes);
         if let Err(e) = self.store.append(position, bytes) {
             self.fail(format!("writing the op log: {e}"));
         }
@@ -170,8 +203,35 @@ impl Durable {
     fn fail(&self, reason: String) {
         let mut failure = self.failure.lock();
         if failure.is_none() {
-            tracing::error!("flash tier: {reason}; writes are refused until the node is restarted");
+            tracing::error!("flash tier: {reason}; writes are refused until the log can be written again (retried every second)");
             *failure = Some(reason);
+        }
+    }
+
+    /// After a failed write (a full disk): RocksDB refuses every write from then on, so the
+    /// store is reopened, the records its buffers lost are written again, and the log is
+    /// synced. Once all of that succeeds, writes are accepted again. Called once a second.
+    fn retry(&self) {
+        if self.failure.lock().is_none() {
+            return;
+        }
+        let _order = self.append_lock.lock();
+        let target = self.next_position();
+        let rewritten = self.store.reopen().and_then(|()| {
+            let unflushed = self.unflushed.lock();
+            unflushed.records().try_for_each(|(position, bytes)| self.store.append(position, bytes))?;
+            self.store.sync()
+        });
+        if let Err(e) = rewritten {
+            tracing::debug!("flash tier still failing: {e}");
+            return;
+        }
+        self.fsyncs.fetch_add(1, Ordering::Relaxed);
+        self.unflushed.lock().release_before(target);
+        self.flushed.fetch_max(target, Ordering::AcqRel);
+        self.synced.fetch_max(target, Ordering::AcqRel);
+        if let Some(reason) = self.failure.lock().take() {
+            tracing::warn!("flash tier writable again after: {reason}; writes are accepted");
         }
     }
 
@@ -208,9 +268,22 @@ impl Durable {
         }
         self.store.sync()?;
         self.fsyncs.fetch_add(1, Ordering::Relaxed);
-        self.flushed.fetch_max(target, Ordering::AcqRel);
-        self.synced.fetch_max(target, Ordering::AcqRel);
+        self.flushed_through(target, true);
         Ok(())
+    }
+
+    /// Records that every record before `target` reached the operating system (and the disk,
+    /// if `synced`), unless a write failed: then only [`Durable::retry`] says what is on disk,
+    /// since RocksDB may have dropped records from its buffers.
+    fn flushed_through(&self, target: u64, synced: bool) {
+        if self.failure.lock().is_some() {
+            return;
+        }
+        self.unflushed.lock().release_before(target);
+        self.flushed.fetch_max(target, Ordering::AcqRel);
+        if synced {
+            self.synced.fetch_max(target, Ordering::AcqRel);
+        }
     }
 
     /// Syncs of the log since start: under `always`, about one per turn of the event loop
@@ -221,6 +294,7 @@ impl Durable {
 
     /// Marks every record before `position` as already on disk (recovery read them from it).
     fn mark_synced(&self, position: u64) {
+        self.unflushed.lock().release_before(position);
         self.flushed.store(position, Ordering::Release);
         self.synced.store(position, Ordering::Release);
     }
@@ -233,37 +307,41 @@ impl Durable {
             return;
         }
         match self.store.flush_log() {
-            Ok(()) => {
-                self.flushed.fetch_max(target, Ordering::AcqRel);
-            }
+            Ok(()) => self.flushed_through(target, false),
             Err(e) => self.fail(format!("writing the op log: {e}")),
         }
     }
 
     /// Before the replies that follow writes go out: hands them to the operating system, and
-    /// under `appendfsync always` syncs them. One flush or sync serves every connection that
+    /// under `appendfsync always` syncs them. `Err` if they could not be (a full disk): those
+    /// replies must not be sent, since the writes they acknowledge would not survive a crash.
+    /// One flush or sync serves every connection that
     /// wrote in the same turn of the event loop (group commit, as Redis writes and, under
     /// `always`, syncs its AOF once per turn of its loop): a connection first yields, so that
     /// the others ready to run append their writes, then flushes or syncs unless one of them
     /// already has. The sync blocks the worker thread, as Redis's blocks its event loop; a
     /// failed one ends the process, as it does Redis: the writes cannot be acknowledged, and
     /// their replies are already computed.
-    pub async fn synced_for_reply(&self) {
+    pub async fn synced_for_reply(&self) -> Result<(), NotDurable> {
         let always = self.fsync() == AppendFsync::Always;
         let target = self.next_position();
         let done = || if always { &self.synced } else { &self.flushed }.load(Ordering::Acquire) >= target;
         if done() {
-            return;
+            return Ok(());
         }
         tokio::task::yield_now().await;
         if done() {
-            return;
+            return Ok(());
         }
         if !always {
             self.flush();
         } else if let Err(e) = self.sync() {
             tracing::error!("flash tier: cannot sync the op log under appendfsync always: {e}; exiting");
             std::process::exit(1);
+        }
+        match done() {
+            true => Ok(()),
+            false => Err(NotDurable),
         }
     }
 
@@ -284,10 +362,10 @@ impl Durable {
 
     /// Marks a state transfer into this node as running until the guard drops. Its merged
     /// keys are not in the log, so no checkpoint that overlaps it may stand.
-    pub fn begin_transfer(&self) -> TransferGuard<'_> {
+    pub fn begin_transfer(self: &Arc<Self>) -> TransferGuard {
         self.transfers.fetch_add(1, Ordering::AcqRel);
         self.transfer_epoch.fetch_add(1, Ordering::AcqRel);
-        TransferGuard(self)
+        TransferGuard(self.clone())
     }
 
     /// Asks for a checkpoint at the next tick (a state transfer just completed).
@@ -340,6 +418,7 @@ pub fn start(shared: &Arc<Shared>) -> std::io::Result<()> {
 
 fn tick(shared: &Arc<Shared>) {
     let Some(durable) = shared.node.durable() else { return };
+    durable.retry();
     // What no reply flushed (replicated ops, spills, promotions) is flushed at least once a
     // second.
     match durable.fsync() {
@@ -360,10 +439,62 @@ fn tick(shared: &Arc<Shared>) {
     }
 }
 
-/// A state transfer in progress (see [`Durable::begin_transfer`]).
-pub struct TransferGuard<'a>(&'a Durable);
+/// Records appended but not yet known to have reached the operating system, in position
+/// order, in one buffer (cleared at every flush, so it stays small and allocates rarely).
+#[derive(Default)]
+struct Unflushed {
+    /// The first record's position.
+    first: u64,
+    bytes: Vec<u8>,
+    /// Where each record ends in `bytes`.
+    ends: Vec<usize>,
+}
 
-impl Drop for TransferGuard<'_> {
+impl Unflushed {
+    fn push(&mut self, position: u64, record: &[u8]) {
+        if self.ends.is_empty() {
+            self.first = position;
+        }
+        self.bytes.extend_from_slice(record);
+        self.ends.push(self.bytes.len());
+    }
+
+    /// `(position, record)` of every record held.
+    fn records(&self) -> impl Iterator<Item = (u64, &[u8])> + '_ {
+        let starts = std::iter::once(0).chain(self.ends.iter().copied());
+        starts.zip(&self.ends).enumerate().map(|(i, (start, &end))| (self.first + i as u64, &self.bytes[start..end]))
+    }
+
+    /// Forgets the records before `position` (they reached the operating system).
+    fn release_before(&mut self, position: u64) {
+        let released = (position.saturating_sub(self.first) as usize).min(self.ends.len());
+        if released == self.ends.len() {
+            self.bytes.clear();
+            self.ends.clear();
+        } else if released > 0 {
+            let cut = self.ends[released - 1];
+            self.bytes.drain(..cut);
+            self.ends.drain(..released);
+            self.ends.iter_mut().for_each(|end| *end -= cut);
+        }
+        self.first += released as u64;
+        // A burst's buffer is not kept for ever.
+        if self.bytes.capacity() > 16 << 20 && self.bytes.len() < 1 << 20 {
+            self.bytes.shrink_to(1 << 20);
+        }
+    }
+}
+
+/// Writes could not be made durable as the sync policy promises (see
+/// [`Durable::synced_for_reply`]).
+#[derive(Debug, Clone, Copy, thiserror::Error)]
+#[error("the op log could not be written: the replies to these writes are withheld")]
+pub struct NotDurable;
+
+/// A state transfer in progress (see [`Durable::begin_transfer`]).
+pub struct TransferGuard(Arc<Durable>);
+
+impl Drop for TransferGuard {
     fn drop(&mut self) {
         self.0.transfers.fetch_sub(1, Ordering::AcqRel);
     }

@@ -13,7 +13,8 @@
 //! gap, so peers send those ops again.
 
 use super::record::{self, Base, Record};
-use super::{DurableError, Recovery, BASE};
+use super::{DurableError, Recovery, BASE, SALVAGED_THROUGH};
+use meridian_flash::FlashStore;
 use crate::keyspace::{shard_of, SHARDS};
 use crate::node::{Accepted, Applied};
 use crate::shared::Shared;
@@ -81,6 +82,7 @@ pub fn recover(shared: &Shared) -> Result<Recovery, DurableError> {
     // newest one stored.
     let next = [store.last_log_position()?.map(|p| p + 1), positions.iter().flatten().copied().max(), Some(base.position)].into_iter().flatten().max().unwrap_or(0);
     durable.written.store(next, Ordering::Release);
+    check_log_is_whole(store, base.position)?;
     let mut replayed_bytes = 0u64;
     for item in store.log_from(base.position) {
         let (position, bytes) = item?;
@@ -121,4 +123,19 @@ pub fn recover(shared: &Shared) -> Result<Recovery, DurableError> {
     recovery.duration = started.elapsed();
     durable.history.lock().recovery = recovery;
     Ok(recovery)
+}
+
+/// Refuses to recover from a log with records missing after `from` (positions are dense, so a
+/// hole is acknowledged writes RocksDB could not read back), except those `meridian salvage`
+/// already found and reported.
+fn check_log_is_whole(store: &FlashStore, from: u64) -> Result<(), DurableError> {
+    let salvaged = match store.meta(SALVAGED_THROUGH)? {
+        Some(bytes) => record::decode_u64(SALVAGED_THROUGH, &bytes)?,
+        None => 0,
+    };
+    let gaps: Vec<_> = store.log_gaps(from)?.into_iter().filter(|gap| gap.end > salvaged).collect();
+    match gaps.is_empty() {
+        true => Ok(()),
+        false => Err(DurableError::Lost { path: store.path().to_path_buf(), gaps }),
+    }
 }
