@@ -346,3 +346,38 @@ fn collection_and_type_conflicts_are_counted_and_logged() {
     assert_eq!(text(&mut n1, &["LINDEX", "l", "0"]).as_deref(), Some("kept"));
     assert_eq!(info_field(&mut n0, "conflicts", "conflicts_total").as_deref(), Some("0"));
 }
+
+/// A region paused (SIGSTOP) for longer than QUIC's idle timeout while the others keep
+/// writing, then resumed (SIGCONT), acknowledges and catches up like any other: every
+/// increment made meanwhile reaches it.
+#[test]
+fn a_paused_region_catches_up_after_it_resumes() {
+    let cluster = Cluster::start(3, "mesh", &[]);
+    cluster.wait_for("links up", CONVERGE, |c| match info_field(c, "replication", "connected_peers").as_deref() {
+        Some("2") => Ok(()),
+        other => Err(format!("{other:?}")),
+    });
+    let paused = cluster.node(2).pid().to_string();
+    let writers: Vec<_> = (0..2)
+        .map(|i| {
+            let mut con = cluster.node(i).client();
+            std::thread::spawn(move || {
+                for n in 0..3000 {
+                    int(&mut con, &["INCR", "hits"]);
+                    text(&mut con, &["SET", &format!("k{i}:{}", n % 200), "v"]);
+                    int(&mut con, &["RPUSH", "queue", &n.to_string()]);
+                    std::thread::sleep(Duration::from_millis(4));
+                }
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_secs(2));
+    Command::new("kill").args(["-STOP", &paused]).status().unwrap();
+    std::thread::sleep(Duration::from_secs(10));
+    Command::new("kill").args(["-CONT", &paused]).status().unwrap();
+    writers.into_iter().for_each(|w| w.join().unwrap());
+    cluster.wait_for("every increment and push on every region", Duration::from_secs(30), |c| match (text(c, &["GET", "hits"]).as_deref(), int(c, &["LLEN", "queue"])) {
+        (Some("6000"), 6000) => Ok(()),
+        other => Err(format!("hits, pushes = {other:?}")),
+    });
+}

@@ -522,6 +522,22 @@ impl<'a> Locked<'a> {
         shard.merge(&ks.hasher, hash, key, theirs_state, mine, theirs);
     }
 
+    /// True if this node holds nothing at `key`, in RAM or in the flash tier (a state
+    /// transfer then merges the key's state outside any lock: see `replication::store`).
+    pub fn is_absent(&mut self, key: &[u8]) -> bool {
+        let hash = self.ks.hasher.hash(key);
+        let shard = self.shard(shard_of(hash));
+        shard.raw(hash, key).is_none() && shard.counts.cold == 0
+    }
+
+    /// Puts `state` at `key`, which [`Locked::is_absent`] found absent, as a merge into the
+    /// empty state would.
+    pub fn put_absent(&mut self, key: &[u8], state: KeyState) {
+        let hash = self.ks.hasher.hash(key);
+        let hasher = &self.ks.hasher;
+        self.shard(shard_of(hash)).restore(hasher, hash, key, state);
+    }
+
     /// Merges the empty state into every key of shard `index` that `transferred` rejects, in
     /// RAM and in the flash tier: the keys a completed state transfer did not carry, which its
     /// sender had removed and collected. Cold keys stay cold unless the merge removed them.

@@ -10,6 +10,9 @@ use meridian_geo::Store;
 use std::collections::HashSet;
 use std::sync::Arc;
 
+/// Members above which a transferred key this node lacks is merged outside its shard's lock.
+const BIG_MERGE: usize = 4096;
+
 /// The node, as a receiving session sees it. It owns what it holds, so a session can hand it
 /// to a blocking thread for the heavy parts of a state transfer.
 pub struct NodeStore {
@@ -62,8 +65,24 @@ impl Store for NodeStore {
 
     fn merge(&mut self, key: Bytes, state: KeyState, theirs: &VersionVector) {
         self.hold_checkpoints();
-        let mut db = self.shared.keyspace.lock_keys(std::iter::once(&key[..]));
-        db.merge(&key, &state, &Applied(&self.shared.node), theirs);
+        let (shared, lock) = (&*self.shared, || self.shared.keyspace.lock_keys(std::iter::once(&key[..])));
+        let mine = Applied(&shared.node);
+        // A big key this node lacks (a list of a million elements) is merged into the empty
+        // state outside the shard's lock, which the event loop may want meanwhile (a client
+        // reading a key of the shard, active expiry); it goes in if nothing was applied here
+        // in between, so the merge saw the frontier it would have seen under the lock.
+        if super::transport::members_of(&state) > BIG_MERGE && lock().is_absent(&key) {
+            let before = shared.node.applied();
+            let mut merged = KeyState::default();
+            merged.merge(&state, &mine, theirs);
+            let mut db = lock();
+            if db.is_absent(&key) && shared.node.applied() == before {
+                db.put_absent(&key, merged);
+                self.transferred.insert(key.to_vec().into_boxed_slice());
+                return;
+            }
+        }
+        lock().merge(&key, &state, &mine, theirs);
         self.transferred.insert(key.to_vec().into_boxed_slice());
     }
 

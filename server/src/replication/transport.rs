@@ -413,7 +413,7 @@ async fn on_a_blocking_thread<T: Send + 'static, R: Send + 'static>(mut value: T
 
 /// Members (elements of a list, fields, members) a key state holds, tombstones included: what
 /// its size in a snapshot grows with.
-fn members_of(state: &meridian_crdt::KeyState) -> usize {
+pub(super) fn members_of(state: &meridian_crdt::KeyState) -> usize {
     let list = state.list().map_or(0, |list| list.len());
     let hash = state.hash().map_or(0, |hash| hash.slots());
     let set = state.set().map_or(0, |set| set.slots());
