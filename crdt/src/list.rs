@@ -516,16 +516,8 @@ impl ListState {
                 }
             }
         }
-        if self.elements.is_empty() && self.parked.is_empty() && arriving.len() == other.elements.len() + other.parked.len() {
-            // Nothing here to interleave with (a node that lacked the whole list): the list is
-            // theirs as it stands, in their order, parked inserts still parked.
-            let parked = arriving.split_off(other.elements.len());
-            self.elements = arriving.into();
-            self.parked = parked;
-        } else {
-            for element in arriving {
-                self.place(Element { children: 0, ..element });
-            }
+        for element in arriving {
+            self.place(Element { children: 0, ..element });
         }
         for e in self.elements.iter_mut().chain(self.parked.iter_mut()) {
             let was_live = e.is_live();
