@@ -1,7 +1,8 @@
 //! Full state transfers of big states between real nodes: a list of a million elements and a
 //! million keys of every type, into a node restarted without its data. Each completes in one
 //! transfer; the slowest PING the receiving node answered meanwhile is printed (issue 21's goal
-//! is 100 ms; measured 19-122 ms on a 2-core machine, so not yet asserted).
+//! is 100 ms; measured 19-122 ms on a 2-core machine, so not yet asserted). The lists are
+//! built by RPUSH: one built by LPUSH still merges in quadratic time (docs/replication.md).
 
 use meridian_tests::{info_field, int, Cluster};
 use std::sync::atomic::{AtomicBool, Ordering};
