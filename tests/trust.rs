@@ -31,6 +31,12 @@ fn node_b(certs: &Path, cert: &str, geo_port: u16, a_port: u16) -> Server {
     Server::start(&["--node-name", "b", "--geo-port", &geo, "--tls-cert", &pem, "--tls-key", &key, "--tls-ca", &ca, "--peer", &peer])
 }
 
+/// The certificate chain and key `meridian certs` wrote for `name`.
+fn identity(certs: &Path, name: &str) -> (Vec<CertificateDer<'static>>, PrivateKeyDer<'static>) {
+    let chain = CertificateDer::pem_file_iter(certs.join(format!("{name}.pem"))).unwrap().map(Result::unwrap).collect();
+    (chain, PrivateKeyDer::from_pem_file(certs.join(format!("{name}.key"))).unwrap())
+}
+
 /// A QUIC client speaking with the certificate of `name` (none: no certificate at all).
 fn client(certs: &Path, name: Option<&str>) -> quinn::Endpoint {
     let mut roots = rustls::RootCertStore::empty();
@@ -41,8 +47,7 @@ fn client(certs: &Path, name: Option<&str>) -> quinn::Endpoint {
     let builder = rustls::ClientConfig::builder_with_provider(provider).with_protocol_versions(&[&rustls::version::TLS13]).unwrap().with_root_certificates(roots);
     let mut tls = match name {
         Some(name) => {
-            let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(certs.join(format!("{name}.pem"))).unwrap().map(Result::unwrap).collect();
-            let key = PrivateKeyDer::from_pem_file(certs.join(format!("{name}.key"))).unwrap();
+            let (chain, key) = identity(certs, name);
             builder.with_client_auth_cert(chain, key).unwrap()
         }
         None => builder.with_no_client_auth(),
@@ -53,7 +58,7 @@ fn client(certs: &Path, name: Option<&str>) -> quinn::Endpoint {
     endpoint
 }
 
-/// Opens a session to the node at `port` as `name` with `name_in_cert`'s certificate, says
+/// Opens a session to the node at `port` with `cert`'s certificate, says
 /// hello as `claimed`, then sends `then`; returns every message the node sent back until it
 /// closed the stream or went quiet.
 async fn session(certs: &Path, cert: &str, claimed: &str, port: u16, then: Vec<Message>) -> Vec<Message> {
@@ -154,8 +159,7 @@ fn set_run(first_seq: u64, count: u64) -> OpRun {
 /// A QUIC server at `port` holding `name`'s certificate: what a configured peer's address
 /// answers a handshake with (b reads the name from it).
 fn stand_in(certs: &Path, name: &str, port: u16) -> quinn::Endpoint {
-    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(certs.join(format!("{name}.pem"))).unwrap().map(Result::unwrap).collect();
-    let key = PrivateKeyDer::from_pem_file(certs.join(format!("{name}.key"))).unwrap();
+    let (chain, key) = identity(certs, name);
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut tls = rustls::ServerConfig::builder_with_provider(provider).with_protocol_versions(&[&rustls::version::TLS13]).unwrap().with_no_client_auth().with_single_cert(chain, key).unwrap();
     tls.alpn_protocols = vec![b"meridian-geo/1".to_vec()];

@@ -293,6 +293,17 @@ impl KeyState {
         self.collections.as_ref().map(|c| &c.set)
     }
 
+    /// Members the key's collections hold (a list's live elements; fields and members,
+    /// removed ones included): what the state's size grows with, for a state transfer's
+    /// chunking.
+    pub fn members(&self) -> usize {
+        let list = self.list().map_or(0, |list| list.len());
+        let hash = self.hash().map_or(0, |hash| hash.slots());
+        let set = self.set().map_or(0, |set| set.slots());
+        let zset = self.zset().map_or(0, |zset| zset.members().slots());
+        list + hash + set + zset
+    }
+
     /// The sorted-set part (read it only when [`KeyState::kind`] says the key is a zset).
     pub fn zset(&self) -> Option<&SortedMembers> {
         self.collections.as_ref().map(|c| &c.zset)

@@ -131,7 +131,6 @@ pub struct FlashStore {
     /// The database; `None` while a reopen has not succeeded. Every operation holds the read
     /// lock (iterations for as long as they live); [`FlashStore::reopen`] takes the write lock.
     db: RwLock<Option<DB>>,
-    dir: PathBuf,
     path: PathBuf,
     /// How cold keys are written (see [`ColdWrites`]).
     cold_writes: WriteOptions,
@@ -166,7 +165,7 @@ impl FlashStore {
         let db = open_db(&path, recovery)?;
         let mut cold_options = WriteOptions::default();
         cold_options.disable_wal(cold_writes == ColdWrites::Unlogged);
-        Ok(FlashStore { db: RwLock::new(Some(db)), dir: dir.to_path_buf(), path, cold_writes: cold_options })
+        Ok(FlashStore { db: RwLock::new(Some(db)), path, cold_writes: cold_options })
     }
 
     /// Closes the database and opens it again, as a start would: how the store recovers from
@@ -179,11 +178,6 @@ impl FlashStore {
         drop(db.take());
         *db = Some(open_db(&self.path, Recovery::Strict)?);
         Ok(())
-    }
-
-    /// The data directory the store lives in.
-    pub fn dir(&self) -> &Path {
-        &self.dir
     }
 
     /// The open database, read-locked for one operation.

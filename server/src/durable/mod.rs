@@ -109,10 +109,9 @@ pub struct Durable {
     hash_seed: u64,
     fsync: AtomicU8,
     /// The position the next record gets (records ever appended). Written under
-    /// `append_lock`; op records are appended under the journal lock too, so their order is
+    /// `unflushed`'s lock; op records are appended under the journal lock too, so their order is
     /// the order the vector records them in.
     written: AtomicU64,
-    append_lock: Mutex<()>,
     /// Every record before this position is in the operating system's hands.
     flushed: AtomicU64,
     /// Every record before this position is synced.
@@ -137,6 +136,7 @@ pub struct Durable {
     /// The records appended since the last flush that reached the operating system: what a
     /// failed write (a full disk) can lose from RocksDB's buffers, kept to be written again,
     /// so the log has no hole whatever the node applied meanwhile (replicated ops, expiries).
+    /// Its lock also orders appends: positions are taken and records stored under it.
     unflushed: Mutex<Unflushed>,
     history: Mutex<Checkpoints>,
 }
@@ -157,7 +157,6 @@ impl Durable {
             hash_seed,
             fsync: AtomicU8::new(fsync as u8),
             written: AtomicU64::new(0),
-            append_lock: Mutex::new(()),
             flushed: AtomicU64::new(0),
             synced: AtomicU64::new(0),
             fsyncs: AtomicU64::new(0),
@@ -190,9 +189,9 @@ impl Durable {
     /// then on writes are refused (see [`Durable::failure`]); the replies that wait for it are
     /// never sent (see [`Durable::synced_for_reply`]).
     pub fn append(&self, bytes: &[u8]) {
-        let _order = self.append_lock.lock();
+        let mut unflushed = self.unflushed.lock();
         let position = self.written.load(Ordering::Relaxed);
-        self.unflushed.lock().push(position, bytes);
+        unflushed.push(position, bytes);
         if let Err(e) = self.store.append(position, bytes) {
             self.fail(format!("writing the op log: {e}"));
         }
@@ -215,10 +214,9 @@ impl Durable {
         if self.failure.lock().is_none() {
             return;
         }
-        let _order = self.append_lock.lock();
+        let mut unflushed = self.unflushed.lock();
         let target = self.next_position();
         let rewritten = self.store.reopen().and_then(|()| {
-            let unflushed = self.unflushed.lock();
             unflushed.records().try_for_each(|(position, bytes)| self.store.append(position, bytes))?;
             self.store.sync()
         });
@@ -227,7 +225,8 @@ impl Durable {
             return;
         }
         self.fsyncs.fetch_add(1, Ordering::Relaxed);
-        self.unflushed.lock().release_before(target);
+        unflushed.release_before(target);
+        drop(unflushed);
         self.flushed.fetch_max(target, Ordering::AcqRel);
         self.synced.fetch_max(target, Ordering::AcqRel);
         if let Some(reason) = self.failure.lock().take() {

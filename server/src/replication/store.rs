@@ -71,7 +71,7 @@ impl Store for NodeStore {
         // state outside the shard's lock, which the event loop may want meanwhile (a client
         // reading a key of the shard, active expiry); it goes in if nothing was applied here
         // in between, so the merge saw the frontier it would have seen under the lock.
-        if super::transport::members_of(&state) > BIG_MERGE && lock().is_absent(&key) {
+        if state.members() > BIG_MERGE && lock().is_absent(&key) {
             let before = shared.node.applied();
             let mut merged = KeyState::default();
             merged.merge(&state, &mine, theirs);

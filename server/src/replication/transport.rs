@@ -379,7 +379,7 @@ fn snapshot(shared: Arc<Shared>, applied: meridian_crdt::VersionVector) -> impl 
     let chunks = (0..crate::keyspace::SHARDS).flat_map(move |index| {
         let (mut chunks, mut chunk, mut members) = (Vec::new(), Vec::with_capacity(CHUNK_KEYS), 0);
         shared.keyspace.unlocked().visit(index, 0, 0, |e| {
-            let size = members_of(&e.state);
+            let size = e.state.members();
             if size > CHUNK_MEMBERS {
                 // Too big for a frame of its own, maybe: it travels in pieces.
                 chunks.extend(meridian_geo::pieces(Bytes::copy_from_slice(&e.key), &e.state));
@@ -409,16 +409,6 @@ async fn on_a_blocking_thread<T: Send + 'static, R: Send + 'static>(mut value: T
         (value, result)
     });
     done.await.map_err(|e| SessionError::Blocking(e.to_string()))
-}
-
-/// Members (elements of a list, fields, members) a key state holds, tombstones included: what
-/// its size in a snapshot grows with.
-pub(super) fn members_of(state: &meridian_crdt::KeyState) -> usize {
-    let list = state.list().map_or(0, |list| list.len());
-    let hash = state.hash().map_or(0, |hash| hash.slots());
-    let set = state.set().map_or(0, |set| set.slots());
-    let zset = state.zset().map_or(0, |zset| zset.members().slots());
-    list + hash + set + zset
 }
 
 async fn sleep_until(deadline: Option<tokio::time::Instant>) {
