@@ -65,7 +65,14 @@ fn random_picks_from_a_large_thinned_collection_reach_every_live_member() {
     for key in ["s", "z", "h"] {
         for chunk in 0..3 {
             let names: Vec<String> = (chunk * 1000..(chunk + 1) * 1000).map(|i| format!("m{i}")).collect();
-            let mut add: Vec<&str> = vec![match key { "s" => "SADD", "z" => "ZADD", _ => "HSET" }, key];
+            let mut add: Vec<&str> = vec![
+                match key {
+                    "s" => "SADD",
+                    "z" => "ZADD",
+                    _ => "HSET",
+                },
+                key,
+            ];
             for name in &names {
                 match key {
                     "s" => add.push(name),
@@ -76,11 +83,22 @@ fn random_picks_from_a_large_thinned_collection_reach_every_live_member() {
             assert_eq!(int(&mut con, &add), 1000);
         }
         let gone: Vec<String> = (100..3000).map(|i| format!("m{i}")).collect();
-        let mut remove = vec![match key { "s" => "SREM", "z" => "ZREM", _ => "HDEL" }, key];
+        let mut remove = vec![
+            match key {
+                "s" => "SREM",
+                "z" => "ZREM",
+                _ => "HDEL",
+            },
+            key,
+        ];
         remove.extend(gone.iter().map(String::as_str));
         assert_eq!(int(&mut con, &remove), 2900);
         let live: HashSet<String> = (0..100).map(|i| format!("m{i}")).collect();
-        let random = match key { "s" => "SRANDMEMBER", "z" => "ZRANDMEMBER", _ => "HRANDFIELD" };
+        let random = match key {
+            "s" => "SRANDMEMBER",
+            "z" => "ZRANDMEMBER",
+            _ => "HRANDFIELD",
+        };
         let drawn: Vec<String> = strings(&mut con, &[random, key, "-3000"]).into_iter().flatten().collect();
         assert_eq!(drawn.len(), 3000);
         assert_eq!(drawn.iter().cloned().collect::<HashSet<_>>(), live, "{random}: 3,000 draws from 100 members reach each, and only live ones");

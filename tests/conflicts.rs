@@ -213,11 +213,7 @@ fn a_region_killed_mid_load_restarts_and_converges() {
 /// stamp can be the smaller one, and causal context, not time, decides.
 #[test]
 fn causally_later_writes_win_across_skewed_clocks() {
-    let cluster = Cluster::build(3)
-        .wan(LinkModel::delay_ms(5))
-        .node_flags(1, &["--test-clock-offset-ms", "-30000"])
-        .node_flags(2, &["--test-clock-offset-ms", "30000"])
-        .start();
+    let cluster = Cluster::build(3).wan(LinkModel::delay_ms(5)).node_flags(1, &["--test-clock-offset-ms", "-30000"]).node_flags(2, &["--test-clock-offset-ms", "30000"]).start();
     // Ahead writes first, then a region that has seen it overwrites it.
     everywhere(&cluster, 2, &["SET", "k", "from-the-future"], "k", "from-the-future");
     everywhere(&cluster, 0, &["SET", "k", "seen-and-replaced"], "k", "seen-and-replaced");

@@ -108,10 +108,8 @@ fn the_compose_lab_is_consistent_with_the_binary() {
 fn the_kubernetes_manifests_are_consistent_with_the_binary() {
     let docs = load("deploy/k8s/meridian.yaml");
     let of_kind = |kind: &'static str| docs.iter().filter(move |d| d["kind"].as_str() == Some(kind));
-    let headless: BTreeMap<String, &Yaml> = of_kind("Service")
-        .filter(|s| s["spec"]["clusterIP"].as_str() == Some("None"))
-        .map(|s| (s["metadata"]["name"].as_str().unwrap().to_string(), s))
-        .collect();
+    let headless: BTreeMap<String, &Yaml> =
+        of_kind("Service").filter(|s| s["spec"]["clusterIP"].as_str() == Some("None")).map(|s| (s["metadata"]["name"].as_str().unwrap().to_string(), s)).collect();
     let sets: Vec<&Yaml> = of_kind("StatefulSet").collect();
     assert_eq!(sets.len(), 3, "a StatefulSet per region");
     // Each set's DNS name (<set>-0.<service>) and geo port.

@@ -646,7 +646,6 @@ const SCRIPT: &[&[&str]] = &[
     &["ZRANGE", "za2", "0", "-1", "WITHSCORES"],
     &["SCAN", "0", "TYPE", "zset", "COUNT", "1000"],
     &["FLUSHALL"],
-
     // Lists.
     &["RPUSH", "l", "a", "b", "c"],
     &["LPUSH", "l", "x", "y"],

@@ -197,10 +197,7 @@ fn a_restarted_node_catches_up_by_partial_resync() {
 
 /// Starts meridian with `appendonly` on `dir`, expecting it to refuse: returns its stderr.
 fn refused_start(dir: &std::path::Path) -> String {
-    let output = std::process::Command::new(meridian_tests::meridian_bin())
-        .args(["--port", "0", "--dir", dir.to_str().unwrap(), "--appendonly", "yes"])
-        .output()
-        .unwrap();
+    let output = std::process::Command::new(meridian_tests::meridian_bin()).args(["--port", "0", "--dir", dir.to_str().unwrap(), "--appendonly", "yes"]).output().unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
     assert_eq!(output.status.code(), Some(1), "{stderr}");
     stderr

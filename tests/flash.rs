@@ -198,7 +198,11 @@ fn a_flash_node_takes_a_write_load_while_buffering_for_a_peer() {
     // Once the peer has read everything, nothing is left out of the count but the op log.
     cluster.wait_for("the peer read every byte", CONVERGE, |c| {
         let (left_out, log) = (info_number(c, "memory", "mem_not_counted_for_evict"), info_number(c, "memory", "mem_oplog"));
-        if left_out == log { Ok(()) } else { Err(format!("not counted {left_out}, op log {log}")) }
+        if left_out == log {
+            Ok(())
+        } else {
+            Err(format!("not counted {left_out}, op log {log}"))
+        }
     });
 }
 
@@ -213,9 +217,11 @@ fn a_state_transfer_merges_into_cold_keys_without_promoting_them() {
     let keys = 20_000;
     // Loaded through node 1, so node 0's keys arrive as replicated ops and spill.
     load_every_type(&mut cluster.node(1).client(), keys, "t", 1000);
-    let dbsize_is = |expected: usize| move |c: &mut redis::Connection| match int(c, &["DBSIZE"]) {
-        n if n == expected as i64 => Ok(()),
-        n => Err(format!("DBSIZE {n}")),
+    let dbsize_is = |expected: usize| {
+        move |c: &mut redis::Connection| match int(c, &["DBSIZE"]) {
+            n if n == expected as i64 => Ok(()),
+            n => Err(format!("DBSIZE {n}")),
+        }
     };
     cluster.wait_for("node 1 has every key", CONVERGE, dbsize_is(keys));
     wait_for_cold(&mut cluster.node(0).client(), 10_000);

@@ -109,11 +109,9 @@ fn a_killed_node_catches_up_after_restart() {
     int(&mut cluster.node(1).client(), &["INCR", "during-count"]);
     cluster.start_node(2);
     let restarted = std::time::Instant::now();
-    cluster.wait_for("restarted node caught up", CONVERGE, |c| {
-        match (text(c, &["GET", "during:199"]), text(c, &["GET", "during-count"]), text(c, &["GET", "before"])) {
-            (Some(_), Some(n), Some(b)) if n == "1" && b == "1" => Ok(()),
-            other => Err(format!("{other:?}")),
-        }
+    cluster.wait_for("restarted node caught up", CONVERGE, |c| match (text(c, &["GET", "during:199"]), text(c, &["GET", "during-count"]), text(c, &["GET", "before"])) {
+        (Some(_), Some(n), Some(b)) if n == "1" && b == "1" => Ok(()),
+        other => Err(format!("{other:?}")),
     });
     // The peers drop their sessions to the dead incarnation as soon as the new one says
     // hello, instead of waiting out QUIC's 5 s idle timeout.
@@ -141,11 +139,9 @@ fn a_node_cut_off_past_the_op_log_gets_a_full_state_transfer() {
     }
     int(&mut con, &["DEL", "start"]);
     Command::new("kill").args(["-CONT", &frozen.to_string()]).status().unwrap();
-    cluster.wait_for("frozen node converged", Duration::from_secs(40), |c| {
-        match (int(c, &["EXISTS", "big:399", "big:0"]), int(c, &["EXISTS", "start"])) {
-            (2, 0) => Ok(()),
-            other => Err(format!("{other:?}")),
-        }
+    cluster.wait_for("frozen node converged", Duration::from_secs(40), |c| match (int(c, &["EXISTS", "big:399", "big:0"]), int(c, &["EXISTS", "start"])) {
+        (2, 0) => Ok(()),
+        other => Err(format!("{other:?}")),
     });
     let info = text(&mut cluster.node(0).client(), &["INFO", "replication"]).unwrap();
     let to_node2 = info.lines().find(|l| l.contains("name=n2")).unwrap_or_default().to_string();
@@ -156,17 +152,24 @@ fn a_node_cut_off_past_the_op_log_gets_a_full_state_transfer() {
 fn a_peer_with_a_certificate_from_another_ca_is_refused() {
     let cluster = Cluster::start(2, "mesh", &[]);
     let rogue_certs = TempDir::new("rogue");
-    let made = Command::new(meridian_tests::meridian_bin())
-        .args(["certs", rogue_certs.path().to_str().unwrap(), "--nodes", "rogue"])
-        .output()
-        .unwrap();
+    let made = Command::new(meridian_tests::meridian_bin()).args(["certs", rogue_certs.path().to_str().unwrap(), "--nodes", "rogue"]).output().unwrap();
     assert!(made.status.success());
     let cert = |f: &str| rogue_certs.path().join(f).to_str().unwrap().to_string();
     let rogue_port = meridian_tests::free_udp_port().to_string();
     let peer = format!("127.0.0.1:{}", cluster.geo_ports[0]);
     let rogue = Server::start(&[
-        "--geo-port", &rogue_port, "--peer", &peer, "--node-name", "rogue",
-        "--tls-cert", &cert("rogue.pem"), "--tls-key", &cert("rogue.key"), "--tls-ca", &cert("ca.pem"),
+        "--geo-port",
+        &rogue_port,
+        "--peer",
+        &peer,
+        "--node-name",
+        "rogue",
+        "--tls-cert",
+        &cert("rogue.pem"),
+        "--tls-key",
+        &cert("rogue.key"),
+        "--tls-ca",
+        &cert("ca.pem"),
     ]);
     text(&mut rogue.client(), &["SET", "rogue-write", "1"]);
     text(&mut cluster.node(0).client(), &["SET", "cluster-write", "1"]);
@@ -201,7 +204,11 @@ fn wait_counts_the_peers_that_applied_the_write() {
     let mut con = cluster.node(0).client();
     cluster.wait_for("links up", CONVERGE, |c| {
         let peers = info_field(c, "replication", "connected_peers").unwrap_or_default();
-        if peers == "2" { Ok(()) } else { Err(peers) }
+        if peers == "2" {
+            Ok(())
+        } else {
+            Err(peers)
+        }
     });
     text(&mut con, &["SET", "w", "1"]);
     assert_eq!(int(&mut con, &["WAIT", "2", "5000"]), 2);
@@ -253,9 +260,7 @@ fn conflicts_are_counted_in_info_and_logged_for_crdt_conflicts() {
     cluster.kill(1);
     cluster.start_node_without_peers(1);
     let (mut n0, mut n1) = (cluster.node(0).client(), cluster.node(1).client());
-    let seen_on_n1 = |n1: &mut redis::Connection, key: &str, value: &str| {
-        wait_on(n1, &format!("{key}={value} on n1"), |c| text(c, &["GET", key]).as_deref() == Some(value))
-    };
+    let seen_on_n1 = |n1: &mut redis::Connection, key: &str, value: &str| wait_on(n1, &format!("{key}={value} on n1"), |c| text(c, &["GET", key]).as_deref() == Some(value));
 
     // SET ‖ SET: n0's later write wins on n1.
     text(&mut n1, &["SET", "s", "from-n1"]);

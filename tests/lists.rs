@@ -159,7 +159,11 @@ fn long_lists_keep_their_order_and_pop_empty() {
         command.extend(values.iter().map(String::as_str));
         int(&mut con, &command);
         for v in values {
-            if chunk % 2 == 0 { model.push_back(v) } else { model.push_front(v) }
+            if chunk % 2 == 0 {
+                model.push_back(v)
+            } else {
+                model.push_front(v)
+            }
         }
     }
     assert_eq!(int(&mut con, &["LINSERT", "long", "AFTER", "v4-250", "inserted"]), model.len() as i64 + 1);

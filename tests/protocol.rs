@@ -107,10 +107,7 @@ fn proto_max_bulk_len_is_enforced_and_configurable() {
     let mut con = server.client();
     let big = "x".repeat(600 * 1024);
     assert_eq!(text(&mut con, &["SET", "big", &big]).as_deref(), Some("OK"));
-    assert_eq!(
-        meridian_tests::error_text(&mut con, &["APPEND", "big", &big]).as_str(),
-        "ERR string exceeds maximum allowed size (proto-max-bulk-len)"
-    );
+    assert_eq!(meridian_tests::error_text(&mut con, &["APPEND", "big", &big]).as_str(), "ERR string exceeds maximum allowed size (proto-max-bulk-len)");
 }
 
 #[test]

@@ -183,10 +183,7 @@ fn info_config_command_and_time() {
     assert_eq!(int(&mut con, &["DEL", "k"]), 1, "deletes still work");
     text(&mut con, &["CONFIG", "SET", "maxmemory", "0"]);
     assert_eq!(text(&mut con, &["SET", "k2", "v"]).as_deref(), Some("OK"));
-    assert_eq!(
-        error_text(&mut con, &["CONFIG", "SET", "port", "1"]),
-        "ERR CONFIG SET failed (possibly related to argument 'port') - can't set immutable config"
-    );
+    assert_eq!(error_text(&mut con, &["CONFIG", "SET", "port", "1"]), "ERR CONFIG SET failed (possibly related to argument 'port') - can't set immutable config");
     assert_eq!(error_text(&mut con, &["CONFIG", "SET", "maxmemory", "1", "bogus", "1"]), "ERR Unknown option or number of arguments for CONFIG SET - 'bogus'");
     assert_eq!(strings(&mut con, &["CONFIG", "GET", "loglevel"])[1].as_deref(), Some("warning"));
     assert_eq!(text(&mut con, &["CONFIG", "RESETSTAT"]).as_deref(), Some("OK"));

@@ -6,10 +6,7 @@ use std::path::Path;
 use std::process::Command;
 
 fn run(program: &str, args: &[&str]) -> String {
-    let out = Command::new(program)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {program} ({e}); install it as .ci/run does"));
+    let out = Command::new(program).args(args).output().unwrap_or_else(|e| panic!("cannot run {program} ({e}); install it as .ci/run does"));
     let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{program} {args:?} failed: {text}");
     text

@@ -149,7 +149,13 @@ fn peers_are_who_their_certificates_say_and_only_configured_ones() {
 /// One SET of `k` to `v` by origin 0xbad, in a run claiming `count` ops from `first_seq`.
 fn set_run(first_seq: u64, count: u64) -> OpRun {
     use meridian_crdt::{push_run_entry, Body, Op, Seen};
-    let op = Op { origin: NodeId(0xbad), seq: first_seq, time: 1 << 40, key: Bytes::from_static(b"k"), body: Body::Set { seen: Seen::default(), value: Bytes::from_static(b"v"), expire_at: None } };
+    let op = Op {
+        origin: NodeId(0xbad),
+        seq: first_seq,
+        time: 1 << 40,
+        key: Bytes::from_static(b"k"),
+        body: Body::Set { seen: Seen::default(), value: Bytes::from_static(b"v"), expire_at: None },
+    };
     let (mut tail, mut entries) = (Vec::new(), Vec::new());
     op.encode_tail(&mut tail);
     push_run_entry(&mut entries, op.time, op.time, &tail);
@@ -161,7 +167,12 @@ fn set_run(first_seq: u64, count: u64) -> OpRun {
 fn stand_in(certs: &Path, name: &str, port: u16) -> quinn::Endpoint {
     let (chain, key) = identity(certs, name);
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut tls = rustls::ServerConfig::builder_with_provider(provider).with_protocol_versions(&[&rustls::version::TLS13]).unwrap().with_no_client_auth().with_single_cert(chain, key).unwrap();
+    let mut tls = rustls::ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .unwrap();
     tls.alpn_protocols = vec![b"meridian-geo/1".to_vec()];
     let config = quinn::ServerConfig::with_crypto(Arc::new(quinn::crypto::rustls::QuicServerConfig::try_from(tls).unwrap()));
     let endpoint = quinn::Endpoint::server(config, SocketAddr::from(([127, 0, 0, 1], port))).unwrap();

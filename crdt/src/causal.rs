@@ -151,7 +151,6 @@ impl VersionVector {
         self.seqs.apply(Dot::new(origin, seq));
         self.times.observe(Stamp::new(time, origin));
     }
-
 }
 
 impl Frontier for VersionVector {
@@ -169,9 +168,7 @@ mod tests {
 
     #[test]
     fn context_keeps_the_latest_time_per_origin() {
-        let ctx: Context = [Stamp::new(5, A), Stamp::new(3, A), Stamp::new(7, B)]
-            .into_iter()
-            .collect();
+        let ctx: Context = [Stamp::new(5, A), Stamp::new(3, A), Stamp::new(7, B)].into_iter().collect();
         assert!(ctx.covers(Stamp::new(5, A)));
         assert!(!ctx.covers(Stamp::new(6, A)));
         assert!(ctx.covers(Stamp::new(1, B)));

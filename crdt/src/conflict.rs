@@ -153,10 +153,6 @@ impl Conflict {
 
     /// This conflict's position in [`Conflict::KINDS`].
     pub fn kind_index(&self) -> usize {
-        Conflict::KINDS
-            .iter()
-            .position(|&kind| kind == (self.data_type, self.rule))
-            .expect("every conflict the crate reports has a kind")
+        Conflict::KINDS.iter().position(|&kind| kind == (self.data_type, self.rule)).expect("every conflict the crate reports has a kind")
     }
-
 }

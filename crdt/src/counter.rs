@@ -81,8 +81,7 @@ impl Run {
     /// True if `frontier` has applied everything this run knows of: its increments, the
     /// increments its clear names, and the op that cleared or killed it.
     fn is_known_to(&self, frontier: &impl Frontier) -> bool {
-        frontier.covers(Stamp::new(self.latest.max(self.cleared_time), self.origin))
-            && self.settled_by.is_none_or(|by| frontier.covers(by))
+        frontier.covers(Stamp::new(self.latest.max(self.cleared_time), self.origin)) && self.settled_by.is_none_or(|by| frontier.covers(by))
     }
 
     /// Joins what another replica knows of the same run.
@@ -171,9 +170,7 @@ impl Counter {
     /// expiry has removed it).
     pub fn counts(&self, stamp: Stamp, inc: &Increment) -> bool {
         let epoch = Counter::epoch_of(stamp, inc);
-        self.runs
-            .iter()
-            .any(|r| r.origin == stamp.node && r.epoch == epoch && !r.dead && r.cleared_time < stamp.time && stamp.time <= r.latest)
+        self.runs.iter().any(|r| r.origin == stamp.node && r.epoch == epoch && !r.dead && r.cleared_time < stamp.time && stamp.time <= r.latest)
     }
 
     /// True if nothing is held: no increments, no clears waiting for increments.
@@ -183,11 +180,7 @@ impl Counter {
 
     /// What a writer clearing this counter has seen.
     pub fn marks(&self) -> SmallVec<[CounterMark; 1]> {
-        self.runs
-            .iter()
-            .filter(|r| r.latest > 0)
-            .map(|r| CounterMark { origin: r.origin, epoch: r.epoch, time: r.latest, total: r.total })
-            .collect()
+        self.runs.iter().filter(|r| r.latest > 0).map(|r| CounterMark { origin: r.origin, epoch: r.epoch, time: r.latest, total: r.total }).collect()
     }
 
     /// Removes the increments the marks name; `by` is the clearing op. `frontier` is what

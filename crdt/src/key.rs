@@ -4,12 +4,12 @@ use crate::causal::{Context, Frontier};
 use crate::conflict::{newer, Conflict, DataType, Kept, Met, Rule};
 use crate::counter::Counter;
 use crate::expiry::{Expiry, NO_EXPIRY};
-use crate::node::{NodeId, Stamp};
-use crate::members::{Dots, KeyRemovals, MemberView, Members};
 use crate::list::{ListEdit, ListRemovals, ListState};
-use crate::sorted::SortedMembers;
+use crate::members::{Dots, KeyRemovals, MemberView, Members};
+use crate::node::{NodeId, Stamp};
 use crate::op::{Body, Change, Collection, Edit, Seen};
 use crate::short_bytes::ShortBytes;
+use crate::sorted::SortedMembers;
 use crate::string::StrState;
 use serde::{Deserialize, Serialize};
 
@@ -369,7 +369,6 @@ impl KeyState {
     fn len_of(&self, collection: Collection) -> usize {
         self.collections.as_ref().map_or(0, |c| c.view(collection).count())
     }
-
 
     /// Everything a writer replacing the whole key has seen; with `keep_ttl`, the TTL is not
     /// seen and so survives the write. A key without a value keeps no TTL: whatever TTL
@@ -742,11 +741,7 @@ mod tests {
 
     /// A and B write concurrently (A at time 1, B at time 2); returns what each reports when
     /// the other's op arrives.
-    fn concurrent(
-        setup: Vec<(NodeId, Write)>,
-        a: Write,
-        b: Write,
-    ) -> (Option<Conflict>, Option<Conflict>) {
+    fn concurrent(setup: Vec<(NodeId, Write)>, a: Write, b: Write) -> (Option<Conflict>, Option<Conflict>) {
         let (mut na, mut nb) = (Node::new(A), Node::new(B));
         let base = setup.len() as u64 * 10;
         for (t, (writer, body)) in setup.into_iter().enumerate() {

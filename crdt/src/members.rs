@@ -12,8 +12,8 @@
 
 use crate::causal::{Context, Frontier};
 use crate::conflict::{Conflict, Kept, Met, Rule};
-use crate::dense::DenseMap;
 use crate::counter::{CounterMark, Increment};
+use crate::dense::DenseMap;
 use crate::node::{NodeId, Stamp};
 use crate::op::{Change, Collection, FieldMarks, Seen};
 use crate::register::Register;
@@ -278,7 +278,16 @@ impl<V: Element> Members<V> {
     /// what it adds, unless the whole key's removals already cover it. Returns what it met: a
     /// write it had not seen, still standing after a remove (add wins) or losing to a write
     /// (the larger stamp wins).
-    pub fn edit<B: AsRef<[u8]>>(&mut self, member: &[u8], seen: &Seen, change: &Change<B>, by: Stamp, frontier: &impl Frontier, removals: KeyRemovals, local: NodeId) -> Option<Met> {
+    pub fn edit<B: AsRef<[u8]>>(
+        &mut self,
+        member: &[u8],
+        seen: &Seen,
+        change: &Change<B>,
+        by: Stamp,
+        frontier: &impl Frontier,
+        removals: KeyRemovals,
+        local: NodeId,
+    ) -> Option<Met> {
         let item = self.items.get_or_default(member);
         let was_live = item.is_live();
         let unapplied = item.clear(seen, by, frontier);

@@ -174,13 +174,7 @@ mod tests {
         let mut buf = Vec::new();
         op.encode_tail(&mut buf);
         assert_eq!(Op::decode_tail(op.origin, op.seq, op.time, &buf).unwrap(), op);
-        let borrowed = Op {
-            origin: op.origin,
-            seq: op.seq,
-            time: op.time,
-            key: &b"k"[..],
-            body: Body::Set { seen: Seen::default(), value: &b"v"[..], expire_at: Some(5) },
-        };
+        let borrowed = Op { origin: op.origin, seq: op.seq, time: op.time, key: &b"k"[..], body: Body::Set { seen: Seen::default(), value: &b"v"[..], expire_at: Some(5) } };
         let mut borrowed_buf = Vec::new();
         borrowed.encode_tail(&mut borrowed_buf);
         assert_eq!(borrowed_buf, buf);

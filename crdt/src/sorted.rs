@@ -108,7 +108,11 @@ impl SortedMembers {
 
     /// How many live members score at most `score`.
     fn below_or_at(&self, score: f64) -> usize {
-        if score == f64::INFINITY { self.order.len() } else { self.below(score.next_up()) }
+        if score == f64::INFINITY {
+            self.order.len()
+        } else {
+            self.below(score.next_up())
+        }
     }
 
     /// The ranks of the members from the first `above_min` accepts up to the last
@@ -132,7 +136,16 @@ impl SortedMembers {
     }
 
     /// Applies one member's edit (see [`Members::edit`]) and moves it in the order.
-    pub fn edit<B: AsRef<[u8]>>(&mut self, member: &[u8], seen: &Seen, change: &Change<B>, by: Stamp, frontier: &impl Frontier, removals: KeyRemovals, local: NodeId) -> Option<Met> {
+    pub fn edit<B: AsRef<[u8]>>(
+        &mut self,
+        member: &[u8],
+        seen: &Seen,
+        change: &Change<B>,
+        by: Stamp,
+        frontier: &impl Frontier,
+        removals: KeyRemovals,
+        local: NodeId,
+    ) -> Option<Met> {
         let before = self.score(member);
         let met = self.members.edit(member, seen, change, by, frontier, removals, local);
         let after = self.score(member);

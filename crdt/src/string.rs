@@ -262,7 +262,6 @@ impl<V: Written> StrState<V> {
     pub fn increment(&mut self, stamp: Stamp, inc: &Increment) {
         self.counter.get_or_insert_with(Default::default).add(stamp, inc);
     }
-
 }
 
 #[cfg(test)]

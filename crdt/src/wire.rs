@@ -42,9 +42,9 @@
 
 use crate::causal::Context;
 use crate::counter::{CounterMark, Increment};
+use crate::list::{Anchor, ElemId, ListEdit};
 use crate::node::{NodeId, Stamp};
 use crate::number::Number;
-use crate::list::{Anchor, ElemId, ListEdit};
 use crate::op::{Body, Change, Collection, Edit, Op, Seen};
 use bytes::Bytes;
 
@@ -99,7 +99,11 @@ impl<B: AsRef<[u8]>> Op<B> {
         w.bytes(self.key.as_ref());
         let seen_flag = |seen: &Seen| {
             let fields = if seen.fields.is_empty() { 0 } else { HAS_FIELDS };
-            if seen.is_empty() { 0 } else { HAS_SEEN | fields }
+            if seen.is_empty() {
+                0
+            } else {
+                HAS_SEEN | fields
+            }
         };
         match &self.body {
             Body::Set { seen, value, expire_at } => {
@@ -730,7 +734,13 @@ mod tests {
 
     #[test]
     fn a_set_of_a_new_key_costs_three_bytes_beyond_its_key_and_value() {
-        let op = Op { origin: NodeId(7), seq: 1, time: 1 << 40, key: Bytes::from(vec![b'k'; 16]), body: Body::Set { seen: Seen::default(), value: Bytes::from(vec![b'v'; 32]), expire_at: None } };
+        let op = Op {
+            origin: NodeId(7),
+            seq: 1,
+            time: 1 << 40,
+            key: Bytes::from(vec![b'k'; 16]),
+            body: Body::Set { seen: Seen::default(), value: Bytes::from(vec![b'v'; 32]), expire_at: None },
+        };
         let mut tail = Vec::new();
         op.encode_tail(&mut tail);
         assert_eq!(tail.len(), 16 + 32 + 3);

@@ -80,12 +80,8 @@ impl Write for CollectionWrite {
         match self {
             CollectionWrite::Other(write) => write.body(state, id, clock),
             CollectionWrite::SAdd(m) if fits(state, Kind::Set) => edit(Collection::Set, m.iter().map(|&n| (name(n), Change::Add)).collect()),
-            CollectionWrite::SRem(m) if fits(state, Kind::Set) && state.is_live() => {
-                edit(Collection::Set, m.iter().map(|&n| (name(n), Change::Remove)).collect())
-            }
-            CollectionWrite::HSet(pairs) if fits(state, Kind::Hash) => {
-                edit(Collection::Hash, pairs.iter().map(|&(f, v)| (name(f), Change::Write(Bytes::from(vec![v])))).collect())
-            }
+            CollectionWrite::SRem(m) if fits(state, Kind::Set) && state.is_live() => edit(Collection::Set, m.iter().map(|&n| (name(n), Change::Remove)).collect()),
+            CollectionWrite::HSet(pairs) if fits(state, Kind::Hash) => edit(Collection::Hash, pairs.iter().map(|&(f, v)| (name(f), Change::Write(Bytes::from(vec![v])))).collect()),
             CollectionWrite::HIncrBy(f, delta) if fits(state, Kind::Hash) => {
                 let field = state.hash().and_then(|h| h.get(&name(*f)));
                 let current = field.map_or(Ok(Number::ZERO), |v| v.number(false));
@@ -102,12 +98,8 @@ impl Write for CollectionWrite {
                 let inc = member.cloned().unwrap_or_default().next_increment(id, delta)?;
                 edit(Collection::Zset, vec![(name(*m), Change::Incr(inc))])
             }
-            CollectionWrite::ZRem(m) if fits(state, Kind::Zset) && state.is_live() => {
-                edit(Collection::Zset, m.iter().map(|&n| (name(n), Change::Remove)).collect())
-            }
-            CollectionWrite::HDel(f) if fits(state, Kind::Hash) && state.is_live() => {
-                edit(Collection::Hash, f.iter().map(|&n| (name(n), Change::Remove)).collect())
-            }
+            CollectionWrite::ZRem(m) if fits(state, Kind::Zset) && state.is_live() => edit(Collection::Zset, m.iter().map(|&n| (name(n), Change::Remove)).collect()),
+            CollectionWrite::HDel(f) if fits(state, Kind::Hash) && state.is_live() => edit(Collection::Hash, f.iter().map(|&n| (name(n), Change::Remove)).collect()),
             CollectionWrite::LPush(v) if fits(state, Kind::List) => state.list_op(vec![ListEdit::Insert { anchor: Anchor::Head, values: v.iter().map(|&n| name(n)).collect() }]),
             CollectionWrite::RPush(v) if fits(state, Kind::List) => state.list_op(vec![ListEdit::Insert { anchor: Anchor::Tail, values: v.iter().map(|&n| name(n)).collect() }]),
             write if fits(state, Kind::List) && state.kind() == Some(Kind::List) => list_write(state.list()?, write).and_then(|edits| state.list_op(edits)),
@@ -284,7 +276,6 @@ fn a_type_conflict_reads_as_the_newer_write_everywhere() {
     let out = concurrent(&[], SAdd(vec![0]), HSet(vec![(0, b'1')]));
     assert_eq!(out.kind, Some(Kind::Hash));
 }
-
 
 #[test]
 fn concurrent_list_pushes_all_survive_at_their_end_in_one_order() {

@@ -18,8 +18,11 @@
 //! and [`FlashStore::sync`] makes everything written so far durable against a power cut (an
 //! `fsync` of the WAL), which is what `appendfsync` schedules.
 
-use rocksdb::{BlockBasedOptions, ColumnFamily, ColumnFamilyDescriptor, DBCompressionType, DBRecoveryMode, DataBlockIndexType, Direction, ErrorKind, IteratorMode, Options, ReadOptions, WriteBatch, WriteOptions, DB};
 use parking_lot::{MappedRwLockReadGuard, RwLock, RwLockReadGuard};
+use rocksdb::{
+    BlockBasedOptions, ColumnFamily, ColumnFamilyDescriptor, DBCompressionType, DBRecoveryMode, DataBlockIndexType, Direction, ErrorKind, IteratorMode, Options, ReadOptions,
+    WriteBatch, WriteOptions, DB,
+};
 use std::path::{Path, PathBuf};
 
 const LOG: &str = "log";
@@ -259,7 +262,10 @@ impl FlashStore {
     /// copying its files as they are to `backup` (which must not exist): what RocksDB skips is
     /// gone from the store, not from the copy.
     pub fn salvage(dir: &Path, backup: &Path, cold_writes: ColdWrites) -> Result<FlashStore, FlashError> {
-        let io = |path: &Path| { let path = path.to_path_buf(); move |source| FlashError::Io { path, source } };
+        let io = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| FlashError::Io { path, source }
+        };
         std::fs::create_dir(backup).map_err(io(backup))?;
         for entry in std::fs::read_dir(dir.join("flash")).map_err(io(&dir.join("flash")))? {
             let entry = entry.map_err(io(&dir.join("flash")))?;
@@ -307,11 +313,13 @@ impl FlashStore {
     /// The log records from `position` on, in position order.
     pub fn log_from(&self, position: u64) -> impl Iterator<Item = Result<(u64, Box<[u8]>), FlashError>> + '_ {
         let start = position.to_be_bytes();
-        self.iterate(move |db| db.iterator_cf(family(db, LOG), IteratorMode::From(&start, Direction::Forward)).map(move |item| {
-            let (key, value) = self.rocks(item)?;
-            let position = <[u8; 8]>::try_from(&*key).map_err(|_| self.corrupt("log position"))?;
-            Ok((u64::from_be_bytes(position), value))
-        }))
+        self.iterate(move |db| {
+            db.iterator_cf(family(db, LOG), IteratorMode::From(&start, Direction::Forward)).map(move |item| {
+                let (key, value) = self.rocks(item)?;
+                let position = <[u8; 8]>::try_from(&*key).map_err(|_| self.corrupt("log position"))?;
+                Ok((u64::from_be_bytes(position), value))
+            })
+        })
     }
 
     /// The positions missing from the log between `from` and its newest record, as ranges:
@@ -379,15 +387,15 @@ impl FlashStore {
         let end = position_key(generation, 0);
         self.iterate(move |db| {
             db.iterator_cf(family(db, KEYS), IteratorMode::From(&prefix, Direction::Forward))
-            .map(move |item| self.rocks(item))
-            .take_while(move |item| item.as_ref().map_or(true, |(key, _)| **key < end[..]))
-            .map(move |item| {
-                let (key, value) = item?;
-                if key.len() < 6 {
-                    return Err(self.corrupt("key state name"));
-                }
-                Ok((u16::from_be_bytes([key[4], key[5]]), key[6..].into(), value))
-            })
+                .map(move |item| self.rocks(item))
+                .take_while(move |item| item.as_ref().map_or(true, |(key, _)| **key < end[..]))
+                .map(move |item| {
+                    let (key, value) = item?;
+                    if key.len() < 6 {
+                        return Err(self.corrupt("key state name"));
+                    }
+                    Ok((u16::from_be_bytes([key[4], key[5]]), key[6..].into(), value))
+                })
         })
     }
 
@@ -434,16 +442,16 @@ impl FlashStore {
         bulk.fill_cache(false);
         self.iterate(move |db| {
             db.iterator_cf_opt(family(db, COLD), bulk, IteratorMode::From(&start, Direction::Forward))
-            .map(move |item| {
-                let (key, value) = self.rocks(item)?;
-                if key.len() < 6 {
-                    return Err(self.corrupt("cold key"));
-                }
-                let (shard, order) = (u16::from_be_bytes([key[0], key[1]]), u32::from_be_bytes([key[2], key[3], key[4], key[5]]));
-                Ok(((shard, order), key[6..].into(), value))
-            })
-            .take_while(move |item| item.as_ref().map_or(true, |(at, _, _)| *at <= last))
-            .map(|item| item.map(|((_, order), key, value)| (order, key, value)))
+                .map(move |item| {
+                    let (key, value) = self.rocks(item)?;
+                    if key.len() < 6 {
+                        return Err(self.corrupt("cold key"));
+                    }
+                    let (shard, order) = (u16::from_be_bytes([key[0], key[1]]), u32::from_be_bytes([key[2], key[3], key[4], key[5]]));
+                    Ok(((shard, order), key[6..].into(), value))
+                })
+                .take_while(move |item| item.as_ref().map_or(true, |(at, _, _)| *at <= last))
+                .map(|item| item.map(|((_, order), key, value)| (order, key, value)))
         })
     }
 
@@ -557,7 +565,12 @@ mod tests {
     #[test]
     fn unlogged_cold_writes_leave_the_write_ahead_log_empty() {
         let wal_bytes = |dir: &Path| -> u64 {
-            std::fs::read_dir(dir.join("flash")).unwrap().map(|e| e.unwrap()).filter(|e| e.file_name().to_string_lossy().ends_with(".log")).map(|e| e.metadata().unwrap().len()).sum()
+            std::fs::read_dir(dir.join("flash"))
+                .unwrap()
+                .map(|e| e.unwrap())
+                .filter(|e| e.file_name().to_string_lossy().ends_with(".log"))
+                .map(|e| e.metadata().unwrap().len())
+                .sum()
         };
         for (mode, logged) in [(ColdWrites::Logged, true), (ColdWrites::Unlogged, false)] {
             let dir = tempfile::tempdir().unwrap();

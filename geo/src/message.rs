@@ -75,9 +75,7 @@ pub const MAX_STATE: usize = 1 << 30;
 pub fn pieces(key: Bytes, state: &KeyState) -> Vec<Message> {
     let encoded = Bytes::from(rmp_serde::to_vec(state).expect("key states encode"));
     let count = encoded.len().div_ceil(PIECE).max(1);
-    (0..count)
-        .map(|i| Message::SnapshotPiece { key: key.clone(), piece: encoded.slice(i * PIECE..((i + 1) * PIECE).min(encoded.len())), last: i + 1 == count })
-        .collect()
+    (0..count).map(|i| Message::SnapshotPiece { key: key.clone(), piece: encoded.slice(i * PIECE..((i + 1) * PIECE).min(encoded.len())), last: i + 1 == count }).collect()
 }
 
 /// Consecutive ops of one origin (sequence numbers `first_seq ..= first_seq + count - 1`):
@@ -158,7 +156,11 @@ mod tests {
         Hello,
         #[allow(dead_code)]
         Ops,
-        Ack { applied: VersionVector, known: Vec<(NodeId, VersionVector)>, clock: u64 },
+        Ack {
+            applied: VersionVector,
+            known: Vec<(NodeId, VersionVector)>,
+            clock: u64,
+        },
     }
 
     #[test]

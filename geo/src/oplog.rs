@@ -221,8 +221,7 @@ impl OpSource for OpLog {
 
     fn position_after(&self, origin: NodeId, after: u64, through: u64) -> Option<u64> {
         let need = after + 1;
-        let held = self.contiguous_from.get(&origin).is_some_and(|&c| c <= need)
-            && self.last_logged.get(&origin).is_some_and(|&last| last >= through);
+        let held = self.contiguous_from.get(&origin).is_some_and(|&c| c <= need) && self.last_logged.get(&origin).is_some_and(|&last| last >= through);
         if !held {
             return None;
         }

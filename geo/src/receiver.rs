@@ -197,7 +197,8 @@ mod tests {
 
     /// A run of `tails` ops of node 7 from `first_seq`, claiming `count`.
     fn run(first_seq: u64, count: u64, tails: usize) -> Message {
-        let op = Op { origin: NodeId(7), seq: 0, time: 100, key: Bytes::from_static(b"k"), body: Body::Set { seen: Seen::default(), value: Bytes::from_static(b"v"), expire_at: None } };
+        let op =
+            Op { origin: NodeId(7), seq: 0, time: 100, key: Bytes::from_static(b"k"), body: Body::Set { seen: Seen::default(), value: Bytes::from_static(b"v"), expire_at: None } };
         let (mut tail, mut entries) = (Vec::new(), Vec::new());
         op.encode_tail(&mut tail);
         for _ in 0..tails {

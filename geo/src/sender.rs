@@ -65,8 +65,7 @@ impl Relay {
     /// mesh this node's own, and those of origins no live member speaks for (an earlier
     /// incarnation of a restarted node), which no one else would send.
     pub fn sends(&self, origin: NodeId) -> bool {
-        origin != self.peer
-            && (self.topology == Topology::Ring || origin == self.me || !self.live.contains(&origin))
+        origin != self.peer && (self.topology == Topology::Ring || origin == self.me || !self.live.contains(&origin))
     }
 }
 
@@ -203,7 +202,6 @@ impl Sender {
         self.peer_applied = applied;
         Ok(start)
     }
-
 
     /// The next batch of at most `max` ops the peer lacks, if any. `applied_here` is what this
     /// node has applied.

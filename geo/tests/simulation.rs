@@ -12,9 +12,7 @@
 
 use bytes::Bytes;
 use meridian_crdt::{Body, KeyState, NodeId, Number, Op, VersionVector, NO_EXPIRY};
-use meridian_geo::{
-    decode_frame, encode_frame, AckDue, Message, OpLog, Receiver, Sender, Stability, Start, Store, Topology,
-};
+use meridian_geo::{decode_frame, encode_frame, AckDue, Message, OpLog, Receiver, Sender, Stability, Start, Store, Topology};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::collections::{BTreeMap, VecDeque};
@@ -363,17 +361,7 @@ fn pop(pipe: &mut Pipe, now: u64) -> Option<Message> {
 }
 
 #[allow(clippy::too_many_arguments)]
-fn drive(
-    conn: &mut Conn,
-    nodes: &mut [NodeState],
-    from: usize,
-    to: usize,
-    now: u64,
-    live: &[NodeId],
-    rng: &mut StdRng,
-    max_delay: u64,
-    progress: &mut bool,
-) -> Result<(), String> {
+fn drive(conn: &mut Conn, nodes: &mut [NodeState], from: usize, to: usize, now: u64, live: &[NodeId], rng: &mut StdRng, max_delay: u64, progress: &mut bool) -> Result<(), String> {
     // Receiver side.
     while let Some(message) = pop(&mut conn.forward, now) {
         *progress = true;

@@ -19,7 +19,11 @@ fn since_epoch() -> Duration {
     let real = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
     let offset = OFFSET_MS.load(Ordering::Relaxed);
     let shift = Duration::from_millis(offset.unsigned_abs());
-    if offset >= 0 { real + shift } else { real.saturating_sub(shift) }
+    if offset >= 0 {
+        real + shift
+    } else {
+        real.saturating_sub(shift)
+    }
 }
 
 /// Milliseconds since the Unix epoch.

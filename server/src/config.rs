@@ -4,8 +4,8 @@
 //! error wherever it appears.
 
 use crate::glob::glob_match;
-use meridian_geo::Topology;
 use crate::resp::parse::split_args;
+use meridian_geo::Topology;
 use std::path::PathBuf;
 
 /// Logging verbosity, with Redis's level names.
@@ -24,13 +24,8 @@ pub enum LogLevel {
 }
 
 impl LogLevel {
-    const NAMES: [(&'static str, LogLevel); 5] = [
-        ("debug", LogLevel::Debug),
-        ("verbose", LogLevel::Verbose),
-        ("notice", LogLevel::Notice),
-        ("warning", LogLevel::Warning),
-        ("nothing", LogLevel::Nothing),
-    ];
+    const NAMES: [(&'static str, LogLevel); 5] =
+        [("debug", LogLevel::Debug), ("verbose", LogLevel::Verbose), ("notice", LogLevel::Notice), ("warning", LogLevel::Warning), ("nothing", LogLevel::Nothing)];
 
     /// The equivalent `tracing` filter directive.
     pub fn directive(self) -> &'static str {
@@ -222,7 +217,11 @@ impl Config {
     /// Bytes of op log to keep: `repl-backlog-size`, or none for a node that does not
     /// replicate.
     pub fn op_log_bytes(&self) -> usize {
-        if self.replicates() { self.repl_backlog_size as usize } else { 0 }
+        if self.replicates() {
+            self.repl_backlog_size as usize
+        } else {
+            0
+        }
     }
 }
 
@@ -745,12 +744,7 @@ const OPTIONS: &[OptionSpec] = &[
         },
         get: |_| String::new(),
     },
-    OptionSpec {
-        name: "databases",
-        mutable: false,
-        set: |_, v| integer(v, 1, 1).map(|_| ()).map_err(|_| "Meridian has one database, db 0".into()),
-        get: |_| "1".into(),
-    },
+    OptionSpec { name: "databases", mutable: false, set: |_, v| integer(v, 1, 1).map(|_| ()).map_err(|_| "Meridian has one database, db 0".into()), get: |_| "1".into() },
 ];
 
 fn spec(name: &str) -> Result<&'static OptionSpec, ConfigError> {
@@ -771,11 +765,7 @@ impl Config {
 
     /// `(name, value)` of every option whose name matches the glob `pattern`, as CONFIG GET.
     pub fn get(&self, pattern: &[u8]) -> Vec<(&'static str, String)> {
-        OPTIONS
-            .iter()
-            .filter(|o| glob_match(pattern, o.name.as_bytes(), true))
-            .map(|o| (o.name, (o.get)(self)))
-            .collect()
+        OPTIONS.iter().filter(|o| glob_match(pattern, o.name.as_bytes(), true)).map(|o| (o.name, (o.get)(self))).collect()
     }
 
     /// Applies a redis.conf-style text: `name value...` per line, `#` comments.
@@ -786,9 +776,7 @@ impl Config {
             if trimmed.is_empty() || trimmed.starts_with('#') {
                 continue;
             }
-            let words = split_args(trimmed.as_bytes()).ok_or_else(|| {
-                at(ConfigError::Invalid { name: trimmed.to_string(), reason: "unbalanced quotes".into() })
-            })?;
+            let words = split_args(trimmed.as_bytes()).ok_or_else(|| at(ConfigError::Invalid { name: trimmed.to_string(), reason: "unbalanced quotes".into() }))?;
             let words: Vec<String> = words.into_iter().map(|w| String::from_utf8_lossy(&w).into_owned()).collect();
             self.set(&words[0], &words[1..], false).map_err(at)?;
         }
@@ -806,10 +794,7 @@ impl Config {
                 self.ignored_env.push(key);
                 continue;
             }
-            let values = split_args(value.as_bytes()).ok_or_else(|| ConfigError::Invalid {
-                name: name.clone(),
-                reason: "unbalanced quotes".into(),
-            })?;
+            let values = split_args(value.as_bytes()).ok_or_else(|| ConfigError::Invalid { name: name.clone(), reason: "unbalanced quotes".into() })?;
             let values: Vec<String> = values.into_iter().map(|w| String::from_utf8_lossy(&w).into_owned()).collect();
             let values = if values.is_empty() { vec![String::new()] } else { values };
             self.set(&name, &values, false)?;
@@ -839,8 +824,7 @@ impl Config {
         let mut config = Config::default();
         let mut flags = args;
         if let Some(first) = args.first().filter(|a| !a.starts_with("--")) {
-            let text = std::fs::read_to_string(first)
-                .map_err(|e| ConfigError::Io { file: first.clone(), reason: e.to_string() })?;
+            let text = std::fs::read_to_string(first).map_err(|e| ConfigError::Io { file: first.clone(), reason: e.to_string() })?;
             config.apply_file_text(&text, first)?;
             config.config_file = Some(PathBuf::from(first));
             flags = &args[1..];

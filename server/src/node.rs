@@ -1,10 +1,10 @@
 //! This node's identity, hybrid logical clock and op log: where local writes become ops.
 
 use crate::durable::{record, Durable};
-use meridian_geo::OpLog;
 use meridian_crdt::{ms_of_hlc_time, Body, Frontier, NodeId, Op, Stamp, VersionVector};
-use std::collections::HashMap;
+use meridian_geo::OpLog;
 use parking_lot::Mutex;
+use std::collections::HashMap;
 use std::num::NonZeroU64;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

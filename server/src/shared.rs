@@ -1,8 +1,8 @@
 //! State shared by every connection and background task.
 
 use crate::clients::Clients;
-use crate::conflicts::Conflicts;
 use crate::config::{Config, LogLevel};
+use crate::conflicts::Conflicts;
 use crate::keyspace::Keyspace;
 use crate::node::{Node, WriteStability};
 use crate::pubsub::PubSub;
@@ -123,7 +123,11 @@ impl Shared {
 
     /// What writes may collect as they apply (see [`WriteStability`]).
     pub fn write_stability(&self) -> WriteStability {
-        if self.replication.is_some() { WriteStability::Replicated } else { WriteStability::Alone }
+        if self.replication.is_some() {
+            WriteStability::Replicated
+        } else {
+            WriteStability::Alone
+        }
     }
 
     /// Tells replication that the op log grew.

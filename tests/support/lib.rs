@@ -265,10 +265,7 @@ impl ClusterBuilder {
         let n = self.n;
         let certs = TempDir::new("certs");
         let names: Vec<String> = (0..n).map(|i| format!("n{i}")).collect();
-        let status = Command::new(meridian_bin())
-            .args(["certs", certs.path().to_str().unwrap(), "--nodes", &names.join(",")])
-            .output()
-            .expect("meridian certs");
+        let status = Command::new(meridian_bin()).args(["certs", certs.path().to_str().unwrap(), "--nodes", &names.join(",")]).output().expect("meridian certs");
         assert!(status.status.success(), "meridian certs failed: {}", String::from_utf8_lossy(&status.stderr));
         let geo_ports: Vec<u16> = (0..n).map(|_| free_udp_port()).collect();
         let wan = self.wan.map(|model| {
@@ -318,12 +315,18 @@ impl Cluster {
         let certs = self.certs.path();
         let name = &self.names[i];
         let mut args: Vec<String> = [
-            "--geo-port", &self.geo_ports[i].to_string(),
-            "--topology", &self.topology,
-            "--node-name", name,
-            "--tls-cert", certs.join(format!("{name}.pem")).to_str().unwrap(),
-            "--tls-key", certs.join(format!("{name}.key")).to_str().unwrap(),
-            "--tls-ca", certs.join("ca.pem").to_str().unwrap(),
+            "--geo-port",
+            &self.geo_ports[i].to_string(),
+            "--topology",
+            &self.topology,
+            "--node-name",
+            name,
+            "--tls-cert",
+            certs.join(format!("{name}.pem")).to_str().unwrap(),
+            "--tls-key",
+            certs.join(format!("{name}.key")).to_str().unwrap(),
+            "--tls-ca",
+            certs.join("ca.pem").to_str().unwrap(),
         ]
         .iter()
         .map(|s| s.to_string())
@@ -545,9 +548,7 @@ pub fn query_bytes(con: &mut redis::Connection, args: &[&[u8]]) -> Reply {
     }
     match cmd.query::<redis::Value>(con) {
         Ok(v) => Reply::from_value(v),
-        Err(e) if e.code().is_some() => {
-            Reply::Error(format!("{} {}", e.code().unwrap_or("ERR"), e.detail().unwrap_or_default()).trim().to_string())
-        }
+        Err(e) if e.code().is_some() => Reply::Error(format!("{} {}", e.code().unwrap_or("ERR"), e.detail().unwrap_or_default()).trim().to_string()),
         Err(e) => panic!("{args:?} failed without a server reply: {e}"),
     }
 }
@@ -641,7 +642,9 @@ fn dump_key(con: &mut redis::Connection, key: String) -> Option<KeyDump> {
         }
         let items = || -> Vec<String> {
             match &reply {
-                Reply::Array(items) | Reply::Set(items) => items.iter().filter_map(|i| if let Reply::Bulk(b) = i { Some(String::from_utf8_lossy(b).into_owned()) } else { None }).collect(),
+                Reply::Array(items) | Reply::Set(items) => {
+                    items.iter().filter_map(|i| if let Reply::Bulk(b) = i { Some(String::from_utf8_lossy(b).into_owned()) } else { None }).collect()
+                }
                 _ => Vec::new(),
             }
         };

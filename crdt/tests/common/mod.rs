@@ -31,7 +31,11 @@ pub fn cases() -> u32 {
 /// A write to a string key (or to any key, for SET and the generic commands).
 #[derive(Debug, Clone)]
 pub enum StringWrite {
-    Set { value: u8, keep_ttl: bool, ttl: Option<u64> },
+    Set {
+        value: u8,
+        keep_ttl: bool,
+        ttl: Option<u64>,
+    },
     Incr(i8),
     Del,
     Expire(u64),
@@ -42,8 +46,7 @@ pub enum StringWrite {
 
 pub fn string_write() -> impl Strategy<Value = StringWrite> + Clone {
     prop_oneof![
-        (any::<u8>(), any::<bool>(), proptest::option::of(1u64..100))
-            .prop_map(|(value, keep_ttl, ttl)| StringWrite::Set { value, keep_ttl, ttl }),
+        (any::<u8>(), any::<bool>(), proptest::option::of(1u64..100)).prop_map(|(value, keep_ttl, ttl)| StringWrite::Set { value, keep_ttl, ttl }),
         any::<i8>().prop_map(StringWrite::Incr),
         Just(StringWrite::Del),
         (1u64..100).prop_map(StringWrite::Expire),
@@ -55,19 +58,12 @@ pub fn string_write() -> impl Strategy<Value = StringWrite> + Clone {
 impl Write for StringWrite {
     fn body(&self, state: &KeyState, id: NodeId, clock: u64) -> Option<Body> {
         Some(match self {
-            StringWrite::Set { value, keep_ttl, ttl } => Body::Set {
-                seen: state.seen(*keep_ttl && ttl.is_none()),
-                value: Bytes::from(vec![*value]),
-                expire_at: *ttl,
-            },
+            StringWrite::Set { value, keep_ttl, ttl } => Body::Set { seen: state.seen(*keep_ttl && ttl.is_none()), value: Bytes::from(vec![*value]), expire_at: *ttl },
             StringWrite::Incr(delta) => {
                 if state.kind().is_some_and(|k| k != Kind::String) {
                     return None;
                 }
-                Body::Incr {
-                    seen: if state.is_live() { Default::default() } else { state.seen(false) },
-                    inc: state.string().next_increment(id, Number::from_i64(*delta as i64))?,
-                }
+                Body::Incr { seen: if state.is_live() { Default::default() } else { state.seen(false) }, inc: state.string().next_increment(id, Number::from_i64(*delta as i64))? }
             }
             StringWrite::Del => Body::Del { seen: state.seen(false) },
             StringWrite::Expire(at) => Body::Expire { seen: state.seen_ttl(), at: *at },
@@ -162,13 +158,7 @@ impl Replica {
     fn write(&mut self, write: &impl Write) {
         let Some(body) = write.body(&self.state, self.id, self.clock) else { return };
         self.clock += 1;
-        let op = Op {
-            origin: self.id,
-            seq: self.log.len() as u64 + 1,
-            time: self.clock,
-            key: Bytes::from_static(b"k"),
-            body,
-        };
+        let op = Op { origin: self.id, seq: self.log.len() as u64 + 1, time: self.clock, key: Bytes::from_static(b"k"), body };
         self.seen.push(self.vv.clone());
         let conflict = self.apply(&op);
         assert_eq!(conflict, None, "a local write met a conflict: {op:?}");
@@ -200,16 +190,7 @@ impl Replica {
 
     /// A copy of the replica's state and frontier, as a state transfer ships it.
     fn snapshot(&self) -> Replica {
-        Replica {
-            id: self.id,
-            clock: self.clock,
-            vv: self.vv.clone(),
-            state: self.state.clone(),
-            log: Vec::new(),
-            seen: Vec::new(),
-            conflicts: Vec::new(),
-            received: [0; 3],
-        }
+        Replica { id: self.id, clock: self.clock, vv: self.vv.clone(), state: self.state.clone(), log: Vec::new(), seen: Vec::new(), conflicts: Vec::new(), received: [0; 3] }
     }
 }
 
@@ -238,7 +219,6 @@ fn check_concurrent(replicas: &[Replica], conflict: &Conflict, before: &VersionV
     let concurrent = !op_writer_saw.covers(other) && !writer(other).seen_by_writer_of(other).covers(op);
     assert!(concurrent || !before.dominates(op_writer_saw), "reported conflict between causally ordered writes: {conflict:?}");
 }
-
 
 /// What merging `b`'s whole state into a copy of `a` gives, as a full state transfer does.
 fn merged(a: &Replica, b: &Replica) -> Replica {

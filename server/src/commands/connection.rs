@@ -1,6 +1,6 @@
 //! Connection commands: PING, ECHO, HELLO, AUTH, SELECT, QUIT, RESET, CLIENT.
 
-use super::{flags, int_arg, is, release_watches, CmdError, CmdResult, Ctx, Spec, NO_KEYS, NOT_INTEGER, SYNTAX};
+use super::{flags, int_arg, is, release_watches, CmdError, CmdResult, Ctx, Spec, NOT_INTEGER, NO_KEYS, SYNTAX};
 use crate::clients::ClientInfo;
 use crate::resp::Protocol;
 use std::sync::atomic::Ordering;
@@ -16,10 +16,42 @@ pub const COMMANDS: &[Spec] = &[
     Spec { name: "hello", arity: -1, flags: CONN | flags::NO_AUTH, keys: NO_KEYS, group: "connection", summary: "Handshakes with the Redis server.", run: hello },
     Spec { name: "auth", arity: -2, flags: CONN | flags::NO_AUTH, keys: NO_KEYS, group: "connection", summary: "Authenticates the connection.", run: auth },
     Spec { name: "select", arity: 2, flags: CONN, keys: NO_KEYS, group: "connection", summary: "Changes the selected database.", run: select },
-    Spec { name: "quit", arity: -1, flags: CONN | flags::NO_AUTH | flags::TX_CONTROL | flags::SUBSCRIBED, keys: NO_KEYS, group: "connection", summary: "Closes the connection.", run: quit },
-    Spec { name: "reset", arity: 1, flags: CONN | flags::NO_AUTH | flags::TX_CONTROL | flags::SUBSCRIBED, keys: NO_KEYS, group: "connection", summary: "Resets the connection.", run: reset },
-    Spec { name: "post", arity: -1, flags: CROSS_PROTOCOL, keys: NO_KEYS, group: "connection", summary: "Closes a connection that speaks HTTP (cross-protocol scripting).", run: cross_protocol },
-    Spec { name: "host:", arity: -1, flags: CROSS_PROTOCOL, keys: NO_KEYS, group: "connection", summary: "Closes a connection that speaks HTTP (cross-protocol scripting).", run: cross_protocol },
+    Spec {
+        name: "quit",
+        arity: -1,
+        flags: CONN | flags::NO_AUTH | flags::TX_CONTROL | flags::SUBSCRIBED,
+        keys: NO_KEYS,
+        group: "connection",
+        summary: "Closes the connection.",
+        run: quit,
+    },
+    Spec {
+        name: "reset",
+        arity: 1,
+        flags: CONN | flags::NO_AUTH | flags::TX_CONTROL | flags::SUBSCRIBED,
+        keys: NO_KEYS,
+        group: "connection",
+        summary: "Resets the connection.",
+        run: reset,
+    },
+    Spec {
+        name: "post",
+        arity: -1,
+        flags: CROSS_PROTOCOL,
+        keys: NO_KEYS,
+        group: "connection",
+        summary: "Closes a connection that speaks HTTP (cross-protocol scripting).",
+        run: cross_protocol,
+    },
+    Spec {
+        name: "host:",
+        arity: -1,
+        flags: CROSS_PROTOCOL,
+        keys: NO_KEYS,
+        group: "connection",
+        summary: "Closes a connection that speaks HTTP (cross-protocol scripting).",
+        run: cross_protocol,
+    },
     Spec { name: "client", arity: -2, flags: flags::CONNECTION, keys: NO_KEYS, group: "connection", summary: "A container for client connection commands.", run: client },
 ];
 
@@ -288,14 +320,7 @@ fn client_list(ctx: &mut Ctx, opts: &[&[u8]]) -> CmdResult {
             _ => return Err(SYNTAX.into()),
         }
     }
-    let text: String = ctx
-        .shared
-        .clients
-        .all()
-        .iter()
-        .filter(|c| only_normal && ids.as_ref().is_none_or(|ids| ids.contains(&c.id)))
-        .map(|c| c.describe() + "\n")
-        .collect();
+    let text: String = ctx.shared.clients.all().iter().filter(|c| only_normal && ids.as_ref().is_none_or(|ids| ids.contains(&c.id))).map(|c| c.describe() + "\n").collect();
     ctx.out.verbatim(&text);
     Ok(())
 }

@@ -2,12 +2,12 @@
 //! plus counter exactly like a string key (see `meridian_crdt::Members`): HSET on a field is
 //! SET, HINCRBY is INCRBY, HDEL is DEL.
 
+use super::random_pick::pick_random;
 use super::scan_options::{ScanKind, ScanOptions};
 use super::strings::{float_arg, next_count, number_error};
 use super::values::Pairs;
 use super::{arity_error, flags, int_arg, is, CmdError, CmdResult, Ctx, Spec, ONE_KEY, SYNTAX};
 use meridian_crdt::{Change, Collection, Kind, Members, Number, NumberError, ShortBytes, StrState};
-use super::random_pick::pick_random;
 
 const W: u32 = flags::WRITE | flags::DENYOOM | flags::FAST;
 const R: u32 = flags::READONLY;
@@ -19,14 +19,38 @@ pub const COMMANDS: &[Spec] = &[
     Spec { name: "hget", arity: 3, flags: R | flags::FAST, keys: ONE_KEY, group: "hash", summary: "Returns the value of a field in a hash.", run: hget },
     Spec { name: "hmget", arity: -3, flags: R | flags::FAST, keys: ONE_KEY, group: "hash", summary: "Returns the values of all fields in a hash.", run: hmget },
     Spec { name: "hgetall", arity: 2, flags: R, keys: ONE_KEY, group: "hash", summary: "Returns all fields and values in a hash.", run: hgetall },
-    Spec { name: "hdel", arity: -3, flags: flags::WRITE | flags::FAST, keys: ONE_KEY, group: "hash", summary: "Deletes one or more fields and their values from a hash. Deletes the hash if no fields remain.", run: hdel },
+    Spec {
+        name: "hdel",
+        arity: -3,
+        flags: flags::WRITE | flags::FAST,
+        keys: ONE_KEY,
+        group: "hash",
+        summary: "Deletes one or more fields and their values from a hash. Deletes the hash if no fields remain.",
+        run: hdel,
+    },
     Spec { name: "hexists", arity: 3, flags: R | flags::FAST, keys: ONE_KEY, group: "hash", summary: "Determines whether a field exists in a hash.", run: hexists },
     Spec { name: "hlen", arity: 2, flags: R | flags::FAST, keys: ONE_KEY, group: "hash", summary: "Returns the number of fields in a hash.", run: hlen },
     Spec { name: "hstrlen", arity: 3, flags: R | flags::FAST, keys: ONE_KEY, group: "hash", summary: "Returns the length of the value of a field.", run: hstrlen },
     Spec { name: "hkeys", arity: 2, flags: R, keys: ONE_KEY, group: "hash", summary: "Returns all fields in a hash.", run: hkeys },
     Spec { name: "hvals", arity: 2, flags: R, keys: ONE_KEY, group: "hash", summary: "Returns all values in a hash.", run: hvals },
-    Spec { name: "hincrby", arity: 4, flags: W, keys: ONE_KEY, group: "hash", summary: "Increments the integer value of a field in a hash by a number. Uses 0 as initial value if the field doesn't exist.", run: hincrby },
-    Spec { name: "hincrbyfloat", arity: 4, flags: W, keys: ONE_KEY, group: "hash", summary: "Increments the floating point value of a field by a number. Uses 0 as initial value if the field doesn't exist.", run: hincrbyfloat },
+    Spec {
+        name: "hincrby",
+        arity: 4,
+        flags: W,
+        keys: ONE_KEY,
+        group: "hash",
+        summary: "Increments the integer value of a field in a hash by a number. Uses 0 as initial value if the field doesn't exist.",
+        run: hincrby,
+    },
+    Spec {
+        name: "hincrbyfloat",
+        arity: 4,
+        flags: W,
+        keys: ONE_KEY,
+        group: "hash",
+        summary: "Increments the floating point value of a field by a number. Uses 0 as initial value if the field doesn't exist.",
+        run: hincrbyfloat,
+    },
     Spec { name: "hrandfield", arity: -2, flags: R, keys: ONE_KEY, group: "hash", summary: "Returns one or more random fields from a hash.", run: hrandfield },
     Spec { name: "hscan", arity: -3, flags: R, keys: ONE_KEY, group: "hash", summary: "Iterates over fields and values of a hash.", run: hscan },
 ];

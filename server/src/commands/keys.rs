@@ -1,13 +1,13 @@
 //! Keyspace commands: DEL, EXISTS, TYPE, OBJECT, the EXPIRE family, TTLs, KEYS, SCAN,
 //! RANDOMKEY, RENAME, DBSIZE, FLUSHDB/FLUSHALL.
 
-use super::strings::{deadline, invalid_expire};
 use super::scan_options::{ScanKind, ScanOptions};
+use super::strings::{deadline, invalid_expire};
+use super::values::{replace, Value};
 use super::{flags, int_arg, is, CmdError, CmdResult, Ctx, Spec, ALL_KEYS, NO_KEYS, ONE_KEY, SYNTAX};
+use crate::config::MaxmemoryPolicy;
 use crate::glob::glob_match;
 use crate::keyspace::{Entry, ScanCursor, SHARDS};
-use super::values::{replace, Value};
-use crate::config::MaxmemoryPolicy;
 use meridian_crdt::{parse_redis_int, Body, KeyState, Kind, NO_EXPIRY};
 use rand::Rng;
 
@@ -20,24 +20,104 @@ pub const COMMANDS: &[Spec] = &[
     Spec { name: "del", arity: -2, flags: flags::WRITE, keys: ALL_KEYS, group: "generic", summary: "Deletes one or more keys.", run: del },
     Spec { name: "unlink", arity: -2, flags: flags::WRITE | flags::FAST, keys: ALL_KEYS, group: "generic", summary: "Asynchronously deletes one or more keys.", run: del },
     Spec { name: "exists", arity: -2, flags: flags::READONLY | flags::FAST, keys: ALL_KEYS, group: "generic", summary: "Determines whether one or more keys exist.", run: exists },
-    Spec { name: "touch", arity: -2, flags: flags::READONLY | flags::FAST, keys: ALL_KEYS, group: "generic", summary: "Returns the number of existing keys out of those specified after updating the time they were last accessed.", run: exists },
+    Spec {
+        name: "touch",
+        arity: -2,
+        flags: flags::READONLY | flags::FAST,
+        keys: ALL_KEYS,
+        group: "generic",
+        summary: "Returns the number of existing keys out of those specified after updating the time they were last accessed.",
+        run: exists,
+    },
     Spec { name: "type", arity: 2, flags: flags::READONLY | flags::FAST, keys: ONE_KEY, group: "generic", summary: "Determines the type of value stored at a key.", run: type_of },
     Spec { name: "object", arity: -2, flags: flags::READONLY, keys: SECOND_ARG, group: "generic", summary: "A container for object introspection commands.", run: object },
     Spec { name: "expire", arity: -3, flags: flags::WRITE | flags::FAST, keys: ONE_KEY, group: "generic", summary: "Sets the expiration time of a key in seconds.", run: expire },
-    Spec { name: "pexpire", arity: -3, flags: flags::WRITE | flags::FAST, keys: ONE_KEY, group: "generic", summary: "Sets the expiration time of a key in milliseconds.", run: pexpire },
-    Spec { name: "expireat", arity: -3, flags: flags::WRITE | flags::FAST, keys: ONE_KEY, group: "generic", summary: "Sets the expiration time of a key to a Unix timestamp.", run: expireat },
-    Spec { name: "pexpireat", arity: -3, flags: flags::WRITE | flags::FAST, keys: ONE_KEY, group: "generic", summary: "Sets the expiration time of a key to a Unix milliseconds timestamp.", run: pexpireat },
-    Spec { name: "expiretime", arity: 2, flags: flags::READONLY | flags::FAST, keys: ONE_KEY, group: "generic", summary: "Returns the expiration time of a key as a Unix timestamp.", run: expiretime },
-    Spec { name: "pexpiretime", arity: 2, flags: flags::READONLY | flags::FAST, keys: ONE_KEY, group: "generic", summary: "Returns the expiration time of a key as a Unix milliseconds timestamp.", run: pexpiretime },
+    Spec {
+        name: "pexpire",
+        arity: -3,
+        flags: flags::WRITE | flags::FAST,
+        keys: ONE_KEY,
+        group: "generic",
+        summary: "Sets the expiration time of a key in milliseconds.",
+        run: pexpire,
+    },
+    Spec {
+        name: "expireat",
+        arity: -3,
+        flags: flags::WRITE | flags::FAST,
+        keys: ONE_KEY,
+        group: "generic",
+        summary: "Sets the expiration time of a key to a Unix timestamp.",
+        run: expireat,
+    },
+    Spec {
+        name: "pexpireat",
+        arity: -3,
+        flags: flags::WRITE | flags::FAST,
+        keys: ONE_KEY,
+        group: "generic",
+        summary: "Sets the expiration time of a key to a Unix milliseconds timestamp.",
+        run: pexpireat,
+    },
+    Spec {
+        name: "expiretime",
+        arity: 2,
+        flags: flags::READONLY | flags::FAST,
+        keys: ONE_KEY,
+        group: "generic",
+        summary: "Returns the expiration time of a key as a Unix timestamp.",
+        run: expiretime,
+    },
+    Spec {
+        name: "pexpiretime",
+        arity: 2,
+        flags: flags::READONLY | flags::FAST,
+        keys: ONE_KEY,
+        group: "generic",
+        summary: "Returns the expiration time of a key as a Unix milliseconds timestamp.",
+        run: pexpiretime,
+    },
     Spec { name: "ttl", arity: 2, flags: flags::READONLY | flags::FAST, keys: ONE_KEY, group: "generic", summary: "Returns the expiration time in seconds of a key.", run: ttl },
-    Spec { name: "pttl", arity: 2, flags: flags::READONLY | flags::FAST, keys: ONE_KEY, group: "generic", summary: "Returns the expiration time in milliseconds of a key.", run: pttl },
+    Spec {
+        name: "pttl",
+        arity: 2,
+        flags: flags::READONLY | flags::FAST,
+        keys: ONE_KEY,
+        group: "generic",
+        summary: "Returns the expiration time in milliseconds of a key.",
+        run: pttl,
+    },
     Spec { name: "persist", arity: 2, flags: flags::WRITE | flags::FAST, keys: ONE_KEY, group: "generic", summary: "Removes the expiration time of a key.", run: persist },
     Spec { name: "keys", arity: 2, flags: flags::READONLY | flags::WHOLE, keys: NO_KEYS, group: "generic", summary: "Returns all key names that match a pattern.", run: keys },
     Spec { name: "scan", arity: -2, flags: flags::READONLY | flags::WHOLE, keys: NO_KEYS, group: "generic", summary: "Iterates over the key names in the database.", run: scan },
-    Spec { name: "randomkey", arity: 1, flags: flags::READONLY | flags::WHOLE, keys: NO_KEYS, group: "generic", summary: "Returns a random key name from the database.", run: randomkey },
+    Spec {
+        name: "randomkey",
+        arity: 1,
+        flags: flags::READONLY | flags::WHOLE,
+        keys: NO_KEYS,
+        group: "generic",
+        summary: "Returns a random key name from the database.",
+        run: randomkey,
+    },
     Spec { name: "rename", arity: 3, flags: flags::WRITE, keys: TWO_KEYS, group: "generic", summary: "Renames a key and overwrites the destination.", run: rename },
-    Spec { name: "renamenx", arity: 3, flags: flags::WRITE | flags::FAST, keys: TWO_KEYS, group: "generic", summary: "Renames a key only when the target key name doesn't exist.", run: renamenx },
-    Spec { name: "dbsize", arity: 1, flags: flags::READONLY | flags::FAST | flags::WHOLE, keys: NO_KEYS, group: "server", summary: "Returns the number of keys in the database.", run: dbsize },
+    Spec {
+        name: "renamenx",
+        arity: 3,
+        flags: flags::WRITE | flags::FAST,
+        keys: TWO_KEYS,
+        group: "generic",
+        summary: "Renames a key only when the target key name doesn't exist.",
+        run: renamenx,
+    },
+    Spec {
+        name: "dbsize",
+        arity: 1,
+        flags: flags::READONLY | flags::FAST | flags::WHOLE,
+        keys: NO_KEYS,
+        group: "server",
+        summary: "Returns the number of keys in the database.",
+        run: dbsize,
+    },
     Spec { name: "flushdb", arity: -1, flags: WHOLE_W, keys: NO_KEYS, group: "server", summary: "Removes all keys from the current database.", run: flush },
     Spec { name: "flushall", arity: -1, flags: WHOLE_W, keys: NO_KEYS, group: "server", summary: "Removes all keys from all databases.", run: flush },
 ];
@@ -171,7 +251,11 @@ fn encoding_of(state: &KeyState) -> &'static str {
 fn refcount_of(state: &KeyState) -> i64 {
     const SHARED_INTEGERS: i64 = 10_000;
     let shared = state.kind() == Some(Kind::String) && state.string().get().and_then(|v| parse_redis_int(&v)).is_some_and(|n| (0..SHARED_INTEGERS).contains(&n));
-    if shared { i32::MAX.into() } else { 1 }
+    if shared {
+        i32::MAX.into()
+    } else {
+        1
+    }
 }
 
 /// The EXPIRE family: `amount` in `unit_ms`, relative to now unless `absolute`, with
@@ -201,10 +285,7 @@ fn expire_generic(ctx: &mut Ctx, args: &[&[u8]], unit_ms: i64, absolute: bool, n
         return Ok(());
     };
     let current = entry.state.expires_at().map(|at| at as i64);
-    let refused = (nx && current.is_some())
-        || (xx && current.is_none())
-        || (gt && current.is_none_or(|c| when <= c))
-        || (lt && current.is_some_and(|c| when >= c));
+    let refused = (nx && current.is_some()) || (xx && current.is_none()) || (gt && current.is_none_or(|c| when <= c)) || (lt && current.is_some_and(|c| when >= c));
     if refused {
         ctx.out.int(0);
         return Ok(());
@@ -298,9 +379,7 @@ fn scan(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     while let Some(at) = cursor {
         let at = at.leveled(ctx.db.with_shard(at.shard, |shard| shard.len() + shard.counts().cold), count);
         ctx.db.visit(at.shard, at.level, at.part, |entry| {
-            let wanted = entry.is_visible(now)
-                && options.matches(&entry.key)
-                && options.type_filter.is_none_or(|t| t.eq_ignore_ascii_case(type_name(entry).as_bytes()));
+            let wanted = entry.is_visible(now) && options.matches(&entry.key) && options.type_filter.is_none_or(|t| t.eq_ignore_ascii_case(type_name(entry).as_bytes()));
             if wanted {
                 found.push(entry.key[..].into());
             }

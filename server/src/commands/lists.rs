@@ -24,22 +24,112 @@ pub const COMMANDS: &[Spec] = &[
     Spec { name: "rpush", arity: -3, flags: W, keys: ONE_KEY, group: "list", summary: "Appends one or more elements to a list. Creates the key if it doesn't exist.", run: rpush },
     Spec { name: "lpushx", arity: -3, flags: W, keys: ONE_KEY, group: "list", summary: "Prepends one or more elements to a list only when the list exists.", run: lpushx },
     Spec { name: "rpushx", arity: -3, flags: W, keys: ONE_KEY, group: "list", summary: "Appends an element to a list only when the list exists.", run: rpushx },
-    Spec { name: "lpop", arity: -2, flags: flags::WRITE | flags::FAST, keys: ONE_KEY, group: "list", summary: "Returns the first elements in a list after removing it. Deletes the list if the last element was popped.", run: lpop },
-    Spec { name: "rpop", arity: -2, flags: flags::WRITE | flags::FAST, keys: ONE_KEY, group: "list", summary: "Returns and removes the last elements of a list. Deletes the list if the last element was popped.", run: rpop },
+    Spec {
+        name: "lpop",
+        arity: -2,
+        flags: flags::WRITE | flags::FAST,
+        keys: ONE_KEY,
+        group: "list",
+        summary: "Returns the first elements in a list after removing it. Deletes the list if the last element was popped.",
+        run: lpop,
+    },
+    Spec {
+        name: "rpop",
+        arity: -2,
+        flags: flags::WRITE | flags::FAST,
+        keys: ONE_KEY,
+        group: "list",
+        summary: "Returns and removes the last elements of a list. Deletes the list if the last element was popped.",
+        run: rpop,
+    },
     Spec { name: "llen", arity: 2, flags: R | flags::FAST, keys: ONE_KEY, group: "list", summary: "Returns the length of a list.", run: llen },
     Spec { name: "lrange", arity: 4, flags: R, keys: ONE_KEY, group: "list", summary: "Returns a range of elements from a list.", run: lrange },
     Spec { name: "lindex", arity: 3, flags: R, keys: ONE_KEY, group: "list", summary: "Returns an element from a list by its index.", run: lindex },
     Spec { name: "lset", arity: 4, flags: flags::WRITE | flags::DENYOOM, keys: ONE_KEY, group: "list", summary: "Sets the value of an element in a list by its index.", run: lset },
-    Spec { name: "linsert", arity: 5, flags: flags::WRITE | flags::DENYOOM, keys: ONE_KEY, group: "list", summary: "Inserts an element before or after another element in a list.", run: linsert },
-    Spec { name: "lrem", arity: 4, flags: flags::WRITE, keys: ONE_KEY, group: "list", summary: "Removes elements from a list. Deletes the list if the last element was removed.", run: lrem },
-    Spec { name: "ltrim", arity: 4, flags: flags::WRITE, keys: ONE_KEY, group: "list", summary: "Removes elements from both ends a list. Deletes the list if all elements were trimmed.", run: ltrim },
+    Spec {
+        name: "linsert",
+        arity: 5,
+        flags: flags::WRITE | flags::DENYOOM,
+        keys: ONE_KEY,
+        group: "list",
+        summary: "Inserts an element before or after another element in a list.",
+        run: linsert,
+    },
+    Spec {
+        name: "lrem",
+        arity: 4,
+        flags: flags::WRITE,
+        keys: ONE_KEY,
+        group: "list",
+        summary: "Removes elements from a list. Deletes the list if the last element was removed.",
+        run: lrem,
+    },
+    Spec {
+        name: "ltrim",
+        arity: 4,
+        flags: flags::WRITE,
+        keys: ONE_KEY,
+        group: "list",
+        summary: "Removes elements from both ends a list. Deletes the list if all elements were trimmed.",
+        run: ltrim,
+    },
     Spec { name: "lpos", arity: -3, flags: R, keys: ONE_KEY, group: "list", summary: "Returns the index of matching elements in a list.", run: lpos },
-    Spec { name: "lmove", arity: 5, flags: flags::WRITE | flags::DENYOOM, keys: TWO_KEYS, group: "list", summary: "Returns an element after popping it from one list and pushing it to another. Deletes the list if the last element was moved.", run: lmove },
-    Spec { name: "rpoplpush", arity: 3, flags: flags::WRITE | flags::DENYOOM, keys: TWO_KEYS, group: "list", summary: "Returns the last element of a list after removing and pushing it to another list. Deletes the list if the last element was popped.", run: rpoplpush },
-    Spec { name: "blpop", arity: -3, flags: flags::WRITE, keys: ALL_BUT_LAST, group: "list", summary: "Removes and returns the first element in a list. Blocks until an element is available otherwise. Deletes the list if the last element was popped.", run: blpop },
-    Spec { name: "brpop", arity: -3, flags: flags::WRITE, keys: ALL_BUT_LAST, group: "list", summary: "Removes and returns the last element in a list. Blocks until an element is available otherwise. Deletes the list if the last element was popped.", run: brpop },
-    Spec { name: "blmove", arity: 6, flags: flags::WRITE | flags::DENYOOM, keys: TWO_KEYS, group: "list", summary: "Pops an element from a list, pushes it to another list and returns it. Blocks until an element is available otherwise. Deletes the list if the last element was moved.", run: blmove },
-    Spec { name: "brpoplpush", arity: 4, flags: flags::WRITE | flags::DENYOOM, keys: TWO_KEYS, group: "list", summary: "Pops an element from a list, pushes it to another list and returns it. Block until an element is available otherwise. Deletes the list if the last element was popped.", run: brpoplpush },
+    Spec {
+        name: "lmove",
+        arity: 5,
+        flags: flags::WRITE | flags::DENYOOM,
+        keys: TWO_KEYS,
+        group: "list",
+        summary: "Returns an element after popping it from one list and pushing it to another. Deletes the list if the last element was moved.",
+        run: lmove,
+    },
+    Spec {
+        name: "rpoplpush",
+        arity: 3,
+        flags: flags::WRITE | flags::DENYOOM,
+        keys: TWO_KEYS,
+        group: "list",
+        summary: "Returns the last element of a list after removing and pushing it to another list. Deletes the list if the last element was popped.",
+        run: rpoplpush,
+    },
+    Spec {
+        name: "blpop",
+        arity: -3,
+        flags: flags::WRITE,
+        keys: ALL_BUT_LAST,
+        group: "list",
+        summary: "Removes and returns the first element in a list. Blocks until an element is available otherwise. Deletes the list if the last element was popped.",
+        run: blpop,
+    },
+    Spec {
+        name: "brpop",
+        arity: -3,
+        flags: flags::WRITE,
+        keys: ALL_BUT_LAST,
+        group: "list",
+        summary: "Removes and returns the last element in a list. Blocks until an element is available otherwise. Deletes the list if the last element was popped.",
+        run: brpop,
+    },
+    Spec {
+        name: "blmove",
+        arity: 6,
+        flags: flags::WRITE | flags::DENYOOM,
+        keys: TWO_KEYS,
+        group: "list",
+        summary:
+            "Pops an element from a list, pushes it to another list and returns it. Blocks until an element is available otherwise. Deletes the list if the last element was moved.",
+        run: blmove,
+    },
+    Spec {
+        name: "brpoplpush",
+        arity: 4,
+        flags: flags::WRITE | flags::DENYOOM,
+        keys: TWO_KEYS,
+        group: "list",
+        summary:
+            "Pops an element from a list, pushes it to another list and returns it. Block until an element is available otherwise. Deletes the list if the last element was popped.",
+        run: brpoplpush,
+    },
 ];
 
 /// A list end.
@@ -329,7 +419,8 @@ fn rpoplpush(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 
 /// A blocking command's timeout in seconds (fractions allowed; 0: forever), as a deadline.
 fn deadline(arg: &[u8], now: Instant) -> Result<Option<Instant>, CmdError> {
-    let seconds: f64 = std::str::from_utf8(arg).ok().and_then(|s| s.parse().ok()).filter(|s: &f64| !s.is_nan()).ok_or(CmdError::from("ERR timeout is not a float or out of range"))?;
+    let seconds: f64 =
+        std::str::from_utf8(arg).ok().and_then(|s| s.parse().ok()).filter(|s: &f64| !s.is_nan()).ok_or(CmdError::from("ERR timeout is not a float or out of range"))?;
     if seconds < 0.0 {
         return Err("ERR timeout is negative".into());
     }

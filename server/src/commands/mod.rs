@@ -30,8 +30,8 @@ use crate::node::Applied;
 use crate::resp::Reply;
 use crate::session::{Multi, Session};
 use crate::shared::{HotConfig, Shared};
-use meridian_crdt::{hlc_time_of_ms, parse_redis_int, Body, Change, Collection, Context, KeyState, Kind, ListEdit, ListState, Seen};
 use hashbrown::HashMap;
+use meridian_crdt::{hlc_time_of_ms, parse_redis_int, Body, Change, Collection, Context, KeyState, Kind, ListEdit, ListState, Seen};
 use std::borrow::Cow;
 use std::sync::OnceLock;
 
@@ -59,15 +59,8 @@ pub mod flags {
     pub const SUBSCRIBED: u32 = 1 << 9;
 
     /// Redis's names for the flags, as COMMAND reports them.
-    pub const NAMES: [(u32, &str); 7] = [
-        (WRITE, "write"),
-        (READONLY, "readonly"),
-        (DENYOOM, "denyoom"),
-        (ADMIN, "admin"),
-        (NO_AUTH, "no_auth"),
-        (FAST, "fast"),
-        (TX_CONTROL, "no_multi"),
-    ];
+    pub const NAMES: [(u32, &str); 7] =
+        [(WRITE, "write"), (READONLY, "readonly"), (DENYOOM, "denyoom"), (ADMIN, "admin"), (NO_AUTH, "no_auth"), (FAST, "fast"), (TX_CONTROL, "no_multi")];
 }
 
 /// Where a command's keys are: Redis's (first, last, step); `last` < 0 counts from the end.
@@ -127,7 +120,11 @@ impl Spec {
 
     fn arity_ok(&self, argc: usize) -> bool {
         let argc = argc as i32;
-        if self.arity >= 0 { argc == self.arity } else { argc >= -self.arity }
+        if self.arity >= 0 {
+            argc == self.arity
+        } else {
+            argc >= -self.arity
+        }
     }
 }
 
@@ -343,11 +340,25 @@ impl Ctx<'_> {
 fn table() -> &'static HashMap<&'static str, &'static Spec> {
     static TABLE: OnceLock<HashMap<&'static str, &'static Spec>> = OnceLock::new();
     TABLE.get_or_init(|| {
-        [strings::COMMANDS, hashes::COMMANDS, sets::COMMANDS, zsets::COMMANDS, zset_ranges::COMMANDS, zset_algebra::COMMANDS, lists::COMMANDS, keys::COMMANDS, connection::COMMANDS, server::COMMANDS, transactions::COMMANDS, replication::COMMANDS, pubsub::COMMANDS]
-            .into_iter()
-            .flatten()
-            .map(|spec| (spec.name, spec))
-            .collect()
+        [
+            strings::COMMANDS,
+            hashes::COMMANDS,
+            sets::COMMANDS,
+            zsets::COMMANDS,
+            zset_ranges::COMMANDS,
+            zset_algebra::COMMANDS,
+            lists::COMMANDS,
+            keys::COMMANDS,
+            connection::COMMANDS,
+            server::COMMANDS,
+            transactions::COMMANDS,
+            replication::COMMANDS,
+            pubsub::COMMANDS,
+        ]
+        .into_iter()
+        .flatten()
+        .map(|spec| (spec.name, spec))
+        .collect()
     })
 }
 
@@ -411,11 +422,7 @@ pub fn execute(shared: &Shared, session: &mut Session, out: &mut Vec<u8>, args: 
         reply.simple("QUEUED");
         return;
     }
-    let db = if spec.has(flags::WHOLE) || spec.keys.first == 0 {
-        shared.keyspace.unlocked()
-    } else {
-        shared.keyspace.lock_keys(spec.key_args(args))
-    };
+    let db = if spec.has(flags::WHOLE) || spec.keys.first == 0 { shared.keyspace.unlocked() } else { shared.keyspace.lock_keys(spec.key_args(args)) };
     let now = now_ms();
     session.last_command_ms = now;
     let mut ctx = Ctx { shared, session, out: reply, db, now, blocking: Blocking::Wait };

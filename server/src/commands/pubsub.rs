@@ -11,8 +11,24 @@ const SUB: u32 = flags::SUBSCRIBED;
 pub const COMMANDS: &[Spec] = &[
     Spec { name: "subscribe", arity: -2, flags: SUB, keys: NO_KEYS, group: "pubsub", summary: "Listens for messages published to channels.", run: subscribe },
     Spec { name: "unsubscribe", arity: -1, flags: SUB, keys: NO_KEYS, group: "pubsub", summary: "Stops listening to messages posted to channels.", run: unsubscribe },
-    Spec { name: "psubscribe", arity: -2, flags: SUB, keys: NO_KEYS, group: "pubsub", summary: "Listens for messages published to channels that match one or more patterns.", run: psubscribe },
-    Spec { name: "punsubscribe", arity: -1, flags: SUB, keys: NO_KEYS, group: "pubsub", summary: "Stops listening to messages published to channels that match one or more patterns.", run: punsubscribe },
+    Spec {
+        name: "psubscribe",
+        arity: -2,
+        flags: SUB,
+        keys: NO_KEYS,
+        group: "pubsub",
+        summary: "Listens for messages published to channels that match one or more patterns.",
+        run: psubscribe,
+    },
+    Spec {
+        name: "punsubscribe",
+        arity: -1,
+        flags: SUB,
+        keys: NO_KEYS,
+        group: "pubsub",
+        summary: "Stops listening to messages published to channels that match one or more patterns.",
+        run: punsubscribe,
+    },
     Spec { name: "publish", arity: 3, flags: flags::FAST, keys: NO_KEYS, group: "pubsub", summary: "Posts a message to a channel.", run: publish },
     Spec { name: "pubsub", arity: -2, flags: 0, keys: NO_KEYS, group: "pubsub", summary: "A container for Pub/Sub commands.", run: pubsub },
 ];

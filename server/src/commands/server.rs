@@ -10,8 +10,24 @@ pub const COMMANDS: &[Spec] = &[
     Spec { name: "config", arity: -2, flags: flags::ADMIN, keys: NO_KEYS, group: "server", summary: "A container for server configuration commands.", run: config },
     Spec { name: "command", arity: -1, flags: flags::CONNECTION, keys: NO_KEYS, group: "server", summary: "Returns detailed information about all commands.", run: command },
     Spec { name: "time", arity: 1, flags: flags::FAST, keys: NO_KEYS, group: "server", summary: "Returns the server time.", run: time },
-    Spec { name: "bgrewriteaof", arity: 1, flags: flags::ADMIN, keys: NO_KEYS, group: "server", summary: "Asynchronously rewrites the append-only file to disk: here, checkpoints the flash tier.", run: bgrewriteaof },
-    Spec { name: "shutdown", arity: -1, flags: flags::ADMIN, keys: NO_KEYS, group: "server", summary: "Synchronously saves the database(s) to disk and shuts down the Redis server.", run: shutdown },
+    Spec {
+        name: "bgrewriteaof",
+        arity: 1,
+        flags: flags::ADMIN,
+        keys: NO_KEYS,
+        group: "server",
+        summary: "Asynchronously rewrites the append-only file to disk: here, checkpoints the flash tier.",
+        run: bgrewriteaof,
+    },
+    Spec {
+        name: "shutdown",
+        arity: -1,
+        flags: flags::ADMIN,
+        keys: NO_KEYS,
+        group: "server",
+        summary: "Synchronously saves the database(s) to disk and shuts down the Redis server.",
+        run: shutdown,
+    },
 ];
 
 fn info(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
@@ -32,12 +48,8 @@ fn bgrewriteaof(ctx: &mut Ctx, _: &[&[u8]]) -> CmdResult {
 fn config_error(e: ConfigError) -> CmdError {
     match e {
         ConfigError::Unknown(name) => CmdError::new(format!("ERR Unknown option or number of arguments for CONFIG SET - '{name}'")),
-        ConfigError::Immutable(name) => {
-            CmdError::new(format!("ERR CONFIG SET failed (possibly related to argument '{name}') - can't set immutable config"))
-        }
-        ConfigError::Invalid { name, reason } => {
-            CmdError::new(format!("ERR CONFIG SET failed (possibly related to argument '{name}') - {reason}"))
-        }
+        ConfigError::Immutable(name) => CmdError::new(format!("ERR CONFIG SET failed (possibly related to argument '{name}') - can't set immutable config")),
+        ConfigError::Invalid { name, reason } => CmdError::new(format!("ERR CONFIG SET failed (possibly related to argument '{name}') - {reason}")),
         other => CmdError::new(format!("ERR {other}")),
     }
 }
@@ -69,11 +81,7 @@ fn config(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
                 let name = String::from_utf8_lossy(pair[0]).into_owned();
                 let value = String::from_utf8_lossy(pair[1]).into_owned();
                 let values = crate::resp::parse::split_args(value.as_bytes()).unwrap_or_default();
-                let values: Vec<String> = if values.is_empty() {
-                    vec![String::new()]
-                } else {
-                    values.into_iter().map(|v| String::from_utf8_lossy(&v).into_owned()).collect()
-                };
+                let values: Vec<String> = if values.is_empty() { vec![String::new()] } else { values.into_iter().map(|v| String::from_utf8_lossy(&v).into_owned()).collect() };
                 updated.set(&name, &values, true).map_err(config_error)?;
             }
             if updated.policy() == crate::config::MaxmemoryPolicy::Flash && ctx.shared.keyspace.cold().is_none() {

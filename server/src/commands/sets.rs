@@ -2,12 +2,12 @@
 //! command checks Redis's preconditions on the local view and describes its effect as member
 //! edits through [`Ctx::edit`].
 
+use super::random_pick::pick_random;
 use super::scan_options::{ScanKind, ScanOptions};
 use super::values::{replace, Value};
 use super::{flags, int_arg, CmdError, CmdResult, Ctx, KeySpec, Spec, ALL_KEYS, NOT_INTEGER, ONE_KEY, SYNTAX};
 use hashbrown::HashSet;
 use meridian_crdt::{Change, Collection, Kind};
-use super::random_pick::pick_random;
 
 const W: u32 = flags::WRITE | flags::DENYOOM | flags::FAST;
 const R: u32 = flags::READONLY;
@@ -16,21 +16,61 @@ const FROM_SECOND: KeySpec = KeySpec { first: 2, last: -1, step: 1 };
 
 pub const COMMANDS: &[Spec] = &[
     Spec { name: "sadd", arity: -3, flags: W, keys: ONE_KEY, group: "set", summary: "Adds one or more members to a set. Creates the key if it doesn't exist.", run: sadd },
-    Spec { name: "srem", arity: -3, flags: flags::WRITE | flags::FAST, keys: ONE_KEY, group: "set", summary: "Removes one or more members from a set. Deletes the set if the last member was removed.", run: srem },
+    Spec {
+        name: "srem",
+        arity: -3,
+        flags: flags::WRITE | flags::FAST,
+        keys: ONE_KEY,
+        group: "set",
+        summary: "Removes one or more members from a set. Deletes the set if the last member was removed.",
+        run: srem,
+    },
     Spec { name: "smembers", arity: 2, flags: R, keys: ONE_KEY, group: "set", summary: "Returns all members of a set.", run: smembers },
     Spec { name: "sismember", arity: 3, flags: R | flags::FAST, keys: ONE_KEY, group: "set", summary: "Determines whether a member belongs to a set.", run: sismember },
     Spec { name: "smismember", arity: -3, flags: R | flags::FAST, keys: ONE_KEY, group: "set", summary: "Determines whether multiple members belong to a set.", run: smismember },
     Spec { name: "scard", arity: 2, flags: R | flags::FAST, keys: ONE_KEY, group: "set", summary: "Returns the number of members in a set.", run: scard },
-    Spec { name: "spop", arity: -2, flags: flags::WRITE | flags::FAST, keys: ONE_KEY, group: "set", summary: "Returns one or more random members from a set after removing them. Deletes the set if the last member was popped.", run: spop },
+    Spec {
+        name: "spop",
+        arity: -2,
+        flags: flags::WRITE | flags::FAST,
+        keys: ONE_KEY,
+        group: "set",
+        summary: "Returns one or more random members from a set after removing them. Deletes the set if the last member was popped.",
+        run: spop,
+    },
     Spec { name: "srandmember", arity: -2, flags: R, keys: ONE_KEY, group: "set", summary: "Get one or multiple random members from a set", run: srandmember },
     Spec { name: "smove", arity: 4, flags: W, keys: TWO_KEYS, group: "set", summary: "Moves a member from one set to another.", run: smove },
     Spec { name: "sinter", arity: -2, flags: R, keys: ALL_KEYS, group: "set", summary: "Returns the intersect of multiple sets.", run: sinter },
     Spec { name: "sintercard", arity: -3, flags: R, keys: FROM_SECOND, group: "set", summary: "Returns the number of members of the intersect of multiple sets.", run: sintercard },
-    Spec { name: "sinterstore", arity: -3, flags: flags::WRITE | flags::DENYOOM, keys: ALL_KEYS, group: "set", summary: "Stores the intersect of multiple sets in a key.", run: sinterstore },
+    Spec {
+        name: "sinterstore",
+        arity: -3,
+        flags: flags::WRITE | flags::DENYOOM,
+        keys: ALL_KEYS,
+        group: "set",
+        summary: "Stores the intersect of multiple sets in a key.",
+        run: sinterstore,
+    },
     Spec { name: "sunion", arity: -2, flags: R, keys: ALL_KEYS, group: "set", summary: "Returns the union of multiple sets.", run: sunion },
-    Spec { name: "sunionstore", arity: -3, flags: flags::WRITE | flags::DENYOOM, keys: ALL_KEYS, group: "set", summary: "Stores the union of multiple sets in a key.", run: sunionstore },
+    Spec {
+        name: "sunionstore",
+        arity: -3,
+        flags: flags::WRITE | flags::DENYOOM,
+        keys: ALL_KEYS,
+        group: "set",
+        summary: "Stores the union of multiple sets in a key.",
+        run: sunionstore,
+    },
     Spec { name: "sdiff", arity: -2, flags: R, keys: ALL_KEYS, group: "set", summary: "Returns the difference of multiple sets.", run: sdiff },
-    Spec { name: "sdiffstore", arity: -3, flags: flags::WRITE | flags::DENYOOM, keys: ALL_KEYS, group: "set", summary: "Stores the difference of multiple sets in a key.", run: sdiffstore },
+    Spec {
+        name: "sdiffstore",
+        arity: -3,
+        flags: flags::WRITE | flags::DENYOOM,
+        keys: ALL_KEYS,
+        group: "set",
+        summary: "Stores the difference of multiple sets in a key.",
+        run: sdiffstore,
+    },
     Spec { name: "sscan", arity: -3, flags: R, keys: ONE_KEY, group: "set", summary: "Iterates over members of a set.", run: sscan },
 ];
 

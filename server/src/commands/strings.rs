@@ -3,8 +3,8 @@
 //! Each command checks Redis's preconditions against the local view, then describes its
 //! effect as an op (`Body::Set`, `Body::Incr`, ...) through [`Ctx::write`].
 
-use super::{arity_error, check_kind, flags, int_arg, is, CmdError, CmdResult, Ctx, KeySpec, Spec, ALL_KEYS, ONE_KEY, SYNTAX};
 use super::values::expiry_of;
+use super::{arity_error, check_kind, flags, int_arg, is, CmdError, CmdResult, Ctx, KeySpec, Spec, ALL_KEYS, ONE_KEY, SYNTAX};
 use crate::shared::HotConfig;
 use meridian_crdt::{Body, Increment, Kind, NodeId, Number, NumberError, StrState, TtlWrite, Written, NO_EXPIRY};
 use std::ops::Deref;
@@ -14,26 +14,130 @@ const PAIRS: KeySpec = KeySpec { first: 1, last: -1, step: 2 };
 
 pub const COMMANDS: &[Spec] = &[
     Spec { name: "get", arity: 2, flags: flags::READONLY | flags::FAST, keys: ONE_KEY, group: "string", summary: "Returns the string value of a key.", run: get },
-    Spec { name: "set", arity: -3, flags: W, keys: ONE_KEY, group: "string", summary: "Sets the string value of a key, ignoring its type. The key is created if it doesn't exist.", run: set },
+    Spec {
+        name: "set",
+        arity: -3,
+        flags: W,
+        keys: ONE_KEY,
+        group: "string",
+        summary: "Sets the string value of a key, ignoring its type. The key is created if it doesn't exist.",
+        run: set,
+    },
     Spec { name: "setnx", arity: 3, flags: W | flags::FAST, keys: ONE_KEY, group: "string", summary: "Set the string value of a key only when the key doesn't exist.", run: setnx },
     Spec { name: "setex", arity: 4, flags: W, keys: ONE_KEY, group: "string", summary: "Sets the string value and expiration time of a key.", run: setex },
     Spec { name: "psetex", arity: 4, flags: W, keys: ONE_KEY, group: "string", summary: "Sets both string value and expiration time in milliseconds of a key.", run: psetex },
-    Spec { name: "getset", arity: 3, flags: W | flags::FAST, keys: ONE_KEY, group: "string", summary: "Returns the previous string value of a key after setting it to a new value.", run: getset },
-    Spec { name: "getdel", arity: 2, flags: flags::WRITE | flags::FAST, keys: ONE_KEY, group: "string", summary: "Returns the string value of a key after deleting the key.", run: getdel },
-    Spec { name: "getex", arity: -2, flags: flags::WRITE | flags::FAST, keys: ONE_KEY, group: "string", summary: "Returns the string value of a key after setting its expiration time.", run: getex },
-    Spec { name: "mget", arity: -2, flags: flags::READONLY | flags::FAST, keys: ALL_KEYS, group: "string", summary: "Atomically returns the string values of one or more keys.", run: mget },
+    Spec {
+        name: "getset",
+        arity: 3,
+        flags: W | flags::FAST,
+        keys: ONE_KEY,
+        group: "string",
+        summary: "Returns the previous string value of a key after setting it to a new value.",
+        run: getset,
+    },
+    Spec {
+        name: "getdel",
+        arity: 2,
+        flags: flags::WRITE | flags::FAST,
+        keys: ONE_KEY,
+        group: "string",
+        summary: "Returns the string value of a key after deleting the key.",
+        run: getdel,
+    },
+    Spec {
+        name: "getex",
+        arity: -2,
+        flags: flags::WRITE | flags::FAST,
+        keys: ONE_KEY,
+        group: "string",
+        summary: "Returns the string value of a key after setting its expiration time.",
+        run: getex,
+    },
+    Spec {
+        name: "mget",
+        arity: -2,
+        flags: flags::READONLY | flags::FAST,
+        keys: ALL_KEYS,
+        group: "string",
+        summary: "Atomically returns the string values of one or more keys.",
+        run: mget,
+    },
     Spec { name: "mset", arity: -3, flags: W, keys: PAIRS, group: "string", summary: "Atomically creates or modifies the string values of one or more keys.", run: mset },
-    Spec { name: "msetnx", arity: -3, flags: W, keys: PAIRS, group: "string", summary: "Atomically modifies the string values of one or more keys only when all keys don't exist.", run: msetnx },
-    Spec { name: "incr", arity: 2, flags: W | flags::FAST, keys: ONE_KEY, group: "string", summary: "Increments the integer value of a key by one. Uses 0 as initial value if the key doesn't exist.", run: incr },
-    Spec { name: "decr", arity: 2, flags: W | flags::FAST, keys: ONE_KEY, group: "string", summary: "Decrements the integer value of a key by one. Uses 0 as initial value if the key doesn't exist.", run: decr },
-    Spec { name: "incrby", arity: 3, flags: W | flags::FAST, keys: ONE_KEY, group: "string", summary: "Increments the integer value of a key by a number. Uses 0 as initial value if the key doesn't exist.", run: incrby },
-    Spec { name: "decrby", arity: 3, flags: W | flags::FAST, keys: ONE_KEY, group: "string", summary: "Decrements a number from the integer value of a key. Uses 0 as initial value if the key doesn't exist.", run: decrby },
-    Spec { name: "incrbyfloat", arity: 3, flags: W | flags::FAST, keys: ONE_KEY, group: "string", summary: "Increment the floating point value of a key by a number. Uses 0 as initial value if the key doesn't exist.", run: incrbyfloat },
-    Spec { name: "append", arity: 3, flags: W | flags::FAST, keys: ONE_KEY, group: "string", summary: "Appends a string to the value of a key. Creates the key if it doesn't exist.", run: append },
+    Spec {
+        name: "msetnx",
+        arity: -3,
+        flags: W,
+        keys: PAIRS,
+        group: "string",
+        summary: "Atomically modifies the string values of one or more keys only when all keys don't exist.",
+        run: msetnx,
+    },
+    Spec {
+        name: "incr",
+        arity: 2,
+        flags: W | flags::FAST,
+        keys: ONE_KEY,
+        group: "string",
+        summary: "Increments the integer value of a key by one. Uses 0 as initial value if the key doesn't exist.",
+        run: incr,
+    },
+    Spec {
+        name: "decr",
+        arity: 2,
+        flags: W | flags::FAST,
+        keys: ONE_KEY,
+        group: "string",
+        summary: "Decrements the integer value of a key by one. Uses 0 as initial value if the key doesn't exist.",
+        run: decr,
+    },
+    Spec {
+        name: "incrby",
+        arity: 3,
+        flags: W | flags::FAST,
+        keys: ONE_KEY,
+        group: "string",
+        summary: "Increments the integer value of a key by a number. Uses 0 as initial value if the key doesn't exist.",
+        run: incrby,
+    },
+    Spec {
+        name: "decrby",
+        arity: 3,
+        flags: W | flags::FAST,
+        keys: ONE_KEY,
+        group: "string",
+        summary: "Decrements a number from the integer value of a key. Uses 0 as initial value if the key doesn't exist.",
+        run: decrby,
+    },
+    Spec {
+        name: "incrbyfloat",
+        arity: 3,
+        flags: W | flags::FAST,
+        keys: ONE_KEY,
+        group: "string",
+        summary: "Increment the floating point value of a key by a number. Uses 0 as initial value if the key doesn't exist.",
+        run: incrbyfloat,
+    },
+    Spec {
+        name: "append",
+        arity: 3,
+        flags: W | flags::FAST,
+        keys: ONE_KEY,
+        group: "string",
+        summary: "Appends a string to the value of a key. Creates the key if it doesn't exist.",
+        run: append,
+    },
     Spec { name: "strlen", arity: 2, flags: flags::READONLY | flags::FAST, keys: ONE_KEY, group: "string", summary: "Returns the length of a string value.", run: strlen },
     Spec { name: "getrange", arity: 4, flags: flags::READONLY, keys: ONE_KEY, group: "string", summary: "Returns a substring of the string stored at a key.", run: getrange },
     Spec { name: "substr", arity: 4, flags: flags::READONLY, keys: ONE_KEY, group: "string", summary: "Returns a substring from a string value.", run: getrange },
-    Spec { name: "setrange", arity: 4, flags: W, keys: ONE_KEY, group: "string", summary: "Overwrites a part of a string value with another by an offset. Creates the key if it doesn't exist.", run: setrange },
+    Spec {
+        name: "setrange",
+        arity: 4,
+        flags: W,
+        keys: ONE_KEY,
+        group: "string",
+        summary: "Overwrites a part of a string value with another by an offset. Creates the key if it doesn't exist.",
+        run: setrange,
+    },
 ];
 
 /// The current value of `key` as a reader sees it, copied out; WRONGTYPE if it is not a string.
@@ -73,7 +177,11 @@ fn check_size(ctx: &Ctx, len: u64) -> CmdResult {
 /// `None` if it overflows.
 pub fn deadline(now: u64, amount: i64, unit_ms: i64, absolute: bool) -> Option<i64> {
     let ms = amount.checked_mul(unit_ms)?;
-    if absolute { Some(ms) } else { ms.checked_add(now as i64) }
+    if absolute {
+        Some(ms)
+    } else {
+        ms.checked_add(now as i64)
+    }
 }
 
 /// "invalid expire time in '<command>' command".
@@ -281,7 +389,13 @@ pub fn number_error(e: NumberError) -> CmdError {
 /// The increment `origin` makes to add `delta` to the counter `current` (absent: zero), and
 /// the value it yields; `float` picks INCRBYFLOAT's rules over INCRBY's. `stored_error` maps a
 /// stored value that is not a number to the command's error (strings and hash fields differ).
-pub fn next_count<V: Written + Deref<Target = [u8]>>(current: Option<&StrState<V>>, origin: NodeId, delta: Number, float: bool, stored_error: fn(NumberError) -> CmdError) -> Result<(Number, Increment), CmdError> {
+pub fn next_count<V: Written + Deref<Target = [u8]>>(
+    current: Option<&StrState<V>>,
+    origin: NodeId,
+    delta: Number,
+    float: bool,
+    stored_error: fn(NumberError) -> CmdError,
+) -> Result<(Number, Increment), CmdError> {
     let value = current.map_or(Ok(Number::ZERO), |string| string.number(float).map_err(stored_error))?;
     let inc = current.map_or_else(|| StrState::<V>::default().next_increment(origin, delta), |string| string.next_increment(origin, delta));
     let new = match float {

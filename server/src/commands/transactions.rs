@@ -13,7 +13,15 @@ pub const COMMANDS: &[Spec] = &[
     Spec { name: "multi", arity: 1, flags: flags::TX_CONTROL | flags::FAST, keys: NO_KEYS, group: "transactions", summary: "Starts a transaction.", run: multi },
     Spec { name: "exec", arity: 1, flags: flags::TX_CONTROL, keys: NO_KEYS, group: "transactions", summary: "Executes all commands in a transaction.", run: exec },
     Spec { name: "discard", arity: 1, flags: flags::TX_CONTROL | flags::FAST, keys: NO_KEYS, group: "transactions", summary: "Discards a transaction.", run: discard },
-    Spec { name: "watch", arity: -2, flags: flags::TX_CONTROL | flags::FAST, keys: ALL_KEYS, group: "transactions", summary: "Monitors changes to keys to determine the execution of a transaction.", run: watch },
+    Spec {
+        name: "watch",
+        arity: -2,
+        flags: flags::TX_CONTROL | flags::FAST,
+        keys: ALL_KEYS,
+        group: "transactions",
+        summary: "Monitors changes to keys to determine the execution of a transaction.",
+        run: watch,
+    },
     Spec { name: "unwatch", arity: 1, flags: flags::FAST, keys: NO_KEYS, group: "transactions", summary: "Forgets about watched keys of a transaction.", run: unwatch },
 ];
 
@@ -36,10 +44,7 @@ fn exec(ctx: &mut Ctx, _: &[&[u8]]) -> CmdResult {
     ctx.db = ctx.shared.keyspace.lock_all();
     let watched_changed = match &ctx.session.watching {
         // A watched key that expired since WATCH counts as changed.
-        Some(watching) => {
-            watching.flag.is_dirty()
-                || watching.keys.iter().any(|(key, expired_then)| !expired_then && ctx.db.expired_at(key, ctx.now).is_some())
-        }
+        Some(watching) => watching.flag.is_dirty() || watching.keys.iter().any(|(key, expired_then)| !expired_then && ctx.db.expired_at(key, ctx.now).is_some()),
         None => false,
     };
     release_watches(&mut ctx.db, ctx.session);

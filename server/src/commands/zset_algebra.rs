@@ -18,7 +18,15 @@ pub const COMMANDS: &[Spec] = &[
     Spec { name: "zunionstore", arity: -4, flags: STORE, keys: ALL_KEYS, group: "sorted_set", summary: "Stores the union of multiple sorted sets in a key.", run: zunionstore },
     Spec { name: "zinter", arity: -3, flags: R, keys: FROM_SECOND, group: "sorted_set", summary: "Returns the intersect of multiple sorted sets.", run: zinter },
     Spec { name: "zinterstore", arity: -4, flags: STORE, keys: ALL_KEYS, group: "sorted_set", summary: "Stores the intersect of multiple sorted sets in a key.", run: zinterstore },
-    Spec { name: "zintercard", arity: -3, flags: R, keys: FROM_SECOND, group: "sorted_set", summary: "Returns the number of members of the intersect of multiple sorted sets.", run: zintercard },
+    Spec {
+        name: "zintercard",
+        arity: -3,
+        flags: R,
+        keys: FROM_SECOND,
+        group: "sorted_set",
+        summary: "Returns the number of members of the intersect of multiple sorted sets.",
+        run: zintercard,
+    },
     Spec { name: "zdiff", arity: -3, flags: R, keys: FROM_SECOND, group: "sorted_set", summary: "Returns the difference between multiple sorted sets.", run: zdiff },
     Spec { name: "zdiffstore", arity: -4, flags: STORE, keys: ALL_KEYS, group: "sorted_set", summary: "Stores the difference of multiple sorted sets in a key.", run: zdiffstore },
 ];

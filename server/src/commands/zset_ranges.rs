@@ -13,18 +13,114 @@ const REMOVE: u32 = flags::WRITE;
 const TWO_KEYS: KeySpec = KeySpec { first: 1, last: 2, step: 1 };
 
 pub const COMMANDS: &[Spec] = &[
-    Spec { name: "zrange", arity: -4, flags: R, keys: ONE_KEY, group: "sorted_set", summary: "Returns members in a sorted set within a range of indexes, scores or member bytes.", run: zrange },
-    Spec { name: "zrangestore", arity: -5, flags: flags::WRITE | flags::DENYOOM, keys: TWO_KEYS, group: "sorted_set", summary: "Stores a range of members from sorted set in a key.", run: zrangestore },
-    Spec { name: "zrevrange", arity: -4, flags: R, keys: ONE_KEY, group: "sorted_set", summary: "Returns members in a sorted set within a range of indexes in reverse order.", run: zrevrange },
-    Spec { name: "zrangebyscore", arity: -4, flags: R, keys: ONE_KEY, group: "sorted_set", summary: "Returns members in a sorted set within a range of scores.", run: zrangebyscore },
-    Spec { name: "zrevrangebyscore", arity: -4, flags: R, keys: ONE_KEY, group: "sorted_set", summary: "Returns members in a sorted set within a range of scores in reverse order.", run: zrevrangebyscore },
-    Spec { name: "zrangebylex", arity: -4, flags: R, keys: ONE_KEY, group: "sorted_set", summary: "Returns members in a sorted set within a lexicographical range.", run: zrangebylex },
-    Spec { name: "zrevrangebylex", arity: -4, flags: R, keys: ONE_KEY, group: "sorted_set", summary: "Returns members in a sorted set within a lexicographical range in reverse order.", run: zrevrangebylex },
-    Spec { name: "zcount", arity: 4, flags: R | flags::FAST, keys: ONE_KEY, group: "sorted_set", summary: "Returns the count of members in a sorted set that have scores within a range.", run: zcount },
-    Spec { name: "zlexcount", arity: 4, flags: R | flags::FAST, keys: ONE_KEY, group: "sorted_set", summary: "Returns the number of members in a sorted set within a lexicographical range.", run: zlexcount },
-    Spec { name: "zremrangebyrank", arity: 4, flags: REMOVE, keys: ONE_KEY, group: "sorted_set", summary: "Removes members in a sorted set within a range of indexes. Deletes the sorted set if all members were removed.", run: zremrangebyrank },
-    Spec { name: "zremrangebyscore", arity: 4, flags: REMOVE, keys: ONE_KEY, group: "sorted_set", summary: "Removes members in a sorted set within a range of scores. Deletes the sorted set if all members were removed.", run: zremrangebyscore },
-    Spec { name: "zremrangebylex", arity: 4, flags: REMOVE, keys: ONE_KEY, group: "sorted_set", summary: "Removes members in a sorted set within a lexicographical range. Deletes the sorted set if all members were removed.", run: zremrangebylex },
+    Spec {
+        name: "zrange",
+        arity: -4,
+        flags: R,
+        keys: ONE_KEY,
+        group: "sorted_set",
+        summary: "Returns members in a sorted set within a range of indexes, scores or member bytes.",
+        run: zrange,
+    },
+    Spec {
+        name: "zrangestore",
+        arity: -5,
+        flags: flags::WRITE | flags::DENYOOM,
+        keys: TWO_KEYS,
+        group: "sorted_set",
+        summary: "Stores a range of members from sorted set in a key.",
+        run: zrangestore,
+    },
+    Spec {
+        name: "zrevrange",
+        arity: -4,
+        flags: R,
+        keys: ONE_KEY,
+        group: "sorted_set",
+        summary: "Returns members in a sorted set within a range of indexes in reverse order.",
+        run: zrevrange,
+    },
+    Spec {
+        name: "zrangebyscore",
+        arity: -4,
+        flags: R,
+        keys: ONE_KEY,
+        group: "sorted_set",
+        summary: "Returns members in a sorted set within a range of scores.",
+        run: zrangebyscore,
+    },
+    Spec {
+        name: "zrevrangebyscore",
+        arity: -4,
+        flags: R,
+        keys: ONE_KEY,
+        group: "sorted_set",
+        summary: "Returns members in a sorted set within a range of scores in reverse order.",
+        run: zrevrangebyscore,
+    },
+    Spec {
+        name: "zrangebylex",
+        arity: -4,
+        flags: R,
+        keys: ONE_KEY,
+        group: "sorted_set",
+        summary: "Returns members in a sorted set within a lexicographical range.",
+        run: zrangebylex,
+    },
+    Spec {
+        name: "zrevrangebylex",
+        arity: -4,
+        flags: R,
+        keys: ONE_KEY,
+        group: "sorted_set",
+        summary: "Returns members in a sorted set within a lexicographical range in reverse order.",
+        run: zrevrangebylex,
+    },
+    Spec {
+        name: "zcount",
+        arity: 4,
+        flags: R | flags::FAST,
+        keys: ONE_KEY,
+        group: "sorted_set",
+        summary: "Returns the count of members in a sorted set that have scores within a range.",
+        run: zcount,
+    },
+    Spec {
+        name: "zlexcount",
+        arity: 4,
+        flags: R | flags::FAST,
+        keys: ONE_KEY,
+        group: "sorted_set",
+        summary: "Returns the number of members in a sorted set within a lexicographical range.",
+        run: zlexcount,
+    },
+    Spec {
+        name: "zremrangebyrank",
+        arity: 4,
+        flags: REMOVE,
+        keys: ONE_KEY,
+        group: "sorted_set",
+        summary: "Removes members in a sorted set within a range of indexes. Deletes the sorted set if all members were removed.",
+        run: zremrangebyrank,
+    },
+    Spec {
+        name: "zremrangebyscore",
+        arity: 4,
+        flags: REMOVE,
+        keys: ONE_KEY,
+        group: "sorted_set",
+        summary: "Removes members in a sorted set within a range of scores. Deletes the sorted set if all members were removed.",
+        run: zremrangebyscore,
+    },
+    Spec {
+        name: "zremrangebylex",
+        arity: 4,
+        flags: REMOVE,
+        keys: ONE_KEY,
+        group: "sorted_set",
+        summary: "Removes members in a sorted set within a lexicographical range. Deletes the sorted set if all members were removed.",
+        run: zremrangebylex,
+    },
 ];
 
 const NOT_FLOAT_RANGE: &str = "ERR min or max is not a float";
@@ -263,7 +359,11 @@ fn select(z: &SortedMembers, query: &RangeQuery) -> Scored {
         (RangeBy::Rank(start, end), reverse) => {
             let Some((start, end)) = clamp_ranks(start, end, z.members().len()) else { return Vec::new() };
             let len = z.members().len();
-            if reverse { Box::new(z.by_rank(len - 1 - end..len - start).rev()) } else { Box::new(z.by_rank(start..end + 1)) }
+            if reverse {
+                Box::new(z.by_rank(len - 1 - end..len - start).rev())
+            } else {
+                Box::new(z.by_rank(start..end + 1))
+            }
         }
         (RangeBy::Score(range), false) => Box::new(z.by_rank(range.ranks_in(z))),
         (RangeBy::Score(range), true) => Box::new(z.by_rank(range.ranks_in(z)).rev()),
@@ -274,7 +374,11 @@ fn select(z: &SortedMembers, query: &RangeQuery) -> Scored {
         Some((offset, _)) if offset < 0 => Vec::new(),
         Some((offset, count)) => {
             let chosen = chosen.skip(offset as usize);
-            if count < 0 { chosen.map(owned).collect() } else { chosen.take(count as usize).map(owned).collect() }
+            if count < 0 {
+                chosen.map(owned).collect()
+            } else {
+                chosen.take(count as usize).map(owned).collect()
+            }
         }
         None => chosen.map(owned).collect(),
     }

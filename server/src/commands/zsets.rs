@@ -15,16 +15,72 @@ const W: u32 = flags::WRITE | flags::DENYOOM | flags::FAST;
 const R: u32 = flags::READONLY;
 
 pub const COMMANDS: &[Spec] = &[
-    Spec { name: "zadd", arity: -4, flags: W, keys: ONE_KEY, group: "sorted_set", summary: "Adds one or more members to a sorted set, or updates their scores. Creates the key if it doesn't exist.", run: zadd },
+    Spec {
+        name: "zadd",
+        arity: -4,
+        flags: W,
+        keys: ONE_KEY,
+        group: "sorted_set",
+        summary: "Adds one or more members to a sorted set, or updates their scores. Creates the key if it doesn't exist.",
+        run: zadd,
+    },
     Spec { name: "zincrby", arity: 4, flags: W, keys: ONE_KEY, group: "sorted_set", summary: "Increments the score of a member in a sorted set.", run: zincrby },
-    Spec { name: "zrem", arity: -3, flags: flags::WRITE | flags::FAST, keys: ONE_KEY, group: "sorted_set", summary: "Removes one or more members from a sorted set. Deletes the sorted set if all members were removed.", run: zrem },
+    Spec {
+        name: "zrem",
+        arity: -3,
+        flags: flags::WRITE | flags::FAST,
+        keys: ONE_KEY,
+        group: "sorted_set",
+        summary: "Removes one or more members from a sorted set. Deletes the sorted set if all members were removed.",
+        run: zrem,
+    },
     Spec { name: "zscore", arity: 3, flags: R | flags::FAST, keys: ONE_KEY, group: "sorted_set", summary: "Returns the score of a member in a sorted set.", run: zscore },
-    Spec { name: "zmscore", arity: -3, flags: R | flags::FAST, keys: ONE_KEY, group: "sorted_set", summary: "Returns the score of one or more members in a sorted set.", run: zmscore },
+    Spec {
+        name: "zmscore",
+        arity: -3,
+        flags: R | flags::FAST,
+        keys: ONE_KEY,
+        group: "sorted_set",
+        summary: "Returns the score of one or more members in a sorted set.",
+        run: zmscore,
+    },
     Spec { name: "zcard", arity: 2, flags: R | flags::FAST, keys: ONE_KEY, group: "sorted_set", summary: "Returns the number of members in a sorted set.", run: zcard },
-    Spec { name: "zrank", arity: 3, flags: R | flags::FAST, keys: ONE_KEY, group: "sorted_set", summary: "Returns the index of a member in a sorted set ordered by ascending scores.", run: zrank },
-    Spec { name: "zrevrank", arity: 3, flags: R | flags::FAST, keys: ONE_KEY, group: "sorted_set", summary: "Returns the index of a member in a sorted set ordered by descending scores.", run: zrevrank },
-    Spec { name: "zpopmin", arity: -2, flags: flags::WRITE | flags::FAST, keys: ONE_KEY, group: "sorted_set", summary: "Returns the lowest-scoring members from a sorted set after removing them. Deletes the sorted set if the last member was popped.", run: zpopmin },
-    Spec { name: "zpopmax", arity: -2, flags: flags::WRITE | flags::FAST, keys: ONE_KEY, group: "sorted_set", summary: "Returns the highest-scoring members from a sorted set after removing them. Deletes the sorted set if the last member was popped.", run: zpopmax },
+    Spec {
+        name: "zrank",
+        arity: 3,
+        flags: R | flags::FAST,
+        keys: ONE_KEY,
+        group: "sorted_set",
+        summary: "Returns the index of a member in a sorted set ordered by ascending scores.",
+        run: zrank,
+    },
+    Spec {
+        name: "zrevrank",
+        arity: 3,
+        flags: R | flags::FAST,
+        keys: ONE_KEY,
+        group: "sorted_set",
+        summary: "Returns the index of a member in a sorted set ordered by descending scores.",
+        run: zrevrank,
+    },
+    Spec {
+        name: "zpopmin",
+        arity: -2,
+        flags: flags::WRITE | flags::FAST,
+        keys: ONE_KEY,
+        group: "sorted_set",
+        summary: "Returns the lowest-scoring members from a sorted set after removing them. Deletes the sorted set if the last member was popped.",
+        run: zpopmin,
+    },
+    Spec {
+        name: "zpopmax",
+        arity: -2,
+        flags: flags::WRITE | flags::FAST,
+        keys: ONE_KEY,
+        group: "sorted_set",
+        summary: "Returns the highest-scoring members from a sorted set after removing them. Deletes the sorted set if the last member was popped.",
+        run: zpopmax,
+    },
     Spec { name: "zrandmember", arity: -2, flags: R, keys: ONE_KEY, group: "sorted_set", summary: "Returns one or more random members from a sorted set.", run: zrandmember },
     Spec { name: "zscan", arity: -3, flags: R, keys: ONE_KEY, group: "sorted_set", summary: "Iterates over members and scores of a sorted set.", run: zscan },
 ];
@@ -148,7 +204,7 @@ fn write_scores(ctx: &mut Ctx, key: &[u8], pairs: &[&[u8]], scores: &[f64], when
             *entry = (Some(score), Some(i));
         }
     })?;
-    let changes = planned.into_iter().filter_map(|(member, (_, pair))| Some((member, Change::Write(pairs[2 * pair? ])))).collect::<Vec<_>>();
+    let changes = planned.into_iter().filter_map(|(member, (_, pair))| Some((member, Change::Write(pairs[2 * pair?])))).collect::<Vec<_>>();
     if !changes.is_empty() {
         ctx.edit(key, Collection::Zset, changes)?;
     }
@@ -253,7 +309,11 @@ fn pop(ctx: &mut Ctx, args: &[&[u8]], highest: bool) -> CmdResult {
     let popped: Scored = with_zset(ctx, args[1], |zset| {
         let Some(z) = zset else { return Vec::new() };
         let take = |it: &mut dyn Iterator<Item = (f64, &[u8])>| it.take(n).map(|(s, m)| (m.to_vec(), s)).collect();
-        if highest { take(&mut z.ordered().rev()) } else { take(&mut z.ordered()) }
+        if highest {
+            take(&mut z.ordered().rev())
+        } else {
+            take(&mut z.ordered())
+        }
     })?;
     if !popped.is_empty() {
         remove_members(ctx, args[1], popped.iter().map(|(m, _)| &m[..]))?;
@@ -287,7 +347,8 @@ fn zrandmember(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         4 if is(args[3], "withscores") => (Some(int_arg(args[2])?), true),
         _ => return Err(SYNTAX.into()),
     };
-    let chosen: Scored = with_zset(ctx, args[1], |zset| pick_random(zset.map(SortedMembers::members), count.unwrap_or(1), |m, s| (m.to_vec(), s.score().expect("a live member has a score"))))??;
+    let chosen: Scored =
+        with_zset(ctx, args[1], |zset| pick_random(zset.map(SortedMembers::members), count.unwrap_or(1), |m, s| (m.to_vec(), s.score().expect("a live member has a score"))))??;
     match count {
         None => ctx.out.bulk_or_null(chosen.first().map(|(m, _)| &m[..])),
         Some(_) => reply_scored(ctx, &chosen, with_scores),
@@ -301,7 +362,9 @@ fn zscan(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let (cursor, found) = with_zset(ctx, args[1], |zset| match zset {
         Some(z) => {
             let members = z.members();
-            options.scan_members(members.len(), members.iter(), &hasher).map(|(c, f)| (c, f.into_iter().map(|(m, s)| (m.to_vec(), s.score().unwrap_or_default())).collect::<Scored>()))
+            options
+                .scan_members(members.len(), members.iter(), &hasher)
+                .map(|(c, f)| (c, f.into_iter().map(|(m, s)| (m.to_vec(), s.score().unwrap_or_default())).collect::<Scored>()))
         }
         None => Ok((0, Vec::new())),
     })??;

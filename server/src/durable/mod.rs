@@ -18,13 +18,13 @@ pub mod salvage;
 
 use crate::config::{AppendFsync, Config};
 use crate::shared::Shared;
-use meridian_flash::{ColdWrites, FlashError, FlashStore};
 use meridian_crdt::KeyState;
+use meridian_flash::{ColdWrites, FlashError, FlashStore};
 use parking_lot::Mutex;
 use record::RecordError;
 use std::path::Path;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Opens the flash tier's RocksDB in the configured `dir` if the configuration uses it: for

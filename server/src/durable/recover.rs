@@ -14,11 +14,11 @@
 
 use super::record::{self, Base, Record};
 use super::{DurableError, Recovery, BASE, SALVAGED_THROUGH};
-use meridian_flash::FlashStore;
 use crate::keyspace::{shard_of, SHARDS};
 use crate::node::{Accepted, Applied};
 use crate::shared::Shared;
 use meridian_crdt::KeyState;
+use meridian_flash::FlashStore;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 

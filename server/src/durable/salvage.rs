@@ -105,10 +105,14 @@ pub fn count(gaps: &[Range<u64>]) -> u64 {
 
 /// `gaps` as `a-b, c` (inclusive ranges), for reports and errors.
 pub fn ranges(gaps: &[Range<u64>]) -> String {
-    let shown: Vec<String> = gaps.iter().take(8).map(|gap| match gap.end - gap.start {
-        1 => gap.start.to_string(),
-        _ => format!("{}-{}", gap.start, gap.end - 1),
-    }).collect();
+    let shown: Vec<String> = gaps
+        .iter()
+        .take(8)
+        .map(|gap| match gap.end - gap.start {
+            1 => gap.start.to_string(),
+            _ => format!("{}-{}", gap.start, gap.end - 1),
+        })
+        .collect();
     match gaps.len() > shown.len() {
         true => format!("{} and {} more range(s)", shown.join(", "), gaps.len() - shown.len()),
         false => shown.join(", "),

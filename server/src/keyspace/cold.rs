@@ -171,7 +171,17 @@ fn stored_state(bytes: &[u8]) -> &[u8] {
 impl ColdTier {
     /// The cold tier stored in `store`, logging promotions to `durable` if given.
     pub fn new(store: Arc<FlashStore>, durable: Option<Arc<Durable>>) -> ColdTier {
-        ColdTier { store, durable, spilled: AtomicU64::new(0), promoted: AtomicU64::new(0), reads: AtomicU64::new(0), collected: AtomicU64::new(0), collect_cycles: AtomicU64::new(0), admission: Admission::default(), failure: Mutex::new(None) }
+        ColdTier {
+            store,
+            durable,
+            spilled: AtomicU64::new(0),
+            promoted: AtomicU64::new(0),
+            reads: AtomicU64::new(0),
+            collected: AtomicU64::new(0),
+            collect_cycles: AtomicU64::new(0),
+            admission: Admission::default(),
+            failure: Mutex::new(None),
+        }
     }
 
     /// Why the flash tier stopped working, if it did: writes are refused from then on.

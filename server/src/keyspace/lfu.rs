@@ -26,30 +26,21 @@ pub struct LfuSettings {
 impl Default for LfuSettings {
     /// Redis's defaults: factor 10, one minute.
     fn default() -> LfuSettings {
-        LfuSettings {
-            log_factor: AtomicU32::new(10),
-            decay_minutes: AtomicU32::new(1),
-        }
+        LfuSettings { log_factor: AtomicU32::new(10), decay_minutes: AtomicU32::new(1) }
     }
 }
 
 impl LfuSettings {
     /// Sets both (values past `u32::MAX` saturate; Redis caps them at `INT_MAX`).
     pub fn set(&self, log_factor: u64, decay_minutes: u64) {
-        self.log_factor
-            .store(log_factor.min(u32::MAX.into()) as u32, Ordering::Relaxed);
-        self.decay_minutes
-            .store(decay_minutes.min(u32::MAX.into()) as u32, Ordering::Relaxed);
+        self.log_factor.store(log_factor.min(u32::MAX.into()) as u32, Ordering::Relaxed);
+        self.decay_minutes.store(decay_minutes.min(u32::MAX.into()) as u32, Ordering::Relaxed);
     }
 
     /// The counter of an entry used now, `idle_ms` after its last use.
     pub fn used(&self, counter: u8, idle_ms: u32) -> u8 {
         let counter = self.decayed(counter, idle_ms);
-        incremented(
-            counter,
-            self.log_factor.load(Ordering::Relaxed),
-            rand::random::<f64>,
-        )
+        incremented(counter, self.log_factor.load(Ordering::Relaxed), rand::random::<f64>)
     }
 
     /// The counter of an entry unused for `idle_ms`, as eviction ranks it.

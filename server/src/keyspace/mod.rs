@@ -11,8 +11,8 @@ mod lfu;
 mod scan;
 
 pub use cold::ColdTier;
-pub use lfu::LfuSettings;
 use cold::{ColdEntry, Read, Settled};
+pub use lfu::LfuSettings;
 pub use scan::ScanCursor;
 
 use crate::watch::Watchers;
@@ -405,7 +405,15 @@ impl Keyspace {
     /// `cold` if given.
     pub fn new(local: NodeId, hash_seed: u64, cold: Option<ColdTier>) -> Keyspace {
         let shards = (0..SHARDS).map(|_| Mutex::default()).collect();
-        Keyspace { shards, hasher: KeyHasher::with_seed(hash_seed), local, list_pushed: tokio::sync::Notify::new(), blocked_pops: Default::default(), cold, lfu: LfuSettings::default() }
+        Keyspace {
+            shards,
+            hasher: KeyHasher::with_seed(hash_seed),
+            local,
+            list_pushed: tokio::sync::Notify::new(),
+            blocked_pops: Default::default(),
+            cold,
+            lfu: LfuSettings::default(),
+        }
     }
 
     /// The cold keys, when the flash tier is open.

@@ -135,16 +135,26 @@ impl Lab {
         let certs = self.root.join("certs");
         let path = |p: PathBuf| p.display().to_string();
         let mut args = vec![
-            "--port".into(), region.port.to_string(),
-            "--bind".into(), "127.0.0.1".into(),
-            "--dir".into(), path(region.dir.clone()),
-            "--logfile".into(), path(region.dir.join("meridian.log")),
-            "--node-name".into(), region.name.into(),
-            "--geo-port".into(), region.geo_port.to_string(),
-            "--topology".into(), self.options.topology.clone(),
-            "--tls-cert".into(), path(certs.join(format!("{}.pem", region.name))),
-            "--tls-key".into(), path(certs.join(format!("{}.key", region.name))),
-            "--tls-ca".into(), path(certs.join("ca.pem")),
+            "--port".into(),
+            region.port.to_string(),
+            "--bind".into(),
+            "127.0.0.1".into(),
+            "--dir".into(),
+            path(region.dir.clone()),
+            "--logfile".into(),
+            path(region.dir.join("meridian.log")),
+            "--node-name".into(),
+            region.name.into(),
+            "--geo-port".into(),
+            region.geo_port.to_string(),
+            "--topology".into(),
+            self.options.topology.clone(),
+            "--tls-cert".into(),
+            path(certs.join(format!("{}.pem", region.name))),
+            "--tls-key".into(),
+            path(certs.join(format!("{}.key", region.name))),
+            "--tls-ca".into(),
+            path(certs.join("ca.pem")),
         ];
         let n = self.regions.len();
         for k in 1..n {
@@ -207,8 +217,7 @@ impl Lab {
     fn print_banner(&self) {
         let [ab, ac, bc] = self.options.rtt.map(|d| d.as_millis());
         println!("Meridian lab: 3 regions ({}) on loopback behind a WAN emulator", self.options.topology);
-        println!("  links: a-b {ab} ms round trip, a-c {ac} ms, b-c {bc} ms; jitter {} ms, loss {}%",
-            self.options.jitter.as_millis(), self.options.loss * 100.0);
+        println!("  links: a-b {ab} ms round trip, a-c {ac} ms, b-c {bc} ms; jitter {} ms, loss {}%", self.options.jitter.as_millis(), self.options.loss * 100.0);
         let removal = if self.temporary { " (removed when the lab stops)" } else { "" };
         println!("  data and logs: {}{removal}", self.root.display());
         println!();
@@ -326,11 +335,6 @@ async fn answers_ping(port: u16) -> bool {
 
 /// A free port on loopback (UDP or TCP), for `--port 0`.
 fn free_port(udp: bool) -> Result<u16, LabError> {
-    let port = if udp {
-        std::net::UdpSocket::bind("127.0.0.1:0").and_then(|s| s.local_addr())
-    } else {
-        std::net::TcpListener::bind("127.0.0.1:0").and_then(|s| s.local_addr())
-    };
+    let port = if udp { std::net::UdpSocket::bind("127.0.0.1:0").and_then(|s| s.local_addr()) } else { std::net::TcpListener::bind("127.0.0.1:0").and_then(|s| s.local_addr()) };
     Ok(port.map_err(io("finding a free port"))?.port())
 }
-

@@ -27,14 +27,7 @@ pub struct LabOptions {
 
 impl Default for LabOptions {
     fn default() -> Self {
-        LabOptions {
-            dir: None,
-            port: 7001,
-            rtt: [40, 80, 120].map(Duration::from_millis),
-            jitter: Duration::ZERO,
-            loss: 0.0,
-            topology: "mesh".into(),
-        }
+        LabOptions { dir: None, port: 7001, rtt: [40, 80, 120].map(Duration::from_millis), jitter: Duration::ZERO, loss: 0.0, topology: "mesh".into() }
     }
 }
 

@@ -39,11 +39,7 @@ impl WanOptions {
                 other => return Err(LabUsage::Bad(format!("unknown argument '{other}'"))),
             }
         }
-        Ok(WanOptions {
-            listen: listen.ok_or_else(|| LabUsage::Bad("missing --listen".into()))?,
-            target: target.ok_or_else(|| LabUsage::Bad("missing --target".into()))?,
-            model,
-        })
+        Ok(WanOptions { listen: listen.ok_or_else(|| LabUsage::Bad("missing --listen".into()))?, target: target.ok_or_else(|| LabUsage::Bad("missing --target".into()))?, model })
     }
 }
 
@@ -54,8 +50,15 @@ pub fn run(args: &[String]) -> Result<(), LabError> {
     runtime.block_on(async {
         let target = resolve(&options.target).await?;
         let proxy = Proxy::start(options.listen, target, options.model, rand::random()).await.map_err(io(format!("listening on {}", options.listen)))?;
-        println!("wan link {} -> {} ({}): delay {} ms, jitter {} ms, loss {}%", proxy.addr(), options.target, target,
-            options.model.delay.as_millis(), options.model.jitter.as_millis(), options.model.loss * 100.0);
+        println!(
+            "wan link {} -> {} ({}): delay {} ms, jitter {} ms, loss {}%",
+            proxy.addr(),
+            options.target,
+            target,
+            options.model.delay.as_millis(),
+            options.model.jitter.as_millis(),
+            options.model.loss * 100.0
+        );
         let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).map_err(io("handling SIGTERM"))?;
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {}

@@ -2,9 +2,9 @@
 //! [`OpSource`]) and the keyspace plus journal (as a [`Store`]).
 
 use crate::clock::now_us;
+use crate::node::Applied;
 use crate::shared::Shared;
 use bytes::Bytes;
-use crate::node::Applied;
 use meridian_crdt::{KeyState, Op, VersionVector};
 use meridian_geo::Store;
 use std::collections::HashSet;

@@ -64,10 +64,7 @@ fn file_error(path: &str, reason: impl ToString) -> TlsError {
 
 /// QUIC server and client configurations from PEM files.
 pub fn configs(cert: &str, key: &str, ca: &str) -> Result<(quinn::ServerConfig, quinn::ClientConfig), TlsError> {
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
-        .map_err(|e| file_error(cert, e))?
-        .collect::<Result<_, _>>()
-        .map_err(|e| file_error(cert, e))?;
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert).map_err(|e| file_error(cert, e))?.collect::<Result<_, _>>().map_err(|e| file_error(cert, e))?;
     if certs.is_empty() {
         return Err(file_error(cert, "no certificate in file"));
     }
@@ -82,9 +79,7 @@ pub fn configs(cert: &str, key: &str, ca: &str) -> Result<(quinn::ServerConfig, 
     let roots = Arc::new(roots);
     let provider = Arc::new(rustls::crypto::ring::default_provider());
 
-    let verifier = WebPkiClientVerifier::builder_with_provider(roots.clone(), provider.clone())
-        .build()
-        .map_err(|e| TlsError::Verifier(e.to_string()))?;
+    let verifier = WebPkiClientVerifier::builder_with_provider(roots.clone(), provider.clone()).build().map_err(|e| TlsError::Verifier(e.to_string()))?;
     let mut server = rustls::ServerConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(&[&rustls::version::TLS13])?
         .with_client_cert_verifier(verifier)

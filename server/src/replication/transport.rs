@@ -151,7 +151,10 @@ fn udp_socket(addr: SocketAddr) -> std::io::Result<std::net::UdpSocket> {
         let _ = set(&socket, UDP_BUFFER);
         let got = get(&socket)?;
         if got < UDP_BUFFER {
-            tracing::warn!("UDP {name} buffer of the geo port is {got} bytes (asked {UDP_BUFFER}); raise net.core.{}mem_max to avoid packet loss under load", if name == "send" { "w" } else { "r" });
+            tracing::warn!(
+                "UDP {name} buffer of the geo port is {got} bytes (asked {UDP_BUFFER}); raise net.core.{}mem_max to avoid packet loss under load",
+                if name == "send" { "w" } else { "r" }
+            );
         }
     }
     socket.bind(&addr.into())?;

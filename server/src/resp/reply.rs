@@ -4,7 +4,6 @@
 //! encoding for the protocol the client chose with HELLO: a RESP3 map is `%n`, the same map in
 //! RESP2 is a flat array of `2n` items, exactly as Redis degrades it.
 
-
 /// The protocol version a client speaks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum Protocol {
@@ -180,7 +179,6 @@ impl<'a> Reply<'a> {
             }
         }
     }
-
 
     fn header(&mut self, kind: u8, n: usize) {
         self.out.push(kind);
