@@ -8,7 +8,7 @@ last keys written in RAM. It counts, per request, the cold reads (a RocksDB read
 promotions (a RocksDB read and delete, and a later spill) that two admission rules cause:
 
 - `fixed`: a cold read promotes its key if the key was read cold within the last million
-  marks (the rule up to the eighth session);
+  marks (the previous rule);
 - `adaptive`: the span is as many marks as RAM holds keys, and a first read promotes while
   most recently spilled keys had never been used (server/src/keyspace/admission.rs).
 
